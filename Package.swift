@@ -1,0 +1,122 @@
+// swift-tools-version:6.1
+import PackageDescription
+
+let package = Package(
+    name: "switchboard",
+    platforms: [.macOS(.v14)],
+    products: [
+        .executable(name: "switchboard", targets: ["switchboard"]),
+        .executable(name: "switchboard-bench", targets: ["switchboard-bench"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.3"),
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
+        .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift.git", from: "0.2.0"),
+    ],
+    targets: [
+        // C interop: two tiny system library targets, nothing else touches C headers.
+        .systemLibrary(
+            name: "CSQLite",
+            pkgConfig: "sqlite3",
+            providers: [.apt(["libsqlite3-dev"]), .brew(["sqlite"])]
+        ),
+        .systemLibrary(
+            name: "CLibPQ",
+            pkgConfig: "libpq",
+            providers: [.apt(["libpq-dev"]), .brew(["libpq"])]
+        ),
+
+        // Pure protocol pieces: endpoints, telnet line framing, text sanitising, command parsing.
+        .target(
+            name: "SwitchboardProtocol",
+            dependencies: [.product(name: "NIOCore", package: "swift-nio")]
+        ),
+        // Storage: the deferToThread-style pool, SQLite and PostgreSQL connections, migrations, history.
+        .target(
+            name: "SwitchboardStorage",
+            dependencies: [
+                "CSQLite", "CLibPQ",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            plugins: ["EmbedMigrations"]
+        ),
+        // Build tool: embeds Migrations/*/*.sql into SwitchboardStorage (see Plugins/EmbedMigrations).
+        .executableTarget(name: "switchboard-embed-migrations"),
+        .plugin(
+            name: "EmbedMigrations",
+            capability: .buildTool(),
+            dependencies: ["switchboard-embed-migrations"]
+        ),
+        // The chat: hub (the Factory), one session per connection, the server service.
+        .target(
+            name: "SwitchboardChat",
+            dependencies: [
+                "SwitchboardProtocol", "SwitchboardStorage",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
+        ),
+        // The thin executable: parses options, builds the parts, runs them.
+        .executableTarget(
+            name: "switchboard",
+            dependencies: [
+                "SwitchboardChat", "SwitchboardStorage", "SwitchboardProtocol",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ]
+        ),
+        // Load generator for any line chat server (see Benchmarks/README.md).
+        .executableTarget(
+            name: "switchboard-bench",
+            dependencies: [
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Histogram", package: "hdrhistogram-swift"),
+            ]
+        ),
+
+        // Shared by the test targets: throwaway SQLite files and PostgreSQL databases.
+        .target(
+            name: "SwitchboardTestSupport",
+            dependencies: ["SwitchboardStorage"],
+            path: "Tests/SwitchboardTestSupport"
+        ),
+        .testTarget(
+            name: "SwitchboardProtocolTests",
+            dependencies: ["SwitchboardProtocol", .product(name: "NIOCore", package: "swift-nio"),
+                           .product(name: "NIOEmbedded", package: "swift-nio")]
+        ),
+        .testTarget(
+            name: "SwitchboardStorageTests",
+            dependencies: ["SwitchboardStorage", "SwitchboardTestSupport", .product(name: "NIOCore", package: "swift-nio"),
+                           .product(name: "NIOPosix", package: "swift-nio")]
+        ),
+        .testTarget(
+            name: "SwitchboardChatTests",
+            dependencies: ["SwitchboardChat", "SwitchboardProtocol", "SwitchboardStorage",
+                           .product(name: "NIOCore", package: "swift-nio"),
+                           .product(name: "NIOEmbedded", package: "swift-nio")]
+        ),
+        // Real sockets, real databases, the real binary. PostgreSQL via SWITCHBOARD_TEST_POSTGRES_URL.
+        .testTarget(
+            name: "SwitchboardEndToEndTests",
+            dependencies: ["switchboard", "switchboard-bench", "SwitchboardChat", "SwitchboardStorage",
+                           "SwitchboardTestSupport", "SwitchboardProtocol",
+                           .product(name: "NIOCore", package: "swift-nio"),
+                           .product(name: "NIOPosix", package: "swift-nio"),
+                           .product(name: "Logging", package: "swift-log")]
+        ),
+    ],
+    swiftLanguageModes: [.v6]
+)

@@ -1,0 +1,27 @@
+import NIOCore
+
+/// The limits and timings a hub enforces. Defaults are the server's defaults (see README "Operating").
+public struct ChatConfiguration: Sendable {
+    /// Most content bytes in one input line (`--max-line`).
+    public var maximumLineLength = 1024
+    /// Most clients connected at once (`--max-clients`); more are refused with `! server full`.
+    public var maximumClients = 10_000
+    /// Most clients from one IP address (`--max-per-ip`); 0 means no limit.
+    public var maximumClientsPerAddress = 0
+    /// Most bytes queued for one client before it is disconnected (`--max-sendq`).
+    public var maximumSendQueueBytes = 256 * 1024
+    /// Lines per second a client may send on average (`--flood-rate`); 0 disables flood control.
+    public var floodRate: Double = 10
+    /// Lines a client may send in a burst (`--flood-burst`).
+    public var floodBurst: Double = 20
+    /// Seconds without input after which a client is disconnected (`--idle-timeout`); 0 disables it.
+    public var idleTimeout: TimeAmount = .zero
+    /// How long a new client's welcome waits for the database's visitor number before saying `#unknown`.
+    public var visitorNumberWait: TimeAmount = .seconds(2)
+    /// How long `/history` and `/seen` wait for the database before answering that it is unavailable.
+    public var historyReadWait: TimeAmount = .seconds(5)
+    /// Most nicknames `/who` lists before summarising the rest.
+    public var maximumWhoNames = 100
+
+    public init() {}
+}

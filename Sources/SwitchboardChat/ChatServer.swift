@@ -1,0 +1,181 @@
+import Logging
+import NIOConcurrencyHelpers
+import NIOCore
+import NIOPosix
+import ServiceLifecycle
+import SwitchboardProtocol
+import SwitchboardStorage
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// The whole server as one swift-service-lifecycle `Service` (twistd's application): the database pool,
+/// history, the hub on its one event loop (the reactor), and a listener per endpoint.
+///
+/// Start-up, in order: wait for the database (bounded), apply migrations, close rows a killed process
+/// left open, read the visit total, then listen. Stop (SIGTERM/SIGINT, or ``stop()``), in order: close the
+/// listeners, tell clients `* server shutting down` and close them (recorded as `server shutdown`), write
+/// queued history, stop the pool and the loop — all within ``ServerConfiguration/shutdownTimeout``.
+public final class ChatServer: Service {
+    public let configuration: ServerConfiguration
+    private let logger: Logger
+    private let group: MultiThreadedEventLoopGroup
+    private let pool: DatabasePool
+    private let state = NIOLockedValueBox(State())
+
+    private struct State {
+        var hub: NIOLoopBound<ChatHub>?
+        var store: NIOLoopBound<HistoryStore>?
+        var listeners: [any Channel] = []
+        var stopped = false
+    }
+
+    /// Creates the server; nothing runs until ``start()`` or ``run()``.
+    public init(configuration: ServerConfiguration, logger: Logger) {
+        self.configuration = configuration
+        self.logger = logger
+        // One loop: hub state and every client live on it, so fan-out never crosses threads (the reactor).
+        self.group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        self.pool = DatabasePool(url: configuration.database, numberOfThreads: configuration.databaseThreads, logger: logger)
+    }
+
+    /// The loop that owns the hub and all clients.
+    public var eventLoop: any EventLoop { group.next() }
+
+    /// Service entry point: starts, serves until graceful shutdown is requested, then stops.
+    public func run() async throws {
+        do {
+            try await start()
+        } catch {
+            await stop()
+            throw error
+        }
+        try? await gracefulShutdown()
+        await stop()
+    }
+
+    /// Prepares the database and starts listening. Returns the bound addresses (port 0 becomes real).
+    @discardableResult
+    public func start() async throws -> [SocketAddress] {
+        pool.start()
+        logger.info("opening database", metadata: ["database": "\(configuration.database.redacted)"])
+        try await pool.waitUntilReachable(timeout: configuration.databaseConnectTimeout)
+        let outcome = try await HistoryStore.migrate(pool: pool)
+        for migration in outcome.applied {
+            logger.info("applied migration", metadata: ["version": "\(migration.version)", "name": "\(migration.name)"])
+        }
+        let orphans = try await HistoryStore.closeOrphanedConnections(pool: pool)
+        if orphans > 0 {
+            logger.warning("closed connections left open by a previous process", metadata: ["count": "\(orphans)"])
+        }
+        let visits = try await HistoryStore.totalVisits(pool: pool)
+
+        let loop = group.next()
+        let configuration = self.configuration
+        let logger = self.logger
+        let pool = self.pool
+        let (hub, store) = try await loop.submit {
+            let store = HistoryStore(
+                pool: pool, eventLoop: loop, logger: logger, maximumQueuedEvents: configuration.historyQueueLimit)
+            let hub = ChatHub(
+                eventLoop: loop, history: store, configuration: configuration.chat, totalVisits: visits, logger: logger)
+            return (NIOLoopBound(hub, eventLoop: loop), NIOLoopBound(store, eventLoop: loop))
+        }.get()
+        state.withLockedValue {
+            $0.hub = hub
+            $0.store = store
+        }
+
+        var addresses: [SocketAddress] = []
+        for endpoint in configuration.endpoints {
+            let channel = try await bind(endpoint, hub: hub)
+            state.withLockedValue { $0.listeners.append(channel) }
+            if let address = channel.localAddress { addresses.append(address) }
+            logger.notice("listening", metadata: ["endpoint": "\(endpoint)", "address": "\(channel.localAddress.map { "\($0)" } ?? "?")"])
+        }
+        return addresses
+    }
+
+    private func bind(_ endpoint: Endpoint, hub: NIOLoopBound<ChatHub>) async throws -> any Channel {
+        let sendQueue = configuration.chat.maximumSendQueueBytes
+        var bootstrap = ServerBootstrap(group: group)
+            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            .childChannelOption(.autoRead, value: false)  // reads start once the client has its welcome
+            .childChannelOption(.allowRemoteHalfClosure, value: true)
+            .childChannelOption(
+                .writeBufferWaterMark, value: .init(low: max(1, sendQueue / 2), high: max(2, sendQueue)))
+            .childChannelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.addHandler(ChatSession(hub: hub.value))
+                }
+            }
+        switch endpoint {
+        case .tcp(let host, let port, let backlog):
+            bootstrap = bootstrap
+                .serverChannelOption(.backlog, value: Int32(backlog))
+                .childChannelOption(.tcpOption(.tcp_nodelay), value: 1)
+            return try await bootstrap.bind(host: host, port: port).get()
+        case .unix(let path, let mode, let backlog):
+            let channel = try await bootstrap
+                .serverChannelOption(.backlog, value: Int32(backlog))
+                .bind(unixDomainSocketPath: path, cleanupExistingSocketFile: true).get()
+            if let mode { chmod(path, mode_t(mode)) }
+            return channel
+        }
+    }
+
+    /// Stops gracefully (see the type's documentation). Safe to call more than once.
+    public func stop() async {
+        let (listeners, hub, store, alreadyStopped) = state.withLockedValue { state in
+            defer { state.stopped = true }
+            return (state.listeners, state.hub, state.store, state.stopped)
+        }
+        guard !alreadyStopped else { return }
+        let deadline = NIODeadline.now() + configuration.shutdownTimeout
+        logger.notice("shutting down")
+        for listener in listeners { try? await listener.close() }
+        if let hub {
+            try? await hub.eventLoop.flatSubmit { hub.value.shutdown() }
+                .withDeadline(deadline, on: hub.eventLoop).get()
+        }
+        if let store {
+            let loop = store.eventLoop
+            do {
+                try await loop.flatSubmit { store.value.flushed() }.withDeadline(deadline, on: loop).get()
+                let written = try await loop.submit { store.value.writtenEvents }.get()
+                logger.info("history written", metadata: ["events": "\(written)"])
+            } catch {
+                let left = (try? await loop.submit { store.value.queuedEvents }.get()) ?? -1
+                logger.error("shutdown timed out before all history was written", metadata: ["unwritten-events": "\(left)"])
+            }
+        }
+        try? await pool.shutdown()
+        try? await group.shutdownGracefully()
+        logger.notice("stopped")
+    }
+
+    /// Runs `body` with the hub on its loop (for tests and tools).
+    public func withHub<T: Sendable>(_ body: @escaping @Sendable (ChatHub) -> T) async throws -> T {
+        guard let hub = state.withLockedValue({ $0.hub }) else { throw ChannelError.ioOnClosedChannel }
+        return try await hub.eventLoop.submit { body(hub.value) }.get()
+    }
+}
+
+extension EventLoopFuture {
+    /// This future, or a failure with ``ShutdownTimeout`` if `deadline` passes first.
+    func withDeadline(_ deadline: NIODeadline, on loop: any EventLoop) -> EventLoopFuture<Value> where Value: Sendable {
+        let promise = loop.makePromise(of: Value.self)
+        let timer = loop.scheduleTask(deadline: deadline) { promise.fail(ShutdownTimeout()) }
+        self.whenComplete { result in
+            timer.cancel()
+            promise.completeWith(result)
+        }
+        return promise.futureResult
+    }
+}
+
+/// A shutdown step did not finish within `--shutdown-timeout`.
+struct ShutdownTimeout: Error {}

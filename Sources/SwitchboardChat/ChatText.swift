@@ -1,0 +1,56 @@
+import SwitchboardStorage
+
+/// Every line the server says, in one place: the chat contract's wording (DESIGN.md).
+///
+/// Markers: `<nick> text` chat, `* ` notices, `! ` errors, `*nick* text` private message received,
+/// `-> nick: text` private message sent. The session adds CRLF.
+enum ChatText {
+    static func clients(_ count: Int) -> String { count == 1 ? "1 client connected" : "\(count) clients connected" }
+
+    static func welcome(nickname: String, connected: Int, visitor: Int64?) -> String {
+        "* Welcome, \(nickname)! \(clients(connected)) (you are visitor #\(visitor.map(String.init) ?? "unknown")). "
+            + "Type /help for commands."
+    }
+    static func joined(_ nickname: String, connected: Int) -> String { "* \(nickname) joined (\(clients(connected)))" }
+    static func left(_ nickname: String, reason: String, connected: Int) -> String {
+        "* \(nickname) left (\(reason)) (\(clients(connected)))"
+    }
+    static func say(_ nickname: String, _ text: String) -> String { "<\(nickname)> \(text)" }
+    static func me(_ nickname: String, _ text: String) -> String { "* \(nickname) \(text)" }
+    static func renamed(_ old: String, _ new: String) -> String { "* \(old) is now known as \(new)" }
+    static func privateReceived(from: String, _ text: String) -> String { "*\(from)* \(text)" }
+    static func privateSent(to: String, _ text: String) -> String { "-> \(to): \(text)" }
+    static func who(_ names: [String], total: Int) -> String {
+        let listed = names.joined(separator: ", ")
+        let more = total > names.count ? ", … and \(total - names.count) more" : ""
+        return "* \(total) connected: \(listed)\(more)"
+    }
+    static func count(connected: Int, visits: Int64) -> String {
+        "* \(clients(connected)), \(visits) \(visits == 1 ? "visit" : "visits") in total"
+    }
+    static func historyLine(_ message: StoredMessage) -> String {
+        switch message.kind {
+        case .say: return "[\(message.sentAt.displayString)] <\(message.nickname)> \(message.body)"
+        case .me: return "[\(message.sentAt.displayString)] * \(message.nickname) \(message.body)"
+        }
+    }
+    static let endOfHistory = "* end of history"
+    static func online(_ nickname: String) -> String { "* \(nickname) is online now" }
+    static func seen(_ nickname: String, at time: Timestamp) -> String {
+        "* \(nickname) was last seen \(time.displayString) UTC"
+    }
+    static func neverSeen(_ nickname: String) -> String { "! never seen \(nickname)" }
+    static let shuttingDown = "* server shutting down"
+
+    static func lineTooLong(max: Int) -> String { "! line too long (max \(max) bytes)" }
+    static func unknownCommand(_ name: String) -> String { "! unknown command /\(name) (try /help)" }
+    static func usage(_ text: String) -> String { "! usage: \(text)" }
+    static func noSuchNick(_ nickname: String) -> String { "! no such nick: \(nickname)" }
+    static func nicknameTaken(_ nickname: String) -> String { "! nickname \(nickname) is already taken" }
+    static func alreadyNamed(_ nickname: String) -> String { "! you are already \(nickname)" }
+    static func invalidNickname(_ problem: String) -> String { "! \(problem)" }
+    static let slowDown = "! slow down"
+    static let historyUnavailable = "! history is unavailable right now; try again later"
+    static let serverFull = "! server full"
+    static let tooManyFromAddress = "! too many connections from your address"
+}

@@ -1,0 +1,61 @@
+/// A database failure, with the context needed to act on it and none of the bound values.
+///
+/// Like postgres-nio's `PSQLError` and GRDB's `DatabaseError`, it carries the backend's own code (SQLite's
+/// extended result code, or PostgreSQL's SQLSTATE), the server's message and the SQL that failed — never
+/// the parameters bound to it, and never a password.
+public struct DatabaseError: Error, Sendable, CustomStringConvertible {
+    /// What kind of failure this is, independent of the backend.
+    public struct Kind: Hashable, Sendable, CustomStringConvertible {
+        private let name: String
+        private init(_ name: String) { self.name = name }
+        public var description: String { name }
+
+        /// Could not open or connect to the database.
+        public static let connectFailed = Kind("connect failed")
+        /// The connection broke during use; the pool replaces it.
+        public static let connectionLost = Kind("connection lost")
+        /// The database is locked or busy; trying again later is expected to work.
+        public static let busy = Kind("busy")
+        /// A statement failed (syntax, constraint, type).
+        public static let statementFailed = Kind("statement failed")
+        /// The migrations recorded in the database do not match the ones compiled into this binary.
+        public static let migrationMismatch = Kind("migration mismatch")
+        /// The database URL could not be understood.
+        public static let invalidURL = Kind("invalid database URL")
+    }
+
+    public var kind: Kind
+    /// SQLite's extended result code, when SQLite raised it.
+    public var sqliteCode: Int32?
+    /// PostgreSQL's five-character SQLSTATE, when PostgreSQL raised it.
+    public var sqlState: String?
+    /// The backend's message (or ours), one line.
+    public var message: String
+    /// The SQL that failed, if a statement was involved.
+    public var sql: String?
+
+    public init(
+        _ kind: Kind, message: String, sql: String? = nil, sqliteCode: Int32? = nil, sqlState: String? = nil
+    ) {
+        self.kind = kind
+        self.message = message
+        self.sql = sql
+        self.sqliteCode = sqliteCode
+        self.sqlState = sqlState
+    }
+
+    /// Whether waiting and trying again can succeed: the connection dropped, the server is restarting,
+    /// the database is locked. History writes that fail this way stay queued.
+    public var isTransient: Bool {
+        kind == .connectionLost || kind == .connectFailed || kind == .busy
+    }
+
+    public var description: String {
+        var text = "database error (\(kind)"
+        if let sqliteCode { text += ", SQLite code \(sqliteCode)" }
+        if let sqlState { text += ", SQLSTATE \(sqlState)" }
+        text += "): \(message)"
+        if let sql { text += " [SQL: \(sql)]" }
+        return text
+    }
+}

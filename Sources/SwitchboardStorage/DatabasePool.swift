@@ -1,0 +1,194 @@
+import Logging
+import NIOCore
+import NIOPosix
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// Twisted's `deferToThread` plus adbapi's `ConnectionPool`: blocking database work runs on a fixed set of
+/// worker threads, one database connection per thread, and the result comes back to the caller's event
+/// loop as an `EventLoopFuture`.
+///
+/// - A connection is opened lazily on each worker thread and stays there (see ``ConnectionSlot``).
+/// - ``transaction(on:_:)`` commits when the body returns and rolls back when it throws.
+/// - A connection that reports itself broken (``DatabaseConnection/isUsable``) is dropped after the
+///   interaction that hit it fails; the next interaction on that thread reconnects, with exponential
+///   backoff between failed attempts (100 ms doubling to 5 s) so a dead server is not hammered.
+///
+/// All methods may be called from any thread. The bodies run on pool threads only.
+public final class DatabasePool: Sendable {
+    /// The database this pool talks to.
+    public let url: DatabaseURL
+    /// How many worker threads (and so connections) the pool runs.
+    public let numberOfThreads: Int
+    private let threadPool: NIOThreadPool
+    private let slots = ThreadSpecificVariable<ConnectionSlot>()
+    private let makeConnection: @Sendable () throws(DatabaseError) -> any DatabaseConnection
+    private let logger: Logger
+
+    /// Creates a pool for `url` with `numberOfThreads` workers. Call ``start()`` before use.
+    public init(url: DatabaseURL, numberOfThreads: Int, logger: Logger) {
+        self.url = url
+        self.numberOfThreads = max(1, numberOfThreads)
+        self.threadPool = NIOThreadPool(numberOfThreads: self.numberOfThreads)
+        self.logger = logger
+        self.makeConnection = DatabasePool.connector(for: url)
+    }
+
+    /// Opens connections of the right kind for `url`.
+    public static func connector(for url: DatabaseURL) -> @Sendable () throws(DatabaseError) -> any DatabaseConnection {
+        switch url {
+        case .sqlite(let path):
+            return { () throws(DatabaseError) in try SQLiteConnection(path: path) }
+        case .postgres(let uri):
+            return { () throws(DatabaseError) in try PostgresConnection(uri: uri) }
+        }
+    }
+
+    /// Starts the worker threads.
+    public func start() {
+        threadPool.start()
+    }
+
+    /// Stops the worker threads once queued work has run; their connections close as the threads exit.
+    public func shutdown() async throws {
+        try await threadPool.shutdownGracefully()
+    }
+
+    /// Runs `body` with this thread's connection on a pool thread; the future completes on `eventLoop`.
+    public func withConnection<T: Sendable>(
+        on eventLoop: any EventLoop,
+        _ body: @escaping @Sendable (any DatabaseConnection) throws(DatabaseError) -> T
+    ) -> EventLoopFuture<T> {
+        threadPool.runIfActive(eventLoop: eventLoop) { try self.runOnPoolThread(body) }
+    }
+
+    /// Runs `body` in a transaction on a pool thread: commit on return, rollback on throw.
+    public func transaction<T: Sendable>(
+        on eventLoop: any EventLoop,
+        _ body: @escaping @Sendable (any DatabaseConnection) throws(DatabaseError) -> T
+    ) -> EventLoopFuture<T> {
+        withConnection(on: eventLoop) { connection throws(DatabaseError) in
+            try connection.transaction { connection throws(DatabaseError) in try body(connection) }
+        }
+    }
+
+    /// The async form of ``withConnection(on:_:)``, for the CLI and services.
+    public func withConnection<T: Sendable>(
+        _ body: @escaping @Sendable (any DatabaseConnection) throws(DatabaseError) -> T
+    ) async throws -> T {
+        try await threadPool.runIfActive { try self.runOnPoolThread(body) }
+    }
+
+    /// The async form of ``transaction(on:_:)``.
+    public func transaction<T: Sendable>(
+        _ body: @escaping @Sendable (any DatabaseConnection) throws(DatabaseError) -> T
+    ) async throws -> T {
+        try await withConnection { connection throws(DatabaseError) in
+            try connection.transaction { connection throws(DatabaseError) in try body(connection) }
+        }
+    }
+
+    /// Waits until a connection can be opened, retrying transient failures for up to `timeout`, then
+    /// throws an error that names the database (password redacted). Used at start-up, when PostgreSQL may
+    /// still be starting.
+    public func waitUntilReachable(timeout: TimeAmount) async throws {
+        let deadline = NIODeadline.now() + timeout
+        var attempt = 0
+        while true {
+            do {
+                try await withConnection { _ in () }
+                return
+            } catch let error as DatabaseError where error.isTransient && NIODeadline.now() < deadline {
+                attempt += 1
+                if attempt == 1 || attempt % 10 == 0 {
+                    logger.warning(
+                        "database not reachable yet, retrying",
+                        metadata: ["database": "\(url.redacted)", "error": "\(error.message)"]
+                    )
+                }
+                try await Task.sleep(nanoseconds: 250_000_000)
+            } catch let error as DatabaseError {
+                throw DatabaseError(
+                    error.kind,
+                    message: "cannot reach \(url.redacted)"
+                        + (error.isTransient ? " after \(timeout.nanoseconds / 1_000_000_000) s" : "")
+                        + ": \(error.message)",
+                    sql: error.sql, sqliteCode: error.sqliteCode, sqlState: error.sqlState
+                )
+            }
+        }
+    }
+
+    private func runOnPoolThread<T>(
+        _ body: (any DatabaseConnection) throws(DatabaseError) -> T
+    ) throws(DatabaseError) -> T {
+        let slot: ConnectionSlot
+        if let existing = slots.currentValue {
+            slot = existing
+        } else {
+            slot = ConnectionSlot()
+            slots.currentValue = slot
+        }
+        let connection = try slot.acquire(makeConnection, logger: logger, url: url)
+        do {
+            return try body(connection)
+        } catch {
+            if !connection.isUsable {
+                logger.warning(
+                    "database connection lost; it will be replaced",
+                    metadata: ["database": "\(url.redacted)", "error": "\(error)"]
+                )
+                slot.connection = nil
+            }
+            throw error
+        }
+    }
+}
+
+/// The connection of one pool worker thread, and its reconnect backoff.
+///
+/// `@unchecked Sendable`: it is stored in a `ThreadSpecificVariable`, so each instance is created, read and
+/// written by exactly one pool thread and released when that thread exits; it never crosses threads.
+final class ConnectionSlot: @unchecked Sendable {
+    var connection: (any DatabaseConnection)?
+    private var failures = 0
+    private var lastFailure: DatabaseError?
+    private var retryAtNanoseconds: UInt64 = 0
+
+    func acquire(
+        _ make: () throws(DatabaseError) -> any DatabaseConnection, logger: Logger, url: DatabaseURL
+    ) throws(DatabaseError) -> any DatabaseConnection {
+        if let connection, connection.isUsable { return connection }
+        connection = nil
+        let now = DispatchTimeShim.nowNanoseconds()
+        if let lastFailure, now < retryAtNanoseconds { throw lastFailure }
+        do {
+            let fresh = try make()
+            if failures > 0 {
+                logger.info("database connection re-established", metadata: ["database": "\(url.redacted)"])
+            }
+            failures = 0
+            lastFailure = nil
+            connection = fresh
+            return fresh
+        } catch {
+            failures += 1
+            lastFailure = error
+            let backoff = min(UInt64(100_000_000) << UInt64(min(failures - 1, 6)), 5_000_000_000)
+            retryAtNanoseconds = now + backoff
+            throw error
+        }
+    }
+}
+
+enum DispatchTimeShim {
+    static func nowNanoseconds() -> UInt64 {
+        var spec = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &spec)
+        return UInt64(spec.tv_sec) * 1_000_000_000 + UInt64(spec.tv_nsec)
+    }
+}

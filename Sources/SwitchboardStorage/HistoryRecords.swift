@@ -1,0 +1,75 @@
+/// Identifies one accepted connection inside the server process, before (and after) the database has
+/// given it a row id. Allocated by the hub.
+public struct ConnectionKey: Hashable, Sendable, CustomStringConvertible {
+    public let rawValue: UInt64
+    public init(_ rawValue: UInt64) { self.rawValue = rawValue }
+    public var description: String { "#\(rawValue)" }
+}
+
+/// A public chat line's kind: said, or acted with `/me`.
+public enum MessageKind: String, Sendable {
+    case say
+    case me
+}
+
+/// How a connection ended, with its traffic counters: what its history row is closed with.
+public struct ConnectionSummary: Sendable, Equatable {
+    public var nickname: String
+    public var closedAt: Timestamp
+    public var reason: String
+    public var linesIn: Int64
+    public var linesOut: Int64
+    public var bytesIn: Int64
+    public var bytesOut: Int64
+
+    public init(
+        nickname: String, closedAt: Timestamp, reason: String,
+        linesIn: Int64, linesOut: Int64, bytesIn: Int64, bytesOut: Int64
+    ) {
+        self.nickname = nickname
+        self.closedAt = closedAt
+        self.reason = reason
+        self.linesIn = linesIn
+        self.linesOut = linesOut
+        self.bytesIn = bytesIn
+        self.bytesOut = bytesOut
+    }
+}
+
+/// A public line as `/history` shows it.
+public struct StoredMessage: Sendable, Equatable {
+    public var nickname: String
+    public var kind: MessageKind
+    public var body: String
+    public var sentAt: Timestamp
+}
+
+/// One row of the `connections` table, as `switchboard history` lists it.
+public struct ConnectionRecord: Sendable, Equatable {
+    public var id: Int64
+    public var peer: String
+    public var nickname: String?
+    public var connectedAt: Timestamp
+    public var disconnectedAt: Timestamp?
+    public var closeReason: String?
+    public var linesIn: Int64
+    public var linesOut: Int64
+    public var bytesIn: Int64
+    public var bytesOut: Int64
+}
+
+/// One history write, queued on the hub's event loop until a batch commits it.
+enum HistoryEvent: Sendable {
+    case opened(ConnectionKey, peer: String, nickname: String?, at: Timestamp)
+    case refused(peer: String, reason: String, at: Timestamp)
+    case closed(ConnectionKey, ConnectionSummary)
+    case message(ConnectionKey, nickname: String, kind: MessageKind, body: String, at: Timestamp)
+
+    /// The connection this event needs a row id for, if any (`closed` and `message`).
+    var referencedKey: ConnectionKey? {
+        switch self {
+        case .closed(let key, _), .message(let key, _, _, _, _): return key
+        case .opened, .refused: return nil
+        }
+    }
+}

@@ -1,0 +1,96 @@
+/// The statements history needs, once per dialect. Parameters are `?N` (SQLite) or `$N` (PostgreSQL) with
+/// the same numbering in both; times are bound and read as ISO 8601 UTC text.
+struct HistorySQL: Sendable {
+    var insertConnection: String
+    var nameGuest: String
+    var insertRefused: String
+    var closeConnection: String
+    var insertMessage: String
+    var recentMessages: String
+    var lastSeen: String
+    var totalVisits: String
+    var closeOrphans: String
+    var listConnections: String
+
+    static func forDialect(_ dialect: SQLDialect) -> HistorySQL {
+        switch dialect {
+        case .sqlite: return .sqlite
+        case .postgres: return .postgres
+        }
+    }
+
+    static let sqlite = HistorySQL(
+        insertConnection: "INSERT INTO connections (peer, nickname, connected_at) VALUES (?1, ?2, ?3) RETURNING id",
+        nameGuest: "UPDATE connections SET nickname = 'guest' || id WHERE id = ?1",
+        insertRefused: """
+            INSERT INTO connections (peer, nickname, connected_at, disconnected_at, close_reason)
+            VALUES (?1, NULL, ?2, ?2, ?3) RETURNING id
+            """,
+        closeConnection: """
+            UPDATE connections SET nickname = ?2, disconnected_at = ?3, close_reason = ?4,
+                lines_in = ?5, lines_out = ?6, bytes_in = ?7, bytes_out = ?8
+            WHERE id = ?1
+            """,
+        insertMessage: """
+            INSERT INTO messages (connection_id, nickname, kind, body, sent_at) VALUES (?1, ?2, ?3, ?4, ?5)
+            """,
+        recentMessages: "SELECT nickname, kind, body, sent_at FROM messages ORDER BY id DESC LIMIT ?1",
+        lastSeen: """
+            SELECT max(t) FROM (
+                SELECT max(disconnected_at) AS t FROM connections WHERE lower(nickname) = lower(?1)
+                UNION ALL
+                SELECT max(sent_at) AS t FROM messages WHERE lower(nickname) = lower(?1))
+            """,
+        totalVisits: """
+            SELECT count(*) FROM connections WHERE close_reason IS NULL OR close_reason NOT LIKE 'refused:%'
+            """,
+        closeOrphans: """
+            UPDATE connections SET disconnected_at = ?1, close_reason = ?2 WHERE disconnected_at IS NULL
+            """,
+        listConnections: """
+            SELECT id, peer, nickname, connected_at, disconnected_at, close_reason,
+                   lines_in, lines_out, bytes_in, bytes_out
+            FROM connections ORDER BY id DESC LIMIT ?1
+            """
+    )
+
+    /// `timestamptz` rendered as the same ISO 8601 UTC text SQLite stores.
+    private static func iso(_ column: String) -> String {
+        "to_char(\(column) AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')"
+    }
+
+    static let postgres = HistorySQL(
+        insertConnection: "INSERT INTO connections (peer, nickname, connected_at) VALUES ($1, $2, $3) RETURNING id",
+        nameGuest: "UPDATE connections SET nickname = 'guest' || id WHERE id = $1",
+        insertRefused: """
+            INSERT INTO connections (peer, nickname, connected_at, disconnected_at, close_reason)
+            VALUES ($1, NULL, $2, $2, $3) RETURNING id
+            """,
+        closeConnection: """
+            UPDATE connections SET nickname = $2, disconnected_at = $3, close_reason = $4,
+                lines_in = $5, lines_out = $6, bytes_in = $7, bytes_out = $8
+            WHERE id = $1
+            """,
+        insertMessage: """
+            INSERT INTO messages (connection_id, nickname, kind, body, sent_at) VALUES ($1, $2, $3, $4, $5)
+            """,
+        recentMessages: "SELECT nickname, kind, body, \(iso("sent_at")) FROM messages ORDER BY id DESC LIMIT $1",
+        lastSeen: """
+            SELECT \(iso("max(t)")) FROM (
+                SELECT max(disconnected_at) AS t FROM connections WHERE lower(nickname) = lower($1)
+                UNION ALL
+                SELECT max(sent_at) AS t FROM messages WHERE lower(nickname) = lower($1)) AS seen
+            """,
+        totalVisits: """
+            SELECT count(*) FROM connections WHERE close_reason IS NULL OR close_reason NOT LIKE 'refused:%'
+            """,
+        closeOrphans: """
+            UPDATE connections SET disconnected_at = $1, close_reason = $2 WHERE disconnected_at IS NULL
+            """,
+        listConnections: """
+            SELECT id, peer, nickname, \(iso("connected_at")), \(iso("disconnected_at")), close_reason,
+                   lines_in, lines_out, bytes_in, bytes_out
+            FROM connections ORDER BY id DESC LIMIT $1
+            """
+    )
+}

@@ -1,0 +1,81 @@
+/// Brings a database's schema up to the migrations compiled into this binary.
+///
+/// Refuses (kind `migrationMismatch`) a database that records a migration this binary does not know, or one
+/// whose recorded checksum differs from the file's: that database was made by another version of
+/// Switchboard, and guessing would corrupt it. Runs on a pool thread (it blocks).
+public struct Migrator: Sendable {
+    public let migrations: [Migration]
+    public let dialect: SQLDialect
+
+    public init(dialect: SQLDialect, migrations: [Migration]? = nil) {
+        self.dialect = dialect
+        self.migrations = migrations ?? Migration.all(for: dialect)
+    }
+
+    /// What `migrate` did: the versions it applied now, and how many were already there.
+    public struct Outcome: Sendable, Equatable {
+        public var applied: [Migration]
+        public var alreadyApplied: Int
+    }
+
+    /// Applies every pending migration, each in its own transaction.
+    public func migrate(_ connection: any DatabaseConnection) throws(DatabaseError) -> Outcome {
+        try connection.executeScript(createTableSQL)
+        let recorded = try connection.query(
+            "SELECT version, name, checksum FROM schema_migrations ORDER BY version", [])
+        let known = Dictionary(uniqueKeysWithValues: migrations.map { ($0.version, $0) })
+        for row in recorded {
+            let version = Int(row[0].int64 ?? -1)
+            guard let migration = known[version] else {
+                throw DatabaseError(
+                    .migrationMismatch,
+                    message: "the database has migration \(version) (\(row[1].string ?? "?")) that this "
+                        + "switchboard does not know; it was made by a newer version — refusing to use it")
+            }
+            guard row[2].string == migration.checksum else {
+                throw DatabaseError(
+                    .migrationMismatch,
+                    message: "migration \(version) (\(migration.name)) recorded in the database has checksum "
+                        + "\(row[2].string ?? "?") but this switchboard's file has \(migration.checksum); "
+                        + "the migration file was changed after it was applied — refusing to use the database")
+            }
+        }
+        let done = Set(recorded.map { Int($0[0].int64 ?? -1) })
+        var applied: [Migration] = []
+        for migration in migrations where !done.contains(migration.version) {
+            try connection.transaction { connection throws(DatabaseError) in
+                try connection.executeScript(migration.sql)
+                try connection.query(insertSQL, [
+                    .integer(Int64(migration.version)), .text(migration.name), .text(migration.checksum),
+                    .text(Timestamp.now().iso8601),
+                ])
+            }
+            applied.append(migration)
+        }
+        return Outcome(applied: applied, alreadyApplied: done.count)
+    }
+
+    private var createTableSQL: String {
+        switch dialect {
+        case .sqlite:
+            return """
+                CREATE TABLE IF NOT EXISTS schema_migrations (
+                    version INTEGER PRIMARY KEY, name TEXT NOT NULL, checksum TEXT NOT NULL, applied_at TEXT NOT NULL)
+                """
+        case .postgres:
+            return """
+                SET client_min_messages = warning;
+                CREATE TABLE IF NOT EXISTS schema_migrations (
+                    version INTEGER PRIMARY KEY, name TEXT NOT NULL, checksum TEXT NOT NULL,
+                    applied_at TIMESTAMPTZ NOT NULL)
+                """
+        }
+    }
+
+    private var insertSQL: String {
+        switch dialect {
+        case .sqlite: return "INSERT INTO schema_migrations (version, name, checksum, applied_at) VALUES (?1, ?2, ?3, ?4)"
+        case .postgres: return "INSERT INTO schema_migrations (version, name, checksum, applied_at) VALUES ($1, $2, $3, $4)"
+        }
+    }
+}

@@ -1,0 +1,145 @@
+import CSQLite
+
+/// A blocking connection to one SQLite database file, through libsqlite3.
+///
+/// Opened in WAL mode with a busy timeout, so readers do not block the writer and a briefly locked
+/// database is waited for rather than failed. Statements are prepared once and cached by SQL text.
+///
+/// Thread ownership: one ``DatabasePool`` worker thread creates, uses and closes it. The handle is opened
+/// `SQLITE_OPEN_NOMUTEX` because it is never shared.
+public final class SQLiteConnection: DatabaseConnection {
+    public var dialect: SQLDialect { .sqlite }
+    public private(set) var isUsable = true
+
+    private var handle: OpaquePointer?
+    private var statements: [String: OpaquePointer] = [:]
+    /// The file this connection opened; shown in errors.
+    public let path: String
+
+    /// Opens (creating if needed) the database at `path`. `busyTimeoutMilliseconds` bounds how long a
+    /// statement waits for another process's lock before failing with kind `busy`.
+    public init(path: String, busyTimeoutMilliseconds: Int32 = 5_000) throws(DatabaseError) {
+        EventLoopGuard.check("sqlite3_open_v2")
+        self.path = path
+        var db: OpaquePointer?
+        let flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX
+        let rc = sqlite3_open_v2(path, &db, flags, nil)
+        guard rc == SQLITE_OK, let db else {
+            let message = db.map { String(cString: sqlite3_errmsg($0)) } ?? "out of memory"
+            sqlite3_close_v2(db)
+            throw DatabaseError(.connectFailed, message: "cannot open \(path): \(message)", sqliteCode: rc)
+        }
+        handle = db
+        sqlite3_extended_result_codes(db, 1)
+        sqlite3_busy_timeout(db, busyTimeoutMilliseconds)
+        do {
+            try executeScript("PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON;")
+        } catch {
+            close()
+            throw DatabaseError(.connectFailed, message: "cannot use \(path): \(error.message)", sqliteCode: error.sqliteCode)
+        }
+    }
+
+    deinit { close() }
+
+    /// Finalises every cached statement and closes the handle. Safe to call twice.
+    public func close() {
+        for statement in statements.values { sqlite3_finalize(statement) }
+        statements.removeAll()
+        if let handle { sqlite3_close_v2(handle) }
+        handle = nil
+        isUsable = false
+    }
+
+    public func executeScript(_ sql: String) throws(DatabaseError) {
+        EventLoopGuard.check("sqlite3_exec")
+        let db = try openHandle(sql)
+        var errorMessage: UnsafeMutablePointer<CChar>?
+        let rc = sqlite3_exec(db, sql, nil, nil, &errorMessage)
+        if rc != SQLITE_OK {
+            let message = errorMessage.map { String(cString: $0) } ?? String(cString: sqlite3_errmsg(db))
+            sqlite3_free(errorMessage)
+            throw error(code: rc, message: message, sql: sql)
+        }
+    }
+
+    @discardableResult
+    public func query(_ sql: String, _ binds: [DatabaseValue]) throws(DatabaseError) -> [DatabaseRow] {
+        EventLoopGuard.check("sqlite3_step")
+        let db = try openHandle(sql)
+        let statement = try prepared(sql, db)
+        defer {
+            sqlite3_reset(statement)
+            sqlite3_clear_bindings(statement)
+        }
+        for (offset, value) in binds.enumerated() {
+            let index = Int32(offset + 1)
+            let rc: Int32
+            switch value {
+            case .null: rc = sqlite3_bind_null(statement, index)
+            case .integer(let integer): rc = sqlite3_bind_int64(statement, index, integer)
+            case .text(let text): rc = sqlite3_bind_text(statement, index, text, -1, switchboard_sqlite_transient())
+            }
+            guard rc == SQLITE_OK else { throw error(code: rc, message: String(cString: sqlite3_errmsg(db)), sql: sql) }
+        }
+        var rows: [DatabaseRow] = []
+        let columns = sqlite3_column_count(statement)
+        while true {
+            let rc = sqlite3_step(statement)
+            if rc == SQLITE_DONE { break }
+            guard rc == SQLITE_ROW else {
+                throw error(code: sqlite3_extended_errcode(db), message: String(cString: sqlite3_errmsg(db)), sql: sql)
+            }
+            var row: DatabaseRow = []
+            row.reserveCapacity(Int(columns))
+            for column in 0..<columns {
+                switch sqlite3_column_type(statement, column) {
+                case SQLITE_NULL: row.append(.null)
+                case SQLITE_INTEGER: row.append(.integer(sqlite3_column_int64(statement, column)))
+                default:
+                    if let text = sqlite3_column_text(statement, column) {
+                        row.append(.text(String(cString: text)))
+                    } else {
+                        row.append(.null)
+                    }
+                }
+            }
+            rows.append(row)
+        }
+        return rows
+    }
+
+    private func openHandle(_ sql: String) throws(DatabaseError) -> OpaquePointer {
+        guard let handle else {
+            throw DatabaseError(.connectionLost, message: "connection to \(path) is closed", sql: sql)
+        }
+        return handle
+    }
+
+    private func prepared(_ sql: String, _ db: OpaquePointer) throws(DatabaseError) -> OpaquePointer {
+        if let statement = statements[sql] { return statement }
+        var statement: OpaquePointer?
+        let rc = sqlite3_prepare_v3(db, sql, -1, UInt32(SQLITE_PREPARE_PERSISTENT), &statement, nil)
+        guard rc == SQLITE_OK, let statement else {
+            throw error(code: rc, message: String(cString: sqlite3_errmsg(db)), sql: sql)
+        }
+        statements[sql] = statement
+        return statement
+    }
+
+    private func error(code: Int32, message: String, sql: String) -> DatabaseError {
+        let primary = code & 0xff
+        let kind: DatabaseError.Kind
+        switch primary {
+        case SQLITE_BUSY, SQLITE_LOCKED: kind = .busy
+        case SQLITE_IOERR, SQLITE_CORRUPT, SQLITE_NOTADB, SQLITE_CANTOPEN, SQLITE_FULL: kind = .connectionLost
+        default: kind = .statementFailed
+        }
+        if kind == .connectionLost { isUsable = false }
+        return DatabaseError(kind, message: message, sql: sql, sqliteCode: code)
+    }
+}
+
+// A connection is confined to the pool thread that opened it; sending it elsewhere is a bug.
+@available(*, unavailable)
+extension SQLiteConnection: Sendable {}

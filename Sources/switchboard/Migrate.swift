@@ -1,0 +1,34 @@
+import ArgumentParser
+import SwitchboardStorage
+
+/// `switchboard migrate`: apply pending migrations and say what was done.
+struct Migrate: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Apply pending database migrations.")
+
+    @OptionGroup var common: CommonOptions
+
+    @Option(name: .long, help: "Seconds to keep retrying an unreachable database.")
+    var dbConnectTimeout: Double = 30
+
+    func run() async throws {
+        let logger = common.makeLogger()
+        let url = try common.databaseURL()
+        let pool = DatabasePool(url: url, numberOfThreads: 1, logger: logger)
+        pool.start()
+        do {
+            try await pool.waitUntilReachable(timeout: .seconds(dbConnectTimeout))
+            let outcome = try await HistoryStore.migrate(pool: pool)
+            if outcome.applied.isEmpty {
+                print("\(url.redacted): up to date (\(outcome.alreadyApplied) migrations applied earlier)")
+            } else {
+                for migration in outcome.applied {
+                    print("\(url.redacted): applied \(migration.version) \(migration.name)")
+                }
+            }
+            try? await pool.shutdown()
+        } catch let error as DatabaseError {
+            try? await pool.shutdown()
+            throw CommandFailure.report(error)
+        }
+    }
+}

@@ -1,0 +1,102 @@
+import ArgumentParser
+import Logging
+import NIOCore
+import ServiceLifecycle
+import SwitchboardChat
+import SwitchboardProtocol
+import SwitchboardStorage
+
+/// `switchboard serve`: run the chat server until SIGTERM or SIGINT.
+struct Serve: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Run the chat server (the default).")
+
+    @OptionGroup var common: CommonOptions
+
+    @Option(name: .long, help: ArgumentHelp(
+        "Where to listen; repeatable. tcp:PORT[:interface=ADDR], unix:PATH[:mode=OCTAL]. Default: tcp:8000.",
+        valueName: "endpoint"))
+    var listen: [String] = []
+
+    @Option(name: .long, help: "Longest accepted input line, in bytes (terminator not counted).")
+    var maxLine = 1024
+
+    @Option(name: .long, help: "Most clients at once; more get '! server full'.")
+    var maxClients = 10_000
+
+    @Option(name: .long, help: "Most clients per IP address; 0 = unlimited.")
+    var maxPerIp = 0
+
+    @Option(name: .long, help: "Bytes queued for a client that does not read before it is disconnected.")
+    var maxSendq = 256 * 1024
+
+    @Option(name: .long, help: "Lines per second a client may send on average; 0 = no flood control.")
+    var floodRate: Double = 10
+
+    @Option(name: .long, help: "Lines a client may send in one burst.")
+    var floodBurst: Double = 20
+
+    @Option(name: .long, help: "Seconds of silence before a client is disconnected; 0 = never.")
+    var idleTimeout: Double = 0
+
+    @Option(name: .long, help: "Database worker threads (one connection each).")
+    var dbThreads = 2
+
+    @Option(name: .long, help: "Seconds to keep retrying an unreachable database at start-up.")
+    var dbConnectTimeout: Double = 30
+
+    @Option(name: .long, help: "History events kept in memory while the database is slow or down.")
+    var historyQueue = 100_000
+
+    @Option(name: .long, help: "Seconds a graceful stop may take.")
+    var shutdownTimeout: Double = 10
+
+    func validate() throws {
+        guard (16...65_536).contains(maxLine) else { throw ValidationError("--max-line must be from 16 to 65536") }
+        guard maxClients > 0 else { throw ValidationError("--max-clients must be positive") }
+        guard maxPerIp >= 0 else { throw ValidationError("--max-per-ip must be 0 or more") }
+        guard maxSendq >= 1024 else { throw ValidationError("--max-sendq must be at least 1024 bytes") }
+        guard floodRate >= 0, floodBurst >= 1 else { throw ValidationError("--flood-rate must be >= 0 and --flood-burst >= 1") }
+        guard idleTimeout >= 0 else { throw ValidationError("--idle-timeout must be 0 or more") }
+        guard (1...64).contains(dbThreads) else { throw ValidationError("--db-threads must be from 1 to 64") }
+        guard dbConnectTimeout >= 0, shutdownTimeout > 0 else { throw ValidationError("timeouts must be positive") }
+        guard historyQueue > 0 else { throw ValidationError("--history-queue must be positive") }
+        for text in listen {
+            do { _ = try Endpoint(parsing: text) } catch { throw ValidationError(error.description) }
+        }
+    }
+
+    func run() async throws {
+        let logger = common.makeLogger()
+        var configuration = ServerConfiguration()
+        if !listen.isEmpty { configuration.endpoints = try listen.map { try Endpoint(parsing: $0) } }
+        configuration.database = try common.databaseURL()
+        configuration.databaseThreads = dbThreads
+        configuration.databaseConnectTimeout = .seconds(dbConnectTimeout)
+        configuration.historyQueueLimit = historyQueue
+        configuration.shutdownTimeout = .seconds(shutdownTimeout)
+        configuration.chat.maximumLineLength = maxLine
+        configuration.chat.maximumClients = maxClients
+        configuration.chat.maximumClientsPerAddress = maxPerIp
+        configuration.chat.maximumSendQueueBytes = maxSendq
+        configuration.chat.floodRate = floodRate
+        configuration.chat.floodBurst = floodBurst
+        configuration.chat.idleTimeout = .seconds(idleTimeout)
+
+        let server = ChatServer(configuration: configuration, logger: logger)
+        var groupConfiguration = ServiceGroupConfiguration(
+            services: [server], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
+        // A second budget on top of the server's own bounded steps, so a stop can never hang.
+        groupConfiguration.maximumGracefulShutdownDuration = .milliseconds(Int64(shutdownTimeout * 1000) + 5_000)
+        do {
+            try await ServiceGroup(configuration: groupConfiguration).run()
+        } catch let error as DatabaseError {
+            logger.critical("cannot start: \(error)")
+            throw ExitCode(1)
+        }
+    }
+}
+
+extension TimeAmount {
+    /// Fractional seconds (CLI options), rounded to the millisecond.
+    static func seconds(_ value: Double) -> TimeAmount { .milliseconds(Int64((value * 1000).rounded())) }
+}
