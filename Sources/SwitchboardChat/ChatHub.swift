@@ -221,7 +221,7 @@ public final class ChatHub {
     // MARK: - Limits and shutdown
 
     private func closeIdleSessions() {
-        let cutoff = NIODeadline.now() - configuration.idleTimeout
+        let cutoff = eventLoop.now - configuration.idleTimeout
         for session in sessions.values where session.lastActivity < cutoff {
             session.close(reason: "idle timeout")
         }

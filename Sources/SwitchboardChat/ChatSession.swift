@@ -41,7 +41,7 @@ public final class ChatSession: ChannelInboundHandler {
     var memberIndex: Int?
     /// Whether the hub has this session on its list of clients to flush.
     var needsFlush = false
-    private(set) var lastActivity = NIODeadline.now()
+    private(set) var lastActivity: NIODeadline
 
     private var linesIn: Int64 = 0
     private var linesOut: Int64 = 0
@@ -50,7 +50,7 @@ public final class ChatSession: ChannelInboundHandler {
 
     // Flood control: a token bucket.
     private var floodTokens: Double
-    private var floodRefilledAt = NIODeadline.now()
+    private var floodRefilledAt: NIODeadline
     private var lastSlowDownNotice: NIODeadline?
 
     // Ordered output while a database reply is pending.
@@ -66,6 +66,9 @@ public final class ChatSession: ChannelInboundHandler {
         self.hub = hub
         self.parser = TelnetLineParser(maximumLineLength: hub.configuration.maximumLineLength)
         self.floodTokens = hub.configuration.floodBurst
+        // The loop's clock (virtual on an EmbeddedEventLoop, so tests can drive time).
+        self.lastActivity = hub.eventLoop.now
+        self.floodRefilledAt = hub.eventLoop.now
     }
 
     // MARK: - Channel events
@@ -121,7 +124,7 @@ public final class ChatSession: ChannelInboundHandler {
     public func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         let buffer = unwrapInboundIn(data)
         bytesIn += Int64(buffer.readableBytes)
-        lastActivity = NIODeadline.now()
+        lastActivity = hub.eventLoop.now
         guard state == .joined else { return }
         buffer.withUnsafeReadableBytes { bytes in
             parser.feed(bytes) { event in
@@ -213,7 +216,7 @@ public final class ChatSession: ChannelInboundHandler {
     private func takeFloodToken() -> Bool {
         let rate = hub.configuration.floodRate
         guard rate > 0 else { return true }
-        let now = NIODeadline.now()
+        let now = hub.eventLoop.now
         let elapsed = Double((now - floodRefilledAt).nanoseconds) / 1e9
         floodRefilledAt = now
         floodTokens = min(hub.configuration.floodBurst, floodTokens + elapsed * rate)

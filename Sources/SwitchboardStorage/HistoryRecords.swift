@@ -42,6 +42,13 @@ public struct StoredMessage: Sendable, Equatable {
     public var kind: MessageKind
     public var body: String
     public var sentAt: Timestamp
+
+    public init(nickname: String, kind: MessageKind, body: String, sentAt: Timestamp) {
+        self.nickname = nickname
+        self.kind = kind
+        self.body = body
+        self.sentAt = sentAt
+    }
 }
 
 /// One row of the `connections` table, as `switchboard history` lists it.

@@ -1,0 +1,83 @@
+import NIOCore
+import SwitchboardChat
+import SwitchboardStorage
+
+/// History for protocol unit tests: in memory, on the test's embedded loop. Not a stand-in for the
+/// database in integration tests (those use real SQLite and PostgreSQL); it lets unit tests hold visitor
+/// numbers and reads back to exercise timeouts and reply ordering.
+final class InMemoryChatHistory: ChatHistory {
+    let loop: any EventLoop
+    var nextID: Int64 = 1
+    var opened: [ConnectionKey: Int64] = [:]
+    var refused: [(peer: String, reason: String)] = []
+    var closed: [ConnectionKey: ConnectionSummary] = [:]
+    var messages: [StoredMessage] = []
+    var lastSeenTimes: [String: Timestamp] = [:]
+
+    /// When set, visitor numbers are not handed out until ``releaseVisitorNumbers()``.
+    var holdVisitorNumbers = false
+    private var heldVisitors: [(EventLoopPromise<Int64>, Int64)] = []
+    /// When set, reads do not answer until ``releaseReads()``.
+    var holdReads = false
+    private var heldReads: [() -> Void] = []
+
+    init(loop: any EventLoop) { self.loop = loop }
+
+    func connectionOpened(_ key: ConnectionKey, peer: String, nickname: String?, at time: Timestamp) -> EventLoopFuture<Int64> {
+        let id = nextID
+        nextID += 1
+        opened[key] = id
+        if holdVisitorNumbers {
+            let promise = loop.makePromise(of: Int64.self)
+            heldVisitors.append((promise, id))
+            return promise.futureResult
+        }
+        return loop.makeSucceededFuture(id)
+    }
+
+    func releaseVisitorNumbers() {
+        let held = heldVisitors
+        heldVisitors = []
+        for (promise, id) in held { promise.succeed(id) }
+    }
+
+    func connectionRefused(peer: String, reason: String, at time: Timestamp) {
+        nextID += 1
+        refused.append((peer, reason))
+    }
+
+    func connectionClosed(_ key: ConnectionKey, _ summary: ConnectionSummary) {
+        closed[key] = summary
+        lastSeenTimes[summary.nickname.lowercased()] = summary.closedAt
+    }
+
+    func messageSaid(_ key: ConnectionKey, nickname: String, kind: MessageKind, body: String, at time: Timestamp) {
+        messages.append(StoredMessage(nickname: nickname, kind: kind, body: body, sentAt: time))
+    }
+
+    func recentMessages(limit: Int) -> EventLoopFuture<[StoredMessage]> {
+        answer(Array(messages.suffix(limit)))
+    }
+
+    func lastSeen(nickname: String) -> EventLoopFuture<Timestamp?> {
+        answer(lastSeenTimes[nickname.lowercased()])
+    }
+
+    func flushed() -> EventLoopFuture<Void> { loop.makeSucceededVoidFuture() }
+
+    private func answer<T>(_ value: T) -> EventLoopFuture<T> {
+        let promise = loop.makePromise(of: T.self)
+        if holdReads {
+            heldReads.append { promise.assumeIsolated().succeed(value) }
+        } else {
+            promise.assumeIsolated().succeed(value)
+        }
+        return promise.futureResult
+    }
+
+    func releaseReads() {
+        let held = heldReads
+        heldReads = []
+        for read in held { read() }
+    }
+}
