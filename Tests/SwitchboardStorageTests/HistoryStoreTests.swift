@@ -1,0 +1,173 @@
+import NIOCore
+import SwitchboardStorage
+import SwitchboardTestSupport
+import XCTest
+
+/// History on real databases: every test body runs against SQLite and, when configured, PostgreSQL.
+final class HistoryStoreTests: XCTestCase {
+    private func summary(_ nickname: String, _ reason: String, lines: Int64 = 1) -> ConnectionSummary {
+        ConnectionSummary(
+            nickname: nickname, closedAt: Timestamp.now(), reason: reason,
+            linesIn: lines, linesOut: lines * 2, bytesIn: lines * 10, bytesOut: lines * 20)
+    }
+
+    /// Visitor numbers are the connection rows' ids, and a burst of events costs few transactions.
+    func testBurstIsWrittenInFewTransactionsAndVisitorNumbersAreRowIDs() async throws {
+        try await forEachDatabase { db in
+            let visitors = try await db.awaitOnLoop { store -> EventLoopFuture<[Int64]> in
+                let futures = (1...3).map { n in
+                    store.connectionOpened(ConnectionKey(UInt64(n)), peer: "127.0.0.1:\(n)", nickname: nil, at: Timestamp.now())
+                }
+                for n in 1...300 {
+                    store.messageSaid(ConnectionKey(UInt64(n % 3 + 1)), nickname: "guest", kind: .say, body: "line \(n)", at: Timestamp.now())
+                }
+                return EventLoopFuture.whenAllSucceed(futures, on: store.eventLoop)
+            }
+            try await db.flush()
+            let rows = try await db.query("SELECT id, nickname FROM connections ORDER BY id")
+            XCTAssertEqual(rows.map { $0[0].int64 }, visitors.map { Optional($0) })
+            XCTAssertEqual(rows.map { $0[1].string }, visitors.map { "guest\($0)" }, "new rows are named guest<id>")
+            let messages = try await db.query("SELECT count(*) FROM messages")
+            XCTAssertEqual(messages.first?.first?.int64, 300)
+            let batches = try await db.onLoop { $0.committedBatches }
+            XCTAssertLessThanOrEqual(batches, 3, "303 events must not cost one transaction each")
+        }
+    }
+
+    /// A closed connection's row gets its end time, reason, final nickname and counters.
+    func testClosingFillsTheRow() async throws {
+        try await forEachDatabase { db in
+            let key = ConnectionKey(7)
+            let id = try await db.awaitOnLoop { store in
+                store.connectionOpened(key, peer: "[::1]:5000", nickname: nil, at: Timestamp.now())
+            }
+            let closing = summary("alice", "quit: bye", lines: 4)
+            try await db.onLoop { $0.connectionClosed(key, closing) }
+            try await db.flush()
+            let records = try await HistoryStore.connections(pool: db.pool, limit: 10)
+            XCTAssertEqual(records.count, 1)
+            let record = try XCTUnwrap(records.first)
+            XCTAssertEqual(record.id, id)
+            XCTAssertEqual(record.peer, "[::1]:5000")
+            XCTAssertEqual(record.nickname, "alice")
+            XCTAssertEqual(record.closeReason, "quit: bye")
+            XCTAssertEqual(record.disconnectedAt, closing.closedAt)
+            XCTAssertEqual([record.linesIn, record.linesOut, record.bytesIn, record.bytesOut], [4, 8, 40, 80])
+        }
+    }
+
+    /// `recentMessages` sees a line queued just before it, oldest first; `/me` keeps its kind.
+    func testRecentMessagesIncludeLinesQueuedJustBefore() async throws {
+        try await forEachDatabase { db in
+            let messages = try await db.awaitOnLoop { store -> EventLoopFuture<[StoredMessage]> in
+                let key = ConnectionKey(1)
+                _ = store.connectionOpened(key, peer: "p", nickname: nil, at: Timestamp.now())
+                store.messageSaid(key, nickname: "bob", kind: .say, body: "one", at: Timestamp.now())
+                store.messageSaid(key, nickname: "bob", kind: .me, body: "two", at: Timestamp.now())
+                store.messageSaid(key, nickname: "bob", kind: .say, body: "three", at: Timestamp.now())
+                return store.recentMessages(limit: 2)
+            }
+            XCTAssertEqual(messages.map(\.body), ["two", "three"])
+            XCTAssertEqual(messages.map(\.kind), [.me, .say])
+        }
+    }
+
+    /// `lastSeen` finds a nickname in any case, from its connection's end or its last line.
+    func testLastSeenIgnoresCase() async throws {
+        try await forEachDatabase { db in
+            let closedAt = Timestamp(microsecondsSinceEpoch: 1_764_000_000_123_456)
+            let seen = try await db.awaitOnLoop { store -> EventLoopFuture<Timestamp?> in
+                let key = ConnectionKey(1)
+                _ = store.connectionOpened(key, peer: "p", nickname: nil, at: Timestamp.now())
+                store.connectionClosed(key, ConnectionSummary(
+                    nickname: "Carol", closedAt: closedAt, reason: "quit", linesIn: 0, linesOut: 0, bytesIn: 0, bytesOut: 0))
+                return store.lastSeen(nickname: "cAROL")
+            }
+            XCTAssertEqual(seen, closedAt)
+            let never = try await db.awaitOnLoop { $0.lastSeen(nickname: "nobody") }
+            XCTAssertNil(never)
+        }
+    }
+
+    /// Refusals are recorded and use up row ids, but do not count as visits.
+    func testRefusalsAreRecordedButAreNotVisits() async throws {
+        try await forEachDatabase { db in
+            let second = try await db.awaitOnLoop { store -> EventLoopFuture<Int64> in
+                _ = store.connectionOpened(ConnectionKey(1), peer: "a", nickname: nil, at: Timestamp.now())
+                store.connectionRefused(peer: "b", reason: "refused: server full", at: Timestamp.now())
+                return store.connectionOpened(ConnectionKey(2), peer: "c", nickname: nil, at: Timestamp.now())
+            }
+            XCTAssertEqual(second, 3, "the refusal used up visitor number 2")
+            let visits = try await HistoryStore.totalVisits(pool: db.pool)
+            XCTAssertEqual(visits, 2)
+            let refused = try await db.query("SELECT close_reason, disconnected_at IS NOT NULL FROM connections WHERE peer = 'b'")
+            XCTAssertEqual(refused.first?.first?.string, "refused: server full")
+        }
+    }
+
+    /// Rows a killed process left open are closed at start-up with `server stopped unexpectedly`.
+    func testOrphanedRowsAreClosedAtStartUp() async throws {
+        try await forEachDatabase { db in
+            _ = try await db.awaitOnLoop { $0.connectionOpened(ConnectionKey(1), peer: "a", nickname: nil, at: Timestamp.now()) }
+            let closed = try await HistoryStore.closeOrphanedConnections(pool: db.pool)
+            XCTAssertEqual(closed, 1)
+            let records = try await HistoryStore.connections(pool: db.pool, limit: 5)
+            XCTAssertEqual(records.first?.closeReason, "server stopped unexpectedly")
+            XCTAssertNotNil(records.first?.disconnectedAt)
+            let again = try await HistoryStore.closeOrphanedConnections(pool: db.pool)
+            XCTAssertEqual(again, 0)
+        }
+    }
+
+    /// SQL-injection strings in nicknames and messages are stored and read back as plain text.
+    func testInjectionStringsRoundTripAsText() async throws {
+        try await forEachDatabase { db in
+            let evil = "x'); DROP TABLE connections; --"
+            let messages = try await db.awaitOnLoop { store -> EventLoopFuture<[StoredMessage]> in
+                let key = ConnectionKey(1)
+                _ = store.connectionOpened(key, peer: evil, nickname: evil, at: Timestamp.now())
+                store.messageSaid(key, nickname: evil, kind: .say, body: evil + " \"quoted\" \\ back", at: Timestamp.now())
+                return store.recentMessages(limit: 1)
+            }
+            XCTAssertEqual(messages.first?.nickname, evil)
+            XCTAssertEqual(messages.first?.body, evil + " \"quoted\" \\ back")
+            let records = try await HistoryStore.connections(pool: db.pool, limit: 1)
+            XCTAssertEqual(records.first?.peer, evil)
+        }
+    }
+
+    /// Past the queue limit, new events are dropped and counted, and the rest are still written.
+    func testFullQueueDropsAndCountsEvents() async throws {
+        try await forEachDatabase(queueLimit: 5) { db in
+            let dropped = try await db.onLoop { store -> Int in
+                for n in 1...8 {
+                    store.connectionRefused(peer: "p\(n)", reason: "refused: server full", at: Timestamp.now())
+                }
+                return store.droppedEvents
+            }
+            XCTAssertEqual(dropped, 3)
+            try await db.flush()
+            let rows = try await db.query("SELECT count(*) FROM connections")
+            XCTAssertEqual(rows.first?.first?.int64, 5)
+        }
+    }
+
+    /// A transaction rolls back when its body throws (adbapi's runInteraction).
+    func testTransactionRollsBackOnThrow() async throws {
+        try await forEachDatabase { db in
+            let dialect = db.pool.url.dialect
+            let insert = "INSERT INTO connections (peer, connected_at) VALUES (\(placeholder(dialect, 1)), \(placeholder(dialect, 2)))"
+            do {
+                try await db.pool.transaction { connection throws(DatabaseError) in
+                    try connection.query(insert, [.text("doomed"), .text(Timestamp.now().iso8601)])
+                    throw DatabaseError(.statementFailed, message: "boom")
+                }
+                XCTFail("the transaction must throw")
+            } catch let error as DatabaseError {
+                XCTAssertEqual(error.message, "boom")
+            }
+            let rows = try await db.query("SELECT count(*) FROM connections")
+            XCTAssertEqual(rows.first?.first?.int64, 0)
+        }
+    }
+}

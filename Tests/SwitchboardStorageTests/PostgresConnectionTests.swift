@@ -1,0 +1,250 @@
+import Foundation
+@testable import SwitchboardStorage
+import SwitchboardTestSupport
+import XCTest
+
+/// `PostgresConnection` against a real server: each test gets a fresh database from
+/// `TestDatabases.postgres()` (run through `scripts/with-postgres.sh`). Skipped only outside CI when no
+/// server is configured.
+final class PostgresConnectionTests: XCTestCase {
+    private var database: TestDatabase?
+    private var uri = ""
+
+    override func setUpWithError() throws {
+        guard let database = try TestDatabases.postgres() else {
+            throw XCTSkip("SWITCHBOARD_TEST_POSTGRES_URL is not set; run through scripts/with-postgres.sh")
+        }
+        self.database = database
+        guard case .postgres(let uri) = database.url else { return XCTFail("not a PostgreSQL URL: \(database)") }
+        self.uri = uri
+    }
+
+    override func tearDown() {
+        database?.drop()
+        database = nil
+    }
+
+    private func connect() throws -> PostgresConnection {
+        try PostgresConnection(uri: uri)
+    }
+
+    /// Expects `body` to throw a `DatabaseError` and returns it.
+    private func databaseError(
+        file: StaticString = #filePath, line: UInt = #line, _ body: () throws -> Void
+    ) -> DatabaseError? {
+        do {
+            try body()
+            XCTFail("expected a DatabaseError", file: file, line: line)
+        } catch let error as DatabaseError {
+            return error
+        } catch {
+            XCTFail("expected a DatabaseError, got \(error)", file: file, line: line)
+        }
+        return nil
+    }
+
+    /// Text (including empty and non-ASCII), integers at both extremes and NULL survive a round trip.
+    func testTextIntegersAndNullRoundTrip() throws {
+        let connection = try connect()
+        try connection.executeScript(
+            "CREATE TABLE samples (id BIGINT PRIMARY KEY, body TEXT, note TEXT); CREATE TABLE other (x INT)")
+        let samples: [(Int64, DatabaseValue, DatabaseValue)] = [
+            (1, .text("hello"), .null),
+            (2, .text(""), .text("empty is not NULL")),
+            (3, .text("héllo wörld ✓ 🚀 \"quoted\" 'single' \\ back"), .null),
+            (Int64.max, .text("max"), .integer(42)),
+            (Int64.min, .null, .text("min")),
+        ]
+        for (id, body, note) in samples {
+            try connection.query("INSERT INTO samples (id, body, note) VALUES ($1, $2, $3)", [.integer(id), body, note])
+        }
+        let rows = try connection.query("SELECT id, body, note FROM samples ORDER BY id", [])
+        XCTAssertEqual(rows.count, samples.count)
+        for (row, sample) in zip(rows, samples.sorted { $0.0 < $1.0 }) {
+            XCTAssertEqual(row[0].int64, sample.0)
+            XCTAssertEqual(row[1], sample.1.string.map(DatabaseValue.text) ?? .null)
+            XCTAssertEqual(row[2], sample.2.string.map(DatabaseValue.text) ?? .null)
+        }
+        // Same SQL again: the cached prepared statement is reused, with new values.
+        let one = try connection.query("SELECT id, body, note FROM samples WHERE id = $1", [.integer(2)])
+        XCTAssertEqual(one, [[.text("2"), .text(""), .text("empty is not NULL")]])
+        let expression = try connection.query("SELECT $1::bigint + 1, $2::text IS NULL", [.integer(41), .null])
+        XCTAssertEqual(expression.first?[0].int64, 42)
+        XCTAssertEqual(expression.first?[1], .text("t"))
+        XCTAssertEqual(try connection.query("SELECT 1 WHERE false", []), [])
+    }
+
+    /// A value that looks like SQL is stored as text, not run: the table it names survives.
+    func testInjectionStringIsStoredAsText() throws {
+        let connection = try connect()
+        try connection.executeScript("CREATE TABLE x (body TEXT NOT NULL)")
+        let hostile = "'); DROP TABLE x; --"
+        try connection.query("INSERT INTO x (body) VALUES ($1)", [.text(hostile)])
+        XCTAssertEqual(try connection.query("SELECT body FROM x WHERE body = $1", [.text(hostile)]), [[.text(hostile)]])
+        XCTAssertEqual(try connection.query("SELECT count(*) FROM x", []).first?.first?.int64, 1)
+        // PostgreSQL text cannot hold NUL; refused rather than silently cut short.
+        let nul = databaseError { try connection.query("INSERT INTO x (body) VALUES ($1)", [.text("a\u{0}b")]) }
+        XCTAssertEqual(nul?.kind, .statementFailed)
+    }
+
+    /// A failed statement reports its SQLSTATE, message and SQL, and never the values bound to it — not
+    /// even when PostgreSQL quotes the bad input back.
+    func testErrorCarriesSQLStateAndSQLButNotBoundValues() throws {
+        let connection = try connect()
+        try connection.executeScript("CREATE TABLE x (id INT PRIMARY KEY, body TEXT NOT NULL)")
+        let insert = "INSERT INTO x (id, body) VALUES ($1, $2)"
+        let secret = "top-secret-bound-value"
+        try connection.query(insert, [.integer(1), .text(secret)])
+        let duplicate = databaseError { try connection.query(insert, [.integer(1), .text(secret)]) }
+        XCTAssertEqual(duplicate?.kind, .statementFailed)
+        XCTAssertEqual(duplicate?.sqlState, "23505")
+        XCTAssertEqual(duplicate?.sql, insert)
+        XCTAssertTrue(duplicate?.message.contains("duplicate key") ?? false, "\(String(describing: duplicate))")
+        XCTAssertFalse("\(String(describing: duplicate))".contains(secret))
+
+        let cast = "SELECT $1::int"
+        let badInput = databaseError { try connection.query(cast, [.text(secret)]) }
+        XCTAssertEqual(badInput?.sqlState, "22P02")
+        XCTAssertEqual(badInput?.sql, cast)
+        XCTAssertFalse("\(String(describing: badInput))".contains(secret), "\(String(describing: badInput))")
+
+        let syntax = databaseError { try connection.executeScript("SELEC 1") }
+        XCTAssertEqual(syntax?.sqlState, "42601")
+        XCTAssertEqual(syntax?.sql, "SELEC 1")
+        let wrongCount = databaseError { try connection.query("SELECT $1::int + $2::int", [.integer(1)]) }
+        XCTAssertEqual(wrongCount?.kind, .statementFailed, "a wrong parameter count is not a lost connection")
+        XCTAssertTrue(connection.isUsable, "a statement error leaves the connection usable")
+        XCTAssertEqual(try connection.query("SELECT body FROM x", []), [[.text(secret)]])
+    }
+
+    /// Lock and serialization conflicts are `busy` (worth retrying), not statement failures.
+    func testLockTimeoutIsBusy() throws {
+        let holder = try connect()
+        let waiter = try connect()
+        try holder.executeScript("CREATE TABLE x (id INT)")
+        try holder.executeScript("BEGIN; LOCK TABLE x IN ACCESS EXCLUSIVE MODE")
+        defer { try? holder.executeScript("ROLLBACK") }
+        try waiter.executeScript("SET lock_timeout = '50ms'")
+        let error = databaseError { try waiter.query("SELECT count(*) FROM x", []) }
+        XCTAssertEqual(error?.sqlState, "55P03")
+        XCTAssertEqual(error?.kind, .busy)
+        XCTAssertTrue(waiter.isUsable)
+    }
+
+    /// A backend killed by `pg_terminate_backend` is reported as `connectionLost` on the next call, and the
+    /// connection says it is no longer usable (so the pool replaces it).
+    func testTerminatedBackendIsConnectionLost() throws {
+        let victim = try connect()
+        let killer = try connect()
+        let pid = try XCTUnwrap(victim.query("SELECT pg_backend_pid()", []).first?.first?.int64)
+        XCTAssertEqual(try killer.query("SELECT pg_terminate_backend($1::int)", [.integer(pid)]), [[.text("t")]])
+        // pg_terminate_backend only signals; wait until the backend is gone.
+        for _ in 0..<100 {
+            let alive = try killer.query("SELECT count(*) FROM pg_stat_activity WHERE pid = $1::int", [.integer(pid)])
+            if alive.first?.first?.int64 == 0 { break }
+            Thread.sleep(forTimeInterval: 0.05)
+        }
+        XCTAssertTrue(victim.isUsable, "nothing has told the client yet")
+        let error = databaseError { try victim.query("SELECT 1", []) }
+        XCTAssertEqual(error?.kind, .connectionLost)
+        XCTAssertFalse(victim.isUsable)
+        XCTAssertTrue(error?.isTransient ?? false)
+        // Later calls keep failing the same way rather than crashing.
+        XCTAssertEqual(databaseError { try victim.executeScript("SELECT 1") }?.kind, .connectionLost)
+        XCTAssertTrue(killer.isUsable)
+    }
+
+    /// A connection that cannot be made names the host, port and database, and never the password.
+    func testConnectFailureNamesHostButNotPassword() throws {
+        let password = "hunter2-Sup3rSecret"
+        let closedPort = try Self.closedPort()
+        let error = databaseError {
+            _ = try PostgresConnection(uri: "postgres://someone:\(password)@127.0.0.1:\(closedPort)/nowhere_db")
+        }
+        XCTAssertEqual(error?.kind, .connectFailed)
+        let text = "\(String(describing: error))"
+        XCTAssertTrue(text.contains("127.0.0.1"), text)
+        XCTAssertTrue(text.contains("\(closedPort)"), text)
+        XCTAssertTrue(text.contains("nowhere_db"), text)
+        XCTAssertFalse(text.contains(password), text)
+        XCTAssertFalse(text.contains("\n"), "one line: \(text)")
+    }
+
+    /// The default `connect_timeout` is added only when the connection string has none, so a dead host
+    /// cannot hang a pool thread.
+    func testConnectTimeoutIsAddedWhenAbsent() {
+        let cases = [
+            ("postgres://u@h/db", "postgres://u@h/db?connect_timeout=5"),
+            ("postgresql://h/db?sslmode=disable", "postgresql://h/db?sslmode=disable&connect_timeout=5"),
+            ("postgres://h/db?connect_timeout=1", "postgres://h/db?connect_timeout=1"),
+            ("host=h dbname=db", "host=h dbname=db connect_timeout=5"),
+        ]
+        for (uri, expected) in cases {
+            XCTAssertEqual(PostgresConnection.addingConnectTimeout(to: uri), expected)
+        }
+    }
+
+    /// The PostgreSQL migrations apply, a second run applies nothing, and a tampered checksum is refused.
+    func testMigratorAppliesIsIdempotentAndRefusesTamperedChecksum() throws {
+        let connection = try connect()
+        let migrator = Migrator(dialect: .postgres)
+        XCTAssertFalse(migrator.migrations.isEmpty)
+
+        let first = try migrator.migrate(connection)
+        XCTAssertEqual(first.applied, migrator.migrations)
+        XCTAssertEqual(first.alreadyApplied, 0)
+        let tables = try connection.query(
+            "SELECT table_name FROM information_schema.tables WHERE table_schema = 'public' ORDER BY table_name", [])
+        XCTAssertEqual(tables.compactMap { $0.first?.string }, ["connections", "messages", "schema_migrations"])
+        let recorded = try connection.query("SELECT version, checksum FROM schema_migrations ORDER BY version", [])
+        XCTAssertEqual(recorded.compactMap { $0[1].string }, migrator.migrations.map(\.checksum))
+
+        let second = try migrator.migrate(connection)
+        XCTAssertEqual(second.applied, [])
+        XCTAssertEqual(second.alreadyApplied, migrator.migrations.count)
+
+        try connection.query("UPDATE schema_migrations SET checksum = 'x'", [])
+        let error = databaseError { _ = try migrator.migrate(connection) }
+        XCTAssertEqual(error?.kind, .migrationMismatch)
+    }
+
+    /// `transaction` commits on return and rolls back on throw.
+    func testTransactionCommitsAndRollsBack() throws {
+        let connection = try connect()
+        try connection.executeScript("CREATE TABLE x (id INT PRIMARY KEY)")
+        _ = try connection.transaction { connection throws(DatabaseError) in
+            try connection.query("INSERT INTO x (id) VALUES ($1)", [.integer(1)])
+        }
+        let error = databaseError {
+            try connection.transaction { connection throws(DatabaseError) in
+                try connection.query("INSERT INTO x (id) VALUES ($1)", [.integer(2)])
+                try connection.query("INSERT INTO x (id) VALUES ($1)", [.integer(1)])
+            }
+        }
+        XCTAssertEqual(error?.sqlState, "23505")
+        XCTAssertEqual(try connection.query("SELECT id FROM x ORDER BY id", []), [[.text("1")]])
+    }
+
+    /// A TCP port on 127.0.0.1 that nothing listens on (bound, then released).
+    private static func closedPort() throws -> Int {
+        #if canImport(Glibc)
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        #else
+        let fd = socket(AF_INET, SOCK_STREAM, 0)
+        #endif
+        guard fd >= 0 else { throw XCTSkip("cannot create a socket") }
+        defer { close(fd) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = 0
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        let bound = withUnsafeMutablePointer(to: &address) { pointer in
+            pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { socketAddress in
+                bind(fd, socketAddress, length) == 0 && getsockname(fd, socketAddress, &length) == 0
+            }
+        }
+        guard bound else { throw XCTSkip("cannot bind a socket") }
+        return Int(UInt16(bigEndian: address.sin_port))
+    }
+}

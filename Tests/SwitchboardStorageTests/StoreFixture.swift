@@ -1,0 +1,80 @@
+import Logging
+import NIOCore
+import NIOPosix
+import SwitchboardStorage
+import SwitchboardTestSupport
+import XCTest
+
+/// A migrated database, its pool, and a ``HistoryStore`` on a real event loop (pool futures complete from
+/// other threads, which `EmbeddedEventLoop` does not allow).
+final class StoreFixture: Sendable {
+    let database: TestDatabase
+    let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+    let pool: DatabasePool
+    let store: NIOLoopBound<HistoryStore>
+    var loop: any EventLoop { store.eventLoop }
+
+    init(_ database: TestDatabase, queueLimit: Int = 100_000) async throws {
+        self.database = database
+        var quietLogger = Logger(label: "test")
+        quietLogger.logLevel = .critical
+        let logger = quietLogger
+        pool = DatabasePool(url: database.url, numberOfThreads: 2, logger: logger)
+        pool.start()
+        _ = try await HistoryStore.migrate(pool: pool)
+        let loop = group.next()
+        let pool = self.pool
+        store = try await loop.submit {
+            NIOLoopBound(
+                HistoryStore(pool: pool, eventLoop: loop, logger: logger, maximumQueuedEvents: queueLimit),
+                eventLoop: loop)
+        }.get()
+    }
+
+    /// Runs `body` with the store on its loop.
+    func onLoop<T: Sendable>(_ body: @escaping @Sendable (HistoryStore) -> T) async throws -> T {
+        let store = self.store
+        return try await loop.submit { body(store.value) }.get()
+    }
+
+    /// Runs `body` on the loop and waits for the future it returns.
+    func awaitOnLoop<T: Sendable>(_ body: @escaping @Sendable (HistoryStore) -> EventLoopFuture<T>) async throws -> T {
+        let store = self.store
+        return try await loop.flatSubmit { body(store.value) }.get()
+    }
+
+    /// Waits until everything queued so far is committed.
+    func flush() async throws { try await awaitOnLoop { $0.flushed() } }
+
+    /// A raw query on a pool thread.
+    func query(_ sql: String, _ binds: [DatabaseValue] = []) async throws -> [DatabaseRow] {
+        try await pool.withConnection { connection throws(DatabaseError) in try connection.query(sql, binds) }
+    }
+
+    func close() async {
+        try? await pool.shutdown()
+        try? await group.shutdownGracefully()
+        database.drop()
+    }
+}
+
+extension XCTestCase {
+    /// Runs `body` once per reachable backend (SQLite, and PostgreSQL when configured), GRDB-style.
+    func forEachDatabase(
+        queueLimit: Int = 100_000, file: StaticString = #filePath, line: UInt = #line,
+        _ body: (StoreFixture) async throws -> Void
+    ) async throws {
+        for database in try TestDatabases.all() {
+            let fixture = try await StoreFixture(database, queueLimit: queueLimit)
+            do {
+                try await body(fixture)
+            } catch {
+                XCTFail("[\(database.url.dialect)] \(error)", file: file, line: line)
+            }
+            await fixture.close()
+        }
+    }
+
+    /// The dialect's placeholder for parameter `n`.
+    func placeholder(_ dialect: SQLDialect, _ n: Int) -> String { dialect == .sqlite ? "?\(n)" : "$\(n)" }
+}
