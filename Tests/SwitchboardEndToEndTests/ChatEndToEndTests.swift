@@ -1,0 +1,187 @@
+import Foundation
+import XCTest
+
+/// The real binary on real sockets and real databases, as a telnet user and an operator see it.
+final class ChatEndToEndTests: XCTestCase {
+    /// Two clients chat through every contract line; history shows both after they quit and after a
+    /// restart; `/history` and `/seen` read back what the previous process wrote.
+    func testTwoClientsChatAndHistorySurvivesARestart() throws {
+        try forEachBackend { database, directory in
+            let server = try ServerProcess.serve(database: database, in: directory)
+            let (alice, aliceWelcome) = try joinClient(server)
+            XCTAssertTrue(aliceWelcome.hasSuffix("1 client connected (you are visitor #1). Type /help for commands."), aliceWelcome)
+            let (bob, bobWelcome) = try joinClient(server)
+            XCTAssertTrue(bobWelcome.contains("2 clients connected (you are visitor #2)"), bobWelcome)
+            alice.expect("* guest2 joined (2 clients connected)")
+
+            alice.send("/nick alice\r\n")
+            alice.expect("* guest1 is now known as alice")
+            bob.expect("* guest1 is now known as alice")
+            bob.send("/nick bob\r\nhello alice\r\n/me waves\r\n")
+            bob.expect("* guest2 is now known as bob")
+            alice.expect("* guest2 is now known as bob")
+            alice.expect("<bob> hello alice")
+            alice.expect("* bob waves")
+            alice.send("/msg bob psst\r\n/who\r\n/count\r\n/seen bob\r\n/nosuch\r\n")
+            bob.expect("*alice* psst")
+            alice.expect("-> bob: psst")
+            alice.expect("* 2 connected: alice, bob")
+            alice.expect("* 2 clients connected, 2 visits in total")
+            alice.expect("* bob is online now")
+            alice.expect("! unknown command /nosuch (try /help)")
+            alice.send("/history\r\n")
+            let history = alice.readLines(until: { $0 == "* end of history" })
+            XCTAssertEqual(history.count, 3, "\(history)")
+            XCTAssertTrue(history[0].hasSuffix("] <bob> hello alice"), "\(history)")
+            XCTAssertTrue(history[1].hasSuffix("] * bob waves"), "\(history)")
+            alice.send("/quit see you\r\n")
+            XCTAssertEqual(alice.readUntilClosed(), [])
+            bob.expect("* alice left (quit: see you) (1 client connected)")
+            bob.send("/quit\r\n")
+            XCTAssertEqual(bob.readUntilClosed(), [])
+
+            // The rows are there while the server still runs (written in the background)...
+            try server.waitForLog(containing: "client left")
+            XCTAssertEqual(server.terminate(), 0)
+            let rows = try historyJSON(database, in: directory)
+            XCTAssertEqual(rows.count, 2)
+            XCTAssertEqual(rows.map { $0["nickname"] as? String }, ["bob", "alice"], "newest first")
+            XCTAssertEqual(rows.map { $0["close_reason"] as? String }, ["quit", "quit: see you"])
+            XCTAssertEqual(rows.map { $0["id"] as? Int }, [2, 1])
+            XCTAssertEqual(rows[1]["lines_in"] as? Int, 8, "alice sent 8 lines")
+            XCTAssertTrue((rows[1]["connected_at"] as? String)?.hasSuffix("Z") ?? false)
+            XCTAssertNotNil(rows[1]["disconnected_at"] as? String)
+            XCTAssertGreaterThan(rows[1]["bytes_out"] as? Int ?? 0, 0)
+
+            // ...and after a restart.
+            let again = try ServerProcess.serve(database: database, in: directory)
+            let (carol, carolWelcome) = try joinClient(again)
+            XCTAssertTrue(carolWelcome.contains("(you are visitor #3)"), carolWelcome)
+            carol.send("/history 1\r\n/seen ALICE\r\n/count\r\n")
+            let last = carol.readLines(until: { $0 == "* end of history" })
+            XCTAssertEqual(last.count, 2)
+            XCTAssertTrue(last[0].hasSuffix("] * bob waves"), "\(last)")
+            let seen = carol.readLine() ?? ""
+            XCTAssertTrue(seen.hasPrefix("* ALICE was last seen ") && seen.hasSuffix(" UTC"), seen)
+            carol.expect("* 1 client connected, 3 visits in total")
+            XCTAssertEqual(again.terminate(), 0)
+        }
+    }
+
+    /// SIGTERM: clients are told, listeners close, every open row is closed as `server shutdown`, exit 0.
+    func testSigtermTellsClientsAndRecordsServerShutdown() throws {
+        try forEachBackend { database, directory in
+            let server = try ServerProcess.serve(database: database, in: directory)
+            let (alice, _) = try joinClient(server)
+            let (bob, _) = try joinClient(server)
+            _ = alice.readLine()  // bob joined
+            alice.send("one last line\r\n")
+            bob.expect("<guest1> one last line")
+            server.process.terminate()
+            XCTAssertEqual(alice.readUntilClosed(), ["* server shutting down"])
+            XCTAssertEqual(bob.readUntilClosed(), ["* server shutting down"])
+            XCTAssertEqual(server.waitForExit(timeout: 30), 0)
+            XCTAssertThrowsError(try LineClient(port: server.port), "the listener is closed")
+            let rows = try historyJSON(database, in: directory)
+            XCTAssertEqual(rows.map { $0["close_reason"] as? String }, ["server shutdown", "server shutdown"])
+            XCTAssertTrue(rows.allSatisfy { $0["disconnected_at"] is String })
+        }
+    }
+
+    /// SIGKILL leaves rows open; the next start closes them as `server stopped unexpectedly`.
+    func testRowsLeftOpenByAKilledServerAreClosedAtStart() throws {
+        try forEachBackend { database, directory in
+            let server = try ServerProcess.serve(database: database, in: directory)
+            let (alice, _) = try joinClient(server)
+            alice.send("/count\r\n")
+            _ = alice.readLine()  // the row is written by now (the welcome waited for its id)
+            server.kill()
+            let open = try historyJSON(database, in: directory)
+            XCTAssertTrue(open.first?["disconnected_at"] is NSNull, "\(open)")
+            let again = try ServerProcess.serve(database: database, in: directory)
+            XCTAssertEqual(again.terminate(), 0)
+            let rows = try historyJSON(database, in: directory)
+            XCTAssertEqual(rows.first?["close_reason"] as? String, "server stopped unexpectedly")
+        }
+    }
+
+    /// `switchboard history` prints an aligned table, newest first; `migrate` reports what it did.
+    func testHistoryTableAndMigrateCommand() throws {
+        let directory = try makeTemporaryDirectory()
+        let database = "sqlite:\(directory.path)/h.sqlite"
+        let migrate = try runSwitchboard(["migrate", "--database", database], in: directory)
+        XCTAssertEqual(migrate.status, 0, migrate.errors)
+        XCTAssertTrue(migrate.output.contains("applied 1 create_connections_and_messages"), migrate.output)
+        let again = try runSwitchboard(["migrate", "--database", database], in: directory)
+        XCTAssertTrue(again.output.contains("up to date"), again.output)
+
+        let server = try ServerProcess.serve(database: database, in: directory)
+        let (client, _) = try joinClient(server)
+        client.send("/nick tabby\r\n/quit\r\n")
+        _ = client.readUntilClosed()
+        XCTAssertEqual(server.terminate(), 0)
+        let table = try runSwitchboard(["history", "--database", database], in: directory)
+        XCTAssertEqual(table.status, 0, table.errors)
+        let lines = table.output.split(separator: "\n")
+        XCTAssertTrue(lines.first?.hasPrefix("ID  PEER") ?? false, table.output)
+        XCTAssertTrue(lines.dropFirst().first?.contains("tabby") ?? false, table.output)
+        XCTAssertTrue(lines.dropFirst().first?.contains("127.0.0.1:") ?? false, table.output)
+    }
+
+    /// A database that does not exist yet is created; the default is `switchboard.sqlite` in the working
+    /// directory, and `DATABASE_URL` is honoured.
+    func testDefaultDatabaseAndDatabaseURLEnvironment() throws {
+        let directory = try makeTemporaryDirectory()
+        let server = ServerProcess(arguments: ["serve", "--listen", "tcp:0:interface=127.0.0.1"], workingDirectory: directory)
+        try server.process.run()
+        try server.waitForLog(containing: "listening")
+        XCTAssertEqual(server.terminate(), 0)
+        XCTAssertTrue(FileManager.default.fileExists(atPath: directory.appendingPathComponent("switchboard.sqlite").path))
+        let env = try runSwitchboard(["history"], in: directory, environment: ["DATABASE_URL": "sqlite:other.sqlite"])
+        XCTAssertNotEqual(env.status, 0, "other.sqlite does not exist: history must say so")
+        XCTAssertTrue(env.errors.contains("no database at other.sqlite"), env.errors)
+    }
+
+    /// Bad flags and endpoints get one clear line and a non-zero exit.
+    func testBadOptionsAreClearErrors() throws {
+        let directory = try makeTemporaryDirectory()
+        let ssl = try runSwitchboard(["serve", "--listen", "ssl:8443"], in: directory)
+        XCTAssertNotEqual(ssl.status, 0)
+        XCTAssertTrue(ssl.errors.contains("ssl endpoints are not supported yet"), ssl.errors)
+        let db = try runSwitchboard(["serve", "--database", "mysql://x"], in: directory)
+        XCTAssertNotEqual(db.status, 0)
+        XCTAssertTrue(db.errors.contains("unsupported database URL"), db.errors)
+    }
+
+    /// No password from a database URL appears in logs or errors, and the host is named.
+    func testPasswordNeverAppearsInLogsOrErrors() throws {
+        let directory = try makeTemporaryDirectory()
+        let secret = "s3cr3t-hunter2"
+        let closedPort = 1  // nothing listens on port 1
+        let result = try runSwitchboard(
+            ["serve", "--database", "postgres://chat:\(secret)@127.0.0.1:\(closedPort)/chat", "--db-connect-timeout", "1",
+             "--listen", "tcp:0:interface=127.0.0.1"], in: directory)
+        XCTAssertNotEqual(result.status, 0)
+        XCTAssertFalse(result.errors.contains(secret), result.errors)
+        XCTAssertFalse(result.output.contains(secret), result.output)
+        XCTAssertTrue(result.errors.contains("127.0.0.1"), result.errors)
+        XCTAssertTrue(result.errors.contains("chat:***@"), result.errors)
+        let history = try runSwitchboard(
+            ["history", "--database", "postgres://chat:\(secret)@127.0.0.1:\(closedPort)/chat", "--db-connect-timeout", "0"],
+            in: directory)
+        XCTAssertNotEqual(history.status, 0)
+        XCTAssertFalse(history.errors.contains(secret) || history.output.contains(secret), history.errors)
+    }
+
+    /// In debug builds a sqlite3 call on an event loop thread traps (the guard is a check, not a promise).
+    func testSQLiteCallOnAnEventLoopTrapsInDebugBuilds() throws {
+        #if DEBUG
+        let directory = try makeTemporaryDirectory()
+        let result = try runSwitchboard(["debug-loop-guard-selftest", "--path", directory.appendingPathComponent("t.sqlite").path], in: directory)
+        XCTAssertTrue(result.signaled, "expected a trap, got status \(result.status): \(result.output)")
+        XCTAssertTrue(result.errors.contains("blocking database call 'sqlite3_open_v2' made on event loop thread"), result.errors)
+        #else
+        throw XCTSkip("the event loop guard is compiled into debug builds only")
+        #endif
+    }
+}

@@ -1,0 +1,55 @@
+import Foundation
+import SwitchboardStorage
+import SwitchboardTestSupport
+import XCTest
+
+extension XCTestCase {
+    /// A fresh temporary directory, removed when the test ends.
+    func makeTemporaryDirectory() throws -> URL {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("sb-e2e-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        addTeardownBlock { try? FileManager.default.removeItem(at: directory) }
+        return directory
+    }
+
+    /// Runs `body` once per backend with a fresh database URL (as the CLI takes it) and a working directory.
+    func forEachBackend(_ body: (_ database: String, _ directory: URL) throws -> Void) throws {
+        for database in try TestDatabases.all() {
+            let directory = try makeTemporaryDirectory()
+            defer { database.drop() }
+            let url: String
+            switch database.url {
+            case .sqlite(let path): url = "sqlite:\(path)"
+            case .postgres(let uri): url = uri
+            }
+            do {
+                try body(url, directory)
+            } catch {
+                XCTFail("[\(database.url.dialect)] \(error)")
+            }
+        }
+    }
+
+    /// Connects a client and returns it with its welcome line read.
+    func joinClient(_ server: ServerProcess, file: StaticString = #filePath, line: UInt = #line) throws -> (LineClient, String) {
+        let client = try LineClient(port: server.port)
+        let welcome = client.readLine() ?? "<nothing>"
+        XCTAssertTrue(welcome.hasPrefix("* Welcome, "), welcome, file: file, line: line)
+        return (client, welcome)
+    }
+
+    /// The guest nickname from a welcome line.
+    func nickname(fromWelcome welcome: String) -> String {
+        let start = welcome.index(welcome.startIndex, offsetBy: "* Welcome, ".count)
+        return String(welcome[start...].prefix { $0 != "!" })
+    }
+
+    /// `switchboard history --json` parsed.
+    func historyJSON(_ database: String, in directory: URL, file: StaticString = #filePath, line: UInt = #line) throws -> [[String: Any]] {
+        let result = try runSwitchboard(["history", "--json", "--database", database], in: directory)
+        XCTAssertEqual(result.status, 0, result.errors, file: file, line: line)
+        return try result.output.split(separator: "\n").map {
+            try XCTUnwrap(JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any])
+        }
+    }
+}

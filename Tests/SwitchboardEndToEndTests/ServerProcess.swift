@@ -1,0 +1,190 @@
+import Foundation
+import NIOConcurrencyHelpers
+import XCTest
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The real `switchboard` binary, built next to this test bundle, run as a child process.
+///
+/// Readiness and facts come from its stderr log (never from sleeping): ``start(_:)`` waits, bounded, for
+/// the `listening` line and reads the bound port from it.
+final class ServerProcess: @unchecked Sendable {
+    // @unchecked Sendable: `process` is configured before launch and then only read; the log text is
+    // guarded by `log`'s lock; everything else is immutable.
+    let process = Process()
+    private let log = NIOLockedValueBox("")
+    private let logChanged = NSCondition()
+    private let exited = DispatchSemaphore(value: 0)
+    private(set) var port = 0
+    let workingDirectory: URL
+
+    /// The directory holding the built products (`.build/debug`).
+    static var productsDirectory: URL {
+        for bundle in Bundle.allBundles where bundle.bundlePath.hasSuffix(".xctest") {
+            return bundle.bundleURL.deletingLastPathComponent()
+        }
+        return URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
+    }
+
+    static var binary: URL { productsDirectory.appendingPathComponent("switchboard") }
+
+    init(arguments: [String], workingDirectory: URL, environment: [String: String] = [:]) {
+        self.workingDirectory = workingDirectory
+        process.executableURL = ServerProcess.binary
+        process.arguments = arguments
+        process.currentDirectoryURL = workingDirectory
+        var env = ProcessInfo.processInfo.environment
+        env["DATABASE_URL"] = nil
+        for (key, value) in environment { env[key] = value }
+        process.environment = env
+        let errors = Pipe()
+        process.standardError = errors
+        process.standardOutput = FileHandle.nullDevice
+        process.standardInput = FileHandle.nullDevice
+        process.terminationHandler = { [exited] _ in exited.signal() }
+        errors.fileHandleForReading.readabilityHandler = { [log, logChanged] handle in
+            let data = handle.availableData
+            guard !data.isEmpty else {
+                handle.readabilityHandler = nil
+                return
+            }
+            log.withLockedValue { $0 += String(decoding: data, as: UTF8.self) }
+            logChanged.lock()
+            logChanged.broadcast()
+            logChanged.unlock()
+        }
+    }
+
+    /// Starts `switchboard serve` on an ephemeral loopback port and waits until it listens.
+    static func serve(
+        database: String, in directory: URL, extraArguments: [String] = [], file: StaticString = #filePath, line: UInt = #line
+    ) throws -> ServerProcess {
+        let server = ServerProcess(
+            arguments: ["serve", "--listen", "tcp:0:interface=127.0.0.1", "--database", database, "--log-level", "debug"]
+                + extraArguments,
+            workingDirectory: directory)
+        try server.process.run()
+        let text = try server.waitForLog(containing: "listening", timeout: 60, file: file, line: line)
+        guard let range = text.range(of: #"address=127\.0\.0\.1:(\d+)"#, options: .regularExpression),
+            let port = Int(text[range].split(separator: ":").last ?? "")
+        else {
+            server.kill()
+            throw XCTSkip("no port in log: \(text)")
+        }
+        server.port = port
+        return server
+    }
+
+    /// Everything the process has logged so far.
+    var logText: String { log.withLockedValue { $0 } }
+
+    /// Waits (bounded) until the log contains `needle`; returns the log. Fails if the process exits first.
+    @discardableResult
+    func waitForLog(containing needle: String, timeout: TimeInterval = 30, file: StaticString = #filePath, line: UInt = #line) throws -> String {
+        let deadline = Date().addingTimeInterval(timeout)
+        logChanged.lock()
+        defer { logChanged.unlock() }
+        while true {
+            let text = logText
+            if text.contains(needle) { return text }
+            if !process.isRunning && !text.contains(needle) {
+                // The process is gone; give the pipe a moment to deliver its last bytes via the condition.
+                if !logChanged.wait(until: min(deadline, Date().addingTimeInterval(1))) {
+                    XCTFail("server exited (status \(process.terminationStatus)) before logging '\(needle)':\n\(text)", file: file, line: line)
+                    throw ServerProcessError.exited(text)
+                }
+                continue
+            }
+            if !logChanged.wait(until: deadline) {
+                XCTFail("timed out waiting for '\(needle)' in the server log:\n\(text)", file: file, line: line)
+                throw ServerProcessError.timedOut(text)
+            }
+        }
+    }
+
+    /// Sends SIGTERM and waits (bounded) for exit; returns the exit status.
+    @discardableResult
+    func terminate(timeout: TimeInterval = 30) -> Int32 {
+        process.terminate()
+        return waitForExit(timeout: timeout)
+    }
+
+    /// SIGKILL: the process gets no chance to clean up.
+    func kill() {
+        if process.isRunning { Glibc.kill(process.processIdentifier, SIGKILL) }
+        _ = waitForExit(timeout: 30)
+    }
+
+    /// Waits (bounded) for the process to exit; SIGKILLs it and returns -1 if it does not.
+    func waitForExit(timeout: TimeInterval) -> Int32 {
+        if exitStatus == nil {
+            if exited.wait(timeout: .now() + timeout) == .timedOut {
+                Glibc.kill(process.processIdentifier, SIGKILL)
+                process.waitUntilExit()
+                exitStatus = -1
+            } else {
+                process.waitUntilExit()
+                exitStatus = process.terminationStatus
+            }
+        }
+        return exitStatus ?? -1
+    }
+    private var exitStatus: Int32?
+
+    /// The server's resident memory in KiB (from /proc).
+    var residentKiB: Int? {
+        guard let status = try? String(contentsOfFile: "/proc/\(process.processIdentifier)/status", encoding: .utf8) else { return nil }
+        for line in status.split(separator: "\n") where line.hasPrefix("VmRSS:") {
+            return Int(line.split(separator: " ", omittingEmptySubsequences: true).dropFirst().first ?? "")
+        }
+        return nil
+    }
+
+    deinit {
+        if process.isRunning { Glibc.kill(process.processIdentifier, SIGKILL) }
+    }
+}
+
+enum ServerProcessError: Error {
+    case exited(String)
+    case timedOut(String)
+}
+
+/// Runs the `switchboard` binary to completion (CLI subcommands) and returns status, stdout and stderr.
+func runSwitchboard(_ arguments: [String], in directory: URL, environment: [String: String] = [:]) throws
+    -> (status: Int32, output: String, errors: String, signaled: Bool)
+{
+    let process = Process()
+    process.executableURL = ServerProcess.binary
+    process.arguments = arguments
+    process.currentDirectoryURL = directory
+    var env = ProcessInfo.processInfo.environment
+    env["DATABASE_URL"] = nil
+    for (key, value) in environment { env[key] = value }
+    process.environment = env
+    let output = Pipe()
+    let errors = Pipe()
+    process.standardOutput = output
+    process.standardError = errors
+    process.standardInput = FileHandle.nullDevice
+    try process.run()
+    // Read both pipes to the end concurrently so neither can fill and block the child.
+    let errorData = NIOLockedValueBox(Data())
+    let errorsRead = DispatchGroup()
+    errorsRead.enter()
+    DispatchQueue.global().async {
+        let data = errors.fileHandleForReading.readDataToEndOfFile()
+        errorData.withLockedValue { $0 = data }
+        errorsRead.leave()
+    }
+    let outputData = output.fileHandleForReading.readDataToEndOfFile()
+    process.waitUntilExit()
+    errorsRead.wait()
+    return (
+        process.terminationStatus, String(decoding: outputData, as: UTF8.self),
+        errorData.withLockedValue { String(decoding: $0, as: UTF8.self) },
+        process.terminationReason == .uncaughtSignal
+    )
+}
