@@ -47,12 +47,15 @@ public enum TextSanitizer {
                 case 0x5b: state = .csi  // [
                 case 0x5d, 0x50, 0x58, 0x5e, 0x5f: state = .string  // ] P X ^ _
                 case 0x20..<0x30: state = .escapeIntermediate
+                case 0x1b: break  // ESC ESC: the second one starts the sequence
                 default: state = .text  // ESC x: both dropped
                 }
             case .escapeIntermediate:
-                if !(0x20..<0x30).contains(value) { state = .text }
+                if value == 0x1b { state = .escape }  // an ESC aborts the sequence and starts a new one
+                else if !(0x20..<0x30).contains(value) { state = .text }
             case .csi:
-                if (0x40..<0x7f).contains(value) { state = .text }
+                if value == 0x1b { state = .escape }  // as terminals do; else "ESC [ ESC [31m" would leave "[31m"
+                else if (0x40..<0x7f).contains(value) { state = .text }
                 else if !(0x20..<0x40).contains(value) { state = .text }  // malformed: end it here
             case .string:
                 if value == 0x07 || value == 0x9c { state = .text }

@@ -1,0 +1,198 @@
+import SwitchboardProtocol
+import XCTest
+
+/// `Endpoint(parsing:)`: Twisted-style endpoint strings, and the reasons given when one cannot be used.
+final class EndpointTests: XCTestCase {
+    // MARK: tcp
+
+    /// `tcp:PORT` listens on every IPv4 interface with the default backlog.
+    func testTcpPortAloneListensOnEveryInterface() throws {
+        XCTAssertEqual(try Endpoint(parsing: "tcp:8000"), .tcp(host: "0.0.0.0", port: 8000, backlog: 256))
+        XCTAssertEqual(Endpoint.defaultBacklog, 256)
+    }
+
+    /// `interface=ADDR` chooses the address to bind.
+    func testTcpInterfaceOptionSetsTheHost() throws {
+        XCTAssertEqual(
+            try Endpoint(parsing: "tcp:8000:interface=127.0.0.1"),
+            .tcp(host: "127.0.0.1", port: 8000, backlog: Endpoint.defaultBacklog)
+        )
+    }
+
+    /// Port 0 (ephemeral, for tests) and 65535 are the inclusive bounds.
+    func testTcpPortBoundsZeroAnd65535AreAccepted() throws {
+        XCTAssertEqual(try Endpoint(parsing: "tcp:0:interface=127.0.0.1"), .tcp(host: "127.0.0.1", port: 0, backlog: 256))
+        XCTAssertEqual(try Endpoint(parsing: "tcp:65535"), .tcp(host: "0.0.0.0", port: 65_535, backlog: 256))
+    }
+
+    /// An IPv6 literal in brackets keeps its colons, and the brackets are not part of the host.
+    func testBracketedIPv6InterfaceKeepsItsColons() throws {
+        XCTAssertEqual(try Endpoint(parsing: "tcp:8000:interface=[::1]"), .tcp(host: "::1", port: 8000, backlog: 256))
+        XCTAssertEqual(
+            try Endpoint(parsing: "tcp:6667:interface=[2001:db8::42]:backlog=8"),
+            .tcp(host: "2001:db8::42", port: 6667, backlog: 8)
+        )
+    }
+
+    /// Twisted's `\:` escape makes an IPv6 literal too.
+    func testBackslashEscapedIPv6InterfaceKeepsItsColons() throws {
+        XCTAssertEqual(try Endpoint(parsing: #"tcp:8000:interface=\:\:1"#), .tcp(host: "::1", port: 8000, backlog: 256))
+    }
+
+    /// `backlog=N` overrides the default listen backlog.
+    func testBacklogOptionOverridesTheDefault() throws {
+        XCTAssertEqual(try Endpoint(parsing: "tcp:8000:backlog=16"), .tcp(host: "0.0.0.0", port: 8000, backlog: 16))
+    }
+
+    /// Options may be given in any order.
+    func testOptionsMayComeInAnyOrder() throws {
+        XCTAssertEqual(
+            try Endpoint(parsing: "tcp:8000:backlog=4:interface=10.0.0.1"),
+            try Endpoint(parsing: "tcp:8000:interface=10.0.0.1:backlog=4")
+        )
+    }
+
+    /// A backlog of zero, a negative one, a non-number or nothing is refused.
+    func testBacklogMustBeAPositiveNumber() {
+        for text in ["tcp:8000:backlog=0", "tcp:8000:backlog=-1", "tcp:8000:backlog=abc", "tcp:8000:backlog=",
+                     "unix:/tmp/sb.sock:backlog=0"] {
+            XCTAssertEqual(reason(text), "backlog must be a positive number", text)
+        }
+    }
+
+    /// Ports below 0, above 65535, non-numeric or missing are refused with the valid range.
+    func testBadPortsAreRefusedWithTheValidRange() {
+        for text in ["tcp:-1", "tcp:70000", "tcp:65536", "tcp:abc", "tcp:", "tcp", "tcp:80.5", "tcp:8000:9000"] {
+            XCTAssertEqual(reason(text), "tcp needs a port from 0 to 65535, e.g. tcp:8000", text)
+        }
+    }
+
+    /// An empty `interface=` is refused rather than silently binding everything.
+    func testEmptyInterfaceIsRefused() {
+        XCTAssertEqual(reason("tcp:8000:interface="), "interface= needs an address")
+    }
+
+    /// An unknown tcp option is named in the reason, with the known ones.
+    func testUnknownTcpOptionIsNamed() {
+        XCTAssertEqual(reason("tcp:8000:colour=blue"), "unknown tcp option 'colour' (known: interface, backlog)")
+    }
+
+    /// The same option twice is refused, naming it.
+    func testDuplicateOptionIsRefused() {
+        XCTAssertEqual(reason("tcp:8000:interface=127.0.0.1:interface=10.0.0.1"), "option interface given twice")
+        XCTAssertEqual(reason("unix:/tmp/a.sock:mode=600:mode=660"), "option mode given twice")
+    }
+
+    /// A positional part after an option is refused, naming the part.
+    func testPositionalPartAfterAnOptionIsRefused() {
+        XCTAssertEqual(reason("tcp:interface=127.0.0.1:8000"), "'8000' must come before the options")
+    }
+
+    // MARK: unix
+
+    /// `unix:PATH` is a Unix domain socket with no mode change and the default backlog.
+    func testUnixPathParses() throws {
+        XCTAssertEqual(
+            try Endpoint(parsing: "unix:/run/switchboard.sock"),
+            .unix(path: "/run/switchboard.sock", mode: nil, backlog: Endpoint.defaultBacklog)
+        )
+    }
+
+    /// `mode=660` is read as octal permission bits, and backlog works for unix too.
+    func testUnixModeIsReadAsOctal() throws {
+        XCTAssertEqual(try Endpoint(parsing: "unix:/tmp/sb.sock:mode=660"), .unix(path: "/tmp/sb.sock", mode: 0o660, backlog: 256))
+        XCTAssertEqual(
+            try Endpoint(parsing: "unix:/tmp/sb.sock:mode=0777:backlog=3"),
+            .unix(path: "/tmp/sb.sock", mode: 0o777, backlog: 3)
+        )
+    }
+
+    /// Twisted's `lockfile=` option is accepted (and ignored) so Twisted strings keep working.
+    func testUnixLockfileOptionIsAccepted() throws {
+        XCTAssertEqual(try Endpoint(parsing: "unix:/tmp/sb.sock:lockfile=1"), .unix(path: "/tmp/sb.sock", mode: nil, backlog: 256))
+    }
+
+    /// A `\:` in a unix path is a literal colon.
+    func testEscapedColonInUnixPathIsKept() throws {
+        XCTAssertEqual(try Endpoint(parsing: #"unix:/tmp/a\:b.sock"#), .unix(path: "/tmp/a:b.sock", mode: nil, backlog: 256))
+    }
+
+    /// Non-octal digits, values above 0777, signs or nothing are refused as modes.
+    func testBadUnixModeIsRefused() {
+        for mode in ["999", "8", "abc", "1000", "", "-1", "0x1ff", "rw-rw----"] {
+            let text = "unix:/tmp/sb.sock:mode=\(mode)"
+            XCTAssertEqual(reason(text), "mode must be octal permission bits, e.g. mode=660", text)
+        }
+    }
+
+    /// `unix:` with no path is refused with an example.
+    func testUnixWithoutAPathIsRefused() {
+        for text in ["unix:", "unix"] {
+            XCTAssertEqual(reason(text), "unix needs a socket path, e.g. unix:/tmp/switchboard.sock", text)
+        }
+    }
+
+    /// An unknown unix option is named in the reason, and tcp's `interface` is not a unix option.
+    func testUnknownUnixOptionIsNamed() {
+        XCTAssertEqual(reason("unix:/tmp/sb.sock:interface=x"), "unknown unix option 'interface' (known: mode, backlog)")
+    }
+
+    // MARK: other kinds
+
+    /// `ssl:` is recognised but refused as not supported yet, pointing at a TLS terminator.
+    func testSslIsRefusedAsNotSupportedYet() {
+        let why = reason("ssl:8443:privateKey=key.pem:certKey=cert.pem")
+        XCTAssertEqual(why, "ssl endpoints are not supported yet; put a TLS terminator in front of tcp:")
+    }
+
+    /// An unknown endpoint type is named, with the supported forms.
+    func testUnknownEndpointTypeIsRefusedByName() {
+        XCTAssertEqual(
+            reason("udp:53"),
+            "unknown endpoint type 'udp'; use tcp:PORT[:interface=ADDR] or unix:PATH[:mode=OCTAL]"
+        )
+        XCTAssertEqual(reason("8000")?.hasPrefix("unknown endpoint type '8000'"), true)
+    }
+
+    /// The empty string (and a bare `:`) is refused with an example.
+    func testEmptyStringIsRefused() {
+        XCTAssertEqual(reason(""), "empty endpoint; try tcp:8000 or unix:/path/to.sock")
+        XCTAssertEqual(reason(":8000"), "empty endpoint; try tcp:8000 or unix:/path/to.sock")
+    }
+
+    /// The error's description is one line naming the endpoint and the reason.
+    func testErrorDescriptionNamesTheEndpointAndTheReason() {
+        do throws(EndpointError) {
+            _ = try Endpoint(parsing: "tcp:abc")
+            XCTFail("tcp:abc parsed")
+        } catch {
+            XCTAssertEqual(error.endpoint, "tcp:abc")
+            XCTAssertEqual(
+                error.description,
+                "invalid endpoint 'tcp:abc': tcp needs a port from 0 to 65535, e.g. tcp:8000"
+            )
+            XCTAssertFalse(error.description.contains("\n"))
+        }
+    }
+
+    /// `description` brackets IPv6 hosts so the port stays unambiguous.
+    func testDescriptionBracketsIPv6Hosts() {
+        XCTAssertEqual(Endpoint.tcp(host: "::1", port: 80, backlog: 1).description, "tcp:[::1]:80")
+        XCTAssertEqual(Endpoint.tcp(host: "127.0.0.1", port: 80, backlog: 1).description, "tcp:127.0.0.1:80")
+        XCTAssertEqual(Endpoint.unix(path: "/tmp/sb.sock", mode: 0o600, backlog: 1).description, "unix:/tmp/sb.sock")
+    }
+
+    // MARK: helpers
+
+    /// The reason `text` is refused, or `nil` (and a failure) when it parses.
+    private func reason(_ text: String, file: StaticString = #filePath, line: UInt = #line) -> String? {
+        do throws(EndpointError) {
+            let endpoint = try Endpoint(parsing: text)
+            XCTFail("'\(text)' parsed as \(endpoint)", file: file, line: line)
+            return nil
+        } catch {
+            XCTAssertEqual(error.endpoint, text, file: file, line: line)
+            return error.reason
+        }
+    }
+}

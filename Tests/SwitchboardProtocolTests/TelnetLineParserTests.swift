@@ -1,0 +1,348 @@
+import SwitchboardProtocol
+import XCTest
+
+/// `TelnetLineParser`: terminators, telnet command removal, the hard line limit, and independence from how
+/// the input is split into feeds (in the manner of swift-nio-extras' `LineBasedFrameDecoderTest`).
+final class TelnetLineParserTests: XCTestCase {
+    private typealias Event = TelnetLineParser.Event
+
+    private static let iac: UInt8 = 255
+    private static let se: UInt8 = 240
+    private static let nop: UInt8 = 241
+    private static let sb: UInt8 = 250
+    private static let will: UInt8 = 251
+    private static let wont: UInt8 = 252
+    private static let `do`: UInt8 = 253
+    private static let dont: UInt8 = 254
+
+    // MARK: terminators
+
+    /// CRLF ends a line and is not part of it.
+    func testCRLFEndsALine() {
+        XCTAssertEqual(events("hello\r\nworld\r\n"), [line("hello"), line("world")])
+    }
+
+    /// A bare LF ends a line.
+    func testBareLFEndsALine() {
+        XCTAssertEqual(events("hello\nworld\n"), [line("hello"), line("world")])
+    }
+
+    /// Telnet's CR NUL ends a line, and the NUL is swallowed rather than starting the next line.
+    func testCRNULEndsALineAndTheNULIsSwallowed() {
+        XCTAssertEqual(events("a\r\0b\r\0"), [line("a"), line("b")])
+    }
+
+    /// A lone CR ends a line, and the data byte after it starts the next line intact.
+    func testLoneCRFollowedByDataEndsALineAndKeepsTheData() {
+        XCTAssertEqual(events("first\rsecond\n"), [line("first"), line("second")])
+    }
+
+    /// CR CR LF is a lone CR then a CRLF: the line, then an empty line.
+    func testCRCRLFIsALineThenAnEmptyLine() {
+        XCTAssertEqual(events("a\r\r\n"), [line("a"), line("")])
+    }
+
+    /// A line is emitted as soon as its CR arrives; an LF starting the next feed is swallowed, not a second line.
+    func testCRAtTheEndOfOneFeedAndLFAtTheStartOfTheNextMakeOneTerminator() {
+        var parser = TelnetLineParser(maximumLineLength: 64)
+        XCTAssertEqual(parser.feed(bytes("abc\r")), [line("abc")])
+        XCTAssertEqual(parser.feed(bytes("\ndef\r")), [line("def")])
+        XCTAssertEqual(parser.feed(bytes("\0")), [])
+        XCTAssertEqual(parser.feed(bytes("ghi\n")), [line("ghi")])
+        XCTAssertEqual(parser.bufferedByteCount, 0)
+    }
+
+    /// Drip-fed CRLF lines (one byte per feed) produce each line exactly once, when its CR arrives.
+    func testDripFedCRLF() {
+        var parser = TelnetLineParser(maximumLineLength: 64)
+        let input = bytes("abc\r\ndef\r\n")
+        var seen: [Event] = []
+        for (offset, byte) in input.enumerated() {
+            let out = parser.feed([byte])
+            switch offset {
+            case 3: XCTAssertEqual(out, [line("abc")])
+            case 8: XCTAssertEqual(out, [line("def")])
+            default: XCTAssertEqual(out, [], "byte \(offset)")
+            }
+            seen += out
+        }
+        XCTAssertEqual(seen, [line("abc"), line("def")])
+        XCTAssertEqual(parser.bufferedByteCount, 0)
+    }
+
+    /// Drip-fed CR NUL, LF and lone-CR terminators give the same lines as feeding them whole.
+    func testDripFedMixedTerminatorsMatchWholeFeed() {
+        let input = bytes("a\r\0b\nc\rd\r\n\ne")
+        XCTAssertEqual(events(input, splits: .byteByByte), [line("a"), line("b"), line("c"), line("d"), line("")])
+        XCTAssertEqual(events(input, splits: .byteByByte), events(input, splits: .whole))
+    }
+
+    /// Empty lines (in every terminator style) are emitted as empty lines, not skipped.
+    func testEmptyLinesAreEmittedAsEmpty() {
+        XCTAssertEqual(events("\r\n\n\r\0\r"), [line(""), line(""), line(""), line("")])
+    }
+
+    /// An unfinished line is held (and counted) until its terminator arrives.
+    func testUnfinishedLineIsBufferedUntilItsTerminator() {
+        var parser = TelnetLineParser(maximumLineLength: 64)
+        XCTAssertEqual(parser.feed(bytes("hel")), [])
+        XCTAssertEqual(parser.bufferedByteCount, 3)
+        XCTAssertEqual(parser.feed(bytes("lo")), [])
+        XCTAssertEqual(parser.bufferedByteCount, 5)
+        XCTAssertEqual(parser.feed(bytes("\r\n")), [line("hello")])
+        XCTAssertEqual(parser.bufferedByteCount, 0)
+    }
+
+    /// NUL bytes inside a line are data (the sanitiser removes them later); only CR NUL is a terminator.
+    func testNULInsideALineIsKeptAsData() {
+        XCTAssertEqual(events(Array("a".utf8) + [0, 0] + Array("b\n".utf8)), [.line([0x61, 0, 0, 0x62])])
+        XCTAssertEqual(events([0, 0x0a]), [.line([0])])
+    }
+
+    /// The parser works on raw bytes: high bytes and invalid UTF-8 pass through untouched.
+    func testHighBytesAndInvalidUTF8ArePassedThroughRaw() {
+        let raw: [UInt8] = [0xc3, 0x28, 0x80, 0xfe, 0x1b, 0x5b, 0x32, 0x4a]
+        XCTAssertEqual(events(raw + [0x0a]), [.line(raw)])
+    }
+
+    /// The example drawn in the type's doc comment holds.
+    func testDocCommentExample() {
+        let input = bytes("hi\r\nyo\na\r\0") + [Self.iac, Self.do, 1] + bytes("b\r\n")
+        XCTAssertEqual(events(input), [line("hi"), line("yo"), line("a"), line("b")])
+    }
+
+    /// The same input fed whole, byte by byte, and in many random splits yields identical events.
+    func testWholeByteByByteAndRandomSplitsYieldIdenticalEvents() {
+        let input = bytes("one\r\ntwo\nthree\r\0four\rfive") + [Self.iac, Self.will, 3] + bytes("\r\n")
+            + [Self.iac, Self.sb, 24, 0] + bytes("xterm\r\n") + [Self.iac, Self.se] + bytes("six")
+            + [Self.iac, Self.iac] + bytes("\n") + bytes(String(repeating: "x", count: 40)) + bytes("\nseven\r")
+        let expected: [Event] = [
+            line("one"), line("two"), line("three"), line("four"), line("five"),
+            .line(bytes("six") + [0xff]), .lineTooLong, line("seven"),
+        ]
+        XCTAssertEqual(events(input, maximum: 32, splits: .whole), expected)
+        XCTAssertEqual(events(input, maximum: 32, splits: .byteByByte), expected)
+        var generator = SeededGenerator(seed: 0x5eed)
+        for _ in 0..<200 {
+            XCTAssertEqual(events(input, maximum: 32, splits: .random(&generator)), expected)
+        }
+    }
+
+    /// The two-feed API with a callback reports the same events as the array convenience.
+    func testCallbackFeedMatchesArrayFeed() {
+        let input = bytes("a\r\nb\nc")
+        var parser = TelnetLineParser(maximumLineLength: 8)
+        var seen: [Event] = []
+        input.withUnsafeBytes { parser.feed($0) { seen.append($0) } }
+        XCTAssertEqual(seen, events(input, maximum: 8))
+        XCTAssertEqual(parser.bufferedByteCount, 1)
+    }
+
+    // MARK: telnet commands
+
+    /// `IAC WILL/WONT/DO/DONT opt` is removed whole, including the option byte.
+    func testNegotiationCommandsAreRemoved() {
+        for verb in [Self.will, Self.wont, Self.do, Self.dont] {
+            let input = bytes("a") + [Self.iac, verb, 1] + bytes("b") + [Self.iac, verb, 31] + bytes("\r\n")
+            XCTAssertEqual(events(input), [line("ab")], "verb \(verb)")
+        }
+    }
+
+    /// A negotiation option byte equal to CR, LF or IAC is an option, not a terminator or a command.
+    func testNegotiationOptionByteIsNeverATerminator() {
+        let input = bytes("a") + [Self.iac, Self.do, 13] + bytes("b") + [Self.iac, Self.will, 10]
+            + bytes("c") + [Self.iac, Self.dont, 255] + bytes("d\n")
+        XCTAssertEqual(events(input), [line("abcd")])
+    }
+
+    /// `IAC SB … IAC SE` is removed whole, even when its payload holds CR and LF.
+    func testSubnegotiationIsRemovedWhole() {
+        let input = bytes("a") + [Self.iac, Self.sb, 24, 0] + bytes("xterm\r\nvt100\n") + [Self.iac, Self.se] + bytes("b\n")
+        XCTAssertEqual(events(input), [line("ab")])
+    }
+
+    /// Inside a subnegotiation, `IAC IAC` is an escaped payload byte and does not end it (even before an SE byte).
+    func testEscapedIACInsideSubnegotiationDoesNotEndIt() {
+        let input = bytes("a") + [Self.iac, Self.sb, 31, Self.iac, Self.iac, Self.se, 80, Self.iac, Self.se] + bytes("b\n")
+        XCTAssertEqual(events(input), [line("ab")])
+    }
+
+    /// A subnegotiation split across feeds at every point is still removed whole.
+    func testSubnegotiationSplitAcrossFeedsIsRemoved() {
+        let input = bytes("left") + [Self.iac, Self.sb, 24, 0] + bytes("ansi\n") + [Self.iac, Self.se] + bytes("right\r\n")
+        for cut in 0...input.count {
+            var parser = TelnetLineParser(maximumLineLength: 64)
+            let out = parser.feed(Array(input[..<cut])) + parser.feed(Array(input[cut...]))
+            XCTAssertEqual(out, [line("leftright")], "cut at \(cut)")
+        }
+        XCTAssertEqual(events(input, splits: .byteByByte), [line("leftright")])
+    }
+
+    /// An IAC at the very end of a feed is completed by the next feed, whatever command it starts.
+    func testIACAtTheVeryEndOfAFeedIsCompletedByTheNextFeed() {
+        var parser = TelnetLineParser(maximumLineLength: 64)
+        XCTAssertEqual(parser.feed(bytes("a") + [Self.iac]), [])
+        XCTAssertEqual(parser.feed([Self.do, 1] + bytes("b") + [Self.iac]), [])
+        XCTAssertEqual(parser.feed([Self.iac] + bytes("c") + [Self.iac]), [])
+        XCTAssertEqual(parser.feed([Self.sb, 1, 2, Self.iac]), [])
+        XCTAssertEqual(parser.feed([Self.se] + bytes("d") + [Self.iac, Self.will]), [])
+        XCTAssertEqual(parser.feed([10] + bytes("e\n")), [.line(bytes("ab") + [0xff] + bytes("cde"))])
+    }
+
+    /// `IAC IAC` is one literal 0xFF data byte.
+    func testDoubledIACIsALiteral0xFFDataByte() {
+        XCTAssertEqual(events([Self.iac, Self.iac, 0x61, Self.iac, Self.iac, Self.iac, Self.iac, 0x0a]), [.line([0xff, 0x61, 0xff, 0xff])])
+    }
+
+    /// Two-byte commands (NOP, DM, BRK, IP, AO, AYT, EC, EL, GA, a stray SE, any other byte after IAC) are removed.
+    func testTwoByteCommandsAreRemoved() {
+        for command: UInt8 in [Self.se, Self.nop, 242, 243, 244, 245, 246, 247, 248, 249, 0, 13, 10] {
+            XCTAssertEqual(events(bytes("a") + [Self.iac, command] + bytes("b\n")), [line("ab")], "IAC \(command)")
+        }
+    }
+
+    /// Telnet commands between lines produce no lines of their own.
+    func testCommandsAloneProduceNoEvents() {
+        let input: [UInt8] = [Self.iac, Self.do, 1, Self.iac, Self.will, 3, Self.iac, Self.nop, Self.iac, Self.sb, 1, Self.iac, Self.se]
+        var parser = TelnetLineParser(maximumLineLength: 8)
+        XCTAssertEqual(parser.feed(input), [])
+        XCTAssertEqual(parser.bufferedByteCount, 0)
+    }
+
+    // MARK: the limit
+
+    /// A line of exactly the maximum length passes; the terminator does not count.
+    func testLineOfExactlyTheMaximumLengthPasses() {
+        let full = String(repeating: "x", count: 1024)
+        XCTAssertEqual(events(full + "\r\n", maximum: 1024), [line(full)])
+        XCTAssertEqual(events("abc\r\0", maximum: 3), [line("abc")])
+        XCTAssertEqual(events(full + "\n", maximum: 1024, splits: .byteByByte), [line(full)])
+    }
+
+    /// One byte over the limit gives `.lineTooLong` exactly once; the rest of that line is dropped and the
+    /// next line is intact.
+    func testOverlongLineIsReportedOnceAndTheNextLineSurvives() {
+        let over = String(repeating: "y", count: 1025)
+        for splits in [Splits.whole, .byteByByte] {
+            XCTAssertEqual(events(over + "tail\r\nnext\r\n", maximum: 1024, splits: splits), [.lineTooLong, line("next")])
+        }
+    }
+
+    /// `.lineTooLong` is emitted as soon as the line crosses the limit, before its terminator, and nothing stays buffered.
+    func testOverlongLineIsReportedAsSoonAsItCrossesTheLimit() {
+        var parser = TelnetLineParser(maximumLineLength: 4)
+        XCTAssertEqual(parser.feed(bytes("abcd")), [])
+        XCTAssertEqual(parser.bufferedByteCount, 4)
+        XCTAssertEqual(parser.feed(bytes("e")), [.lineTooLong])
+        XCTAssertEqual(parser.bufferedByteCount, 0)
+        XCTAssertEqual(parser.feed(bytes("fghijkl")), [])
+        XCTAssertEqual(parser.bufferedByteCount, 0)
+        XCTAssertEqual(parser.feed(bytes("\r")), [])
+        XCTAssertEqual(parser.feed(bytes("\nok\n")), [line("ok")])
+    }
+
+    /// The CR LF ending a dropped line, split across feeds, does not produce a spurious empty line.
+    func testDroppedLineEndingInSplitCRLFLeavesNoEmptyLine() {
+        var parser = TelnetLineParser(maximumLineLength: 2)
+        XCTAssertEqual(parser.feed(bytes("toolong\r")), [.lineTooLong])
+        XCTAssertEqual(parser.feed(bytes("\n\n")), [line("")])
+    }
+
+    /// Several overlong lines in a row are each reported once, and short lines between them survive.
+    func testEachOverlongLineIsReportedOnce() {
+        XCTAssertEqual(
+            events("123456\nab\n1234567890\r\n\r\nxyz123\r\0cd", maximum: 5),
+            [.lineTooLong, line("ab"), .lineTooLong, line(""), .lineTooLong]
+        )
+    }
+
+    /// An escaped 0xFF data byte counts toward the limit; negotiation bytes do not.
+    func testDataBytesCountButTelnetCommandsDoNot() {
+        XCTAssertEqual(events(bytes("abc") + [Self.iac, Self.iac] + bytes("\n"), maximum: 3), [.lineTooLong])
+        XCTAssertEqual(
+            events(bytes("a") + [Self.iac, Self.do, 1, Self.iac, Self.sb, 1, 2, 3, 4, Self.iac, Self.se] + bytes("bc\n"), maximum: 3),
+            [line("abc")]
+        )
+    }
+
+    /// An endless line with no newline (10 MB in 4 KB chunks) never holds more than the maximum, is reported
+    /// once, and the parser recovers at the next newline.
+    func testEndlessLineKeepsTheBufferBoundedAndIsReportedOnce() {
+        let maximum = 1024
+        var parser = TelnetLineParser(maximumLineLength: maximum)
+        let chunk = [UInt8](repeating: UInt8(ascii: "z"), count: 4096)
+        var seen: [Event] = []
+        for _ in 0..<(10 * 1024 * 1024 / chunk.count) {
+            chunk.withUnsafeBytes { parser.feed($0) { seen.append($0) } }
+            XCTAssertLessThanOrEqual(parser.bufferedByteCount, maximum)
+        }
+        XCTAssertEqual(seen, [.lineTooLong])
+        XCTAssertEqual(parser.feed(bytes("zzz\r\nhello\r\n")), [line("hello")])
+    }
+
+    /// An endless line drip-fed one byte at a time is bounded too, and reported once.
+    func testEndlessLineDripFedKeepsTheBufferBounded() {
+        var parser = TelnetLineParser(maximumLineLength: 16)
+        var seen: [Event] = []
+        for index in 0..<10_000 {
+            seen += parser.feed([UInt8(ascii: "a") + UInt8(index % 26)])
+            XCTAssertLessThanOrEqual(parser.bufferedByteCount, 16)
+        }
+        XCTAssertEqual(seen, [.lineTooLong])
+    }
+
+    /// An endless subnegotiation is discarded as it arrives, so it buffers nothing.
+    func testEndlessSubnegotiationBuffersNothing() {
+        var parser = TelnetLineParser(maximumLineLength: 16)
+        XCTAssertEqual(parser.feed(bytes("ab") + [Self.iac, Self.sb]), [])
+        let chunk = [UInt8](repeating: 7, count: 4096)
+        for _ in 0..<256 {
+            XCTAssertEqual(parser.feed(chunk), [])
+            XCTAssertEqual(parser.bufferedByteCount, 2)
+        }
+        XCTAssertEqual(parser.feed([Self.iac, Self.se] + bytes("c\n")), [line("abc")])
+    }
+
+    // MARK: helpers
+
+    private enum Splits {
+        case whole
+        case byteByByte
+        /// Feeds of these sizes, in turn (a size of 0 is an empty feed).
+        case sizes([Int])
+
+        static func random(_ generator: inout SeededGenerator) -> Splits {
+            .sizes((0..<64).map { _ in Int.random(in: 0...8, using: &generator) } + [1])
+        }
+    }
+
+    private func bytes(_ text: String) -> [UInt8] { Array(text.utf8) }
+
+    private func line(_ text: String) -> Event { .line(Array(text.utf8)) }
+
+    private func events(_ text: String, maximum: Int = 1024, splits: Splits = .whole) -> [Event] {
+        events(bytes(text), maximum: maximum, splits: splits)
+    }
+
+    private func events(_ input: [UInt8], maximum: Int = 1024, splits: Splits = .whole) -> [Event] {
+        var parser = TelnetLineParser(maximumLineLength: maximum)
+        var seen: [Event] = []
+        switch splits {
+        case .whole:
+            seen = parser.feed(input)
+        case .byteByByte:
+            for byte in input { seen += parser.feed([byte]) }
+        case .sizes(let sizes):
+            var start = 0
+            var turn = 0
+            while start < input.count {
+                let end = min(input.count, start + sizes[turn % sizes.count])
+                seen += parser.feed(Array(input[start..<end]))
+                start = end
+                turn += 1
+            }
+        }
+        XCTAssertLessThanOrEqual(parser.bufferedByteCount, maximum)
+        return seen
+    }
+}
