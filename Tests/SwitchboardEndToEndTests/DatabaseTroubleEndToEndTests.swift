@@ -1,0 +1,95 @@
+import Foundation
+import SwitchboardStorage
+import SwitchboardTestSupport
+import XCTest
+
+/// A slow, locked or broken database never slows the chat and loses no history.
+final class DatabaseTroubleEndToEndTests: XCTestCase {
+    /// Opens a direct connection to the test database (on this test thread, never an event loop).
+    private func directConnection(_ database: String) throws -> any DatabaseConnection {
+        let url = try DatabaseURL(parsing: database)
+        return try DatabasePool.connector(for: url)()
+    }
+
+    private func count(_ table: String, _ connection: any DatabaseConnection) throws -> Int64 {
+        try connection.query("SELECT count(*) FROM \(table)", []).first?.first?.int64 ?? -1
+    }
+
+    /// While another process holds the database locked (SQLite `BEGIN EXCLUSIVE`, PostgreSQL
+    /// `LOCK TABLE … ACCESS EXCLUSIVE`), chat lines still flow, a newcomer is welcomed as `#unknown`, and
+    /// every event is written once the lock is released.
+    func testLockedDatabaseNeitherStopsTheChatNorLosesHistory() throws {
+        try forEachBackend { database, directory in
+            let server = try ServerProcess.serve(database: database, in: directory, extraArguments: ["--flood-rate", "0"])
+            let (alice, _) = try joinClient(server)
+            let (bob, _) = try joinClient(server)
+            _ = alice.readLine()  // bob joined
+
+            let locker = try directConnection(database)
+            if locker.dialect == .sqlite {
+                try locker.executeScript("BEGIN EXCLUSIVE")
+            } else {
+                try locker.executeScript("BEGIN; LOCK TABLE connections, messages IN ACCESS EXCLUSIVE MODE")
+            }
+            for n in 1...50 { alice.send("locked line \(n)\r\n") }
+            for n in 1...50 { bob.expect("<guest1> locked line \(n)") }
+            let (carol, welcome) = try joinClient(server)
+            XCTAssertTrue(welcome.contains("(you are visitor #unknown)"), welcome)
+            carol.send("/count\r\n")
+            carol.expect("* 3 clients connected, 3 visits in total")
+            alice.send("/quit\r\n")
+            _ = alice.readUntilClosed()
+
+            try locker.executeScript("ROLLBACK")
+            bob.send("/history 200\r\n")  // waits for the queued events to be written
+            let history = bob.readLines(until: { $0 == "* end of history" }, timeout: 30)
+            XCTAssertEqual(history.filter { $0.contains("<guest1> locked line") }.count, 50)
+            XCTAssertEqual(try count("messages", locker), 50)
+            XCTAssertEqual(try count("connections", locker), 3)
+            let rows = try locker.query("SELECT nickname, close_reason FROM connections ORDER BY id", [])
+            XCTAssertEqual(rows.map { $0[1].string }, ["quit", nil, nil])
+            XCTAssertEqual(server.terminate(), 0)
+        }
+    }
+
+    /// Killing the server's PostgreSQL backends mid-chat (`pg_terminate_backend`) loses no history row,
+    /// and the server keeps serving.
+    func testTerminatedPostgresBackendsLoseNothing() throws {
+        guard let database = try TestDatabases.postgres() else {
+            throw XCTSkip("PostgreSQL not configured (set SWITCHBOARD_TEST_POSTGRES_URL or use scripts/test.sh)")
+        }
+        defer { database.drop() }
+        guard case .postgres(let uri) = database.url else { return }
+        let directory = try makeTemporaryDirectory()
+        let server = try ServerProcess.serve(database: uri, in: directory, extraArguments: ["--flood-rate", "0"])
+        let (alice, _) = try joinClient(server)
+        let (bob, _) = try joinClient(server)
+        _ = alice.readLine()
+        let admin = try directConnection(uri)
+
+        var expected = 0
+        for round in 1...5 {
+            // A read through the pool: when its answer arrives, the server holds a live connection again.
+            bob.send("/seen nobody\r\n")
+            bob.expect("! never seen nobody")
+            for n in 1...40 { alice.send("round \(round) line \(n)\r\n") }
+            expected += 40
+            let killed = try admin.query(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()",
+                [])
+            XCTAssertGreaterThan(killed.count, 0, "the server's pool connections were found and terminated")
+            for n in 1...40 { bob.expect("<guest1> round \(round) line \(n)") }
+        }
+        try server.waitForLog(containing: "database connection lost")
+        let (carol, _) = try joinClient(server)  // new connections are still recorded
+        carol.send("/quit\r\n")
+        _ = carol.readUntilClosed()
+        bob.send("/history 200\r\n")
+        let history = bob.readLines(until: { $0 == "* end of history" }, timeout: 30)
+        XCTAssertEqual(history.filter { $0.contains("<guest1> round ") }.count, expected)
+        XCTAssertEqual(try count("messages", admin), Int64(expected), "every line was written exactly once")
+        XCTAssertEqual(server.terminate(), 0)
+        let rows = try admin.query("SELECT count(*) FROM connections WHERE close_reason IS NOT NULL", [])
+        XCTAssertEqual(rows.first?.first?.int64, 3, "alice, bob and carol are all recorded and closed")
+    }
+}
