@@ -148,8 +148,11 @@ public final class ChatSession: ChannelInboundHandler {
 
     public func channelWritabilityChanged(context: ChannelHandlerContext) {
         if !context.channel.isWritable {
-            // The client is not reading and its queue passed --max-sendq: cut it off, protect everyone else.
-            close(reason: "send queue exceeded")
+            // Unflushed writes count toward the mark too, so one big read batch from a flooder can pass it for
+            // a client that reads fine (we flush once per batch). Flush now: only a queue that stays over the
+            // mark means the client is not reading, and then its queue passed --max-sendq: cut it off.
+            context.flush()
+            if !context.channel.isWritable { close(reason: "send queue exceeded") }
         }
         context.fireChannelWritabilityChanged()
     }

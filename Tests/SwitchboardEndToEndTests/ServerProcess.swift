@@ -11,8 +11,9 @@ import Glibc
 /// Readiness and facts come from its stderr log (never from sleeping): ``start(_:)`` waits, bounded, for
 /// the `listening` line and reads the bound port from it.
 final class ServerProcess: @unchecked Sendable {
-    // @unchecked Sendable: `process` is configured before launch and then only read; the log text is
-    // guarded by `log`'s lock; everything else is immutable.
+    // @unchecked Sendable: only the pipe's reader thread and the termination handler run off the test's
+    // thread, and they touch only `log` (behind its lock), `logChanged` and `exited` (thread-safe). `port`
+    // and `exitStatus` are read and written by the test thread alone.
     let process = Process()
     private let log = NIOLockedValueBox("")
     private let logChanged = NSCondition()
