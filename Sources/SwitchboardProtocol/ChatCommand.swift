@@ -74,8 +74,10 @@ public enum ChatCommand: Equatable, Sendable {
             return .privateMessage(to: String(target), text: String(text))
         case "history":
             if argument.isEmpty { return .history(defaultHistoryCount) }
-            guard let count = Int(argument), count > 0 else { return .usage("/history [N] (N from 1 to \(maximumHistoryCount))") }
-            return .history(min(count, maximumHistoryCount))
+            guard !argument.isEmpty, argument.allSatisfy(\.isASCII), argument.allSatisfy(\.isNumber),
+                argument.contains(where: { $0 != "0" })
+            else { return .usage("/history [N] (N from 1 to \(maximumHistoryCount))") }
+            return .history(min(Int(argument) ?? maximumHistoryCount, maximumHistoryCount))  // huge N: the maximum
         case "seen":
             guard !argument.isEmpty, !argument.contains(where: \.isWhitespace) else { return .usage("/seen NICK") }
             return .seen(argument)

@@ -108,6 +108,7 @@ final class ChatCommandTests: XCTestCase {
     func testHistoryCountIsClampedToTwoHundred() {
         XCTAssertEqual(ChatCommand.parse("/history 201"), .history(200))
         XCTAssertEqual(ChatCommand.parse("/history 1000000"), .history(200))
+        XCTAssertEqual(ChatCommand.parse("/history 99999999999999999999999"), .history(200), "too big for Int: still the maximum")
         XCTAssertEqual(ChatCommand.maximumHistoryCount, 200)
     }
 
