@@ -9,9 +9,11 @@ import SwitchboardStorage
 /// no locks are needed and a chat line never hops threads. Every method must be called on that loop.
 ///
 /// A broadcast encodes its line once into one `ByteBuffer` and writes that same buffer to each recipient
-/// without flushing; recipients are marked dirty and flushed once when the current batch of work ends
-/// (``flushPendingWrites()``, called from each session's `channelReadComplete` and after timers/database
-/// callbacks). So a read batch of k lines to n clients costs n flushes, not k·n.
+/// without flushing; recipients are marked dirty and flushed once per event loop tick (``scheduleFlush()``
+/// queues one task that runs after every socket the tick found readable has been read). So the lines of
+/// every sender read in one tick, and every join or leave announced in it, cost one `writev` per
+/// recipient, not one per line per recipient — on loopback each write syscall also runs the receiver's
+/// TCP path, so this is the main cost of fan-out.
 public final class ChatHub {
     public let eventLoop: any EventLoop
     public let configuration: ChatConfiguration
@@ -27,6 +29,7 @@ public final class ChatHub {
     private var nicknames: [String: ChatSession] = [:]
     private var addresses: [String: Int] = [:]
     private var dirty: [ChatSession] = []
+    private var flushScheduled = false
     private var nextKey: UInt64 = 1
     private var idleSweep: Scheduled<Void>?
     /// Accepted connections ever (from the database at start-up, then counted here): `/count`'s total.
@@ -141,7 +144,6 @@ public final class ChatHub {
         }
         history.connectionClosed(session.key, session.summary(reason: reason))
         logger.info("client left", metadata: ["peer": "\(session.peer)", "nickname": "\(session.nickname)", "reason": "\(reason)"])
-        flushPendingWrites()
     }
 
     // MARK: - Chat
@@ -199,15 +201,26 @@ public final class ChatHub {
 
     // MARK: - Flushing
 
-    /// Remembers that `session` has unflushed writes.
+    /// Remembers that `session` has unflushed writes; the first one in a tick schedules the tick's flush.
     func markDirty(_ session: ChatSession) {
         if !session.needsFlush {
             session.needsFlush = true
             dirty.append(session)
+            scheduleFlush()
         }
     }
 
-    /// Flushes every client written to since the last flush. Call at the end of each batch of work.
+    /// Flushes every written-to client once, at the end of this event loop tick.
+    private func scheduleFlush() {
+        guard !dirty.isEmpty, !flushScheduled else { return }
+        flushScheduled = true
+        eventLoop.assumeIsolated().execute {
+            self.flushScheduled = false
+            self.flushPendingWrites()
+        }
+    }
+
+    /// Flushes every client written to since the last flush, now.
     public func flushPendingWrites() {
         guard !dirty.isEmpty else { return }
         let toFlush = dirty

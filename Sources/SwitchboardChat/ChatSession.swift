@@ -58,7 +58,9 @@ public final class ChatSession: ChannelInboundHandler {
         case ready(ByteBuffer)
         case waiting(UInt64)
     }
-    private var heldOutput: [Slot] = []  // empty unless a database reply is pending; short
+    private var heldOutput: [Slot] = []
+    /// Lines written this tick, not yet handed to the channel (nil when empty: idle clients hold nothing).
+    private var outbox: ByteBuffer?  // empty unless a database reply is pending; short
     private var nextReplyID: UInt64 = 0
 
     /// Creates the handler for one connection of `hub`.
@@ -111,7 +113,6 @@ public final class ChatSession: ChannelInboundHandler {
         guard state == .connecting, let context else { return }
         state = .joined
         hub.join(self, visitor: visitor)
-        hub.flushPendingWrites()
         // Input was not read until now (autoRead starts off): commands run only once we have a name.
         context.channel.setOption(ChannelOptions.autoRead, value: true).whenFailure { _ in }
     }
@@ -139,11 +140,6 @@ public final class ChatSession: ChannelInboundHandler {
                 }
             }
         }
-    }
-
-    public func channelReadComplete(context: ChannelHandlerContext) {
-        hub.flushPendingWrites()
-        context.fireChannelReadComplete()
     }
 
     public func channelWritabilityChanged(context: ChannelHandlerContext) {
@@ -236,7 +232,7 @@ public final class ChatSession: ChannelInboundHandler {
 
     // MARK: - Output
 
-    /// Queues one line (CRLF added) for this client; flushed at the end of the batch.
+    /// Queues one line (CRLF added) for this client; the hub flushes it at the end of the tick.
     func send(_ line: String) {
         guard let context else { return }
         var buffer = context.channel.allocator.buffer(capacity: line.utf8.count + 2)
@@ -255,16 +251,31 @@ public final class ChatSession: ChannelInboundHandler {
         }
     }
 
+    /// Appends to this tick's outbox. One `ByteBuffer` per client per tick reaches NIO, not one per line:
+    /// copying a short line is far cheaper than a pending-write entry per line per recipient (profiled).
+    /// The first line of a tick is kept as the shared broadcast buffer itself, uncopied.
     private func write(_ buffer: ByteBuffer) {
-        guard let context else { return }
         linesOut += 1
         bytesOut += Int64(buffer.readableBytes)
-        context.write(wrapOutboundOut(buffer), promise: nil)
-        hub.markDirty(self)
+        if outbox == nil {
+            outbox = buffer
+            hub.markDirty(self)
+        } else {
+            outbox!.writeImmutableBuffer(buffer)
+            if outbox!.readableBytes >= hub.configuration.maximumSendQueueBytes {
+                flush()  // a huge tick: hand it to NIO now, so the send-queue limit can judge it
+            }
+        }
     }
 
+    /// Hands the outbox to the channel and flushes it (called by the hub once per tick).
     func flush() {
-        context?.flush()
+        guard let context else { return }
+        if let pending = outbox {
+            outbox = nil
+            context.write(wrapOutboundOut(pending), promise: nil)
+        }
+        context.flush()
     }
 
     /// Sends the lines a database read produces, in order with everything else this client is sent.
@@ -303,7 +314,6 @@ public final class ChatSession: ChannelInboundHandler {
             if case .ready(let buffer) = slot, state != .closed { write(buffer) }
         }
         heldOutput.removeFirst(readyCount)
-        hub.flushPendingWrites()
     }
 
     // MARK: - Closing
@@ -316,7 +326,7 @@ public final class ChatSession: ChannelInboundHandler {
         if let closePromise { return closePromise.futureResult }
         let promise = context.eventLoop.makePromise(of: Void.self)
         closePromise = promise
-        hub.flushPendingWrites()
+        flush()  // what this client was sent goes out before the close; others flush at tick end
         context.close(promise: nil)
         context.channel.closeFuture.cascade(to: promise)
         return promise.futureResult

@@ -43,6 +43,7 @@ final class ChatTestHarness {
 
         /// Every line written to the client since the last call, without CRLF. Fails on a missing CRLF.
         func lines(file: StaticString = #filePath, line: UInt = #line) throws -> [String] {
+            channel.embeddedEventLoop.run()  // the end of the tick: the hub's coalesced flush runs
             var text = ""
             while let buffer = try channel.readOutbound(as: ByteBuffer.self) {
                 text += String(buffer: buffer)
