@@ -19,6 +19,8 @@ import NIOCore
 ///   for any other reason three times running is dropped and logged, so one bad row cannot wedge history.
 /// - The queue holds at most ``maximumQueuedEvents``; past that new events are dropped, counted in
 ///   ``droppedEvents`` and logged.
+/// - Chat lines and leaves linger up to ``lingerTime`` (20 ms) before a batch starts; connects start one at
+///   once (a welcome waits for the row id). A SIGKILL can lose at most that much of the latest chat.
 /// - Reads (``recentMessages(limit:)``, ``lastSeen(nickname:)``) first wait for the events queued before
 ///   them, so `/history` shows the line someone just said.
 ///
@@ -41,6 +43,9 @@ public final class HistoryStore {
     private var queue = CircularBuffer<Queued>()
     private var writing = false
     private var retryScheduled = false
+    private var lingerScheduled = false
+    /// How long a chat line or leave may wait for others to share its transaction.
+    public let lingerTime: TimeAmount
     private var nextSequence: UInt64 = 1
     /// Every event up to and including this sequence number is committed (or was given up on).
     private var settledSequence: UInt64 = 0
@@ -59,8 +64,9 @@ public final class HistoryStore {
     /// Creates a store writing through `pool`; call it only on `eventLoop`.
     public init(
         pool: DatabasePool, eventLoop: any EventLoop, logger: Logger,
-        maximumQueuedEvents: Int = 100_000, maximumBatchSize: Int = 2_000
+        maximumQueuedEvents: Int = 100_000, maximumBatchSize: Int = 2_000, lingerTime: TimeAmount = .milliseconds(20)
     ) {
+        self.lingerTime = lingerTime
         self.pool = pool
         self.eventLoop = eventLoop
         self.logger = logger
@@ -118,12 +124,36 @@ public final class HistoryStore {
         }
         queue.append(Queued(sequence: nextSequence, event: event))
         nextSequence += 1
-        if !writing && !retryScheduled {
-            writing = true
-            // Let the rest of this read batch enqueue too, then write them all in one transaction.
-            eventLoop.assumeIsolated().execute { self.writeBatch() }
+        if case .opened = event {
+            writeSoon()  // someone's welcome waits for this row id
+        } else {
+            writeAfterLinger()
         }
         return true
+    }
+
+    /// Starts a batch at the end of this tick (so the rest of the tick's events join it), unless one is
+    /// already being written or a retry is pending.
+    private func writeSoon() {
+        guard !writing && !retryScheduled else { return }
+        writing = true
+        eventLoop.assumeIsolated().execute { self.writeBatch() }
+    }
+
+    /// Chat lines and leaves wait up to ``lingerTime`` for company, so steady chat costs a transaction
+    /// per linger period rather than one per line, and the pool thread wakes rarely (it shares the CPU with
+    /// the event loop). Anything that needs the write (a welcome, a read, shutdown) calls ``writeSoon()``.
+    private func writeAfterLinger() {
+        guard !writing && !retryScheduled && !lingerScheduled else { return }
+        if queue.count >= maximumBatchSize {
+            writeSoon()
+            return
+        }
+        lingerScheduled = true
+        eventLoop.assumeIsolated().scheduleTask(in: lingerTime) {
+            self.lingerScheduled = false
+            self.writeSoon()
+        }
     }
 
     // MARK: - Writing
@@ -264,6 +294,7 @@ public final class HistoryStore {
         eventLoop.preconditionInEventLoop()
         let last = nextSequence - 1
         if last <= settledSequence { return eventLoop.makeSucceededVoidFuture() }
+        writeSoon()
         let promise = eventLoop.makePromise(of: Void.self)
         flushWaiters.append((last, promise))
         return promise.futureResult
