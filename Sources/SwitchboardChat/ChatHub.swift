@@ -19,7 +19,6 @@ public final class ChatHub {
     public let configuration: ChatConfiguration
     let history: any ChatHistory
     let logger: Logger
-    let allocator = ByteBufferAllocator()
 
     /// Connected sessions (joined or waiting for their visitor number), by key.
     private var sessions: [ConnectionKey: ChatSession] = [:]
@@ -118,7 +117,7 @@ public final class ChatHub {
         members.append(session)
         session.send(ChatText.welcome(nickname: nickname, connected: sessions.count, visitor: visitor))
         broadcast(ChatText.joined(nickname, connected: sessions.count), except: session)
-        logger.info("client joined", metadata: ["peer": "\(session.peer)", "nickname": "\(nickname)",
+        logger.debug("client joined", metadata: ["peer": "\(session.peer)", "nickname": "\(nickname)",
                                                 "visitor": "\(visitor.map(String.init) ?? "unknown")"])
     }
 
@@ -143,16 +142,14 @@ public final class ChatHub {
             }
         }
         history.connectionClosed(session.key, session.summary(reason: reason))
-        logger.info("client left", metadata: ["peer": "\(session.peer)", "nickname": "\(session.nickname)", "reason": "\(reason)"])
+        logger.debug("client left", metadata: ["peer": "\(session.peer)", "nickname": "\(session.nickname)", "reason": "\(reason)"])
     }
 
     // MARK: - Chat
 
     /// Sends `text` (one line, without CRLF) to every joined client except `sender`.
     func broadcast(_ text: String, except sender: ChatSession?) {
-        var buffer = allocator.buffer(capacity: text.utf8.count + 2)
-        buffer.writeString(text)
-        buffer.writeStaticString("\r\n")
+        let buffer = ChatSession.encode(text)
         for member in members where member !== sender {
             member.deliver(buffer)
         }
@@ -201,13 +198,11 @@ public final class ChatHub {
 
     // MARK: - Flushing
 
-    /// Remembers that `session` has unflushed writes; the first one in a tick schedules the tick's flush.
+    /// Remembers that `session` has unflushed lines (called once per tick per client, by its first line);
+    /// the first client in a tick schedules the tick's flush.
     func markDirty(_ session: ChatSession) {
-        if !session.needsFlush {
-            session.needsFlush = true
-            dirty.append(session)
-            scheduleFlush()
-        }
+        dirty.append(session)
+        scheduleFlush()
     }
 
     /// Flushes every written-to client once, at the end of this event loop tick.
@@ -225,10 +220,7 @@ public final class ChatHub {
         guard !dirty.isEmpty else { return }
         let toFlush = dirty
         dirty.removeAll(keepingCapacity: true)
-        for session in toFlush {
-            session.needsFlush = false
-            session.flush()
-        }
+        for session in toFlush { session.flush() }
     }
 
     // MARK: - Limits and shutdown

@@ -39,35 +39,25 @@ public final class ChatSession: ChannelInboundHandler {
     var nickname = ""
     /// Index in the hub's member list while joined.
     var memberIndex: Int?
-    /// Whether the hub has this session on its list of clients to flush.
-    var needsFlush = false
     private(set) var lastActivity: NIODeadline
 
     private var linesIn: Int64 = 0
-    private var linesOut: Int64 = 0
     private var bytesIn: Int64 = 0
-    private var bytesOut: Int64 = 0
 
     // Flood control: a token bucket.
     private var floodTokens: Double
     private var floodRefilledAt: NIODeadline
     private var lastSlowDownNotice: NIODeadline?
 
-    // Ordered output while a database reply is pending.
-    private enum Slot {
-        case ready(ByteBuffer)
-        case waiting(UInt64)
-    }
-    private var heldOutput: [Slot] = []
-    /// Lines written this tick, not yet handed to the channel (nil when empty: idle clients hold nothing).
-    private var outbox: ByteBuffer?  // empty unless a database reply is pending; short
-    private var nextReplyID: UInt64 = 0
+    /// What this client is about to be sent, in order (see ``SessionOutput``).
+    private var output: SessionOutput
 
     /// Creates the handler for one connection of `hub`.
     public init(hub: ChatHub) {
         self.hub = hub
         self.parser = TelnetLineParser(maximumLineLength: hub.configuration.maximumLineLength)
         self.floodTokens = hub.configuration.floodBurst
+        self.output = SessionOutput(flushThreshold: hub.configuration.maximumSendQueueBytes)
         // The loop's clock (virtual on an EmbeddedEventLoop, so tests can drive time).
         self.lastActivity = hub.eventLoop.now
         self.floodRefilledAt = hub.eventLoop.now
@@ -234,45 +224,28 @@ public final class ChatSession: ChannelInboundHandler {
 
     /// Queues one line (CRLF added) for this client; the hub flushes it at the end of the tick.
     func send(_ line: String) {
-        guard let context else { return }
-        var buffer = context.channel.allocator.buffer(capacity: line.utf8.count + 2)
-        buffer.writeString(line)
-        buffer.writeStaticString("\r\n")
-        deliver(buffer)
+        deliver(ChatSession.encode(line))
     }
 
-    /// Queues an encoded line (shared by a broadcast) for this client.
+    /// Queues an encoded line (shared by a broadcast) for this client. The hot path of fan-out.
     func deliver(_ buffer: ByteBuffer) {
-        guard state != .closed else { return }
-        if heldOutput.isEmpty {
-            write(buffer)
-        } else {
-            heldOutput.append(.ready(buffer))
-        }
+        apply(output.enqueue(buffer))
     }
 
-    /// Appends to this tick's outbox. One `ByteBuffer` per client per tick reaches NIO, not one per line:
-    /// copying a short line is far cheaper than a pending-write entry per line per recipient (profiled).
-    /// The first line of a tick is kept as the shared broadcast buffer itself, uncopied.
-    private func write(_ buffer: ByteBuffer) {
-        linesOut += 1
-        bytesOut += Int64(buffer.readableBytes)
-        if outbox == nil {
-            outbox = buffer
+    private func apply(_ effect: SessionOutput.Effect) {
+        switch effect {
+        case .none: break
+        case .scheduleFlush: hub.markDirty(self)
+        case .flushNow:
             hub.markDirty(self)
-        } else {
-            outbox!.writeImmutableBuffer(buffer)
-            if outbox!.readableBytes >= hub.configuration.maximumSendQueueBytes {
-                flush()  // a huge tick: hand it to NIO now, so the send-queue limit can judge it
-            }
+            flush()  // a huge tick: hand it to NIO now, so the send-queue limit can judge it
         }
     }
 
-    /// Hands the outbox to the channel and flushes it (called by the hub once per tick).
+    /// Hands this tick's lines to the channel as one buffer and flushes (called by the hub once per tick).
     func flush() {
         guard let context else { return }
-        if let pending = outbox {
-            outbox = nil
+        if let pending = output.take() {
             context.write(wrapOutboundOut(pending), promise: nil)
         }
         context.flush()
@@ -280,9 +253,7 @@ public final class ChatSession: ChannelInboundHandler {
 
     /// Sends the lines a database read produces, in order with everything else this client is sent.
     private func reply(_ lines: EventLoopFuture<[String]>) {
-        let id = nextReplyID
-        nextReplyID += 1
-        heldOutput.append(.waiting(id))
+        let id = output.reserveReply()
         let timeout = hub.eventLoop.assumeIsolated().scheduleTask(in: hub.configuration.historyReadWait) {
             self.completeReply(id, [ChatText.historyUnavailable])
         }
@@ -298,22 +269,17 @@ public final class ChatSession: ChannelInboundHandler {
     }
 
     private func completeReply(_ id: UInt64, _ lines: [String]) {
-        guard let index = heldOutput.firstIndex(where: { if case .waiting(id) = $0 { return true } else { return false } })
-        else { return }  // already answered (timed out)
-        guard let context else { return }
-        var encoded: [ByteBuffer] = []
-        for line in lines {
-            var buffer = context.channel.allocator.buffer(capacity: line.utf8.count + 2)
-            buffer.writeString(line)
-            buffer.writeStaticString("\r\n")
-            encoded.append(buffer)
-        }
-        heldOutput.replaceSubrange(index...index, with: encoded.map(Slot.ready))
-        let readyCount = heldOutput.prefix { if case .ready = $0 { return true } else { return false } }.count
-        for slot in heldOutput.prefix(readyCount) {
-            if case .ready(let buffer) = slot, state != .closed { write(buffer) }
-        }
-        heldOutput.removeFirst(readyCount)
+        let encoded = lines.map(ChatSession.encode)
+        if let effect = output.completeReply(id, with: encoded) { apply(effect) }
+    }
+
+    /// One line as the client receives it: UTF-8 plus CRLF.
+    static func encode(_ line: String) -> ByteBuffer {
+        var buffer = ByteBuffer()
+        buffer.reserveCapacity(line.utf8.count + 2)
+        buffer.writeString(line)
+        buffer.writeStaticString("\r\n")
+        return buffer
     }
 
     // MARK: - Closing
@@ -336,7 +302,7 @@ public final class ChatSession: ChannelInboundHandler {
         guard !finished else { return }
         finished = true
         state = .closed
-        heldOutput.removeAll()
+        output.close()
         if key.rawValue != 0 { hub.leave(self, reason: reason) }  // refused connections were never admitted
     }
 
@@ -344,7 +310,7 @@ public final class ChatSession: ChannelInboundHandler {
     func summary(reason: String) -> ConnectionSummary {
         ConnectionSummary(
             nickname: nickname.isEmpty ? "guest-\(key.rawValue)" : nickname, closedAt: Timestamp.now(), reason: reason,
-            linesIn: linesIn, linesOut: linesOut, bytesIn: bytesIn, bytesOut: bytesOut)
+            linesIn: linesIn, linesOut: output.lines, bytesIn: bytesIn, bytesOut: output.bytes)
     }
 }
 
