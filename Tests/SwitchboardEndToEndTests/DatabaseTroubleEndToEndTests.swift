@@ -93,3 +93,46 @@ final class DatabaseTroubleEndToEndTests: XCTestCase {
         XCTAssertEqual(rows.first?.first?.int64, 3, "alice, bob and carol are all recorded and closed")
     }
 }
+
+extension DatabaseTroubleEndToEndTests {
+    /// PostgreSQL stopped under a running server: chat goes on, a newcomer is welcomed as `#unknown`, and
+    /// every queued event is written once PostgreSQL is back (adbapi's reconnect, with nothing lost).
+    func testStoppedPostgresIsWaitedForAndNothingIsLost() throws {
+        guard let cluster = try PrivatePostgresCluster.make() else {
+            throw XCTSkip("no PostgreSQL server binaries here")
+        }
+        let directory = try makeTemporaryDirectory()
+        let server = try ServerProcess.serve(database: cluster.url, in: directory, extraArguments: ["--flood-rate", "0"])
+        let (alice, _) = try joinClient(server)
+        let (bob, _) = try joinClient(server)
+        _ = alice.readLine()
+        alice.send("before the outage\r\n")
+        bob.expect("<guest1> before the outage")
+
+        try cluster.stop()
+        for n in 1...20 { alice.send("during the outage \(n)\r\n") }
+        for n in 1...20 { bob.expect("<guest1> during the outage \(n)") }
+        let (carol, welcome) = try joinClient(server)
+        XCTAssertTrue(welcome.contains("(you are visitor #unknown)"), welcome)
+        bob.expect("* guest-3 joined (3 clients connected)")
+        carol.send("hello from carol\r\n")
+        bob.expect("<guest-3> hello from carol")
+        alice.send("/quit outage\r\n")
+        _ = alice.readUntilClosed()
+        try server.waitForLog(containing: "history write failed")
+
+        try cluster.start()
+        try server.waitForLog(containing: "history database is back", timeout: 60)
+        bob.send("/history 200\r\n")
+        let history = bob.readLines(until: { $0 == "* end of history" }, timeout: 30)
+        XCTAssertEqual(history.filter { $0.contains("during the outage") }.count, 20, "\(history)")
+        XCTAssertTrue(history.contains { $0.hasSuffix("<guest-3> hello from carol") }, "\(history)")
+        XCTAssertEqual(server.terminate(), 0)
+
+        let check = try directConnection(cluster.url)
+        XCTAssertEqual(try count("messages", check), 22)
+        let rows = try check.query("SELECT nickname, close_reason FROM connections ORDER BY id", [])
+        XCTAssertEqual(rows.map { $0[1].string }, ["quit: outage", "server shutdown", "server shutdown"])
+        XCTAssertEqual(rows.last?[0].string, "guest-3", "carol's row carries the name she had")
+    }
+}

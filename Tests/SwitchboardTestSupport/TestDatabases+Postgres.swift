@@ -4,6 +4,7 @@ import SwitchboardStorage
 /// Why a PostgreSQL test database could not be provided.
 public struct TestDatabaseUnavailable: Error, CustomStringConvertible {
     public var description: String
+    public init(description: String) { self.description = description }
 }
 
 extension TestDatabases {
