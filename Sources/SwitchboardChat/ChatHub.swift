@@ -59,9 +59,6 @@ public final class ChatHub {
         }
     }
 
-    /// Clients connected (joined or about to be).
-    public var connectedCount: Int { sessions.count }
-
     // MARK: - Arrivals and departures
 
     /// Why a connection was turned away.

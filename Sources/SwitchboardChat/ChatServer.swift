@@ -164,12 +164,6 @@ public final class ChatServer: Service {
         try? await group.shutdownGracefully()
         logger.notice("stopped")
     }
-
-    /// Runs `body` with the hub on its loop (for tests and tools).
-    public func withHub<T: Sendable>(_ body: @escaping @Sendable (ChatHub) -> T) async throws -> T {
-        guard let hub = state.withLockedValue({ $0.hub }) else { throw ChannelError.ioOnClosedChannel }
-        return try await hub.eventLoop.submit { body(hub.value) }.get()
-    }
 }
 
 extension EventLoopFuture {
