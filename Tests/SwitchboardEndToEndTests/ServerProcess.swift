@@ -31,15 +31,21 @@ final class ServerProcess: @unchecked Sendable {
 
     static var binary: URL { productsDirectory.appendingPathComponent("switchboard") }
 
-    init(arguments: [String], workingDirectory: URL, environment: [String: String] = [:]) {
-        self.workingDirectory = workingDirectory
-        process.executableURL = ServerProcess.binary
+    /// Points `process` at the binary with `arguments`, in `directory`, with this environment minus
+    /// `DATABASE_URL` (so a developer's own setting cannot leak into a test) plus `environment`.
+    static func configure(_ process: Process, arguments: [String], in directory: URL, environment: [String: String]) {
+        process.executableURL = binary
         process.arguments = arguments
-        process.currentDirectoryURL = workingDirectory
+        process.currentDirectoryURL = directory
         var env = ProcessInfo.processInfo.environment
         env["DATABASE_URL"] = nil
         for (key, value) in environment { env[key] = value }
         process.environment = env
+    }
+
+    init(arguments: [String], workingDirectory: URL, environment: [String: String] = [:]) {
+        self.workingDirectory = workingDirectory
+        ServerProcess.configure(process, arguments: arguments, in: workingDirectory, environment: environment)
         let errors = Pipe()
         process.standardError = errors
         process.standardOutput = FileHandle.nullDevice
@@ -158,13 +164,7 @@ func runSwitchboard(_ arguments: [String], in directory: URL, environment: [Stri
     -> (status: Int32, output: String, errors: String, signaled: Bool)
 {
     let process = Process()
-    process.executableURL = ServerProcess.binary
-    process.arguments = arguments
-    process.currentDirectoryURL = directory
-    var env = ProcessInfo.processInfo.environment
-    env["DATABASE_URL"] = nil
-    for (key, value) in environment { env[key] = value }
-    process.environment = env
+    ServerProcess.configure(process, arguments: arguments, in: directory, environment: environment)
     let output = Pipe()
     let errors = Pipe()
     process.standardOutput = output
