@@ -91,7 +91,12 @@ public final class ChatServer: Service {
 
         var addresses: [SocketAddress] = []
         for endpoint in configuration.endpoints {
-            let channel = try await bind(endpoint, hub: hub)
+            let channel: any Channel
+            do {
+                channel = try await bind(endpoint, hub: hub)
+            } catch {
+                throw ListenError(endpoint: endpoint, underlying: error)
+            }
             state.withLockedValue { $0.listeners.append(channel) }
             if let address = channel.localAddress { addresses.append(address) }
             logger.notice("listening", metadata: ["endpoint": "\(endpoint)", "address": "\(channel.localAddress.map(Self.describe) ?? "?")"])

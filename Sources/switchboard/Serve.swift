@@ -92,6 +92,9 @@ struct Serve: AsyncParsableCommand {
         } catch let error as DatabaseError {
             logger.critical("cannot start: \(error)")
             throw ExitCode(1)
+        } catch let error as ListenError {
+            logger.critical("cannot start: \(error)")
+            throw ExitCode(1)
         }
     }
 }

@@ -148,6 +148,13 @@ final class ChatEndToEndTests: XCTestCase {
         let ssl = try runSwitchboard(["serve", "--listen", "ssl:8443"], in: directory)
         XCTAssertNotEqual(ssl.status, 0)
         XCTAssertTrue(ssl.errors.contains("ssl endpoints are not supported yet"), ssl.errors)
+        let busy = try ServerProcess.serve(database: "sqlite:\(directory.path)/a.sqlite", in: directory)
+        let taken = try runSwitchboard(
+            ["serve", "--listen", "tcp:\(busy.port):interface=127.0.0.1", "--database", "sqlite:\(directory.path)/b.sqlite"],
+            in: directory)
+        XCTAssertEqual(taken.status, 1)
+        XCTAssertTrue(taken.errors.contains("cannot listen on tcp:127.0.0.1:\(busy.port): Address already in use"), taken.errors)
+        XCTAssertEqual(busy.terminate(), 0)
         let db = try runSwitchboard(["serve", "--database", "mysql://x"], in: directory)
         XCTAssertNotEqual(db.status, 0)
         XCTAssertTrue(db.errors.contains("unsupported database URL"), db.errors)
