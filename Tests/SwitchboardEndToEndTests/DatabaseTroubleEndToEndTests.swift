@@ -136,3 +136,26 @@ extension DatabaseTroubleEndToEndTests {
         XCTAssertEqual(rows.last?[0].string, "guest-3", "carol's row carries the name she had")
     }
 }
+
+extension DatabaseTroubleEndToEndTests {
+    /// Start-up against a PostgreSQL that is not up yet retries (within `--db-connect-timeout`) and then
+    /// serves once it comes up.
+    func testStartUpWaitsForPostgresToComeUp() throws {
+        guard let cluster = try PrivatePostgresCluster.make() else {
+            throw XCTSkip("no PostgreSQL server binaries here")
+        }
+        try cluster.stop()
+        let directory = try makeTemporaryDirectory()
+        let server = ServerProcess(
+            arguments: ["serve", "--listen", "tcp:0:interface=127.0.0.1", "--database", cluster.url,
+                        "--db-connect-timeout", "60"],
+            workingDirectory: directory)
+        try server.process.run()
+        try server.waitForLog(containing: "database not reachable yet, retrying")
+        XCTAssertFalse(server.logText.contains("listening"), "it must not listen before the database is there")
+        try cluster.start()
+        let log = try server.waitForLog(containing: "listening", timeout: 60)
+        XCTAssertTrue(log.contains("127.0.0.1:\(cluster.port)"), "the retry log names the host:\n\(log)")
+        XCTAssertEqual(server.terminate(), 0)
+    }
+}
