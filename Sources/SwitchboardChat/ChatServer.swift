@@ -99,17 +99,9 @@ public final class ChatServer: Service {
             }
             state.withLockedValue { $0.listeners.append(channel) }
             if let address = channel.localAddress { addresses.append(address) }
-            logger.notice("listening", metadata: ["endpoint": "\(endpoint)", "address": "\(channel.localAddress.map(Self.describe) ?? "?")"])
+            logger.notice("listening", metadata: ["endpoint": "\(endpoint)", "address": "\(channel.localAddress?.displayString ?? "?")"])
         }
         return addresses
-    }
-
-    /// `127.0.0.1:8000`, `[::1]:8000` or `/path/to.sock`: the form logged once listening.
-    static func describe(_ address: SocketAddress) -> String {
-        if let path = address.pathname { return path }
-        let ip = address.ipAddress ?? "?"
-        let port = address.port.map(String.init) ?? "?"
-        return ip.contains(":") ? "[\(ip)]:\(port)" : "\(ip):\(port)"
     }
 
     private func bind(_ endpoint: Endpoint, hub: NIOLoopBound<ChatHub>) async throws -> any Channel {

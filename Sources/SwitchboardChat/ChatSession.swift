@@ -72,19 +72,13 @@ public final class ChatSession: ChannelInboundHandler {
     public func channelActive(context: ChannelHandlerContext) {
         if let remote = context.channel.remoteAddress {
             address = remote.ipAddress
-            if let ip = remote.ipAddress, let port = remote.port {
-                peer = ip.contains(":") ? "[\(ip)]:\(port)" : "\(ip):\(port)"
-            } else {
-                peer = remote.pathname.map { "unix:\($0)" } ?? "\(remote)"
-            }
+            peer = remote.ipAddress != nil ? remote.displayString : "unix:\(remote.displayString)"
         } else if let local = context.channel.localAddress, let path = local.pathname {
             peer = "unix:\(path)"
         }
         if let refusal = hub.admit(self) {
             state = .closed
-            var buffer = context.channel.allocator.buffer(capacity: 64)
-            buffer.writeString(refusal.line + "\r\n")
-            context.writeAndFlush(wrapOutboundOut(buffer)).assumeIsolated().whenComplete { _ in context.close(promise: nil) }
+            context.writeAndFlush(wrapOutboundOut(ChatSession.encode(refusal.line))).assumeIsolated().whenComplete { _ in context.close(promise: nil) }
             return
         }
         let wait = hub.eventLoop.assumeIsolated().scheduleTask(in: hub.configuration.visitorNumberWait) {

@@ -165,7 +165,7 @@ final class ConnectionSlot: @unchecked Sendable {
     ) throws(DatabaseError) -> any DatabaseConnection {
         if let connection, connection.isUsable { return connection }
         connection = nil
-        let now = DispatchTimeShim.nowNanoseconds()
+        let now = NIODeadline.now().uptimeNanoseconds
         if let lastFailure, now < retryAtNanoseconds { throw lastFailure }
         do {
             let fresh = try make()
@@ -194,13 +194,5 @@ extension DatabasePool {
         // On Linux the nice value is per thread, and who = 0 means the calling thread.
         _ = setpriority(__priority_which_t(PRIO_PROCESS.rawValue), 0, 5)
         #endif
-    }
-}
-
-enum DispatchTimeShim {
-    static func nowNanoseconds() -> UInt64 {
-        var spec = timespec()
-        clock_gettime(CLOCK_MONOTONIC, &spec)
-        return UInt64(spec.tv_sec) * 1_000_000_000 + UInt64(spec.tv_nsec)
     }
 }

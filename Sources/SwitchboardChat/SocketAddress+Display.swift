@@ -1,0 +1,11 @@
+import NIOCore
+
+extension SocketAddress {
+    /// `127.0.0.1:8000`, `[::1]:8000`, or the socket path: how logs and history rows name an address.
+    var displayString: String {
+        if let path = pathname { return path }
+        let ip = ipAddress ?? "?"
+        let port = port.map(String.init) ?? "?"
+        return ip.contains(":") ? "[\(ip)]:\(port)" : "\(ip):\(port)"
+    }
+}
