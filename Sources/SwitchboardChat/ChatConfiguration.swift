@@ -20,6 +20,13 @@ public struct ChatConfiguration: Sendable {
     public var visitorNumberWait: TimeAmount = .seconds(2)
     /// How long `/history` and `/seen` wait for the database before answering that it is unavailable.
     public var historyReadWait: TimeAmount = .seconds(5)
+    /// Join and leave notices a second announced by name (`--notice-rate`); above it they are batched
+    /// into one `* J joined, L left (N clients connected)` line a second. 0 names every one.
+    public var noticeRate = 20
+    /// Bytes of output (line size × recipients) the hub queues in one event loop tick before sessions with
+    /// more input wait for the next one: bounds the work one read can cause, so timers, other sockets and
+    /// the history writer always get their turn.
+    public var fanOutBytesPerTick = 4 * 1024 * 1024
     /// Most nicknames `/who` lists before summarising the rest.
     public var maximumWhoNames = 100
 

@@ -1,3 +1,4 @@
+import Dispatch
 import Logging
 import NIOConcurrencyHelpers
 import NIOCore
@@ -106,8 +107,25 @@ public final class ChatServer: Service {
 
     private func bind(_ endpoint: Endpoint, hub: NIOLoopBound<ChatHub>) async throws -> any Channel {
         let sendQueue = configuration.chat.maximumSendQueueBytes
+        let logger = self.logger
+        let acceptBackoff = configuration.acceptBackoff
         var bootstrap = ServerBootstrap(group: group)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            .serverChannelInitializer { channel in
+                // Out of file descriptors (EMFILE/ENFILE) or memory, accept(2) fails at once and would be retried
+                // at once, forever: 100 % CPU and nothing in the log. Pause accepting instead, and say so once
+                // per pause. The connections wait in the listen backlog meanwhile.
+                channel.eventLoop.makeCompletedFuture {
+                    let backoff = AcceptBackoffHandler(shouldForwardIOErrorCaught: false) { error in
+                        logger.warning(
+                            "cannot accept connections; pausing accepts",
+                            metadata: ["endpoint": "\(endpoint)", "error": "\(error)",
+                                       "pause-ms": "\(acceptBackoff.nanoseconds / 1_000_000)"])
+                        return acceptBackoff
+                    }
+                    try channel.pipeline.syncOperations.addHandler(backoff)
+                }
+            }
             .childChannelOption(.autoRead, value: false)  // reads start once the client has its welcome
             .childChannelOption(.allowRemoteHalfClosure, value: true)
             .childChannelOption(
@@ -133,6 +151,10 @@ public final class ChatServer: Service {
     }
 
     /// Stops gracefully (see the type's documentation). Safe to call more than once.
+    ///
+    /// The deadline is kept by a timer off the event loop, so it holds however busy the loop is: when it
+    /// passes, `stop()` logs what was left and returns (rows left open are closed as `server stopped
+    /// unexpectedly` at the next start).
     public func stop() async {
         let (listeners, hub, store, alreadyStopped) = state.withLockedValue { state in
             defer { state.stopped = true }
@@ -141,6 +163,20 @@ public final class ChatServer: Service {
         guard !alreadyStopped else { return }
         let deadline = NIODeadline.now() + configuration.shutdownTimeout
         logger.notice("shutting down")
+        let finished = await ChatServer.run(until: deadline) { [self] in
+            await self.stopParts(listeners: listeners, hub: hub, store: store, deadline: deadline)
+        }
+        if !finished {
+            logger.error(
+                "shutdown timed out; stopping without waiting for the rest",
+                metadata: ["shutdown-timeout-ms": "\(configuration.shutdownTimeout.nanoseconds / 1_000_000)"])
+        }
+        logger.notice("stopped")
+    }
+
+    private func stopParts(
+        listeners: [any Channel], hub: NIOLoopBound<ChatHub>?, store: NIOLoopBound<HistoryStore>?, deadline: NIODeadline
+    ) async {
         for listener in listeners { try? await listener.close() }
         if let hub {
             try? await hub.eventLoop.flatSubmit { hub.value.shutdown() }
@@ -159,7 +195,29 @@ public final class ChatServer: Service {
         }
         try? await pool.shutdown()
         try? await group.shutdownGracefully()
-        logger.notice("stopped")
+    }
+
+    /// Runs `body` until it finishes or `deadline` passes on a timer that no event loop drives; returns
+    /// whether it finished. A body still running at the deadline is left to run (the process is exiting).
+    static func run(until deadline: NIODeadline, _ body: @escaping @Sendable () async -> Void) async -> Bool {
+        await withCheckedContinuation { (continuation: CheckedContinuation<Bool, Never>) in
+            let resumed = NIOLockedValueBox(false)
+            let resume: @Sendable (Bool) -> Void = { finished in
+                let first = resumed.withLockedValue { done in
+                    defer { done = true }
+                    return !done
+                }
+                if first { continuation.resume(returning: finished) }
+            }
+            Task {
+                await body()
+                resume(true)
+            }
+            let remaining = max(deadline - NIODeadline.now(), .zero)
+            DispatchQueue.global().asyncAfter(deadline: .now() + .nanoseconds(Int(remaining.nanoseconds))) {
+                resume(false)
+            }
+        }
     }
 }
 

@@ -6,29 +6,49 @@ import SwitchboardStorage
 /// turns lines into commands, and talks to the ``ChatHub``.
 ///
 /// Pipeline: `[ChatSession]` alone; it frames bytes itself with a ``TelnetLineParser`` so the line limit,
-/// the traffic counters and the flush-per-read-batch all live in one place.
+/// the traffic counters and the input back-pressure all live in one place.
+///
+/// Input is queued, then worked off in bounded turns:
+/// ```
+///  channelRead(bytes) ─▶ parser ─▶ inbound events ─▶ drain(): one event at a time, while the hub's
+///                                                    per-tick fan-out budget lasts
+///                                   └─ not empty? NIO's read() is held: TCP pushes back on the client
+/// ```
+/// So one client's read can cause only a bounded amount of work before the loop serves timers, other
+/// sockets and the history writer; the rest waits for the next turn (``ChatHub`` resumes parked sessions).
+/// Nothing here flushes or closes the channel synchronously: flushes and closes are handed to the hub,
+/// which does them at the end of the tick, so NIO can never re-enter a session from inside its own work.
 ///
 /// Output order: replies that need the database (`/history`, `/seen`) hold a slot in the output queue; any
 /// line for this client produced meanwhile waits behind it, so the client sees replies in command order.
 ///
 /// Ownership: created for one channel and used only on that channel's event loop, which is the hub's.
-public final class ChatSession: ChannelInboundHandler {
+public final class ChatSession: ChannelDuplexHandler {
     public typealias InboundIn = ByteBuffer
+    public typealias OutboundIn = ByteBuffer
     public typealias OutboundOut = ByteBuffer
 
     private enum State {
-        case connecting  // admitted, waiting for the visitor number
+        case refused
+        case admitted  // waiting for the visitor number
         case joined
+        case closing  // close requested; the hub closes the channel at the end of the tick
         case closed
     }
+
+    /// Input held before this session is worked off, at most (telnet's EOF path reads everything the
+    /// kernel holds at once, whatever back-pressure says); more is dropped.
+    static let maximumBufferedInput = 512 * 1024
+    /// Database replies (`/history`, `/seen`) one client may have outstanding; more input waits.
+    static let maximumOutstandingReplies = 4
 
     let hub: ChatHub
     private var context: ChannelHandlerContext?
     private var parser: TelnetLineParser
-    private var state = State.connecting
-    private var closeReason: String?
+    private var state = State.admitted
+    /// The reason recorded in the history row, and the one shown in the leave notice.
+    private var closeReason: (recorded: String, shown: String)?
     private var closePromise: EventLoopPromise<Void>?
-    private var finished = false
 
     /// Assigned by the hub at admission.
     var key = ConnectionKey(0)
@@ -39,10 +59,23 @@ public final class ChatSession: ChannelInboundHandler {
     var nickname = ""
     /// Index in the hub's member list while joined.
     var memberIndex: Int?
+    /// When the client last sent a whole line (bytes without a line end do not count: a client trickling
+    /// one byte a second is idle).
     private(set) var lastActivity: NIODeadline
+    /// Set by the hub while this session waits for fan-out budget.
+    var isParked = false
 
     private var linesIn: Int64 = 0
     private var bytesIn: Int64 = 0
+
+    // Input waiting to be worked off.
+    private var inbound = CircularBuffer<TelnetLineParser.Event>()
+    private var inboundBytes = 0
+    private var draining = false
+    /// NIO asked to read while input was still queued; we pass the read on once the queue is empty.
+    private var readHeld = false
+    /// The client half-closed: answer what it sent, then close.
+    private var inputClosed = false
 
     // Flood control: a token bucket.
     private var floodTokens: Double
@@ -50,14 +83,13 @@ public final class ChatSession: ChannelInboundHandler {
     private var lastSlowDownNotice: NIODeadline?
 
     /// What this client is about to be sent, in order (see ``SessionOutput``).
-    private var output: SessionOutput
+    private var output = SessionOutput()
 
     /// Creates the handler for one connection of `hub`.
     public init(hub: ChatHub) {
         self.hub = hub
         self.parser = TelnetLineParser(maximumLineLength: hub.configuration.maximumLineLength)
         self.floodTokens = hub.configuration.floodBurst
-        self.output = SessionOutput(flushThreshold: hub.configuration.maximumSendQueueBytes)
         // The loop's clock (virtual on an EmbeddedEventLoop, so tests can drive time).
         self.lastActivity = hub.eventLoop.now
         self.floodRefilledAt = hub.eventLoop.now
@@ -77,8 +109,10 @@ public final class ChatSession: ChannelInboundHandler {
             peer = "unix:\(path)"
         }
         if let refusal = hub.admit(self) {
-            state = .closed
-            context.writeAndFlush(wrapOutboundOut(ChatSession.encode(refusal.line))).assumeIsolated().whenComplete { _ in context.close(promise: nil) }
+            state = .refused
+            context.writeAndFlush(wrapOutboundOut(ChatSession.encode(refusal.line))).assumeIsolated().whenComplete { _ in
+                context.close(promise: nil)
+            }
             return
         }
         let wait = hub.eventLoop.assumeIsolated().scheduleTask(in: hub.configuration.visitorNumberWait) {
@@ -94,47 +128,53 @@ public final class ChatSession: ChannelInboundHandler {
     }
 
     private func joinOnce(visitor: Int64?) {
-        guard state == .connecting, let context else { return }
+        guard state == .admitted, let context else { return }
         state = .joined
         hub.join(self, visitor: visitor)
-        // Input was not read until now (autoRead starts off): commands run only once we have a name.
+        // Input was not read until now (autoRead starts off): commands run only once we have a name. Input
+        // that came early anyway (a client that sent and half-closed at once) is worked off now.
         context.channel.setOption(ChannelOptions.autoRead, value: true).whenFailure { _ in }
+        drain()
     }
 
     public func channelInactive(context: ChannelHandlerContext) {
-        finish(reason: closeReason ?? "connection closed")
+        finish()
         context.fireChannelInactive()
     }
 
     public func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         let buffer = unwrapInboundIn(data)
         bytesIn += Int64(buffer.readableBytes)
-        lastActivity = hub.eventLoop.now
-        guard state == .joined else { return }
-        buffer.withUnsafeReadableBytes { bytes in
-            parser.feed(bytes) { event in
-                guard state == .joined else { return }
-                switch event {
-                case .line(let raw):
-                    linesIn += 1
-                    handleLine(raw)
-                case .lineTooLong:
-                    linesIn += 1
-                    send(ChatText.lineTooLong(max: hub.configuration.maximumLineLength))
-                }
+        switch state {
+        case .refused, .closing, .closed: return
+        case .admitted, .joined: break
+        }
+        // The parser only collects events; nothing runs from inside it, so it is never re-entered.
+        var events: [TelnetLineParser.Event] = []
+        buffer.withUnsafeReadableBytes { bytes in parser.feed(bytes) { events.append($0) } }
+        for event in events {
+            let size = ChatSession.size(of: event)
+            guard inboundBytes + size <= ChatSession.maximumBufferedInput else {
+                hub.logger.debug("input dropped: too much buffered", metadata: ["peer": "\(peer)"])
+                break
             }
+            inbound.append(event)
+            inboundBytes += size
+        }
+        if hub.isInCallout {
+            // NIO read this socket from inside the hub's own flush or close work: do the work later.
+            hub.park(self)
+        } else {
+            drain()
         }
     }
 
-    public func channelWritabilityChanged(context: ChannelHandlerContext) {
-        if !context.channel.isWritable {
-            // Unflushed writes count toward the mark too, so one big read batch from a flooder can pass it for
-            // a client that reads fine (we flush once per batch). Flush now: only a queue that stays over the
-            // mark means the client is not reading, and then its queue passed --max-sendq: cut it off.
-            context.flush()
-            if !context.channel.isWritable { close(reason: "send queue exceeded") }
+    public func read(context: ChannelHandlerContext) {
+        if inbound.isEmpty && !isParked {
+            context.read()
+        } else {
+            readHeld = true  // back-pressure: the kernel's buffer fills and TCP slows the client down
         }
-        context.fireChannelWritabilityChanged()
     }
 
     public func errorCaught(context: ChannelHandlerContext, error: any Error) {
@@ -145,11 +185,63 @@ public final class ChatSession: ChannelInboundHandler {
 
     public func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
         if let event = event as? ChannelEvent, event == .inputClosed {
-            // Half-close: the client sent FIN. Treat it as leaving; whatever it sent before was handled.
-            close(reason: "connection closed")
+            // Half-close: the client sent FIN. It still reads: it gets every reply to what it sent, then the
+            // connection closes (see `drain`).
+            inputClosed = true
+            if state == .joined { drain() }
             return
         }
         context.fireUserInboundEventTriggered(event)
+    }
+
+    // MARK: - Input
+
+    private static func size(of event: TelnetLineParser.Event) -> Int {
+        if case .line(let bytes) = event { return bytes.count + 1 }
+        return 1
+    }
+
+    /// Works off queued input while the hub's budget lasts (else parks until the hub resumes it), then lets
+    /// NIO read again; after a half-close with everything answered, closes.
+    func drain() {
+        guard state == .joined, !draining, !isParked else { return }
+        draining = true
+        defer { draining = false }
+        while let event = inbound.first {
+            guard state == .joined else { break }
+            guard output.outstandingReplies < ChatSession.maximumOutstandingReplies else { return }
+            guard hub.hasFanOutBudget else {
+                hub.park(self)
+                return
+            }
+            inbound.removeFirst()
+            inboundBytes -= ChatSession.size(of: event)
+            handle(event)
+        }
+        guard state == .joined else {
+            inbound.removeAll()
+            inboundBytes = 0
+            return
+        }
+        if inputClosed {
+            if output.outstandingReplies == 0 { close(reason: "connection closed") }
+        } else if readHeld, let context {
+            readHeld = false
+            context.read()
+        }
+    }
+
+    private func handle(_ event: TelnetLineParser.Event) {
+        switch event {
+        case .line(let raw):
+            linesIn += 1
+            lastActivity = hub.eventLoop.now
+            handleLine(raw)
+        case .lineTooLong:
+            linesIn += 1
+            lastActivity = hub.eventLoop.now
+            send(ChatText.lineTooLong(max: hub.configuration.maximumLineLength))
+        }
     }
 
     // MARK: - Commands
@@ -186,7 +278,8 @@ public final class ChatSession: ChannelInboundHandler {
                 })
             }
         case .quit(let reason):
-            close(reason: reason.map { "quit: \($0)" } ?? "quit")
+            send(ChatText.bye)
+            close(reason: reason.map { "quit: \($0)" } ?? "quit", shownAs: reason ?? "quit")
         case .help:
             for line in ChatCommand.helpLines { send("* " + line) }
         case .usage(let usage):
@@ -218,31 +311,30 @@ public final class ChatSession: ChannelInboundHandler {
 
     /// Queues one line (CRLF added) for this client; the hub flushes it at the end of the tick.
     func send(_ line: String) {
-        deliver(ChatSession.encode(line))
+        let buffer = ChatSession.encode(line)
+        hub.charge(buffer.readableBytes)
+        if deliver(buffer) { hub.markDirty(self) }
     }
 
-    /// Queues an encoded line (shared by a broadcast) for this client. The hot path of fan-out.
-    func deliver(_ buffer: ByteBuffer) {
-        apply(output.enqueue(buffer))
+    /// Queues an encoded line (shared by a broadcast) for this client: the hot path of fan-out. Returns
+    /// `true` when the hub must add this client to the tick's flush list (its first line this tick).
+    func deliver(_ buffer: ByteBuffer) -> Bool {
+        output.enqueue(buffer)
     }
 
-    private func apply(_ effect: SessionOutput.Effect) {
-        switch effect {
-        case .none: break
-        case .scheduleFlush: hub.markDirty(self)
-        case .flushNow:
-            hub.markDirty(self)
-            flush()  // a huge tick: hand it to NIO now, so the send-queue limit can judge it
-        }
-    }
+    /// Bytes queued for this client and not yet handed to the channel.
+    var unflushedBytes: Int { output.pendingBytes }
 
-    /// Hands this tick's lines to the channel as one buffer and flushes (called by the hub once per tick).
-    func flush() {
-        guard let context else { return }
+    /// Hands this tick's lines to the channel as one buffer and flushes. Called only by the hub, at the end
+    /// of the tick, never from inside a fan-out. Returns `false` when the channel's send queue stays over
+    /// `--max-sendq` after the flush: the client is not reading.
+    func flush() -> Bool {
+        guard let context, state != .closed else { return true }
         if let pending = output.take() {
             context.write(wrapOutboundOut(pending), promise: nil)
         }
         context.flush()
+        return !context.channel.isActive || context.channel.isWritable
     }
 
     /// Sends the lines a database read produces, in order with everything else this client is sent.
@@ -264,7 +356,9 @@ public final class ChatSession: ChannelInboundHandler {
 
     private func completeReply(_ id: UInt64, _ lines: [String]) {
         let encoded = lines.map(ChatSession.encode)
-        if let effect = output.completeReply(id, with: encoded) { apply(effect) }
+        guard let needsFlush = output.completeReply(id, with: encoded) else { return }
+        if needsFlush { hub.markDirty(self) }
+        drain()  // input may have waited for this reply; after a half-close this may be the last one
     }
 
     /// One line as the client receives it: UTF-8 plus CRLF.
@@ -278,26 +372,41 @@ public final class ChatSession: ChannelInboundHandler {
 
     // MARK: - Closing
 
-    /// Closes the connection with `reason` (recorded and announced). Completes when the channel is closed.
+    /// Asks for the connection to close with `reason` (recorded in history; `shownAs`, if given, is what
+    /// others see in the leave notice). The hub flushes what this client was sent and closes the channel at
+    /// the end of the tick. Completes when the channel is closed.
     @discardableResult
-    func close(reason: String) -> EventLoopFuture<Void> {
-        if closeReason == nil { closeReason = reason }
-        guard let context else { return hub.eventLoop.makeSucceededVoidFuture() }
+    func close(reason: String, shownAs shown: String? = nil) -> EventLoopFuture<Void> {
+        if closeReason == nil { closeReason = (reason, shown ?? reason) }
         if let closePromise { return closePromise.futureResult }
+        guard let context, state != .closed else { return hub.eventLoop.makeSucceededVoidFuture() }
         let promise = context.eventLoop.makePromise(of: Void.self)
         closePromise = promise
-        flush()  // what this client was sent goes out before the close; others flush at tick end
-        context.close(promise: nil)
         context.channel.closeFuture.cascade(to: promise)
+        if state != .refused { state = .closing }
+        hub.scheduleClose(self)
         return promise.futureResult
     }
 
-    private func finish(reason: String) {
-        guard !finished else { return }
-        finished = true
+    /// Closes the channel now, after flushing its last lines. Called only by the hub at the end of a tick.
+    func performClose() {
+        guard let context, state != .closed else { return }
+        _ = flush()
+        context.close(promise: nil)
+    }
+
+    private func finish() {
+        guard state != .closed else { return }
+        let wasAdmitted = state != .refused
         state = .closed
         output.close()
-        if key.rawValue != 0 { hub.leave(self, reason: reason) }  // refused connections were never admitted
+        inbound.removeAll()
+        inboundBytes = 0
+        // Refused connections were never admitted.
+        if wasAdmitted {
+            let reason = closeReason ?? ("connection closed", "connection closed")
+            hub.leave(self, reason: reason.recorded, shownAs: reason.shown)
+        }
     }
 
     /// The history record's closing line.

@@ -41,6 +41,13 @@ enum ChatText {
     }
     static func neverSeen(_ nickname: String) -> String { "! never seen \(nickname)" }
     static let shuttingDown = "* server shutting down"
+    static let bye = "* bye"
+    static let idleTimeout = "! idle timeout: disconnected"
+    /// Joins and leaves above the notice rate, one line a second. Both counts always show, `0` included, so
+    /// the line cannot be mistaken for the notice of someone whose nickname is a number.
+    static func batchedNotice(joined: Int, left: Int, connected: Int) -> String {
+        "* \(joined) joined, \(left) left (\(clients(connected)))"
+    }
 
     static func lineTooLong(max: Int) -> String { "! line too long (max \(max) bytes)" }
     static func unknownCommand(_ name: String) -> String { "! unknown command /\(name) (try /help)" }

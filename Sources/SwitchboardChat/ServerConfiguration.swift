@@ -16,6 +16,8 @@ public struct ServerConfiguration: Sendable {
     public var historyQueueLimit = 100_000
     /// The longest a graceful stop may take (`--shutdown-timeout`).
     public var shutdownTimeout: TimeAmount = .seconds(10)
+    /// How long accepting pauses after accept(2) fails (out of file descriptors, say).
+    public var acceptBackoff: TimeAmount = .seconds(1)
     /// Limits and timings enforced per client.
     public var chat = ChatConfiguration()
 

@@ -8,63 +8,55 @@ import NIOCore
 ///  pending: a+b                 held: [r?, c]                  pending: a+b+h1+h2+c       → a+b+h1+h2+c
 /// ```
 /// - Lines go into ``pending``, one `ByteBuffer` per tick: the first line is kept as the (shared) buffer
-///   it came in, later ones are copied after it. The hub hands it to the channel once per tick.
+///   it came in, later ones are copied after it. The hub hands it to the channel once per tick, and only
+///   then: nothing here ever asks for an immediate flush, because a flush inside a fan-out can make NIO
+///   close or read that socket right there (DESIGN.md, "Design rules learned the hard way").
 /// - While a database reply is outstanding its slot holds everything queued after it, so replies keep
 ///   command order.
 /// - Counters count lines and bytes queued for the client (the history row's `lines_out`/`bytes_out`).
 struct SessionOutput {
-    /// What `enqueue` asks the caller to do.
-    enum Effect {
-        /// Nothing: the line joined this tick's buffer, or waits behind a reply.
-        case none
-        /// The first line since the last ``take()``: schedule a flush for this client.
-        case scheduleFlush
-        /// The tick's buffer passed the byte limit: hand it to the channel now.
-        case flushNow
-    }
-
     private enum Slot {
-        case ready(ByteBuffer)
+        case ready(ByteBuffer, countsAsLine: Bool)
         case waiting(UInt64)
     }
 
     private(set) var lines: Int64 = 0
     private(set) var bytes: Int64 = 0
     private var pending: ByteBuffer?
-    private var pendingBytes = 0
+    /// Bytes in ``pending``; tracked here rather than read back from `pending` after the copy: that
+    /// read-after-write of ByteBuffer's packed indices stalled the fan-out loop (perf annotate showed it).
+    private(set) var pendingBytes = 0
     private var held: [Slot] = []
     private var nextReplyID: UInt64 = 0
-    private var closed = false
-    /// Bytes in one tick's buffer beyond which ``enqueue(_:)`` asks for an immediate flush.
-    let flushThreshold: Int
+    /// Replies reserved and not yet completed.
+    private(set) var outstandingReplies = 0
+    private(set) var isClosed = false
 
-    init(flushThreshold: Int) {
-        self.flushThreshold = flushThreshold
-    }
+    init() {}
 
-    /// Queues one encoded line (with its CRLF).
-    mutating func enqueue(_ line: ByteBuffer) -> Effect {
-        if closed { return .none }
+    /// Queues one encoded line (with its CRLF), or raw protocol bytes (telnet replies: `countsAsLine`
+    /// false, counted in ``bytes`` only). Returns `true` when this is the first output since the last
+    /// ``take()``: the caller must then make sure the hub flushes this client at the end of the tick.
+    mutating func enqueue(_ line: ByteBuffer, countsAsLine: Bool = true) -> Bool {
+        if isClosed { return false }
         if !held.isEmpty {
-            held.append(.ready(line))
-            return .none
+            held.append(.ready(line, countsAsLine: countsAsLine))
+            return false
         }
-        return append(line)
+        return append(line, countsAsLine: countsAsLine)
     }
 
-    private mutating func append(_ line: ByteBuffer) -> Effect {
+    private mutating func append(_ line: ByteBuffer, countsAsLine: Bool) -> Bool {
         let size = line.readableBytes
-        lines += 1
+        if countsAsLine { lines += 1 }
         bytes += Int64(size)
-        // The size is tracked here rather than read back from `pending` after the copy: that read-after-write
-        // of ByteBuffer's packed indices stalled the fan-out loop (perf annotate showed it as the hot spot).
         pendingBytes += size
         guard pending != nil else {
             pending = line
-            return .scheduleFlush
+            return true
         }
         pending!.writeImmutableBuffer(line)
-        return pendingBytes >= flushThreshold ? .flushNow : .none
+        return false
     }
 
     /// The tick's buffer, emptied.
@@ -80,33 +72,32 @@ struct SessionOutput {
     mutating func reserveReply() -> UInt64 {
         defer { nextReplyID += 1 }
         held.append(.waiting(nextReplyID))
+        outstandingReplies += 1
         return nextReplyID
     }
 
     /// Fills a reserved place and releases what is ready in front. Returns `nil` if the place was already
-    /// filled (the reply timed out first), else the effect for the caller.
-    mutating func completeReply(_ id: UInt64, with replyLines: [ByteBuffer]) -> Effect? {
+    /// filled (the reply timed out first), else whether the caller must schedule a flush (as ``enqueue``).
+    mutating func completeReply(_ id: UInt64, with replyLines: [ByteBuffer]) -> Bool? {
         guard let index = held.firstIndex(where: { if case .waiting(id) = $0 { return true } else { return false } })
         else { return nil }
-        held.replaceSubrange(index...index, with: replyLines.map(Slot.ready))
+        outstandingReplies -= 1
+        held.replaceSubrange(index...index, with: replyLines.map { Slot.ready($0, countsAsLine: true) })
         let readyCount = held.prefix { if case .ready = $0 { return true } else { return false } }.count
-        var effect = Effect.none
+        var needsFlush = false
         for slot in held.prefix(readyCount) {
-            guard case .ready(let line) = slot, !closed else { continue }
-            switch append(line) {
-            case .scheduleFlush: if case .none = effect { effect = .scheduleFlush }
-            case .flushNow: effect = .flushNow
-            case .none: break
-            }
+            guard case .ready(let line, let countsAsLine) = slot, !isClosed else { continue }
+            if append(line, countsAsLine: countsAsLine) { needsFlush = true }
         }
         held.removeFirst(readyCount)
-        return effect
+        return needsFlush
     }
 
     /// Drops everything not yet taken; later lines are ignored.
     mutating func close() {
-        closed = true
+        isClosed = true
         held.removeAll()
+        outstandingReplies = 0
         pending = nil
         pendingBytes = 0
     }

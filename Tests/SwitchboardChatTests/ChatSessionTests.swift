@@ -181,14 +181,16 @@ final class ChatSessionTests: XCTestCase {
         XCTAssertEqual(lines[2], "! never seen zed")
     }
 
-    /// `/quit reason` closes the connection, tells the others, and records `quit: reason`.
+    /// `/quit reason` says `* bye`, closes the connection, shows the others the reason as given, and
+    /// records `quit: reason`.
     func testQuitWithReasonIsAnnouncedAndRecorded() throws {
         let chat = ChatTestHarness()
         let alice = try chat.join()
         let bob = try chat.join([alice])
         try alice.send("/nick alice\r\n/quit gone fishing\r\n")
+        XCTAssertEqual(try alice.lines(), ["* guest1 is now known as alice", "* bye"])
         XCTAssertFalse(alice.isActive)
-        XCTAssertEqual(try bob.lines(), ["* guest1 is now known as alice", "* alice left (quit: gone fishing) (1 client connected)"])
+        XCTAssertEqual(try bob.lines(), ["* guest1 is now known as alice", "* alice left (gone fishing) (1 client connected)"])
         let summary = try XCTUnwrap(chat.history.closed.values.first)
         XCTAssertEqual(summary.reason, "quit: gone fishing")
         XCTAssertEqual(summary.nickname, "alice")
@@ -326,7 +328,7 @@ final class ChatSessionTests: XCTestCase {
         XCTAssertTrue(alice.isActive)
     }
 
-    /// Idle clients are closed with the reason `idle timeout`; active ones stay.
+    /// Idle clients are told, then closed with the reason `idle timeout`; active ones stay.
     func testIdleClientsAreDisconnected() throws {
         var configuration = ChatConfiguration()
         configuration.idleTimeout = .seconds(60)
@@ -337,6 +339,7 @@ final class ChatSessionTests: XCTestCase {
         try bob.send("still here\r\n")
         _ = try alice.lines()
         chat.loop.advanceTime(by: .seconds(30))
+        XCTAssertEqual(try alice.lines(), ["! idle timeout: disconnected"])
         XCTAssertFalse(alice.isActive)
         XCTAssertTrue(bob.isActive)
         XCTAssertEqual(try bob.lines(), ["* guest1 left (idle timeout) (1 client connected)"])

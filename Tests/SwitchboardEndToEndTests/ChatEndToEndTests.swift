@@ -35,10 +35,10 @@ final class ChatEndToEndTests: XCTestCase {
             XCTAssertTrue(history[0].hasSuffix("] <bob> hello alice"), "\(history)")
             XCTAssertTrue(history[1].hasSuffix("] * bob waves"), "\(history)")
             alice.send("/quit see you\r\n")
-            XCTAssertEqual(alice.readUntilClosed(), [])
-            bob.expect("* alice left (quit: see you) (1 client connected)")
+            XCTAssertEqual(alice.readUntilClosed(), ["* bye"])
+            bob.expect("* alice left (see you) (1 client connected)")
             bob.send("/quit\r\n")
-            XCTAssertEqual(bob.readUntilClosed(), [])
+            XCTAssertEqual(bob.readUntilClosed(), ["* bye"])
 
             // The rows are there while the server still runs (written in the background)...
             try server.waitForLog(containing: "client left")

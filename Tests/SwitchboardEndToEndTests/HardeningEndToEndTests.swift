@@ -156,7 +156,7 @@ final class HardeningEndToEndTests: XCTestCase {
         XCTAssertEqual(drip([[iac, 250], Array("\u{18}\0xy".utf8), [iac], [240] + Array("g\r\n".utf8)]), ["<guest1> g"])
 
         alice.send("/quit\r\n")
-        XCTAssertEqual(alice.readUntilClosed(), [])
+        XCTAssertEqual(alice.readUntilClosed(), ["* bye"])
         XCTAssertEqual(server.terminate(), 0)
         let rows = try historyJSON(database, in: directory)
         let aliceRow = rows.first { $0["id"] as? Int == 1 }
@@ -392,7 +392,7 @@ final class HardeningEndToEndTests: XCTestCase {
             notice = bob.readLines(until: { $0.contains(" left (") }, timeout: 0.25).first { $0.contains(" left (") }
         }
         XCTAssertEqual(notice, "* guest1 left (idle timeout) (1 client connected)")
-        XCTAssertEqual(alice.readUntilClosed(), ["* guest2 joined (2 clients connected)"])
+        XCTAssertEqual(alice.readUntilClosed(), ["* guest2 joined (2 clients connected)", "! idle timeout: disconnected"])
         XCTAssertTrue(alice.isClosedByServer)
         XCTAssertEqual(server.terminate(), 0)
         let rows = try historyJSON(database, in: directory)

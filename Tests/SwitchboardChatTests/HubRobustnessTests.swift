@@ -1,0 +1,225 @@
+import NIOCore
+import NIOEmbedded
+@testable import SwitchboardChat
+import XCTest
+
+/// Simulates what NIO does when a flush fails on a reset socket: it reads the rest of that socket's input
+/// right there (`channelRead` from inside the flush), then closes the channel — all synchronously.
+final class ReadAndCloseOnFlush: ChannelOutboundHandler {
+    typealias OutboundIn = ByteBuffer
+    var armed = false
+    var input: [UInt8] = []
+    private(set) var fired = 0
+
+    func flush(context: ChannelHandlerContext) {
+        guard armed else { return context.flush() }
+        armed = false
+        fired += 1
+        context.fireChannelRead(NIOAny(context.channel.allocator.buffer(bytes: input)))
+        context.close(promise: nil)
+    }
+}
+
+/// Counts the reads NIO is allowed to make (the session holds them back while input is queued).
+final class ReadCounter: ChannelOutboundHandler {
+    typealias OutboundIn = ByteBuffer
+    private(set) var reads = 0
+    func read(context: ChannelHandlerContext) {
+        reads += 1
+        context.read()
+    }
+}
+
+/// The hub's rules against hostile load (DESIGN.md, "Design rules learned the hard way"), driven through
+/// `EmbeddedChannel`s: no flush or close inside a fan-out, no re-entered session, bounded work per tick,
+/// batched join/leave storms, half-closed clients answered in full.
+final class HubRobustnessTests: XCTestCase {
+    /// Clients whose flush makes NIO read and close them synchronously (a reset socket) cannot re-enter
+    /// their own session: with a small send queue a broadcast once flushed recipients from inside the
+    /// sender's read, so a recipient's injected input ran `channelRead` inside the sender's own parser
+    /// (SIGABRT: overlapping access). Now flushes and closes happen at the end of the tick, the injected
+    /// input waits for a later turn, and each leave is one notice.
+    func testReadsAndClosesDuringAFlushDoNotReenterAnySession() throws {
+        var configuration = ChatConfiguration()
+        configuration.floodRate = 0
+        configuration.maximumSendQueueBytes = 1024
+        let chat = ChatTestHarness(configuration: configuration)
+        let alice = try chat.join()
+        let bob = try chat.join([alice])
+        let carol = try chat.join([alice, bob])
+        let long = String(repeating: "x", count: 100)
+        for client in [alice, bob] {
+            let trap = ReadAndCloseOnFlush()
+            try client.channel.pipeline.syncOperations.addHandler(trap, position: .first)
+            trap.input = Array(String(repeating: "\(long)\r\n", count: 20).utf8)
+            trap.armed = true
+        }
+        try alice.send(String(repeating: "\(long)\r\n", count: 50))
+        chat.loop.run()
+        XCTAssertFalse(alice.isActive)
+        XCTAssertFalse(bob.isActive)
+        XCTAssertTrue(carol.isActive)
+        let seen = try carol.lines()
+        XCTAssertEqual(seen.count, 52, "alice's 50 lines and two leaves")
+        XCTAssertEqual(Array(seen.suffix(2).map { $0.components(separatedBy: " (").last! }),
+                       ["2 clients connected)", "1 client connected)"])
+        XCTAssertEqual(chat.history.messages.count, 50, "input read while closing is not worked off after the close")
+        XCTAssertEqual(chat.history.closed.count, 2)
+    }
+
+    /// Many recipients closing during one flush round are handled as a list, not by recursion: every one
+    /// is recorded once, and the survivor sees every leave.
+    func testManyRecipientsClosingInOneFlushAreHandledIteratively() throws {
+        var configuration = ChatConfiguration()
+        configuration.noticeRate = 0  // name every leave
+        let chat = ChatTestHarness(configuration: configuration)
+        let alice = try chat.join()
+        var others: [ChatTestHarness.Client] = []
+        var traps: [ReadAndCloseOnFlush] = []
+        for _ in 0..<30 {
+            let client = try chat.join([alice] + others)
+            let trap = ReadAndCloseOnFlush()
+            try client.channel.pipeline.syncOperations.addHandler(trap, position: .first)
+            traps.append(trap)
+            others.append(client)
+        }
+        for trap in traps { trap.armed = true }
+        try alice.send("bye all\r\n")
+        chat.loop.run()
+        XCTAssertTrue(others.allSatisfy { !$0.isActive })
+        XCTAssertEqual(chat.history.closed.count, 30)
+        let lines = try alice.lines()
+        XCTAssertEqual(lines.count, 30, "\(lines)")
+        XCTAssertEqual(lines.map { $0.components(separatedBy: " (").last! }, (1...30).reversed().map {
+            $0 == 1 ? "1 client connected)" : "\($0) clients connected)"
+        })
+    }
+
+    /// A client's input beyond one tick's fan-out budget waits: reads are held back until it is worked off,
+    /// nothing is lost, order is kept, and the loop's timers run in between.
+    func testWorkPerTickIsBoundedAndTheRestFollowsInOrder() throws {
+        var configuration = ChatConfiguration()
+        configuration.floodRate = 0
+        configuration.fanOutBytesPerTick = 200
+        let chat = ChatTestHarness(configuration: configuration)
+        let alice = try chat.join()
+        let bob = try chat.join([alice])
+        let reads = ReadCounter()
+        try alice.channel.pipeline.syncOperations.addHandler(reads, position: .first)
+        var timerRan = false
+        chat.loop.scheduleTask(in: .microseconds(100)) { timerRan = true }
+        try alice.send((1...40).map { "line \($0)\r\n" }.joined())
+        let readsBefore = reads.reads
+        alice.channel.read()
+        XCTAssertEqual(reads.reads, readsBefore, "no read while input is queued")
+        let first = try bob.lines()
+        XCTAssertGreaterThan(first.count, 0)
+        XCTAssertLessThan(first.count, 40, "one tick works off only its budget")
+        var all = first
+        for _ in 0..<100 where all.count < 40 {
+            chat.loop.advanceTime(by: .milliseconds(1))
+            all += try bob.lines()
+        }
+        XCTAssertTrue(timerRan)
+        XCTAssertEqual(all, (1...40).map { "<guest1> line \($0)" })
+        XCTAssertGreaterThan(reads.reads, readsBefore, "the held read is passed on once the queue is empty")
+    }
+
+    /// Above the notice rate, joins and leaves are one batched line a second with both counts; small rooms
+    /// still see every name.
+    func testJoinAndLeaveStormsAreBatched() throws {
+        var configuration = ChatConfiguration()
+        configuration.noticeRate = 3
+        let chat = ChatTestHarness(configuration: configuration)
+        let watcher = try chat.join()
+        var joiners: [ChatTestHarness.Client] = []
+        for _ in 0..<10 { joiners.append(try chat.connect()) }
+        let named = try watcher.lines()
+        XCTAssertEqual(named.count, 2, "the watcher's own join was the window's first notice: \(named)")
+        XCTAssertTrue(named.allSatisfy { $0.hasSuffix("joined (\(named.firstIndex(of: $0)! + 2) clients connected)") }, "\(named)")
+        chat.loop.advanceTime(by: .seconds(1))
+        XCTAssertEqual(try watcher.lines(), ["* 8 joined, 0 left (11 clients connected)"])
+        for joiner in joiners { try joiner.channel.close().wait() }
+        chat.loop.advanceTime(by: .seconds(1))
+        XCTAssertEqual(try watcher.lines(), ["* 0 joined, 10 left (1 client connected)"])
+        chat.loop.advanceTime(by: .seconds(2))
+        _ = try chat.join([watcher])
+        XCTAssertEqual(try watcher.lines(), [], "join(watcher) already read it")
+        let late = try chat.connect()
+        XCTAssertEqual(try watcher.lines().count, 1)
+        _ = late
+    }
+
+    /// Every join notice carries the count as of that join, even when several clients get their visitor
+    /// numbers at once.
+    func testJoinNoticesCarryTheCountAsOfEachJoin() throws {
+        let chat = ChatTestHarness()
+        let watcher = try chat.join()
+        chat.history.holdVisitorNumbers = true
+        for _ in 0..<3 { try chat.connect() }
+        chat.history.releaseVisitorNumbers()
+        XCTAssertEqual(try watcher.lines(), [
+            "* guest2 joined (2 clients connected)", "* guest3 joined (3 clients connected)",
+            "* guest4 joined (4 clients connected)",
+        ])
+    }
+
+    /// A client that sends a command and half-closes before its welcome gets the welcome, the reply, and
+    /// then the close; the row is recorded.
+    func testHalfCloseBeforeTheWelcomeStillGetsEveryReply() throws {
+        let chat = ChatTestHarness()
+        chat.history.holdVisitorNumbers = true
+        let client = try chat.connect()
+        try client.send("/who\r\n")
+        client.channel.pipeline.fireUserInboundEventTriggered(ChannelEvent.inputClosed)
+        XCTAssertTrue(client.isActive)
+        chat.history.releaseVisitorNumbers()
+        let lines = try client.lines()
+        XCTAssertEqual(lines.count, 2, "\(lines)")
+        XCTAssertTrue(lines[0].hasPrefix("* Welcome, guest1!"))
+        XCTAssertEqual(lines[1], "* 1 connected: guest1")
+        XCTAssertFalse(client.isActive)
+        XCTAssertEqual(chat.history.closed.values.first?.reason, "connection closed")
+    }
+
+    /// A half-closed client still gets the replies that wait for the database, then the close.
+    func testHalfCloseWaitsForDatabaseReplies() throws {
+        let chat = ChatTestHarness()
+        let client = try chat.join()
+        chat.history.holdReads = true
+        try client.send("/history\r\n/seen nobody\r\n/count\r\n")
+        client.channel.pipeline.fireUserInboundEventTriggered(ChannelEvent.inputClosed)
+        XCTAssertEqual(try client.lines(), [])
+        XCTAssertTrue(client.isActive, "replies are still owed")
+        chat.history.releaseReads()
+        XCTAssertEqual(try client.lines(), [
+            "* end of history", "! never seen nobody", "* 1 client connected, 1 visit in total",
+        ])
+        XCTAssertFalse(client.isActive)
+    }
+
+    /// Bytes trickled without a line end do not count as activity: the idle timeout still applies.
+    func testTricklingBytesWithoutANewlineDoesNotDefeatTheIdleTimeout() throws {
+        var configuration = ChatConfiguration()
+        configuration.idleTimeout = .seconds(10)
+        let chat = ChatTestHarness(configuration: configuration)
+        let client = try chat.join()
+        for _ in 0..<14 {  // sweeps run every 2.5 s: the one at 12.5 s finds 12.5 s of silence
+            try client.send("x")
+            chat.loop.advanceTime(by: .seconds(1))
+        }
+        XCTAssertEqual(try client.lines(), ["! idle timeout: disconnected"])
+        XCTAssertFalse(client.isActive)
+    }
+
+    /// `/quit` without a reason: `* bye`, the notice says `quit`.
+    func testQuitSaysByeBeforeClosing() throws {
+        let chat = ChatTestHarness()
+        let alice = try chat.join()
+        let bob = try chat.join([alice])
+        try alice.send("/quit\r\n")
+        XCTAssertEqual(try alice.lines(), ["* bye"])
+        XCTAssertFalse(alice.isActive)
+        XCTAssertEqual(try bob.lines(), ["* guest1 left (quit) (1 client connected)"])
+    }
+}
