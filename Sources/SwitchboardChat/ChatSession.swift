@@ -172,7 +172,7 @@ public final class ChatSession: ChannelInboundHandler {
             send(hub.countLine())
         case .privateMessage(let target, let body):
             if !hub.privateMessage(from: self, to: target, body) { send(ChatText.noSuchNick(target)) }
-        case .history(let count):
+        case .history(let count, _):  // TODO(wire): show the note first
             reply(
                 hub.history.recentMessages(limit: count).map { messages in
                     messages.map(ChatText.historyLine) + [ChatText.endOfHistory]
