@@ -121,6 +121,8 @@ public final class ChatSession: ChannelInboundHandler {
                 case .lineTooLong:
                     linesIn += 1
                     send(ChatText.lineTooLong(max: hub.configuration.maximumLineLength))
+                case .reply, .areYouThere:
+                    break  // TODO(wire): write .reply bytes raw; answer .areYouThere with "* yes, still here"
                 }
             }
         }
