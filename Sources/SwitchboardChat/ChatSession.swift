@@ -241,6 +241,14 @@ public final class ChatSession: ChannelDuplexHandler {
             linesIn += 1
             lastActivity = hub.eventLoop.now
             send(ChatText.lineTooLong(max: hub.configuration.maximumLineLength))
+        case .reply(let bytes):
+            // Telnet's answer (WILL TIMING-MARK, WONT/DONT): raw bytes, never sanitised. Until a Ctrl-C's timing
+            // mark is answered, telnet shows nothing the server sends.
+            let buffer = ByteBuffer(bytes: bytes)
+            hub.charge(buffer.readableBytes)
+            if output.enqueue(buffer, countsAsLine: false) { hub.markDirty(self) }
+        case .areYouThere:
+            send(ChatText.stillHere)
         }
     }
 
@@ -264,7 +272,8 @@ public final class ChatSession: ChannelDuplexHandler {
             send(hub.countLine())
         case .privateMessage(let target, let body):
             if !hub.privateMessage(from: self, to: target, body) { send(ChatText.noSuchNick(target)) }
-        case .history(let count):
+        case .history(let count, let note):
+            if let note { send(note) }
             reply(
                 hub.history.recentMessages(limit: count).map { messages in
                     messages.map(ChatText.historyLine) + [ChatText.endOfHistory]

@@ -30,8 +30,8 @@ enum ChatText {
     }
     static func historyLine(_ message: StoredMessage) -> String {
         switch message.kind {
-        case .say: return "[\(message.sentAt.displayString)] <\(message.nickname)> \(message.body)"
-        case .me: return "[\(message.sentAt.displayString)] * \(message.nickname) \(message.body)"
+        case .say: return "[\(message.sentAt.displayString) UTC] <\(message.nickname)> \(message.body)"
+        case .me: return "[\(message.sentAt.displayString) UTC] * \(message.nickname) \(message.body)"
         }
     }
     static let endOfHistory = "* end of history"
@@ -42,6 +42,7 @@ enum ChatText {
     static func neverSeen(_ nickname: String) -> String { "! never seen \(nickname)" }
     static let shuttingDown = "* server shutting down"
     static let bye = "* bye"
+    static let stillHere = "* yes, still here"
     static let idleTimeout = "! idle timeout: disconnected"
     /// Joins and leaves above the notice rate, one line a second. Both counts always show, `0` included, so
     /// the line cannot be mistaken for the notice of someone whose nickname is a number.

@@ -5,9 +5,11 @@
 ///   //not a command  → .say("/not a command")     (a doubled slash sends a literal slash)
 ///   /nick bob        → .nick("bob")
 ///   /msg bob hi      → .privateMessage(to: "bob", text: "hi")
-///   /history 50      → .history(50)
+///   /history 50      → .history(50, note: nil)
+///   /history 500     → .history(200, note: "* /history shows 1 to 200 lines; showing 200")
 ///   /frobnicate      → .unknown("frobnicate")
 ///   /msg bob         → .usage("/msg NICK TEXT")
+///   /nick bob smith  → .usage("/nick NAME (1-32 of A-Z a-z 0-9 _ -)")
 /// ```
 public enum ChatCommand: Equatable, Sendable {
     case say(String)
@@ -16,7 +18,9 @@ public enum ChatCommand: Equatable, Sendable {
     case count
     case me(String)
     case privateMessage(to: String, text: String)
-    case history(Int)
+    /// The last N public lines, N in 1...``maximumHistoryCount``. A count outside that range is clamped, and
+    /// `note` (else `nil`) is a line saying so, which the session shows before the history.
+    case history(Int, note: String?)
     case seen(String)
     case quit(reason: String?)
     case help
@@ -34,7 +38,7 @@ public enum ChatCommand: Equatable, Sendable {
 
     /// One line per command, for `/help`.
     public static let helpLines: [String] = [
-        "/nick NAME        change your nickname (1-32 of A-Z a-z 0-9 _ -)",
+        "/nick NAME        change your nickname (\(Nickname.rule))",
         "/who              list who is connected",
         "/count            how many are connected, and visits in total",
         "/me ACTION        say an action: * you ACTION",
@@ -58,7 +62,9 @@ public enum ChatCommand: Equatable, Sendable {
         let argument = String(rest.reversed().drop(while: \.isWhitespace).reversed())
         switch name.lowercased() {
         case "nick":
-            guard !argument.isEmpty, !argument.contains(where: \.isWhitespace) else { return .usage("/nick NAME") }
+            guard !argument.isEmpty, !argument.contains(where: \.isWhitespace) else {
+                return .usage("/nick NAME (\(Nickname.rule))")
+            }
             return .nick(argument)
         case "who", "names":
             return .who
@@ -73,11 +79,7 @@ public enum ChatCommand: Equatable, Sendable {
             guard !target.isEmpty, !text.isEmpty else { return .usage("/msg NICK TEXT") }
             return .privateMessage(to: String(target), text: String(text))
         case "history":
-            if argument.isEmpty { return .history(defaultHistoryCount) }
-            guard !argument.isEmpty, argument.allSatisfy(\.isASCII), argument.allSatisfy(\.isNumber),
-                argument.contains(where: { $0 != "0" })
-            else { return .usage("/history [N] (N from 1 to \(maximumHistoryCount))") }
-            return .history(min(Int(argument) ?? maximumHistoryCount, maximumHistoryCount))  // huge N: the maximum
+            return history(argument)
         case "seen":
             guard !argument.isEmpty, !argument.contains(where: \.isWhitespace) else { return .usage("/seen NICK") }
             return .seen(argument)
@@ -91,9 +93,25 @@ public enum ChatCommand: Equatable, Sendable {
     }
 }
 
+extension ChatCommand {
+    /// `/history [N]`: digits only (so `-3` is a usage error, not a count); out of range, clamped with a note.
+    private static func history(_ argument: String) -> ChatCommand {
+        if argument.isEmpty { return .history(defaultHistoryCount, note: nil) }
+        guard argument.unicodeScalars.allSatisfy({ ("0"..."9").contains($0) }) else {
+            return .usage("/history [N] (N from 1 to \(maximumHistoryCount))")
+        }
+        let requested = Int(argument) ?? Int.max  // only digits, so nil means too big for Int
+        let count = min(max(requested, 1), maximumHistoryCount)
+        let note = count == requested ? nil : "* /history shows 1 to \(maximumHistoryCount) lines; showing \(count)"
+        return .history(count, note: note)
+    }
+}
+
 /// Nickname rules: 1–32 of `A-Z a-z 0-9 _ -`; uniqueness ignores case (see ``key``).
 public enum Nickname {
     public static let maximumLength = 32
+    /// What a valid nickname is, in words, for usage lines and problems: `1-32 of A-Z a-z 0-9 _ -`.
+    public static let rule = "1-\(maximumLength) of A-Z a-z 0-9 _ -"
 
     /// `nil` when valid, else a one-line reason for the user.
     public static func problem(with name: String) -> String? {
@@ -103,7 +121,7 @@ public enum Nickname {
             (byte >= 0x30 && byte <= 0x39) || (byte >= 0x41 && byte <= 0x5a) || (byte >= 0x61 && byte <= 0x7a)
                 || byte == 0x5f || byte == 0x2d
         }
-        return allowed ? nil : "invalid nickname '\(name)': use 1-\(maximumLength) of A-Z a-z 0-9 _ -"
+        return allowed ? nil : "invalid nickname '\(name)': use \(rule)"
     }
 
     /// The form compared for uniqueness: ASCII lowercased.

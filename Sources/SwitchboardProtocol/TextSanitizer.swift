@@ -4,6 +4,11 @@
 /// - ANSI/VT escape sequences are removed whole: CSI (`ESC [` … final byte), OSC (`ESC ]` … BEL or ST),
 ///   DCS/SOS/PM/APC (`ESC P`, `ESC X`, `ESC ^`, `ESC _` … ST), two-byte `ESC x`, and their 8-bit C1 forms.
 /// - Every other C0 control (0x00–0x1F, tab aside), DEL and C1 control (U+0080–U+009F) is removed.
+/// - So are bidirectional controls and invisible characters, which can make a line render as something it is
+///   not (an RLO can turn `<bob> …` text into what looks like another person's line): embeddings and overrides
+///   U+202A–U+202E, isolates U+2066–U+2069, U+061C (Arabic letter mark), zero-width and direction marks
+///   U+200B–U+200F, line and paragraph separators U+2028/U+2029, word joiner and invisible operators
+///   U+2060–U+2064, U+FEFF (zero-width no-break space), and tag characters U+E0000–U+E007F.
 ///
 /// ```
 ///   "hi \e[2J\e]0;pwned\a there\u{7}"  →  "hi  there"
@@ -40,6 +45,9 @@ public enum TextSanitizer {
                 case 0x90, 0x98, 0x9d, 0x9e, 0x9f: state = .string
                 case 0x09: output.append(scalar)
                 case 0x00..<0x20, 0x7f, 0x80..<0xa0: break
+                case 0x061c, 0x200b...0x200f, 0x2028...0x202e, 0x2060...0x2064, 0x2066...0x2069, 0xfeff,
+                    0xe0000...0xe007f:
+                    break  // bidi controls and invisible characters
                 default: output.append(scalar)
                 }
             case .escape:

@@ -134,7 +134,7 @@ final class ChatSessionTests: XCTestCase {
         XCTAssertEqual(lines.count, 3)
         XCTAssertTrue(lines[0].hasSuffix("] * guest1 second"), lines[0])
         XCTAssertTrue(lines[1].hasSuffix("] <guest1> third"), lines[1])
-        XCTAssertTrue(lines[0].range(of: #"^\[\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\] "#, options: .regularExpression) != nil)
+        XCTAssertTrue(lines[0].range(of: #"^\[\d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC\] "#, options: .regularExpression) != nil, lines[0])
         XCTAssertEqual(lines[2], "* end of history")
     }
 

@@ -37,11 +37,20 @@ final class ChatCommandTests: XCTestCase {
         XCTAssertEqual(ChatCommand.parse("/nick b@d!"), .nick("b@d!"))
     }
 
-    /// `/nick` with no name or with two words gives its usage.
-    func testNickWithoutOneNameGivesUsage() {
-        for line in ["/nick", "/nick   ", "/nick bob smith"] {
-            XCTAssertEqual(ChatCommand.parse(line), .usage("/nick NAME"), line)
+    /// `/nick` with no name or with two words gives its usage, which says what a valid name is.
+    func testNickWithoutOneNameGivesUsageThatSaysWhatANameIs() {
+        for line in ["/nick", "/nick   ", "/nick bob smith", "/nick\tbad name"] {
+            XCTAssertEqual(ChatCommand.parse(line), .usage("/nick NAME (1-32 of A-Z a-z 0-9 _ -)"), line)
         }
+    }
+
+    /// The `/nick` usage, the `/help` line and `Nickname.problem` describe a valid name in the same words.
+    func testNickUsageHelpAndProblemAgreeOnTheRule() {
+        XCTAssertEqual(Nickname.rule, "1-32 of A-Z a-z 0-9 _ -")
+        guard case .usage(let usage) = ChatCommand.parse("/nick a b") else { return XCTFail("not a usage") }
+        XCTAssertTrue(usage.hasSuffix("(\(Nickname.rule))"), usage)
+        XCTAssertTrue(Nickname.problem(with: "a b")?.hasSuffix(Nickname.rule) ?? false)
+        XCTAssertTrue(ChatCommand.helpLines.contains { $0.hasPrefix("/nick") && $0.contains(Nickname.rule) })
     }
 
     /// `/who` lists who is connected (`/names` is an alias); arguments are ignored.
@@ -89,32 +98,43 @@ final class ChatCommandTests: XCTestCase {
         }
     }
 
-    /// `/history` shows the default 20 lines.
+    /// `/history` shows the default 20 lines, with no note.
     func testHistoryDefaultsToTwenty() {
-        XCTAssertEqual(ChatCommand.parse("/history"), .history(20))
-        XCTAssertEqual(ChatCommand.parse("/history   "), .history(20))
+        XCTAssertEqual(ChatCommand.parse("/history"), .history(20, note: nil))
+        XCTAssertEqual(ChatCommand.parse("/history   "), .history(20, note: nil))
         XCTAssertEqual(ChatCommand.defaultHistoryCount, 20)
     }
 
-    /// `/history N` shows N lines, from 1 up to 200.
+    /// `/history N` shows N lines, from 1 up to 200, with no note.
     func testHistoryTakesACount() {
-        XCTAssertEqual(ChatCommand.parse("/history 1"), .history(1))
-        XCTAssertEqual(ChatCommand.parse("/history 50"), .history(50))
-        XCTAssertEqual(ChatCommand.parse("/history 200"), .history(200))
-        XCTAssertEqual(ChatCommand.parse("/history  7 "), .history(7))
+        XCTAssertEqual(ChatCommand.parse("/history 1"), .history(1, note: nil))
+        XCTAssertEqual(ChatCommand.parse("/history 50"), .history(50, note: nil))
+        XCTAssertEqual(ChatCommand.parse("/history 200"), .history(200, note: nil))
+        XCTAssertEqual(ChatCommand.parse("/history  7 "), .history(7, note: nil))
+        XCTAssertEqual(ChatCommand.parse("/history 007"), .history(7, note: nil))
     }
 
-    /// A count above 200 is clamped to 200.
-    func testHistoryCountIsClampedToTwoHundred() {
-        XCTAssertEqual(ChatCommand.parse("/history 201"), .history(200))
-        XCTAssertEqual(ChatCommand.parse("/history 1000000"), .history(200))
-        XCTAssertEqual(ChatCommand.parse("/history 99999999999999999999999"), .history(200), "too big for Int: still the maximum")
+    /// A count above 200 (even one too big for `Int`) shows 200, with a note saying so.
+    func testHistoryCountAboveTheMaximumIsClampedWithANote() {
+        let note = "* /history shows 1 to 200 lines; showing 200"
+        XCTAssertEqual(ChatCommand.parse("/history 201"), .history(200, note: note))
+        XCTAssertEqual(ChatCommand.parse("/history 500"), .history(200, note: note))
+        XCTAssertEqual(ChatCommand.parse("/history 1000000"), .history(200, note: note))
+        XCTAssertEqual(ChatCommand.parse("/history 99999999999999999999999"), .history(200, note: note))
         XCTAssertEqual(ChatCommand.maximumHistoryCount, 200)
     }
 
-    /// Zero, negative or non-numeric counts give the usage with the valid range.
-    func testHistoryWithABadCountGivesUsage() {
-        for line in ["/history 0", "/history -3", "/history x", "/history 5x", "/history 1 2", "/history 2.5"] {
+    /// `/history 0` is handled like `/history 500`: clamped into 1...200 (to 1), with a note, not a usage error.
+    func testHistoryZeroIsClampedToOneWithANote() {
+        let note = "* /history shows 1 to 200 lines; showing 1"
+        XCTAssertEqual(ChatCommand.parse("/history 0"), .history(1, note: note))
+        XCTAssertEqual(ChatCommand.parse("/history 000"), .history(1, note: note))
+    }
+
+    /// Anything but digits (a sign, letters, a fraction, two numbers) gives the usage with the valid range.
+    func testHistoryWithANonNumberGivesUsage() {
+        for line in ["/history -3", "/history +3", "/history x", "/history abc", "/history 5x", "/history 1 2",
+                     "/history 2.5", "/history \u{0663}", "/history \u{FF15}"] {
             XCTAssertEqual(ChatCommand.parse(line), .usage("/history [N] (N from 1 to 200)"), line)
         }
     }
@@ -161,7 +181,7 @@ final class ChatCommandTests: XCTestCase {
         XCTAssertEqual(ChatCommand.parse("/NICK Bob"), .nick("Bob"))
         XCTAssertEqual(ChatCommand.parse("/Who"), .who)
         XCTAssertEqual(ChatCommand.parse("/MSG Bob Hi There"), .privateMessage(to: "Bob", text: "Hi There"))
-        XCTAssertEqual(ChatCommand.parse("/HiStOrY 5"), .history(5))
+        XCTAssertEqual(ChatCommand.parse("/HiStOrY 5"), .history(5, note: nil))
         XCTAssertEqual(ChatCommand.parse("/QUIT Bye"), .quit(reason: "Bye"))
     }
 
@@ -185,8 +205,10 @@ final class ChatCommandTests: XCTestCase {
         XCTAssertEqual(ChatCommand.parse("//not a command"), .say("/not a command"))
         XCTAssertEqual(ChatCommand.parse("/nick bob"), .nick("bob"))
         XCTAssertEqual(ChatCommand.parse("/msg bob hi"), .privateMessage(to: "bob", text: "hi"))
-        XCTAssertEqual(ChatCommand.parse("/history 50"), .history(50))
+        XCTAssertEqual(ChatCommand.parse("/history 50"), .history(50, note: nil))
+        XCTAssertEqual(ChatCommand.parse("/history 500"), .history(200, note: "* /history shows 1 to 200 lines; showing 200"))
         XCTAssertEqual(ChatCommand.parse("/frobnicate"), .unknown("frobnicate"))
         XCTAssertEqual(ChatCommand.parse("/msg bob"), .usage("/msg NICK TEXT"))
+        XCTAssertEqual(ChatCommand.parse("/nick bob smith"), .usage("/nick NAME (1-32 of A-Z a-z 0-9 _ -)"))
     }
 }

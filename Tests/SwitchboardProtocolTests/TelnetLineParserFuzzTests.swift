@@ -2,7 +2,8 @@ import SwitchboardProtocol
 import XCTest
 
 /// Seeded fuzzing of `TelnetLineParser`: thousands of random inputs, each fed in several different splits, checked
-/// against the parser's invariants and against an independent, deliberately naive reference framer.
+/// against the parser's invariants and against independent, deliberately naive references: a framer for plain data
+/// and a model of the telnet semantics (negotiation answers, IP/AO/EL/EC, AYT).
 ///
 /// Deterministic: the seeds are fixed, so a failure reproduces exactly; the failing input is printed in hex.
 final class TelnetLineParserFuzzTests: XCTestCase {
@@ -14,7 +15,8 @@ final class TelnetLineParserFuzzTests: XCTestCase {
     private static let iac: UInt8 = 255
 
     /// Random bytes mixed with CR, LF, NUL, well-formed and broken IAC sequences and long runs never crash, never
-    /// emit a line over the limit, never buffer more than the limit, and give identical events however they are split.
+    /// emit a line over the limit, never buffer more than the limit, only ever reply `WILL TIMING-MARK` or a refusal
+    /// (each refusal once), and give identical events however they are split.
     func testRandomInputsKeepTheInvariantsUnderEverySplit() {
         var generator = SeededGenerator(seed: 0xC0FFEE)
         for iteration in 0..<3_000 {
@@ -73,42 +75,39 @@ final class TelnetLineParserFuzzTests: XCTestCase {
         XCTAssertGreaterThan(checkedByteAccounting, 1_000, "too few inputs without overlong lines to mean much")
     }
 
-    /// Well-formed telnet commands spliced into plain input are invisible: the events equal the reference framing
-    /// of the data alone (with `IAC IAC` as a 0xFF data byte), under any split.
-    func testWellFormedTelnetCommandsAreInvisible() {
+    /// Telnet commands of every kind spliced anywhere into UTF-8 text (between a CR and its LF too, where they split
+    /// the terminator) give exactly the events of an independent whole-input model, under any split: answers to DO and
+    /// WILL, refusals once, IP/AO/EL dropping the partial line, EC erasing one scalar, AYT, SB skipped, IAC IAC data.
+    func testTelnetCommandsMatchAReferenceModel() {
         var generator = SeededGenerator(seed: 0x7E1E7)
+        var seen = Set<String>()
         for iteration in 0..<3_000 {
             let maximum = [1, 4, 16, 64].randomElement(using: &generator)!
             var wire: [UInt8] = []
-            var data: [UInt8] = []
             for _ in 0..<Int.random(in: 0...40, using: &generator) {
-                // A command between CR and its LF/NUL would rightly split CR LF into two terminators; the
-                // reference framer sees the data alone, so commands go elsewhere.
-                let afterCR = data.last == Self.cr
-                switch Int.random(in: 0..<10, using: &generator) {
-                case 0..<5:
-                    let piece = randomDataPiece(maximum: maximum, using: &generator)
-                    wire += piece
-                    data += piece
-                case 5 where !afterCR:
-                    wire += [Self.iac, Self.iac]
-                    data.append(0xff)
-                case 6..<10 where !afterCR:
+                if Int.random(in: 0..<10, using: &generator) < 5 {
+                    wire += randomTextPiece(maximum: maximum, using: &generator)
+                } else {
                     wire += randomTelnetCommand(using: &generator)
-                default:
-                    break
                 }
             }
-            let expected = ReferenceFramer.frame(data, maximum: maximum)
+            if Int.random(in: 0..<8, using: &generator) == 0 {  // a command cut short by the end of the input
+                wire += [[Self.iac], [Self.iac, 253], [Self.iac, 250, 1, 2], [Self.iac, 250, Self.iac]].randomElement(using: &generator)!
+            }
+            let expected = ReferenceTelnet.run(wire, maximum: maximum)
+            for event in expected.events { seen.insert(Self.kind(of: event)) }
             for sizes in [[wire.count + 1], [1], randomChunkSizes(maximum: maximum, using: &generator)] {
                 let actual = run(wire, maximum: maximum, chunkSizes: sizes)
                 guard check(actual, maximum: maximum, input: wire, iteration: iteration) else { return }
-                guard actual.events == expected.events, actual.finalBuffered == expected.pending.count else {
-                    XCTFail("iteration \(iteration): telnet commands changed the events for \(hex(wire))")
+                guard actual.events == expected.events, actual.finalBuffered == expected.pending else {
+                    XCTFail("iteration \(iteration): events differ from the model for \(hex(wire)):\n"
+                            + "parser \(actual.events) (holding \(actual.finalBuffered))\n"
+                            + "model  \(expected.events) (holding \(expected.pending))")
                     return
                 }
             }
         }
+        XCTAssertEqual(seen, ["line", "lineTooLong", "WILL", "WONT", "DONT", "areYouThere"], "the inputs exercise every event")
     }
 
     /// Long inputs with a realistic limit (1024) and multi-kilobyte runs, fed in random chunks, keep the invariants.
@@ -182,7 +181,25 @@ final class TelnetLineParserFuzzTests: XCTestCase {
                     + "\(maximum) for \(hex(input))")
             return false
         }
+        var refusals = Set<[UInt8]>()
+        for case .reply(let bytes) in run.events {
+            let wellFormed = bytes.count == 3 && bytes[0] == Self.iac
+                && (bytes[1] == 251 ? bytes[2] == 6 : bytes[1] == 252 ? bytes[2] != 6 : bytes[1] == 254)
+            guard wellFormed, bytes[1] == 251 || refusals.insert(bytes).inserted else {
+                XCTFail("iteration \(iteration): reply \(bytes) is not WILL 6 or a first refusal, for \(hex(input))")
+                return false
+            }
+        }
         return true
+    }
+
+    private static func kind(of event: Event) -> String {
+        switch event {
+        case .line: return "line"
+        case .lineTooLong: return "lineTooLong"
+        case .areYouThere: return "areYouThere"
+        case .reply(let bytes): return [251: "WILL", 252: "WONT", 254: "DONT"][bytes[1]] ?? "\(bytes)"
+        }
     }
 
     // MARK: random input
@@ -211,11 +228,29 @@ final class TelnetLineParserFuzzTests: XCTestCase {
         }
     }
 
-    /// A well-formed telnet command: negotiation, subnegotiation (payload may hold CR, LF and escaped IAC) or two-byte.
+    /// Valid UTF-8 text (multi-byte scalars included, for EC) and terminators, with runs around the limit.
+    private func randomTextPiece(maximum: Int, using generator: inout SeededGenerator) -> [UInt8] {
+        switch Int.random(in: 0..<8, using: &generator) {
+        case 0: return Array(["hello", "é", "€", "😀", "a", "👋🏽", "ñandú", "\u{0}"].randomElement(using: &generator)!.utf8)
+        case 1: return [UInt8.random(in: 0...0x7f, using: &generator)]
+        case 2, 3: return [[Self.cr], [Self.lf], [Self.cr, Self.lf], [Self.cr, Self.nul]].randomElement(using: &generator)!
+        case 4: return Array(String(repeating: "é", count: Int.random(in: 0...maximum, using: &generator)).utf8)
+        default:
+            let length = Int.random(in: max(0, maximum - 2)...(maximum + 2), using: &generator)
+            return [UInt8](repeating: UInt8.random(in: 0x20...0x7e, using: &generator), count: length)
+        }
+    }
+
+    /// A well-formed telnet command: negotiation (options biased to repeat, TIMING-MARK often), subnegotiation
+    /// (payload may hold CR, LF and escaped IAC), two-byte (IP, AO, AYT, EC, EL among them) or `IAC IAC`.
     private func randomTelnetCommand(using generator: inout SeededGenerator) -> [UInt8] {
-        switch Int.random(in: 0..<3, using: &generator) {
+        switch Int.random(in: 0..<4, using: &generator) {
         case 0:
-            return [Self.iac, UInt8.random(in: 251...254, using: &generator), UInt8.random(in: 0...255, using: &generator)]
+            let option = Bool.random(using: &generator)
+                ? [1, 3, 6, 6, 13, 24, 255].randomElement(using: &generator)! : UInt8.random(in: 0...255, using: &generator)
+            return [Self.iac, UInt8.random(in: 251...254, using: &generator), option]
+        case 3:
+            return [Self.iac, Self.iac]
         case 1:
             var payload: [UInt8] = []
             for _ in 0..<Int.random(in: 0...12, using: &generator) {
@@ -252,6 +287,98 @@ final class TelnetLineParserFuzzTests: XCTestCase {
     private func hex(_ bytes: [UInt8]) -> String {
         let shown = bytes.prefix(256).map { ($0 < 16 ? "0" : "") + String($0, radix: 16) }.joined(separator: " ")
         return "[\(bytes.count) bytes: \(shown)\(bytes.count > 256 ? " …" : "")]"
+    }
+}
+
+/// An independent, naive model of the telnet semantics over a whole input. It looks ahead in the input instead of
+/// keeping a state machine between bytes, keeps the whole current line (no bound), reports `.lineTooLong` the moment
+/// the line holds more than the limit, and finds the last scalar for EC by decoding forward from the line's start.
+/// EC is only modelled for lines of valid UTF-8 plus escaped 0xFF bytes.
+private enum ReferenceTelnet {
+    struct Result {
+        var events: [TelnetLineParser.Event] = []
+        /// Bytes of the unfinished last line (0 when it is already over the limit).
+        var pending = 0
+    }
+
+    static func run(_ wire: [UInt8], maximum: Int) -> Result {
+        var result = Result()
+        var current: [UInt8] = []
+        var reported = false
+        var refused = Set<[UInt8]>()
+        func add(_ byte: UInt8) {
+            current.append(byte)
+            if !reported, current.count > maximum {
+                reported = true
+                result.events.append(.lineTooLong)
+            }
+        }
+        func endLine() {
+            if !reported { result.events.append(.line(current)) }
+            current = []
+            reported = false
+        }
+        var index = 0
+        func next() -> UInt8? {
+            guard index < wire.count else { return nil }
+            index += 1
+            return wire[index - 1]
+        }
+        while let byte = next() {
+            switch byte {
+            case 13:
+                endLine()
+                if index < wire.count, wire[index] == 10 || wire[index] == 0 { index += 1 }
+            case 10:
+                endLine()
+            case 255:
+                guard let command = next() else { break }
+                switch command {
+                case 255: add(255)
+                case 251...254:
+                    guard let option = next() else { break }
+                    if command == 253, option == 6 {
+                        result.events.append(.reply([255, 251, 6]))
+                    } else if command == 253 || command == 251, refused.insert([command, option]).inserted {
+                        result.events.append(.reply([255, command == 253 ? 252 : 254, option]))
+                    }
+                case 250:
+                    while let payload = next() {
+                        if payload == 255, next() == 240 { break }
+                    }
+                case 244, 245, 248:
+                    current = []
+                    reported = false
+                case 247:
+                    if !reported { current.removeLast(lastScalarLength(current)) }
+                case 246:
+                    result.events.append(.areYouThere)
+                default:
+                    break
+                }
+            default:
+                add(byte)
+            }
+        }
+        result.pending = reported ? 0 : current.count
+        return result
+    }
+
+    /// The length of the last scalar, decoding from the start (a lone 0xFF, an escaped IAC, is one).
+    private static func lastScalarLength(_ bytes: [UInt8]) -> Int {
+        var start = 0
+        var index = 0
+        while index < bytes.count {
+            start = index
+            switch bytes[index] {
+            case 0xf0...0xf4: index += 4
+            case 0xe0...0xef: index += 3
+            case 0xc2...0xdf: index += 2
+            default: index += 1
+            }
+        }
+        precondition(index == bytes.count, "the model only handles valid UTF-8 lines")
+        return bytes.count - start
     }
 }
 

@@ -1,8 +1,9 @@
 import SwitchboardProtocol
 import XCTest
 
-/// `TelnetLineParser`: terminators, telnet command removal, the hard line limit, and independence from how
-/// the input is split into feeds (in the manner of swift-nio-extras' `LineBasedFrameDecoderTest`).
+/// `TelnetLineParser`: terminators, telnet commands (negotiation answers, line editing, AYT), the hard line limit,
+/// and independence from how the input is split into feeds (in the manner of swift-nio-extras'
+/// `LineBasedFrameDecoderTest`).
 final class TelnetLineParserTests: XCTestCase {
     private typealias Event = TelnetLineParser.Event
 
@@ -14,6 +15,24 @@ final class TelnetLineParserTests: XCTestCase {
     private static let wont: UInt8 = 252
     private static let `do`: UInt8 = 253
     private static let dont: UInt8 = 254
+    private static let ip: UInt8 = 244
+    private static let ao: UInt8 = 245
+    private static let ayt: UInt8 = 246
+    private static let ec: UInt8 = 247
+    private static let el: UInt8 = 248
+    private static let timingMark: UInt8 = 6
+
+    // Captured from inetutils telnet 2.4 (Debian 12) against a recording TCP server, driven under tmux.
+    /// Ctrl-C in the default line mode: `IAC IP IAC DO TIMING-MARK`. Telnet then discards all output until the
+    /// server answers the mark; the tty has already thrown away the partial line, so no data precedes it.
+    private static let capturedCtrlC: [UInt8] = [0xff, 0xf4, 0xff, 0xfd, 0x06]
+    /// `send ayt`, `send ec`, `send el`, `send ao` at the `telnet>` escape prompt.
+    private static let capturedAYT: [UInt8] = [0xff, 0xf6]
+    private static let capturedEC: [UInt8] = [0xff, 0xf7]
+    private static let capturedEL: [UInt8] = [0xff, 0xf8]
+    private static let capturedAO: [UInt8] = [0xff, 0xf5]
+    /// `mode character`: `IAC DO SUPPRESS-GO-AHEAD IAC DO ECHO`. Refused, telnet stays in line mode.
+    private static let capturedModeCharacter: [UInt8] = [0xff, 0xfd, 0x03, 0xff, 0xfd, 0x01]
 
     // MARK: terminators
 
@@ -107,8 +126,12 @@ final class TelnetLineParserTests: XCTestCase {
 
     /// The example drawn in the type's doc comment holds.
     func testDocCommentExample() {
-        let input = bytes("hi\r\nyo\na\r\0") + [Self.iac, Self.do, 1] + bytes("b\r\n")
-        XCTAssertEqual(events(input), [line("hi"), line("yo"), line("a"), line("b")])
+        let input = bytes("hi\r\nyo\nab") + [Self.iac, Self.ip] + bytes("c\r\0") + [Self.iac, Self.do, 1]
+            + [Self.iac, Self.do, 6] + bytes("dé") + [Self.iac, Self.ec] + bytes("\n")
+        XCTAssertEqual(
+            events(input),
+            [line("hi"), line("yo"), line("c"), .reply([Self.iac, Self.wont, 1]), .reply([Self.iac, Self.will, 6]), line("d")]
+        )
     }
 
     /// The same input fed whole, byte by byte, and in many random splits yields identical events.
@@ -116,9 +139,12 @@ final class TelnetLineParserTests: XCTestCase {
         let input = bytes("one\r\ntwo\nthree\r\0four\rfive") + [Self.iac, Self.will, 3] + bytes("\r\n")
             + [Self.iac, Self.sb, 24, 0] + bytes("xterm\r\n") + [Self.iac, Self.se] + bytes("six")
             + [Self.iac, Self.iac] + bytes("\n") + bytes(String(repeating: "x", count: 40)) + bytes("\nseven\r")
+            + bytes("oops") + Self.capturedCtrlC + bytes("eight") + [Self.iac, Self.ayt] + bytes("!ü€")
+            + [Self.iac, Self.ec, Self.iac, Self.ec] + bytes("\r\n")
         let expected: [Event] = [
-            line("one"), line("two"), line("three"), line("four"), line("five"),
-            .line(bytes("six") + [0xff]), .lineTooLong, line("seven"),
+            line("one"), line("two"), line("three"), line("four"), .reply([Self.iac, Self.dont, 3]), line("five"),
+            .line(bytes("six") + [0xff]), .lineTooLong, line("seven"), .reply([Self.iac, Self.will, 6]),
+            .areYouThere, line("eight!"),
         ]
         XCTAssertEqual(events(input, maximum: 32, splits: .whole), expected)
         XCTAssertEqual(events(input, maximum: 32, splits: .byteByByte), expected)
@@ -140,11 +166,13 @@ final class TelnetLineParserTests: XCTestCase {
 
     // MARK: telnet commands
 
-    /// `IAC WILL/WONT/DO/DONT opt` is removed whole, including the option byte.
-    func testNegotiationCommandsAreRemoved() {
+    /// `IAC WILL/WONT/DO/DONT opt` never reaches the line, option byte included; DO and WILL are refused.
+    func testNegotiationCommandsNeverReachTheLine() {
+        let answers: [UInt8: UInt8] = [Self.do: Self.wont, Self.will: Self.dont]
         for verb in [Self.will, Self.wont, Self.do, Self.dont] {
             let input = bytes("a") + [Self.iac, verb, 1] + bytes("b") + [Self.iac, verb, 31] + bytes("\r\n")
-            XCTAssertEqual(events(input), [line("ab")], "verb \(verb)")
+            let replies: [Event] = answers[verb].map { [.reply([Self.iac, $0, 1]), .reply([Self.iac, $0, 31])] } ?? []
+            XCTAssertEqual(events(input), replies + [line("ab")], "verb \(verb)")
         }
     }
 
@@ -152,7 +180,7 @@ final class TelnetLineParserTests: XCTestCase {
     func testNegotiationOptionByteIsNeverATerminator() {
         let input = bytes("a") + [Self.iac, Self.do, 13] + bytes("b") + [Self.iac, Self.will, 10]
             + bytes("c") + [Self.iac, Self.dont, 255] + bytes("d\n")
-        XCTAssertEqual(events(input), [line("abcd")])
+        XCTAssertEqual(events(input), [.reply([Self.iac, Self.wont, 13]), .reply([Self.iac, Self.dont, 10]), line("abcd")])
     }
 
     /// `IAC SB … IAC SE` is removed whole, even when its payload holds CR and LF.
@@ -182,11 +210,13 @@ final class TelnetLineParserTests: XCTestCase {
     func testIACAtTheVeryEndOfAFeedIsCompletedByTheNextFeed() {
         var parser = TelnetLineParser(maximumLineLength: 64)
         XCTAssertEqual(parser.feed(bytes("a") + [Self.iac]), [])
-        XCTAssertEqual(parser.feed([Self.do, 1] + bytes("b") + [Self.iac]), [])
+        XCTAssertEqual(parser.feed([Self.do, 1] + bytes("b") + [Self.iac]), [.reply([Self.iac, Self.wont, 1])])
         XCTAssertEqual(parser.feed([Self.iac] + bytes("c") + [Self.iac]), [])
         XCTAssertEqual(parser.feed([Self.sb, 1, 2, Self.iac]), [])
         XCTAssertEqual(parser.feed([Self.se] + bytes("d") + [Self.iac, Self.will]), [])
-        XCTAssertEqual(parser.feed([10] + bytes("e\n")), [.line(bytes("ab") + [0xff] + bytes("cde"))])
+        XCTAssertEqual(parser.feed([10] + bytes("e") + [Self.iac]), [.reply([Self.iac, Self.dont, 10])])
+        XCTAssertEqual(parser.feed([Self.ec] + bytes("f") + [Self.iac]), [])
+        XCTAssertEqual(parser.feed([Self.ayt] + bytes("\n")), [.areYouThere, .line(bytes("ab") + [0xff] + bytes("cdf"))])
     }
 
     /// `IAC IAC` is one literal 0xFF data byte.
@@ -194,19 +224,165 @@ final class TelnetLineParserTests: XCTestCase {
         XCTAssertEqual(events([Self.iac, Self.iac, 0x61, Self.iac, Self.iac, Self.iac, Self.iac, 0x0a]), [.line([0xff, 0x61, 0xff, 0xff])])
     }
 
-    /// Two-byte commands (NOP, DM, BRK, IP, AO, AYT, EC, EL, GA, a stray SE, any other byte after IAC) are removed.
-    func testTwoByteCommandsAreRemoved() {
-        for command: UInt8 in [Self.se, Self.nop, 242, 243, 244, 245, 246, 247, 248, 249, 0, 13, 10] {
+    /// Two-byte commands with nothing to do (NOP, DM, BRK, GA, a stray SE, any other byte after IAC) are removed.
+    func testTwoByteCommandsWithNothingToDoAreRemoved() {
+        for command: UInt8 in [Self.se, Self.nop, 242, 243, 249, 0, 1, 6, 13, 10, 239] {
             XCTAssertEqual(events(bytes("a") + [Self.iac, command] + bytes("b\n")), [line("ab")], "IAC \(command)")
         }
     }
 
-    /// Telnet commands between lines produce no lines of their own.
-    func testCommandsAloneProduceNoEvents() {
-        let input: [UInt8] = [Self.iac, Self.do, 1, Self.iac, Self.will, 3, Self.iac, Self.nop, Self.iac, Self.sb, 1, Self.iac, Self.se]
+    /// Telnet commands that need no answer produce no events at all, and no lines of their own.
+    func testCommandsThatNeedNoAnswerProduceNoEvents() {
+        let input: [UInt8] = [Self.iac, Self.dont, 1, Self.iac, Self.wont, 3, Self.iac, Self.nop, Self.iac, Self.sb, 1, Self.iac,
+                              Self.se, Self.iac, Self.ec, Self.iac, Self.el, Self.iac, Self.ip, Self.iac, Self.ao]
         var parser = TelnetLineParser(maximumLineLength: 8)
         XCTAssertEqual(parser.feed(input), [])
         XCTAssertEqual(parser.bufferedByteCount, 0)
+    }
+
+    // MARK: negotiation answers (RFC 854, RFC 860)
+
+    /// Telnet's Ctrl-C (captured) is answered `IAC WILL TIMING-MARK`, or the client shows nothing ever again; the
+    /// line typed next arrives intact.
+    func testCapturedCtrlCIsAnsweredWithWillTimingMark() {
+        XCTAssertEqual(events(Self.capturedCtrlC + bytes("def\r\n")), [.reply([0xff, 0xfb, 0x06]), line("def")])
+    }
+
+    /// Every timing mark is answered, not just the first: each Ctrl-C waits for its own.
+    func testEveryTimingMarkIsAnswered() {
+        var parser = TelnetLineParser(maximumLineLength: 64)
+        for _ in 0..<5 {
+            XCTAssertEqual(parser.feed(Self.capturedCtrlC), [.reply([Self.iac, Self.will, Self.timingMark])])
+        }
+        XCTAssertEqual(parser.feed([Self.iac, Self.do, 6, Self.iac, Self.do, 6]), Array(repeating: .reply([255, 251, 6]), count: 2))
+    }
+
+    /// Other `DO x` are answered `WONT x` and other `WILL x` (a `WILL TIMING-MARK` too) `DONT x`, each only the first
+    /// time per direction, so a client that keeps asking cannot start a negotiation loop.
+    func testOtherOptionsAreRefusedOncePerDirection() {
+        var parser = TelnetLineParser(maximumLineLength: 64)
+        XCTAssertEqual(parser.feed(Self.capturedModeCharacter), [.reply([255, 252, 3]), .reply([255, 252, 1])])
+        XCTAssertEqual(parser.feed(Self.capturedModeCharacter), [])
+        XCTAssertEqual(parser.feed([Self.iac, Self.will, 3, Self.iac, Self.will, 3]), [.reply([255, 254, 3])])
+        XCTAssertEqual(parser.feed([Self.iac, Self.will, 6, Self.iac, Self.will, 6]), [.reply([255, 254, 6])])
+        XCTAssertEqual(parser.feed([Self.iac, Self.do, 24, Self.iac, Self.do, 3]), [.reply([255, 252, 24])])
+        XCTAssertEqual(parser.feed([Self.iac, Self.do, 6]), [.reply([255, 251, 6])], "a timing mark is still answered")
+    }
+
+    /// The refusal set covers all 256 options (every word of its bitset), and each parser has its own.
+    func testEveryOptionIsRefusedExactlyOnce() {
+        var parser = TelnetLineParser(maximumLineLength: 8)
+        for pass in 0..<2 {
+            for option in UInt8.min...UInt8.max {
+                let expected: [Event] = option == Self.timingMark
+                    ? [.reply([Self.iac, Self.will, option])]
+                    : pass == 0 ? [.reply([Self.iac, Self.wont, option])] : []
+                XCTAssertEqual(parser.feed([Self.iac, Self.do, option]), expected, "pass \(pass), DO \(option)")
+                XCTAssertEqual(parser.feed([Self.iac, Self.will, option]), pass == 0 ? [.reply([Self.iac, Self.dont, option])] : [],
+                               "pass \(pass), WILL \(option)")
+            }
+        }
+        var fresh = TelnetLineParser(maximumLineLength: 8)
+        XCTAssertEqual(fresh.feed([Self.iac, Self.do, 200]), [.reply([Self.iac, Self.wont, 200])])
+    }
+
+    /// `WONT x` and `DONT x` get no reply: we are already in that state.
+    func testWontAndDontGetNoReply() {
+        var parser = TelnetLineParser(maximumLineLength: 8)
+        for option in UInt8.min...UInt8.max {
+            XCTAssertEqual(parser.feed([Self.iac, Self.wont, option, Self.iac, Self.dont, option]), [], "option \(option)")
+        }
+        XCTAssertEqual(parser.bufferedByteCount, 0)
+    }
+
+    // MARK: line editing and AYT
+
+    /// `IAC IP` drops the partial line: `abc`, Ctrl-C, `def` arrives as `def`, not `abcdef`.
+    func testInterruptProcessDropsThePartialLine() {
+        XCTAssertEqual(events(bytes("abc") + [Self.iac, Self.ip] + bytes("def\r\n")), [line("def")])
+        XCTAssertEqual(events(bytes("abc") + Self.capturedCtrlC + bytes("def\r\n")), [.reply([255, 251, 6]), line("def")])
+    }
+
+    /// `IAC AO` (captured) drops the partial line too.
+    func testAbortOutputDropsThePartialLine() {
+        XCTAssertEqual(events(bytes("abc") + Self.capturedAO + bytes("def\r\n")), [line("def")])
+    }
+
+    /// `IAC EL` (captured) erases the partial line; what was sent before it as whole lines is untouched.
+    func testEraseLineErasesThePartialLine() {
+        XCTAssertEqual(events(bytes("one\ntwo") + Self.capturedEL + bytes("three\n")), [line("one"), line("three")])
+        XCTAssertEqual(events(Self.capturedEL + bytes("x\n") + Self.capturedEL), [line("x")])
+    }
+
+    /// `IAC EC` (captured) erases the last character of the partial line, a whole UTF-8 scalar, never half of one.
+    func testEraseCharacterErasesOneWholeScalar() {
+        for (typed, left) in [("abc", "ab"), ("aé", "a"), ("a€", "a"), ("a😀", "a"), ("é", ""), ("", ""), ("👋🏽", "👋")] {
+            XCTAssertEqual(events(bytes(typed) + Self.capturedEC + bytes("\n")), [line(left)], typed)
+        }
+        XCTAssertEqual(events(bytes("abcd") + Self.capturedEC + Self.capturedEC + bytes("X\n")), [line("abX")])
+        XCTAssertEqual(events(bytes("ab") + Array(repeating: Self.capturedEC, count: 5).flatMap { $0 } + bytes("c\n")), [line("c")])
+    }
+
+    /// `IAC EC` after bytes that are not a whole scalar erases what the decoder shows as one character: one stray byte,
+    /// or a truncated scalar with its lead byte.
+    func testEraseCharacterOnInvalidUTF8ErasesOneShownCharacter() {
+        let cases: [([UInt8], [UInt8])] = [
+            ([0x61, 0x80], [0x61]),  // lone continuation byte
+            ([0x61, 0x80, 0x80, 0x80, 0x80], [0x61, 0x80, 0x80, 0x80]),  // a run of them: one at a time
+            ([0x61, 0xe2, 0x82], [0x61]),  // truncated € (one U+FFFD)
+            ([0xc3, 0xa9, 0xa9], [0xc3, 0xa9]),  // é and a stray continuation byte
+            ([0x61, 0xc0, 0xaf], [0x61, 0xc0]),  // overlong /: two U+FFFD
+            ([0x80], []),
+        ]
+        for (typed, left) in cases {
+            XCTAssertEqual(events(typed + Self.capturedEC + bytes("\n")), [.line(left)], "\(typed)")
+        }
+        XCTAssertEqual(events(bytes("a") + [Self.iac, Self.iac] + Self.capturedEC + bytes("\n")), [line("a")], "escaped 0xFF")
+    }
+
+    /// `IAC AYT` (captured) is an event for the session to answer, and leaves the partial line alone.
+    func testAreYouThereIsAnEventAndKeepsThePartialLine() {
+        XCTAssertEqual(events(bytes("ab") + Self.capturedAYT + bytes("c\n")), [.areYouThere, line("abc")])
+        XCTAssertEqual(events(Self.capturedAYT + Self.capturedAYT), [.areYouThere, .areYouThere])
+    }
+
+    /// IP, AO and EL end the dropping of an overlong line (already reported), so the line typed next arrives; EC
+    /// cannot bring an overlong line back.
+    func testDroppingALinePartEndsAnOverlongLine() {
+        XCTAssertEqual(events("abcdefgh\n", maximum: 4), [.lineTooLong])
+        for command in [Self.ip, Self.ao, Self.el] {
+            XCTAssertEqual(events(bytes("abcdef") + [Self.iac, command] + bytes("gh\n"), maximum: 4), [.lineTooLong, line("gh")])
+        }
+        XCTAssertEqual(events(bytes("abcde") + Self.capturedEC + Self.capturedEC + bytes("\nok\n"), maximum: 4),
+                       [.lineTooLong, line("ok")])
+    }
+
+    /// Erasing frees room under the limit: a line edited back to the limit passes.
+    func testEditedLineIsMeasuredAfterTheEdit() {
+        XCTAssertEqual(events(bytes("abcd") + Self.capturedEC + bytes("e\n"), maximum: 4), [line("abce")])
+        var parser = TelnetLineParser(maximumLineLength: 4)
+        XCTAssertEqual(parser.feed(bytes("abcd") + Self.capturedEL), [])
+        XCTAssertEqual(parser.bufferedByteCount, 0)
+    }
+
+    /// Telnet commands and editing split across feeds at every point give the same events as one feed.
+    func testCommandsSplitAcrossFeedsAtEveryPoint() {
+        let input = bytes("abc") + Self.capturedCtrlC + bytes("dé") + Self.capturedEC + bytes("f") + Self.capturedAYT
+            + Self.capturedModeCharacter + bytes("g\r") + Self.capturedEL + bytes("\nh\r\n")
+        let expected: [Event] = [.reply([255, 251, 6]), .areYouThere, .reply([255, 252, 3]), .reply([255, 252, 1]),
+                                 line("dfg"), line(""), line("h")]
+        XCTAssertEqual(events(input), expected)
+        for cut in 0...input.count {
+            var parser = TelnetLineParser(maximumLineLength: 64)
+            XCTAssertEqual(parser.feed(Array(input[..<cut])) + parser.feed(Array(input[cut...])), expected, "cut at \(cut)")
+        }
+        XCTAssertEqual(events(input, splits: .byteByByte), expected)
+    }
+
+    /// In telnet's character mode Ctrl-C is a raw 0x03 data byte (captured: `abc`, Ctrl-C, `def`, Enter gave
+    /// `61 62 63 03 64 65 66 0d 00`), not `IAC IP`: it stays data, and the sanitiser removes it later.
+    func testRawControlCIsData() {
+        XCTAssertEqual(events([0x61, 0x62, 0x63, 0x03, 0x64, 0x65, 0x66, 0x0d, 0x00]), [.line([0x61, 0x62, 0x63, 0x03, 0x64, 0x65, 0x66])])
     }
 
     // MARK: the limit
@@ -261,7 +437,7 @@ final class TelnetLineParserTests: XCTestCase {
         XCTAssertEqual(events(bytes("abc") + [Self.iac, Self.iac] + bytes("\n"), maximum: 3), [.lineTooLong])
         XCTAssertEqual(
             events(bytes("a") + [Self.iac, Self.do, 1, Self.iac, Self.sb, 1, 2, 3, 4, Self.iac, Self.se] + bytes("bc\n"), maximum: 3),
-            [line("abc")]
+            [.reply([Self.iac, Self.wont, 1]), line("abc")]
         )
     }
 

@@ -106,12 +106,69 @@ final class TextSanitizerTests: XCTestCase {
         XCTAssertEqual(TextSanitizer.clean("a\u{A0}b"), "a\u{A0}b")
     }
 
-    /// Emoji (with skin tones and ZWJ sequences) and non-Latin scripts are kept exactly.
+    /// Emoji (with skin tones, variation selectors and flags) and non-Latin scripts, right-to-left ones
+    /// included, are kept exactly.
     func testEmojiAndNonLatinTextAreKept() {
-        let text = "héllo 你好 こんにちは Привет مرحبا שלום नमस्ते 👋🏽 👨‍👩‍👧 🇳🇿"
+        let text = "héllo 你好 こんにちは Привет مرحبا שלום नमस्ते 👋🏽 ❤\u{FE0F} 🇳🇿"
         XCTAssertEqual(TextSanitizer.clean(text), text)
         XCTAssertEqual(TextSanitizer.clean(Array(text.utf8)), text)
     }
+
+    /// The price of stripping every zero-width character: a ZWJ emoji sequence falls apart into its members, and a
+    /// subdivision flag (tag characters) into a plain black flag. Still visible, never hidden.
+    func testZeroWidthJoinerAndTagSequencesLoseTheirInvisibleParts() {
+        XCTAssertEqual(TextSanitizer.clean("👨\u{200D}👩\u{200D}👧"), "👨👩👧")
+        XCTAssertEqual(TextSanitizer.clean("🏴\u{E0067}\u{E0062}\u{E0073}\u{E0063}\u{E0074}\u{E007F}"), "🏴")
+    }
+
+    // MARK: bidirectional and invisible characters
+
+    /// Bidirectional embeddings, overrides and isolates (U+202A–U+202E, U+2066–U+2069) and the Arabic letter mark
+    /// U+061C are removed, from bytes and from text.
+    func testBidirectionalControlsAreRemoved() {
+        let scalars: [UInt32] = Array(0x202A...0x202E) + Array(0x2066...0x2069) + [0x061C]
+        for value in scalars {
+            let text = "a\(Character(Unicode.Scalar(value)!))b"
+            XCTAssertEqual(TextSanitizer.clean(text), "ab", String(value, radix: 16))
+            XCTAssertEqual(TextSanitizer.clean(Array(text.utf8)), "ab", String(value, radix: 16))
+        }
+    }
+
+    /// Invisible characters are removed: zero-width space, joiners and direction marks (U+200B–U+200F), line and
+    /// paragraph separators (U+2028, U+2029), word joiner and invisible operators (U+2060–U+2064), U+FEFF, and the
+    /// tag characters U+E0000–U+E007F.
+    func testInvisibleCharactersAreRemoved() {
+        let scalars: [UInt32] = Array(0x200B...0x200F) + [0x2028, 0x2029] + Array(0x2060...0x2064) + [0xFEFF]
+            + Array(0xE0000...0xE007F).filter { Unicode.Scalar($0) != nil }
+        for value in scalars {
+            let text = "a\(Character(Unicode.Scalar(value)!))b"
+            XCTAssertEqual(TextSanitizer.clean(text), "ab", String(value, radix: 16))
+            XCTAssertEqual(TextSanitizer.clean(Array(text.utf8)), "ab", String(value, radix: 16))
+        }
+        XCTAssertEqual(TextSanitizer.clean(Array("\u{FEFF}hello".utf8)), "hello")  // a byte-order mark
+    }
+
+    /// The characters just outside each stripped range are ordinary text and are kept.
+    func testNeighboursOfTheStrippedRangesAreKept() {
+        for value: UInt32 in [0x061B, 0x061D, 0x200A, 0x2010, 0x2027, 0x202F, 0x205F, 0x206A, 0xFEFC, 0xFE0F, 0xE0100] {
+            let text = "a\(Character(Unicode.Scalar(value)!))b"
+            XCTAssertEqual(TextSanitizer.clean(text), text, String(value, radix: 16))
+        }
+    }
+
+    /// A right-to-left override, isolate or line separator cannot make text render as another person's line: what
+    /// is left shows in the order it was typed, on the sender's own line.
+    func testBidiTricksCannotMakeALineRenderAsSomeoneElses() {
+        // bob sends this; with the RLO intact, "<bob> " is followed by what renders as "<alice> hi".
+        XCTAssertEqual(TextSanitizer.clean("\u{202E}ih >ecila<"), "ih >ecila<")
+        XCTAssertEqual(TextSanitizer.clean("\u{2067}ih >ecila<\u{2069}"), "ih >ecila<")
+        XCTAssertEqual(TextSanitizer.clean("\u{202B}\u{202E}ih >ecila<\u{202C}\u{202C}"), "ih >ecila<")
+        // A separator some renderers break on: the fake line stays on bob's line.
+        XCTAssertEqual(TextSanitizer.clean("ok\u{2028}<alice> send me your password"), "ok<alice> send me your password")
+        // Zero-width padding cannot hide a command or a name behind invisible characters either.
+        XCTAssertEqual(TextSanitizer.clean("a\u{200B}l\u{2060}i\u{FEFF}ce"), "alice")
+    }
+
 
     /// An ESC or unfinished sequence at the very end of the input does not crash and leaves nothing behind.
     func testUnfinishedSequenceAtTheEndIsDropped() {
@@ -139,7 +196,8 @@ final class TextSanitizerTests: XCTestCase {
         }
     }
 
-    /// Whatever bytes come in, the output holds no C0 control but tab, no DEL, no C1 control, and no ESC.
+    /// Whatever bytes come in, the output holds no C0 control but tab, no DEL, no C1 control, no ESC, and no
+    /// bidirectional or invisible character.
     func testRandomBytesNeverYieldControlCharacters() {
         var generator = SeededGenerator(seed: 0x5A17)
         for _ in 0..<2_000 {
@@ -147,6 +205,7 @@ final class TextSanitizerTests: XCTestCase {
             let cleaned = TextSanitizer.clean(bytes)
             let bad = cleaned.unicodeScalars.first { scalar in
                 (scalar.value < 0x20 && scalar != "\t") || (0x7f...0x9f).contains(scalar.value)
+                    || Self.bidiOrInvisible.contains(scalar.value)
             }
             XCTAssertNil(bad, "\(bytes) gave \(cleaned.debugDescription)")
             if bad != nil { return }
@@ -155,11 +214,17 @@ final class TextSanitizerTests: XCTestCase {
 
     // MARK: helpers
 
-    /// Bytes biased toward escapes, controls, C1 in UTF-8 form, and invalid sequences.
+    private static let bidiOrInvisible: Set<UInt32> = Set(
+        Array(0x202A...0x202E) + Array(0x2066...0x2069) + Array(0x200B...0x200F) + [0x2028, 0x2029]
+            + Array(0x2060...0x2064) + [0xFEFF, 0x061C] + Array(0xE0000...0xE007F))
+
+    /// Bytes biased toward escapes, controls, C1 in UTF-8 form, bidi and invisible characters, and invalid sequences.
     private func randomHostileBytes(using generator: inout SeededGenerator) -> [UInt8] {
         let pieces: [[UInt8]] = [[0x1b], [0x1b, 0x5b], [0x1b, 0x5d], [0x07], [0x1b, 0x5c], [0xc2, 0x9b], [0xc2, 0x9c],
                                  [0xc2, 0x9d], [0xc2, 0x85], [0x7f], [0x09], [0x00], [0x0d], [0x61], [0x31, 0x3b],
-                                 [0x6d], [0xff], [0xc3], [0xe2, 0x82], [0xf0, 0x9f, 0x91, 0x8b]]
+                                 [0x6d], [0xff], [0xc3], [0xe2, 0x82], [0xf0, 0x9f, 0x91, 0x8b],
+                                 Array("\u{202E}".utf8), Array("\u{2066}".utf8), Array("\u{200D}".utf8),
+                                 Array("\u{FEFF}".utf8), Array("\u{E0041}".utf8), Array("\u{061C}".utf8)]
         var bytes: [UInt8] = []
         for _ in 0..<Int.random(in: 0...30, using: &generator) {
             if Bool.random(using: &generator) {
