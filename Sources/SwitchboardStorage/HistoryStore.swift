@@ -204,7 +204,8 @@ public final class HistoryStore {
             case .closed(let key, let summary):
                 guard let id = ids[key] else { continue }  // its `opened` was dropped: nothing to close
                 try connection.query(sql.closeConnection, [
-                    .integer(id), .text(summary.nickname), .text(summary.closedAt.iso8601), .text(summary.reason),
+                    .integer(id), summary.nickname.map(DatabaseValue.text) ?? .null, .text(summary.closedAt.iso8601),
+                    .text(summary.reason),
                     .integer(summary.linesIn), .integer(summary.linesOut),
                     .integer(summary.bytesIn), .integer(summary.bytesOut),
                 ])
@@ -317,14 +318,21 @@ public final class HistoryStore {
         }
     }
 
-    /// When `nickname` (any case) was last seen leaving or speaking, or `nil` if never.
-    public func lastSeen(nickname: String) -> EventLoopFuture<Timestamp?> {
+    /// When `nickname` (any case) was last seen leaving or speaking, with the nickname as it was spelled
+    /// then, or `nil` if never.
+    public func lastSeen(nickname: String) -> EventLoopFuture<SeenRecord?> {
         let sql = self.sql.lastSeen
         let pool = self.pool
         let loop = eventLoop
         return flushed().flatMap {
             pool.withConnection(on: loop) { connection throws(DatabaseError) in
-                try connection.query(sql, [.text(nickname)]).first?.first?.string.flatMap(Timestamp.init(iso8601:))
+                guard let row = try connection.query(sql, [.text(nickname)]).first else { return nil }
+                // Columns: nickname, t (the time, ISO 8601).
+                guard row.count == 2, let stored = row[0].string, let at = row[1].string.flatMap(Timestamp.init(iso8601:))
+                else {
+                    throw DatabaseError(.statementFailed, message: "unexpected last-seen row (\(row.count) columns)", sql: sql)
+                }
+                return SeenRecord(nickname: stored, at: at)
             }
         }
     }

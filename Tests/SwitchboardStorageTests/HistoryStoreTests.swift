@@ -5,7 +5,7 @@ import XCTest
 
 /// History on real databases: every test body runs against SQLite and, when configured, PostgreSQL.
 final class HistoryStoreTests: XCTestCase {
-    private func summary(_ nickname: String, _ reason: String, lines: Int64 = 1) -> ConnectionSummary {
+    private func summary(_ nickname: String?, _ reason: String, lines: Int64 = 1) -> ConnectionSummary {
         ConnectionSummary(
             nickname: nickname, closedAt: Timestamp.now(), reason: reason,
             linesIn: lines, linesOut: lines * 2, bytesIn: lines * 10, bytesOut: lines * 20)
@@ -72,20 +72,47 @@ final class HistoryStoreTests: XCTestCase {
         }
     }
 
-    /// `lastSeen` finds a nickname in any case, from its connection's end or its last line.
-    func testLastSeenIgnoresCase() async throws {
+    /// `lastSeen` finds a nickname in any case, from its connection's end or its last line, and answers
+    /// with the nickname as it was stored (`/seen carol` → `* Carol was last seen …`).
+    func testLastSeenIgnoresCaseAndGivesTheStoredSpelling() async throws {
         try await forEachDatabase { db in
             let closedAt = Timestamp(microsecondsSinceEpoch: 1_764_000_000_123_456)
-            let seen = try await db.awaitOnLoop { store -> EventLoopFuture<Timestamp?> in
+            let seen = try await db.awaitOnLoop { store -> EventLoopFuture<SeenRecord?> in
                 let key = ConnectionKey(1)
                 _ = store.connectionOpened(key, peer: "p", nickname: nil, at: Timestamp.now())
                 store.connectionClosed(key, ConnectionSummary(
                     nickname: "Carol", closedAt: closedAt, reason: "quit", linesIn: 0, linesOut: 0, bytesIn: 0, bytesOut: 0))
                 return store.lastSeen(nickname: "cAROL")
             }
-            XCTAssertEqual(seen, closedAt)
+            XCTAssertEqual(seen, SeenRecord(nickname: "Carol", at: closedAt))
             let never = try await db.awaitOnLoop { $0.lastSeen(nickname: "nobody") }
             XCTAssertNil(never)
+
+            // A later line under another spelling wins: the latest sighting gives both time and spelling.
+            let saidAt = Timestamp(microsecondsSinceEpoch: 1_764_000_100_000_000)
+            let later = try await db.awaitOnLoop { store -> EventLoopFuture<SeenRecord?> in
+                let key = ConnectionKey(2)
+                _ = store.connectionOpened(key, peer: "p", nickname: nil, at: Timestamp.now())
+                store.messageSaid(key, nickname: "CAROL", kind: .say, body: "hi", at: saidAt)
+                return store.lastSeen(nickname: "carol")
+            }
+            XCTAssertEqual(later, SeenRecord(nickname: "CAROL", at: saidAt))
+        }
+    }
+
+    /// A connection that leaves before its welcome (no nickname yet) keeps its row's name, `guest<id>`.
+    func testClosingWithoutANicknameKeepsTheGuestName() async throws {
+        try await forEachDatabase { db in
+            let key = ConnectionKey(3)
+            let id = try await db.awaitOnLoop { store in
+                store.connectionOpened(key, peer: "p", nickname: nil, at: Timestamp.now())
+            }
+            let closing = summary(nil, "connection closed")
+            try await db.onLoop { $0.connectionClosed(key, closing) }
+            try await db.flush()
+            let records = try await HistoryStore.connections(pool: db.pool, limit: 1)
+            XCTAssertEqual(records.first?.nickname, "guest\(id)")
+            XCTAssertEqual(records.first?.closeReason, "connection closed")
         }
     }
 
