@@ -17,8 +17,14 @@ import NIOCore
 /// - A batch that fails transiently (connection lost, database locked or down) stays queued and is retried
 ///   with backoff (100 ms doubling to 2 s); nothing is lost while the queue has room. A batch that fails
 ///   for any other reason three times running is dropped and logged, so one bad row cannot wedge history.
-/// - The queue holds at most ``maximumQueuedEvents``; past that new events are dropped, counted in
-///   ``droppedEvents`` and logged.
+/// - The queue holds at most ``maximumQueuedEvents``; past that new events are dropped and counted in
+///   ``droppedEvents``. Each overflow episode is logged when it starts, and with its count and time span
+///   once the queue has drained to half the limit (`history queue overflowed: dropped N events between
+///   T1 and T2`).
+/// - A SQLite file deleted, moved or replaced under the server (see
+///   ``SQLiteConnection/verifyFileIdentity()``) is never written to: events stay queued (up to the limit),
+///   an error naming the path is logged every ``fileMovedLogInterval``, and writing resumes if the same
+///   file comes back at the path.
 /// - Chat lines and leaves linger up to ``lingerTime`` (20 ms) before a batch starts; connects start one at
 ///   once (a welcome waits for the row id). A SIGKILL can lose at most that much of the latest chat.
 /// - Reads (``recentMessages(limit:)``, ``lastSeen(nickname:)``) first wait for the events queued before
@@ -54,6 +60,13 @@ public final class HistoryStore {
     private var flushWaiters: [(sequence: UInt64, promise: EventLoopPromise<Void>)] = []
     private var consecutiveFailures = 0
     private var outageLogged = false
+    /// The overflow episode under way: events dropped since the queue filled, and when the first and last
+    /// were dropped.
+    private var overflow: (dropped: Int, first: Timestamp, last: Timestamp)?
+    /// When the missing-file error was last logged.
+    private var fileMovedLoggedAt: NIODeadline?
+    /// How often the error for a deleted or replaced database file is repeated while it lasts.
+    public static let fileMovedLogInterval = TimeAmount.seconds(10)
     /// Events dropped because the queue was full or a batch failed permanently.
     public private(set) var droppedEvents = 0
     /// Events committed so far.
@@ -115,9 +128,13 @@ public final class HistoryStore {
         eventLoop.preconditionInEventLoop()
         guard queue.count < maximumQueuedEvents else {
             droppedEvents += 1
-            if droppedEvents == 1 || droppedEvents % 1_000 == 0 {
+            let now = Timestamp.now()
+            if let episode = overflow {
+                overflow = (episode.dropped + 1, episode.first, now)
+            } else {
+                overflow = (1, now, now)
                 logger.error(
-                    "history queue full; dropping events",
+                    "history queue full; dropping events until it drains",
                     metadata: ["queue-limit": "\(maximumQueuedEvents)", "dropped-total": "\(droppedEvents)"])
             }
             return false
@@ -187,6 +204,7 @@ public final class HistoryStore {
     private static func write(
         _ events: [HistoryEvent], known: [ConnectionKey: Int64], sql: HistorySQL, on connection: any DatabaseConnection
     ) throws(DatabaseError) -> [ConnectionKey: Int64] {
+        if let sqlite = connection as? SQLiteConnection { try sqlite.verifyFileIdentity() }
         var ids = known
         var opened: [ConnectionKey: Int64] = [:]
         for event in events {
@@ -234,20 +252,24 @@ public final class HistoryStore {
         case .failure(let error):
             consecutiveFailures += 1
             let transient = (error as? DatabaseError)?.isTransient ?? false
-            if transient || consecutiveFailures < 3 {
+            if let error = error as? DatabaseError, error.isDatabaseFileMoved {
+                let now = NIODeadline.now()
+                if fileMovedLoggedAt.map({ now - $0 >= HistoryStore.fileMovedLogInterval }) ?? true {
+                    logger.error(
+                        "HISTORY IS NOT BEING WRITTEN: \(error.message)",
+                        metadata: ["queued": "\(queue.count)", "queue-limit": "\(maximumQueuedEvents)"])
+                    fileMovedLoggedAt = now
+                }
+                outageLogged = true
+                scheduleRetry()
+            } else if transient || consecutiveFailures < 3 {
                 if !outageLogged {
                     logger.warning(
                         "history write failed; events stay queued and will be retried",
                         metadata: ["error": "\(error)", "queued": "\(queue.count)"])
                     outageLogged = true
                 }
-                writing = false
-                retryScheduled = true
-                let delay = TimeAmount.milliseconds(min(100 << Int64(min(consecutiveFailures - 1, 5)), 2_000))
-                eventLoop.assumeIsolated().scheduleTask(in: delay) {
-                    self.retryScheduled = false
-                    if !self.writing { self.writeBatch() }
-                }
+                scheduleRetry()
             } else {
                 logger.error(
                     "history batch failed permanently; dropping it",
@@ -257,6 +279,17 @@ public final class HistoryStore {
                 settle(count: count, opened: [:], failure: error)
                 writeBatch()
             }
+        }
+    }
+
+    /// Tries the batch again after a backoff (100 ms doubling to 2 s); the events stay queued meanwhile.
+    private func scheduleRetry() {
+        writing = false
+        retryScheduled = true
+        let delay = TimeAmount.milliseconds(min(100 << Int64(min(consecutiveFailures - 1, 5)), 2_000))
+        eventLoop.assumeIsolated().scheduleTask(in: delay) {
+            self.retryScheduled = false
+            if !self.writing { self.writeBatch() }
         }
     }
 
@@ -280,6 +313,14 @@ public final class HistoryStore {
             case .refused, .message:
                 break
             }
+        }
+        if let episode = overflow, queue.count <= maximumQueuedEvents / 2 {
+            // Ended at half the limit, not at the first free slot, so a queue hovering at its limit logs
+            // one episode rather than one per batch.
+            overflow = nil
+            logger.error(
+                "history queue overflowed: dropped \(episode.dropped) events between \(episode.first.iso8601) and \(episode.last.iso8601)",
+                metadata: ["queue-limit": "\(maximumQueuedEvents)", "dropped-total": "\(droppedEvents)"])
         }
         if !flushWaiters.isEmpty {
             let ready = flushWaiters.filter { $0.sequence <= settledSequence }

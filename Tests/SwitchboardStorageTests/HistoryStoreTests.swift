@@ -1,4 +1,7 @@
+import Logging
+import NIOConcurrencyHelpers
 import NIOCore
+import NIOPosix
 import SwitchboardStorage
 import SwitchboardTestSupport
 import XCTest
@@ -179,6 +182,45 @@ final class HistoryStoreTests: XCTestCase {
         }
     }
 
+    /// Each overflow episode is logged when it ends, with how many events it dropped and between when.
+    func testEachQueueOverflowEpisodeIsLoggedWithItsCount() async throws {
+        for database in try TestDatabases.all() {
+            defer { database.drop() }
+            let lines = NIOLockedValueBox<[String]>([])
+            var logger = Logger(label: "test") { _ in CapturingLogHandler(lines: lines) }
+            logger.logLevel = .info
+            let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+            let pool = DatabasePool(url: database.url, numberOfThreads: 1, logger: logger)
+            pool.start()
+            _ = try await HistoryStore.migrate(pool: pool)
+            let loop = group.next()
+            let store = try await loop.submit { [logger] in
+                NIOLoopBound(HistoryStore(pool: pool, eventLoop: loop, logger: logger, maximumQueuedEvents: 5), eventLoop: loop)
+            }.get()
+            for (round, attempts) in [(1, 8), (2, 11)] {
+                // All in one tick, so the writer has not started: the queue fills at 5.
+                try await loop.flatSubmit {
+                    for n in 1...attempts {
+                        store.value.connectionRefused(peer: "r\(round)-\(n)", reason: "refused: server full", at: Timestamp.now())
+                    }
+                    return store.value.flushed()
+                }.get()
+            }
+            let episodes = lines.withLockedValue { $0 }.filter { $0.hasPrefix("history queue overflowed: ") }
+            XCTAssertEqual(episodes.count, 2, "[\(database.url.dialect)] \(lines.withLockedValue { $0 })")
+            XCTAssertTrue(episodes.first?.hasPrefix("history queue overflowed: dropped 3 events between ") ?? false, "\(episodes)")
+            XCTAssertTrue(episodes.last?.hasPrefix("history queue overflowed: dropped 6 events between ") ?? false, "\(episodes)")
+            let pattern = #"between \d{4}-\d\d-\d\dT[0-9:.]+Z and \d{4}-\d\d-\d\dT[0-9:.]+Z$"#
+            XCTAssertNotNil(episodes.first?.range(of: pattern, options: .regularExpression), "\(episodes)")
+            let rows = try await pool.withConnection { connection throws(DatabaseError) in
+                try connection.query("SELECT count(*) FROM connections", [])
+            }
+            XCTAssertEqual(rows.first?.first?.int64, 10, "what fitted in the queue was written")
+            try await pool.shutdown()
+            try await group.shutdownGracefully()
+        }
+    }
+
     /// A transaction rolls back when its body throws (adbapi's runInteraction).
     func testTransactionRollsBackOnThrow() async throws {
         try await forEachDatabase { db in
@@ -196,5 +238,21 @@ final class HistoryStoreTests: XCTestCase {
             let rows = try await db.query("SELECT count(*) FROM connections")
             XCTAssertEqual(rows.first?.first?.int64, 0)
         }
+    }
+}
+
+/// Keeps every log message (with nothing else) for assertions.
+private struct CapturingLogHandler: LogHandler {
+    let lines: NIOLockedValueBox<[String]>
+    var metadata: Logger.Metadata = [:]
+    var logLevel: Logger.Level = .trace
+
+    subscript(metadataKey key: String) -> Logger.Metadata.Value? {
+        get { metadata[key] }
+        set { metadata[key] = newValue }
+    }
+
+    func log(event: LogEvent) {
+        lines.withLockedValue { $0.append("\(event.message)") }
     }
 }
