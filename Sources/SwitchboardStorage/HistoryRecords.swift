@@ -80,6 +80,9 @@ public struct ConnectionRecord: Sendable, Equatable {
     public var linesOut: Int64
     public var bytesIn: Int64
     public var bytesOut: Int64
+
+    /// Whether the counters hold the connection's traffic: only once it has closed.
+    public var countersAreFinal: Bool { disconnectedAt != nil }
 }
 
 /// One history write, queued on the hub's event loop until a batch commits it.

@@ -1,5 +1,6 @@
 import Logging
 import NIOCore
+import NIOPosix
 
 /// Connection history and public chat lines, written in batches off the event loop.
 ///
@@ -400,19 +401,94 @@ public final class HistoryStore {
 
     /// The newest `limit` connection rows, newest first.
     public static func connections(pool: DatabasePool, limit: Int) async throws -> [ConnectionRecord] {
-        let sql = HistorySQL.forDialect(pool.url.dialect).listConnections
-        return try await pool.withConnection { connection throws(DatabaseError) in
-            try connection.query(sql, [.integer(Int64(limit))]).compactMap { row in
-                guard let id = row[0].int64, let connectedAt = row[3].string.flatMap(Timestamp.init(iso8601:)) else {
-                    return nil
+        try await pool.withConnection { connection throws(DatabaseError) in
+            try listConnections(on: connection, limit: limit)
+        }
+    }
+
+    /// The newest `limit` connection rows, newest first, read without writing anything, for an operator
+    /// who may have read access only (`switchboard history`).
+    ///
+    /// Opens its own connection on a thread of its own: SQLite read-only (no journal-mode switch, no
+    /// checkpoint, the file's bytes untouched), PostgreSQL in a read-only session with no DDL. Runs no
+    /// migration; a database without Switchboard's schema, or with migrations pending, is refused (kind
+    /// `migrationMismatch`) with a message saying to run `switchboard migrate` or start the server. An
+    /// unreachable PostgreSQL is retried for `connectTimeout`.
+    public static func readConnections(
+        url: DatabaseURL, limit: Int, connectTimeout: TimeAmount, logger: Logger
+    ) async throws -> [ConnectionRecord] {
+        let thread = NIOThreadPool(numberOfThreads: 1)
+        thread.start()
+        defer { thread.shutdownGracefully { _ in } }
+        let deadline = NIODeadline.now() + connectTimeout
+        var attempt = 0
+        while true {
+            do {
+                return try await thread.runIfActive {
+                    let connection: any DatabaseConnection
+                    switch url {
+                    case .sqlite(let path):
+                        connection = try SQLiteConnection(path: path, readOnly: true)
+                    case .postgres(let uri):
+                        connection = try PostgresConnection(uri: uri)
+                        try connection.executeScript("SET default_transaction_read_only = on")
+                    }
+                    switch try Migrator(dialect: url.dialect).status(connection) {
+                    case .upToDate:
+                        return try listConnections(on: connection, limit: limit)
+                    case .noSchema:
+                        throw DatabaseError(
+                            .migrationMismatch,
+                            message: "database \(url.redacted) has no Switchboard schema yet: "
+                                + "run 'switchboard migrate' or start the server")
+                    case .pending(let missing):
+                        let names = missing.map { "\($0.version) \($0.name)" }.joined(separator: ", ")
+                        throw DatabaseError(
+                            .migrationMismatch,
+                            message: "database \(url.redacted) lacks migration\(missing.count == 1 ? "" : "s") \(names): "
+                                + "run 'switchboard migrate' or start the server")
+                    }
                 }
-                return ConnectionRecord(
-                    id: id, peer: row[1].string ?? "", nickname: row[2].string, connectedAt: connectedAt,
-                    disconnectedAt: row[4].string.flatMap(Timestamp.init(iso8601:)), closeReason: row[5].string,
-                    linesIn: row[6].int64 ?? 0, linesOut: row[7].int64 ?? 0,
-                    bytesIn: row[8].int64 ?? 0, bytesOut: row[9].int64 ?? 0)
+            } catch let error as DatabaseError
+                where error.kind == .connectFailed && url.dialect == .postgres && NIODeadline.now() < deadline
+            {
+                attempt += 1
+                if attempt == 1 {
+                    logger.warning(
+                        "database not reachable yet, retrying",
+                        metadata: ["database": "\(url.redacted)", "error": "\(error.message)"])
+                }
+                try await Task.sleep(nanoseconds: 250_000_000)
+            } catch let error as DatabaseError where error.kind == .connectFailed {
+                throw DatabaseError(
+                    error.kind, message: "cannot reach \(url.redacted): \(error.message)",
+                    sql: error.sql, sqliteCode: error.sqliteCode, sqlState: error.sqlState)
             }
         }
+    }
+
+    /// Decodes `listConnections` rows; a row that does not fit is an error, never silently skipped.
+    private static func listConnections(
+        on connection: any DatabaseConnection, limit: Int
+    ) throws(DatabaseError) -> [ConnectionRecord] {
+        let sql = HistorySQL.forDialect(connection.dialect).listConnections
+        // Columns: id, peer, nickname, connected_at, disconnected_at, close_reason,
+        //          lines_in, lines_out, bytes_in, bytes_out.
+        var records: [ConnectionRecord] = []
+        for row in try connection.query(sql, [.integer(Int64(limit))]) {
+            guard row.count == 10, let id = row[0].int64, let peer = row[1].string,
+                let connectedAt = row[3].string.flatMap(Timestamp.init(iso8601:))
+            else {
+                throw DatabaseError(.statementFailed, message: "unexpected connections row (\(row.count) columns)", sql: sql)
+            }
+            records.append(
+                ConnectionRecord(
+                    id: id, peer: peer, nickname: row[2].string, connectedAt: connectedAt,
+                    disconnectedAt: row[4].string.flatMap(Timestamp.init(iso8601:)), closeReason: row[5].string,
+                    linesIn: row[6].int64 ?? 0, linesOut: row[7].int64 ?? 0,
+                    bytesIn: row[8].int64 ?? 0, bytesOut: row[9].int64 ?? 0))
+        }
+        return records
     }
 
     /// Applies pending migrations (see ``Migrator``).
