@@ -27,4 +27,22 @@ final class DatabaseFileGoneEndToEndTests: XCTestCase {
         XCTAssertFalse(server.logText.contains("history written"), server.logText)
         XCTAssertTrue(server.logText.contains("shutdown timed out before all history was written"), server.logText)
     }
+
+    /// A database file moved away and back: nothing is written while it is gone, and once it is back the
+    /// queued lines are written to it.
+    func testMovedAwayAndBackResumesWriting() throws {
+        let directory = try makeTemporaryDirectory()
+        let path = directory.appendingPathComponent("history.sqlite").path
+        let server = try ServerProcess.serve(database: "sqlite:\(path)", in: directory, extraArguments: ["--flood-rate", "0"])
+        let (alice, _) = try joinClient(server)
+        try FileManager.default.moveItem(atPath: path, toPath: path + ".away")
+        alice.send("while away\r\n")
+        try server.waitForLog(containing: "HISTORY IS NOT BEING WRITTEN", timeout: 10)
+        try FileManager.default.moveItem(atPath: path + ".away", toPath: path)
+        alice.send("/history\r\n")  // waits until the queued line is written
+        let history = alice.readLines(until: { $0 == "* end of history" }, timeout: 30)
+        XCTAssertTrue(history.contains { $0.hasSuffix("<guest1> while away") }, "\(history)")
+        XCTAssertEqual(server.terminate(), 0)
+        XCTAssertTrue(server.logText.contains("history written"), server.logText)
+    }
 }
