@@ -4,7 +4,7 @@
 #   docker run --rm -p 8000:8000 switchboard serve --listen tcp:8000
 #   docker compose up          # with PostgreSQL, see docker-compose.yml
 #
-# SWIFT_VERSION picks the official swift image (needs swift-tools-version 6.1 or newer).
+# SWIFT_VERSION picks the official swift image (needs Swift 6.2 or newer: swift-tools-version 6.2).
 ARG SWIFT_VERSION=6.2
 
 # ---- build ----------------------------------------------------------------------------------------------

@@ -5,11 +5,23 @@
 #   Benchmarks/run.sh                      # all three servers
 #   SERVERS="relay twisted" Benchmarks/run.sh
 #   HOLD=10000 Benchmarks/run.sh           # idle connections for the memory row (default 2000)
+#   Benchmarks/run.sh --help               # this text; any other argument is refused
 #
 # Loopback only. Every server is started fresh for each workload on a free 127.0.0.1 port and stopped
 # right after; the EXIT trap stops whatever this script started (and nothing else). Raw JSON results
 # go to Benchmarks/out/results.jsonl, the table to Benchmarks/out/table.txt.
 set -euo pipefail
+
+usage() { awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"; } # the header above
+case $# in
+0) ;;
+*)
+    case $1 in
+    -h | --help) usage; exit 0 ;;
+    *) printf 'run.sh: unknown argument %s (configure with environment variables)\n\n' "$1" >&2; usage >&2; exit 2 ;;
+    esac
+    ;;
+esac
 
 cd "$(dirname "$0")/.."
 ROOT=$PWD

@@ -15,8 +15,8 @@ public protocol ChatHistory: AnyObject {
     func messageSaid(_ key: ConnectionKey, nickname: String, kind: MessageKind, body: String, at time: Timestamp)
     /// The last `limit` public lines, oldest first.
     func recentMessages(limit: Int) -> EventLoopFuture<[StoredMessage]>
-    /// When `nickname` was last seen, if ever.
-    func lastSeen(nickname: String) -> EventLoopFuture<Timestamp?>
+    /// When `nickname` (any case) was last seen, with its stored spelling, if ever.
+    func lastSeen(nickname: String) -> EventLoopFuture<SeenRecord?>
     /// Completes when everything recorded so far is written (used at shutdown).
     func flushed() -> EventLoopFuture<Void>
 }

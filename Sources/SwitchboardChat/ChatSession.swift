@@ -282,8 +282,8 @@ public final class ChatSession: ChannelDuplexHandler {
             if let online = hub.onlineNickname(name) {
                 send(ChatText.online(online))
             } else {
-                reply(hub.history.lastSeen(nickname: name).map { time in
-                    [time.map { ChatText.seen(name, at: $0) } ?? ChatText.neverSeen(name)]
+                reply(hub.history.lastSeen(nickname: name).map { seen in
+                    [seen.map { ChatText.seen($0.nickname, at: $0.at) } ?? ChatText.neverSeen(name)]
                 })
             }
         case .quit(let reason):
@@ -421,7 +421,7 @@ public final class ChatSession: ChannelDuplexHandler {
     /// The history record's closing line.
     func summary(reason: String) -> ConnectionSummary {
         ConnectionSummary(
-            nickname: nickname.isEmpty ? "guest-\(key.rawValue)" : nickname, closedAt: Timestamp.now(), reason: reason,
+            nickname: nickname.isEmpty ? nil : nickname, closedAt: Timestamp.now(), reason: reason,
             linesIn: linesIn, linesOut: output.lines, bytesIn: bytesIn, bytesOut: output.bytes)
     }
 }

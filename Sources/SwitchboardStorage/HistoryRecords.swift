@@ -14,7 +14,9 @@ public enum MessageKind: String, Sendable {
 
 /// How a connection ended, with its traffic counters: what its history row is closed with.
 public struct ConnectionSummary: Sendable, Equatable {
-    public var nickname: String
+    /// The nickname the connection ended with; `nil` when it never had one (it left before its welcome),
+    /// which keeps the name the row already has (`guest<id>`).
+    public var nickname: String?
     public var closedAt: Timestamp
     public var reason: String
     public var linesIn: Int64
@@ -23,7 +25,7 @@ public struct ConnectionSummary: Sendable, Equatable {
     public var bytesOut: Int64
 
     public init(
-        nickname: String, closedAt: Timestamp, reason: String,
+        nickname: String?, closedAt: Timestamp, reason: String,
         linesIn: Int64, linesOut: Int64, bytesIn: Int64, bytesOut: Int64
     ) {
         self.nickname = nickname
@@ -51,7 +53,22 @@ public struct StoredMessage: Sendable, Equatable {
     }
 }
 
+/// When a nickname was last seen (leaving or speaking), and how it was spelled then: `/seen alice` answers
+/// with the stored spelling, `Alice`.
+public struct SeenRecord: Sendable, Equatable {
+    public var nickname: String
+    public var at: Timestamp
+
+    public init(nickname: String, at: Timestamp) {
+        self.nickname = nickname
+        self.at = at
+    }
+}
+
 /// One row of the `connections` table, as `switchboard history` lists it.
+///
+/// The traffic counters are written when the connection closes: while it is open (``disconnectedAt`` is
+/// `nil`) they read 0 and mean "not known yet" (see ``countersAreFinal``).
 public struct ConnectionRecord: Sendable, Equatable {
     public var id: Int64
     public var peer: String
@@ -63,6 +80,9 @@ public struct ConnectionRecord: Sendable, Equatable {
     public var linesOut: Int64
     public var bytesIn: Int64
     public var bytesOut: Int64
+
+    /// Whether the counters hold the connection's traffic: only once it has closed.
+    public var countersAreFinal: Bool { disconnectedAt != nil }
 }
 
 /// One history write, queued on the hub's event loop until a batch commits it.

@@ -27,7 +27,7 @@ struct HistorySQL: Sendable {
             VALUES (?1, NULL, ?2, ?2, ?3) RETURNING id
             """,
         closeConnection: """
-            UPDATE connections SET nickname = ?2, disconnected_at = ?3, close_reason = ?4,
+            UPDATE connections SET nickname = COALESCE(?2, nickname), disconnected_at = ?3, close_reason = ?4,
                 lines_in = ?5, lines_out = ?6, bytes_in = ?7, bytes_out = ?8
             WHERE id = ?1
             """,
@@ -36,10 +36,12 @@ struct HistorySQL: Sendable {
             """,
         recentMessages: "SELECT nickname, kind, body, sent_at FROM messages ORDER BY id DESC LIMIT ?1",
         lastSeen: """
-            SELECT max(t) FROM (
-                SELECT max(disconnected_at) AS t FROM connections WHERE lower(nickname) = lower(?1)
+            SELECT nickname, t FROM (
+                SELECT nickname, disconnected_at AS t FROM connections
+                WHERE lower(nickname) = lower(?1) AND disconnected_at IS NOT NULL
                 UNION ALL
-                SELECT max(sent_at) AS t FROM messages WHERE lower(nickname) = lower(?1))
+                SELECT nickname, sent_at AS t FROM messages WHERE lower(nickname) = lower(?1))
+            ORDER BY t DESC LIMIT 1
             """,
         totalVisits: """
             SELECT count(*) FROM connections WHERE close_reason IS NULL OR close_reason NOT LIKE 'refused:%'
@@ -67,7 +69,7 @@ struct HistorySQL: Sendable {
             VALUES ($1, NULL, $2, $2, $3) RETURNING id
             """,
         closeConnection: """
-            UPDATE connections SET nickname = $2, disconnected_at = $3, close_reason = $4,
+            UPDATE connections SET nickname = COALESCE($2, nickname), disconnected_at = $3, close_reason = $4,
                 lines_in = $5, lines_out = $6, bytes_in = $7, bytes_out = $8
             WHERE id = $1
             """,
@@ -76,10 +78,12 @@ struct HistorySQL: Sendable {
             """,
         recentMessages: "SELECT nickname, kind, body, \(iso("sent_at")) FROM messages ORDER BY id DESC LIMIT $1",
         lastSeen: """
-            SELECT \(iso("max(t)")) FROM (
-                SELECT max(disconnected_at) AS t FROM connections WHERE lower(nickname) = lower($1)
+            SELECT nickname, \(iso("t")) FROM (
+                SELECT nickname, disconnected_at AS t FROM connections
+                WHERE lower(nickname) = lower($1) AND disconnected_at IS NOT NULL
                 UNION ALL
-                SELECT max(sent_at) AS t FROM messages WHERE lower(nickname) = lower($1)) AS seen
+                SELECT nickname, sent_at AS t FROM messages WHERE lower(nickname) = lower($1)) AS seen
+            ORDER BY t DESC LIMIT 1
             """,
         totalVisits: """
             SELECT count(*) FROM connections WHERE close_reason IS NULL OR close_reason NOT LIKE 'refused:%'

@@ -1,5 +1,6 @@
 import Logging
 import NIOCore
+import NIOPosix
 
 /// Connection history and public chat lines, written in batches off the event loop.
 ///
@@ -17,8 +18,14 @@ import NIOCore
 /// - A batch that fails transiently (connection lost, database locked or down) stays queued and is retried
 ///   with backoff (100 ms doubling to 2 s); nothing is lost while the queue has room. A batch that fails
 ///   for any other reason three times running is dropped and logged, so one bad row cannot wedge history.
-/// - The queue holds at most ``maximumQueuedEvents``; past that new events are dropped, counted in
-///   ``droppedEvents`` and logged.
+/// - The queue holds at most ``maximumQueuedEvents``; past that new events are dropped and counted in
+///   ``droppedEvents``. Each overflow episode is logged when it starts, and with its count and time span
+///   once the queue has drained to half the limit (`history queue overflowed: dropped N events between
+///   T1 and T2`).
+/// - A SQLite file deleted, moved or replaced under the server (see
+///   ``SQLiteConnection/verifyFileIdentity()``) is never written to: events stay queued (up to the limit),
+///   an error naming the path is logged every ``fileMovedLogInterval``, and writing resumes if the same
+///   file comes back at the path.
 /// - Chat lines and leaves linger up to ``lingerTime`` (20 ms) before a batch starts; connects start one at
 ///   once (a welcome waits for the row id). A SIGKILL can lose at most that much of the latest chat.
 /// - Reads (``recentMessages(limit:)``, ``lastSeen(nickname:)``) first wait for the events queued before
@@ -54,6 +61,13 @@ public final class HistoryStore {
     private var flushWaiters: [(sequence: UInt64, promise: EventLoopPromise<Void>)] = []
     private var consecutiveFailures = 0
     private var outageLogged = false
+    /// The overflow episode under way: events dropped since the queue filled, and when the first and last
+    /// were dropped.
+    private var overflow: (dropped: Int, first: Timestamp, last: Timestamp)?
+    /// When the missing-file error was last logged.
+    private var fileMovedLoggedAt: NIODeadline?
+    /// How often the error for a deleted or replaced database file is repeated while it lasts.
+    public static let fileMovedLogInterval = TimeAmount.seconds(10)
     /// Events dropped because the queue was full or a batch failed permanently.
     public private(set) var droppedEvents = 0
     /// Events committed so far.
@@ -115,9 +129,13 @@ public final class HistoryStore {
         eventLoop.preconditionInEventLoop()
         guard queue.count < maximumQueuedEvents else {
             droppedEvents += 1
-            if droppedEvents == 1 || droppedEvents % 1_000 == 0 {
+            let now = Timestamp.now()
+            if let episode = overflow {
+                overflow = (episode.dropped + 1, episode.first, now)
+            } else {
+                overflow = (1, now, now)
                 logger.error(
-                    "history queue full; dropping events",
+                    "history queue full; dropping events until it drains",
                     metadata: ["queue-limit": "\(maximumQueuedEvents)", "dropped-total": "\(droppedEvents)"])
             }
             return false
@@ -187,6 +205,7 @@ public final class HistoryStore {
     private static func write(
         _ events: [HistoryEvent], known: [ConnectionKey: Int64], sql: HistorySQL, on connection: any DatabaseConnection
     ) throws(DatabaseError) -> [ConnectionKey: Int64] {
+        if let sqlite = connection as? SQLiteConnection { try sqlite.verifyFileIdentity() }
         var ids = known
         var opened: [ConnectionKey: Int64] = [:]
         for event in events {
@@ -204,7 +223,8 @@ public final class HistoryStore {
             case .closed(let key, let summary):
                 guard let id = ids[key] else { continue }  // its `opened` was dropped: nothing to close
                 try connection.query(sql.closeConnection, [
-                    .integer(id), .text(summary.nickname), .text(summary.closedAt.iso8601), .text(summary.reason),
+                    .integer(id), summary.nickname.map(DatabaseValue.text) ?? .null, .text(summary.closedAt.iso8601),
+                    .text(summary.reason),
                     .integer(summary.linesIn), .integer(summary.linesOut),
                     .integer(summary.bytesIn), .integer(summary.bytesOut),
                 ])
@@ -233,20 +253,24 @@ public final class HistoryStore {
         case .failure(let error):
             consecutiveFailures += 1
             let transient = (error as? DatabaseError)?.isTransient ?? false
-            if transient || consecutiveFailures < 3 {
+            if let error = error as? DatabaseError, error.isDatabaseFileMoved {
+                let now = NIODeadline.now()
+                if fileMovedLoggedAt.map({ now - $0 >= HistoryStore.fileMovedLogInterval }) ?? true {
+                    logger.error(
+                        "HISTORY IS NOT BEING WRITTEN: \(error.message)",
+                        metadata: ["queued": "\(queue.count)", "queue-limit": "\(maximumQueuedEvents)"])
+                    fileMovedLoggedAt = now
+                }
+                outageLogged = true
+                scheduleRetry()
+            } else if transient || consecutiveFailures < 3 {
                 if !outageLogged {
                     logger.warning(
                         "history write failed; events stay queued and will be retried",
                         metadata: ["error": "\(error)", "queued": "\(queue.count)"])
                     outageLogged = true
                 }
-                writing = false
-                retryScheduled = true
-                let delay = TimeAmount.milliseconds(min(100 << Int64(min(consecutiveFailures - 1, 5)), 2_000))
-                eventLoop.assumeIsolated().scheduleTask(in: delay) {
-                    self.retryScheduled = false
-                    if !self.writing { self.writeBatch() }
-                }
+                scheduleRetry()
             } else {
                 logger.error(
                     "history batch failed permanently; dropping it",
@@ -256,6 +280,17 @@ public final class HistoryStore {
                 settle(count: count, opened: [:], failure: error)
                 writeBatch()
             }
+        }
+    }
+
+    /// Tries the batch again after a backoff (100 ms doubling to 2 s); the events stay queued meanwhile.
+    private func scheduleRetry() {
+        writing = false
+        retryScheduled = true
+        let delay = TimeAmount.milliseconds(min(100 << Int64(min(consecutiveFailures - 1, 5)), 2_000))
+        eventLoop.assumeIsolated().scheduleTask(in: delay) {
+            self.retryScheduled = false
+            if !self.writing { self.writeBatch() }
         }
     }
 
@@ -279,6 +314,14 @@ public final class HistoryStore {
             case .refused, .message:
                 break
             }
+        }
+        if let episode = overflow, queue.count <= maximumQueuedEvents / 2 {
+            // Ended at half the limit, not at the first free slot, so a queue hovering at its limit logs
+            // one episode rather than one per batch.
+            overflow = nil
+            logger.error(
+                "history queue overflowed: dropped \(episode.dropped) events between \(episode.first.iso8601) and \(episode.last.iso8601)",
+                metadata: ["queue-limit": "\(maximumQueuedEvents)", "dropped-total": "\(droppedEvents)"])
         }
         if !flushWaiters.isEmpty {
             let ready = flushWaiters.filter { $0.sequence <= settledSequence }
@@ -317,14 +360,21 @@ public final class HistoryStore {
         }
     }
 
-    /// When `nickname` (any case) was last seen leaving or speaking, or `nil` if never.
-    public func lastSeen(nickname: String) -> EventLoopFuture<Timestamp?> {
+    /// When `nickname` (any case) was last seen leaving or speaking, with the nickname as it was spelled
+    /// then, or `nil` if never.
+    public func lastSeen(nickname: String) -> EventLoopFuture<SeenRecord?> {
         let sql = self.sql.lastSeen
         let pool = self.pool
         let loop = eventLoop
         return flushed().flatMap {
             pool.withConnection(on: loop) { connection throws(DatabaseError) in
-                try connection.query(sql, [.text(nickname)]).first?.first?.string.flatMap(Timestamp.init(iso8601:))
+                guard let row = try connection.query(sql, [.text(nickname)]).first else { return nil }
+                // Columns: nickname, t (the time, ISO 8601).
+                guard row.count == 2, let stored = row[0].string, let at = row[1].string.flatMap(Timestamp.init(iso8601:))
+                else {
+                    throw DatabaseError(.statementFailed, message: "unexpected last-seen row (\(row.count) columns)", sql: sql)
+                }
+                return SeenRecord(nickname: stored, at: at)
             }
         }
     }
@@ -351,19 +401,94 @@ public final class HistoryStore {
 
     /// The newest `limit` connection rows, newest first.
     public static func connections(pool: DatabasePool, limit: Int) async throws -> [ConnectionRecord] {
-        let sql = HistorySQL.forDialect(pool.url.dialect).listConnections
-        return try await pool.withConnection { connection throws(DatabaseError) in
-            try connection.query(sql, [.integer(Int64(limit))]).compactMap { row in
-                guard let id = row[0].int64, let connectedAt = row[3].string.flatMap(Timestamp.init(iso8601:)) else {
-                    return nil
+        try await pool.withConnection { connection throws(DatabaseError) in
+            try listConnections(on: connection, limit: limit)
+        }
+    }
+
+    /// The newest `limit` connection rows, newest first, read without writing anything, for an operator
+    /// who may have read access only (`switchboard history`).
+    ///
+    /// Opens its own connection on a thread of its own: SQLite read-only (no journal-mode switch, no
+    /// checkpoint, the file's bytes untouched), PostgreSQL in a read-only session with no DDL. Runs no
+    /// migration; a database without Switchboard's schema, or with migrations pending, is refused (kind
+    /// `migrationMismatch`) with a message saying to run `switchboard migrate` or start the server. An
+    /// unreachable PostgreSQL is retried for `connectTimeout`.
+    public static func readConnections(
+        url: DatabaseURL, limit: Int, connectTimeout: TimeAmount, logger: Logger
+    ) async throws -> [ConnectionRecord] {
+        let thread = NIOThreadPool(numberOfThreads: 1)
+        thread.start()
+        defer { thread.shutdownGracefully { _ in } }
+        let deadline = NIODeadline.now() + connectTimeout
+        var attempt = 0
+        while true {
+            do {
+                return try await thread.runIfActive {
+                    let connection: any DatabaseConnection
+                    switch url {
+                    case .sqlite(let path):
+                        connection = try SQLiteConnection(path: path, readOnly: true)
+                    case .postgres(let uri):
+                        connection = try PostgresConnection(uri: uri)
+                        try connection.executeScript("SET default_transaction_read_only = on")
+                    }
+                    switch try Migrator(dialect: url.dialect).status(connection) {
+                    case .upToDate:
+                        return try listConnections(on: connection, limit: limit)
+                    case .noSchema:
+                        throw DatabaseError(
+                            .migrationMismatch,
+                            message: "database \(url.redacted) has no Switchboard schema yet: "
+                                + "run 'switchboard migrate' or start the server")
+                    case .pending(let missing):
+                        let names = missing.map { "\($0.version) \($0.name)" }.joined(separator: ", ")
+                        throw DatabaseError(
+                            .migrationMismatch,
+                            message: "database \(url.redacted) lacks migration\(missing.count == 1 ? "" : "s") \(names): "
+                                + "run 'switchboard migrate' or start the server")
+                    }
                 }
-                return ConnectionRecord(
-                    id: id, peer: row[1].string ?? "", nickname: row[2].string, connectedAt: connectedAt,
-                    disconnectedAt: row[4].string.flatMap(Timestamp.init(iso8601:)), closeReason: row[5].string,
-                    linesIn: row[6].int64 ?? 0, linesOut: row[7].int64 ?? 0,
-                    bytesIn: row[8].int64 ?? 0, bytesOut: row[9].int64 ?? 0)
+            } catch let error as DatabaseError
+                where error.kind == .connectFailed && url.dialect == .postgres && NIODeadline.now() < deadline
+            {
+                attempt += 1
+                if attempt == 1 {
+                    logger.warning(
+                        "database not reachable yet, retrying",
+                        metadata: ["database": "\(url.redacted)", "error": "\(error.message)"])
+                }
+                try await Task.sleep(nanoseconds: 250_000_000)
+            } catch let error as DatabaseError where error.kind == .connectFailed {
+                throw DatabaseError(
+                    error.kind, message: "cannot reach \(url.redacted): \(error.message)",
+                    sql: error.sql, sqliteCode: error.sqliteCode, sqlState: error.sqlState)
             }
         }
+    }
+
+    /// Decodes `listConnections` rows; a row that does not fit is an error, never silently skipped.
+    private static func listConnections(
+        on connection: any DatabaseConnection, limit: Int
+    ) throws(DatabaseError) -> [ConnectionRecord] {
+        let sql = HistorySQL.forDialect(connection.dialect).listConnections
+        // Columns: id, peer, nickname, connected_at, disconnected_at, close_reason,
+        //          lines_in, lines_out, bytes_in, bytes_out.
+        var records: [ConnectionRecord] = []
+        for row in try connection.query(sql, [.integer(Int64(limit))]) {
+            guard row.count == 10, let id = row[0].int64, let peer = row[1].string,
+                let connectedAt = row[3].string.flatMap(Timestamp.init(iso8601:))
+            else {
+                throw DatabaseError(.statementFailed, message: "unexpected connections row (\(row.count) columns)", sql: sql)
+            }
+            records.append(
+                ConnectionRecord(
+                    id: id, peer: peer, nickname: row[2].string, connectedAt: connectedAt,
+                    disconnectedAt: row[4].string.flatMap(Timestamp.init(iso8601:)), closeReason: row[5].string,
+                    linesIn: row[6].int64 ?? 0, linesOut: row[7].int64 ?? 0,
+                    bytesIn: row[8].int64 ?? 0, bytesOut: row[9].int64 ?? 0))
+        }
+        return records
     }
 
     /// Applies pending migrations (see ``Migrator``).

@@ -18,9 +18,48 @@ public struct Migrator: Sendable {
         public var alreadyApplied: Int
     }
 
+    /// Where a database stands, found without writing anything (see ``status(_:)``).
+    public enum Status: Sendable, Equatable {
+        /// No `schema_migrations` table: no Switchboard has migrated this database yet.
+        case noSchema
+        /// Migrations this binary knows that the database lacks, in order.
+        case pending([Migration])
+        /// Every migration is applied.
+        case upToDate
+    }
+
+    /// Reads where the database stands; runs no DDL and writes nothing, so a role or file with read access
+    /// only will do. Throws kind `migrationMismatch`, as ``migrate(_:)`` does, for a database made by
+    /// another version of Switchboard.
+    public func status(_ connection: any DatabaseConnection) throws(DatabaseError) -> Status {
+        let exists = try connection.query(tableExistsSQL, []).first?.first?.int64 ?? 0
+        guard exists > 0 else { return .noSchema }
+        let done = try recordedVersions(connection)
+        let pending = migrations.filter { !done.contains($0.version) }
+        return pending.isEmpty ? .upToDate : .pending(pending)
+    }
+
     /// Applies every pending migration, each in its own transaction.
     public func migrate(_ connection: any DatabaseConnection) throws(DatabaseError) -> Outcome {
         try connection.executeScript(createTableSQL)
+        let done = try recordedVersions(connection)
+        var applied: [Migration] = []
+        for migration in migrations where !done.contains(migration.version) {
+            try connection.transaction { connection throws(DatabaseError) in
+                try connection.executeScript(migration.sql)
+                try connection.query(insertSQL, [
+                    .integer(Int64(migration.version)), .text(migration.name), .text(migration.checksum),
+                    .text(Timestamp.now().iso8601),
+                ])
+            }
+            applied.append(migration)
+        }
+        return Outcome(applied: applied, alreadyApplied: done.count)
+    }
+
+    /// The versions recorded in `schema_migrations`, after checking each is one this binary knows, with the
+    /// same checksum.
+    private func recordedVersions(_ connection: any DatabaseConnection) throws(DatabaseError) -> Set<Int> {
         let recorded = try connection.query(
             "SELECT version, name, checksum FROM schema_migrations ORDER BY version", [])
         let known = Dictionary(uniqueKeysWithValues: migrations.map { ($0.version, $0) })
@@ -40,19 +79,16 @@ public struct Migrator: Sendable {
                         + "the migration file was changed after it was applied — refusing to use the database")
             }
         }
-        let done = Set(recorded.map { Int($0[0].int64 ?? -1) })
-        var applied: [Migration] = []
-        for migration in migrations where !done.contains(migration.version) {
-            try connection.transaction { connection throws(DatabaseError) in
-                try connection.executeScript(migration.sql)
-                try connection.query(insertSQL, [
-                    .integer(Int64(migration.version)), .text(migration.name), .text(migration.checksum),
-                    .text(Timestamp.now().iso8601),
-                ])
-            }
-            applied.append(migration)
+        return Set(recorded.map { Int($0[0].int64 ?? -1) })
+    }
+
+    private var tableExistsSQL: String {
+        switch dialect {
+        case .sqlite:
+            return "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'schema_migrations'"
+        case .postgres:
+            return "SELECT count(*) FROM pg_catalog.pg_tables WHERE tablename = 'schema_migrations' AND schemaname = current_schema()"
         }
-        return Outcome(applied: applied, alreadyApplied: done.count)
     }
 
     private var createTableSQL: String {

@@ -1,9 +1,24 @@
 import CSQLite
 
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
 /// A blocking connection to one SQLite database file, through libsqlite3.
 ///
 /// Opened in WAL mode with a busy timeout, so readers do not block the writer and a briefly locked
 /// database is waited for rather than failed. Statements are prepared once and cached by SQL text.
+///
+/// A read-only connection (``init(path:busyTimeoutMilliseconds:readOnly:)`` with `readOnly`) opens the file
+/// `SQLITE_OPEN_READONLY` and changes nothing: no journal-mode switch, no file created, no WAL checkpoint
+/// when it closes. `switchboard history` uses it, so an operator with read access only can run it.
+///
+/// The file's identity (device and inode) is taken at open. SQLite in WAL mode does not notice the file
+/// being deleted or replaced under it: it goes on committing into the unlinked inode (or into a WAL that
+/// no longer belongs to the file at the path). ``verifyFileIdentity()`` compares the path's identity with
+/// the one opened; writers call it before each transaction.
 ///
 /// Thread ownership: one ``DatabasePool`` worker thread creates, uses and closes it. The handle is opened
 /// `SQLITE_OPEN_NOMUTEX` because it is never shared.
@@ -15,14 +30,22 @@ public final class SQLiteConnection: DatabaseConnection {
     private var statements: [String: OpaquePointer] = [:]
     /// The file this connection opened; shown in errors.
     public let path: String
+    /// Whether the connection was opened read-only.
+    public let isReadOnly: Bool
+    /// The device and inode of the file at ``path`` when it was opened (`nil` if `stat` failed then).
+    private var fileIdentity: FileIdentity?
 
-    /// Opens (creating if needed) the database at `path`. `busyTimeoutMilliseconds` bounds how long a
-    /// statement waits for another process's lock before failing with kind `busy`.
-    public init(path: String, busyTimeoutMilliseconds: Int32 = 5_000) throws(DatabaseError) {
+    /// Opens the database at `path`, creating it unless `readOnly`. `busyTimeoutMilliseconds` bounds how
+    /// long a statement waits for another process's lock before failing with kind `busy`.
+    public init(path: String, busyTimeoutMilliseconds: Int32 = 5_000, readOnly: Bool = false) throws(DatabaseError) {
         EventLoopGuard.check("sqlite3_open_v2")
         self.path = path
+        self.isReadOnly = readOnly
         var db: OpaquePointer?
-        let flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX
+        let flags =
+            readOnly
+            ? SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX
+            : SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX
         let rc = sqlite3_open_v2(path, &db, flags, nil)
         guard rc == SQLITE_OK, let db else {
             let message = db.map { String(cString: sqlite3_errmsg($0)) } ?? "out of memory"
@@ -32,8 +55,14 @@ public final class SQLiteConnection: DatabaseConnection {
         handle = db
         sqlite3_extended_result_codes(db, 1)
         sqlite3_busy_timeout(db, busyTimeoutMilliseconds)
+        fileIdentity = FileIdentity(path: path)
         do {
-            try executeScript("PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON;")
+            if readOnly {
+                // Switching the journal mode writes the file's header: a reader leaves it as the server set it.
+                try executeScript("PRAGMA query_only=ON;")
+            } else {
+                try executeScript("PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON;")
+            }
         } catch {
             close()
             throw DatabaseError(.connectFailed, message: "cannot use \(path): \(error.message)", sqliteCode: error.sqliteCode)
@@ -109,6 +138,30 @@ public final class SQLiteConnection: DatabaseConnection {
         return rows
     }
 
+    /// Throws when the file at ``path`` is no longer the file this connection opened: it was deleted,
+    /// moved away or replaced. The error has kind `connectionLost` and SQLite's code for this,
+    /// `SQLITE_READONLY_DBMOVED` (see ``DatabaseError/isDatabaseFileMoved``); the connection stays
+    /// usable on purpose, so the pool does not reopen the path and silently start a fresh, empty database.
+    /// One `stat` call: cheap enough to run before every write transaction.
+    public func verifyFileIdentity() throws(DatabaseError) {
+        EventLoopGuard.check("stat")
+        guard let fileIdentity else { return }
+        let what: String
+        switch FileIdentity(path: path) {
+        case .none: what = "was deleted or moved away"
+        case .some(let now) where now != fileIdentity: what = "was replaced by another file"
+        case .some: return
+        }
+        throw DatabaseError(
+            .connectionLost,
+            message: "the database file \(path) \(what) while the server had it open; history is not being "
+                + "written (events stay queued): put the original file back at \(path), or restart the server",
+            sqliteCode: SQLiteConnection.databaseMovedCode)
+    }
+
+    /// `SQLITE_READONLY_DBMOVED` (`SQLITE_READONLY | 4 << 8`), a macro that does not import into Swift.
+    static let databaseMovedCode: Int32 = 1032
+
     private func openHandle(_ sql: String) throws(DatabaseError) -> OpaquePointer {
         guard let handle else {
             throw DatabaseError(.connectionLost, message: "connection to \(path) is closed", sql: sql)
@@ -138,6 +191,27 @@ public final class SQLiteConnection: DatabaseConnection {
         if kind == .connectionLost { isUsable = false }
         return DatabaseError(kind, message: message, sql: sql, sqliteCode: code)
     }
+}
+
+/// A file's device and inode number: what stays the same while a file is renamed or rewritten in place,
+/// and changes when another file takes its path.
+struct FileIdentity: Equatable {
+    var device: UInt64
+    var inode: UInt64
+
+    /// The identity of the file at `path` now, or `nil` when there is none (or it cannot be read).
+    init?(path: String) {
+        var info = stat()
+        guard stat(path, &info) == 0 else { return nil }
+        device = UInt64(info.st_dev)
+        inode = UInt64(info.st_ino)
+    }
+}
+
+extension DatabaseError {
+    /// Whether this is ``SQLiteConnection/verifyFileIdentity()`` reporting that the database file was
+    /// deleted, moved or replaced under a running connection.
+    public var isDatabaseFileMoved: Bool { sqliteCode == SQLiteConnection.databaseMovedCode }
 }
 
 // A connection is confined to the pool thread that opened it; sending it elsewhere is a bug.

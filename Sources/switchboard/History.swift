@@ -3,22 +3,28 @@ import Foundation
 import SwitchboardStorage
 
 /// `switchboard history`: the connection history, newest first, as a table or JSON lines.
+///
+/// Read-only: it opens SQLite `SQLITE_OPEN_READONLY` and runs no DDL on PostgreSQL, so an operator with
+/// read access only can run it, and it migrates nothing (a database without the schema is refused).
 struct History: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Show the connection history, newest first.")
+    static let configuration = CommandConfiguration(abstract: "Show the connection history, newest first (read-only).")
 
     @OptionGroup var common: CommonOptions
 
-    @Option(name: .long, help: "How many connections to show.")
+    // `.unconditional` so `--limit -1` is refused with its range below, not as "Missing value".
+    @Option(name: .long, parsing: .unconditional, help: "How many connections to show (1 or more).")
     var limit = 50
 
     @Flag(name: .long, help: "One JSON object per line instead of a table.")
     var json = false
 
-    @Option(name: .long, help: "Seconds to keep retrying an unreachable database.")
+    @Option(name: .long, parsing: .unconditional, help: "Seconds to keep retrying an unreachable database.")
     var dbConnectTimeout: Double = 5
 
     func validate() throws {
-        guard limit > 0 else { throw ValidationError("--limit must be positive") }
+        guard limit >= 1 else { throw ValidationError("--limit must be 1 or more") }
+        guard dbConnectTimeout >= 0 else { throw ValidationError("--db-connect-timeout must be 0 or more") }
+        _ = try common.databaseURL()
     }
 
     func run() async throws {
@@ -27,16 +33,15 @@ struct History: AsyncParsableCommand {
         if case .sqlite(let path) = url, !FileManager.default.fileExists(atPath: path) {
             throw CommandFailure.report(DatabaseError(.connectFailed, message: "no database at \(path) (has the server run here?)"))
         }
-        let pool = DatabasePool(url: url, numberOfThreads: 1, logger: logger)
-        pool.start()
         let records: [ConnectionRecord]
         do {
-            try await pool.waitUntilReachable(timeout: .seconds(dbConnectTimeout))
-            _ = try await HistoryStore.migrate(pool: pool)
-            records = try await HistoryStore.connections(pool: pool, limit: limit)
-            try? await pool.shutdown()
+            records = try await HistoryStore.readConnections(
+                url: url, limit: limit, connectTimeout: .seconds(dbConnectTimeout), logger: logger)
+        } catch let error as DatabaseError where error.kind == .migrationMismatch {
+            // Already one sentence that says what to do.
+            FileHandle.standardError.write(Data("switchboard: \(error.message)\n".utf8))
+            throw ExitCode(1)
         } catch let error as DatabaseError {
-            try? await pool.shutdown()
             throw CommandFailure.report(error)
         }
         var output = ""

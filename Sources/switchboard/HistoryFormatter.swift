@@ -3,15 +3,17 @@ import SwitchboardStorage
 /// Renders connection records for `switchboard history`.
 enum HistoryFormatter {
     /// One JSON object: `id`, `peer`, `nickname`, `connected_at`, `disconnected_at` (null while open),
-    /// `close_reason`, `lines_in`, `lines_out`, `bytes_in`, `bytes_out`; times ISO 8601 UTC.
+    /// `close_reason`, `lines_in`, `lines_out`, `bytes_in`, `bytes_out` (null while open: they are written
+    /// when the connection closes); times ISO 8601 UTC.
     static func jsonLine(_ record: ConnectionRecord) -> String {
         func string(_ value: String?) -> String { value.map(jsonString) ?? "null" }
+        func count(_ value: Int64) -> String { record.countersAreFinal ? String(value) : "null" }
         return "{\"id\":\(record.id),\"peer\":\(jsonString(record.peer)),\"nickname\":\(string(record.nickname)),"
             + "\"connected_at\":\(jsonString(record.connectedAt.iso8601)),"
             + "\"disconnected_at\":\(string(record.disconnectedAt?.iso8601)),"
             + "\"close_reason\":\(string(record.closeReason)),"
-            + "\"lines_in\":\(record.linesIn),\"lines_out\":\(record.linesOut),"
-            + "\"bytes_in\":\(record.bytesIn),\"bytes_out\":\(record.bytesOut)}"
+            + "\"lines_in\":\(count(record.linesIn)),\"lines_out\":\(count(record.linesOut)),"
+            + "\"bytes_in\":\(count(record.bytesIn)),\"bytes_out\":\(count(record.bytesOut))}"
     }
 
     static func jsonString(_ text: String) -> String {
@@ -35,6 +37,9 @@ enum HistoryFormatter {
         return out + "\""
     }
 
+    /// Shown for the counters of a connection still open: they are only written when it closes.
+    static let unknownCount = "–"
+
     /// An aligned table with a header, newest first.
     static func table(_ records: [ConnectionRecord]) -> String {
         let header = ["ID", "PEER", "NICKNAME", "CONNECTED (UTC)", "DISCONNECTED (UTC)", "REASON", "LINES IN/OUT", "BYTES IN/OUT"]
@@ -43,7 +48,8 @@ enum HistoryFormatter {
             rows.append([
                 String(record.id), record.peer, record.nickname ?? "-", record.connectedAt.displayString,
                 record.disconnectedAt?.displayString ?? "(connected)", record.closeReason ?? "-",
-                "\(record.linesIn)/\(record.linesOut)", "\(record.bytesIn)/\(record.bytesOut)",
+                record.countersAreFinal ? "\(record.linesIn)/\(record.linesOut)" : "\(unknownCount)/\(unknownCount)",
+                record.countersAreFinal ? "\(record.bytesIn)/\(record.bytesOut)" : "\(unknownCount)/\(unknownCount)",
             ])
         }
         var widths = [Int](repeating: 0, count: header.count)

@@ -7,8 +7,13 @@ struct Migrate: AsyncParsableCommand {
 
     @OptionGroup var common: CommonOptions
 
-    @Option(name: .long, help: "Seconds to keep retrying an unreachable database.")
+    @Option(name: .long, parsing: .unconditional, help: "Seconds to keep retrying an unreachable database.")
     var dbConnectTimeout: Double = 30
+
+    func validate() throws {
+        guard dbConnectTimeout >= 0 else { throw ValidationError("--db-connect-timeout must be 0 or more") }
+        _ = try common.databaseURL()
+    }
 
     func run() async throws {
         let logger = common.makeLogger()
@@ -19,7 +24,8 @@ struct Migrate: AsyncParsableCommand {
             try await pool.waitUntilReachable(timeout: .seconds(dbConnectTimeout))
             let outcome = try await HistoryStore.migrate(pool: pool)
             if outcome.applied.isEmpty {
-                print("\(url.redacted): up to date (\(outcome.alreadyApplied) migrations applied earlier)")
+                let count = outcome.alreadyApplied
+                print("\(url.redacted): up to date (\(count) migration\(count == 1 ? "" : "s") applied earlier)")
             } else {
                 for migration in outcome.applied {
                     print("\(url.redacted): applied \(migration.version) \(migration.name)")

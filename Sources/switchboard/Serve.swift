@@ -17,52 +17,74 @@ struct Serve: AsyncParsableCommand {
         valueName: "endpoint"))
     var listen: [String] = []
 
-    @Option(name: .long, help: "Longest accepted input line, in bytes (terminator not counted).")
+    @Option(name: .long, parsing: .unconditional, help: "Longest accepted input line, in bytes (terminator not counted).")
     var maxLine = 1024
 
-    @Option(name: .long, help: "Most clients at once; more get '! server full'.")
+    @Option(name: .long, parsing: .unconditional, help: "Most clients at once; more get '! server full'.")
     var maxClients = 10_000
 
-    @Option(name: .long, help: "Most clients per IP address; 0 = unlimited.")
+    @Option(name: .long, parsing: .unconditional, help: "Most clients per IP address; 0 = unlimited.")
     var maxPerIp = 0
 
-    @Option(name: .long, help: "Bytes queued for a client that does not read before it is disconnected.")
+    @Option(name: .long, parsing: .unconditional, help: "Bytes queued for a client that does not read before it is disconnected.")
     var maxSendq = 256 * 1024
 
-    @Option(name: .long, help: "Lines per second a client may send on average; 0 = no flood control.")
+    @Option(name: .long, parsing: .unconditional, help: "Lines per second a client may send on average; 0 = no flood control.")
     var floodRate: Double = 10
 
-    @Option(name: .long, help: "Lines a client may send in one burst.")
+    @Option(name: .long, parsing: .unconditional, help: "Lines a client may send in one burst.")
     var floodBurst: Double = 20
 
-    @Option(name: .long, help: "Seconds of silence before a client is disconnected; 0 = never.")
+    @Option(name: .long, parsing: .unconditional, help: "Seconds of silence before a client is disconnected; 0 = never.")
     var idleTimeout: Double = 0
 
-    @Option(name: .long, help: "Database worker threads (one connection each).")
+    @Option(name: .long, parsing: .unconditional, help: "Database worker threads (one connection each).")
     var dbThreads = 2
 
-    @Option(name: .long, help: "Seconds to keep retrying an unreachable database at start-up.")
+    @Option(name: .long, parsing: .unconditional, help: "Seconds to keep retrying an unreachable database at start-up.")
     var dbConnectTimeout: Double = 30
 
-    @Option(name: .long, help: "History events kept in memory while the database is slow or down.")
+    @Option(name: .long, parsing: .unconditional, help: "History events kept in memory while the database is slow or down.")
     var historyQueue = 100_000
 
-    @Option(name: .long, help: "Seconds a graceful stop may take.")
+    @Option(name: .long, parsing: .unconditional, help: "Seconds a graceful stop may take.")
     var shutdownTimeout: Double = 10
 
+    // Numeric options parse the next word unconditionally, so `--flood-rate -1` reaches validate() and is
+    // refused with its range instead of ArgumentParser's "Missing value" (it takes `-1` for a flag).
+    // Errors thrown here are shown with `serve`'s usage; errors thrown from run() get the top-level one.
     func validate() throws {
         guard (16...65_536).contains(maxLine) else { throw ValidationError("--max-line must be from 16 to 65536") }
-        guard maxClients > 0 else { throw ValidationError("--max-clients must be positive") }
-        guard maxPerIp >= 0 else { throw ValidationError("--max-per-ip must be 0 or more") }
+        guard maxClients > 0 else { throw ValidationError("--max-clients must be 1 or more") }
+        guard maxPerIp >= 0 else { throw ValidationError("--max-per-ip must be 0 (unlimited) or more") }
         guard maxSendq >= 1024 else { throw ValidationError("--max-sendq must be at least 1024 bytes") }
-        guard floodRate >= 0, floodBurst >= 1 else { throw ValidationError("--flood-rate must be >= 0 and --flood-burst >= 1") }
-        guard idleTimeout >= 0 else { throw ValidationError("--idle-timeout must be 0 or more") }
+        guard floodRate >= 0 else { throw ValidationError("--flood-rate must be 0 (no flood control) or more") }
+        guard floodBurst >= 1 else { throw ValidationError("--flood-burst must be 1 or more") }
+        guard idleTimeout >= 0 else { throw ValidationError("--idle-timeout must be 0 (never) or more") }
         guard (1...64).contains(dbThreads) else { throw ValidationError("--db-threads must be from 1 to 64") }
-        guard dbConnectTimeout >= 0, shutdownTimeout > 0 else { throw ValidationError("timeouts must be positive") }
-        guard historyQueue > 0 else { throw ValidationError("--history-queue must be positive") }
+        guard dbConnectTimeout >= 0 else { throw ValidationError("--db-connect-timeout must be 0 or more") }
+        guard shutdownTimeout > 0 else { throw ValidationError("--shutdown-timeout must be more than 0") }
+        guard historyQueue > 0 else { throw ValidationError("--history-queue must be 1 or more") }
+        _ = try common.databaseURL()
         for text in listen {
+            if let address = Serve.unbracketedIPv6Interface(text) {
+                throw ValidationError(
+                    "invalid endpoint '\(text)': put an IPv6 address in brackets: interface=[\(address)]")
+            }
             do { _ = try Endpoint(parsing: text) } catch { throw ValidationError(error.description) }
         }
+    }
+
+    /// The address in `interface=ADDR` when ADDR is an IPv6 address without brackets (`tcp:8000:interface=::1`),
+    /// which the endpoint syntax would split at its colons into a confusing error. Options after the address
+    /// (`:backlog=…`) and escaped colons (`\:`) are allowed.
+    static func unbracketedIPv6Interface(_ text: String) -> String? {
+        guard text.hasPrefix("tcp:"), let range = text.range(of: ":interface=") else { return nil }
+        let value = text[range.upperBound...].replacingOccurrences(of: "\\:", with: "\u{0}")
+        guard !value.hasPrefix("[") else { return nil }
+        let address = value.split(separator: ":", omittingEmptySubsequences: false).prefix { !$0.contains("=") }
+        guard address.count > 1 else { return nil }
+        return address.joined(separator: ":").replacingOccurrences(of: "\u{0}", with: "\\:")
     }
 
     func run() async throws {

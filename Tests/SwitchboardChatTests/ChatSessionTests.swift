@@ -176,7 +176,7 @@ final class ChatSessionTests: XCTestCase {
         let lines = try bob.lines()
         XCTAssertEqual(lines.count, 3)
         XCTAssertEqual(lines[0], "* guest2 is online now")
-        XCTAssertTrue(lines[1].hasPrefix("* ALICE was last seen "), lines[1])
+        XCTAssertTrue(lines[1].hasPrefix("* alice was last seen "), lines[1])  // the stored spelling
         XCTAssertTrue(lines[1].hasSuffix(" UTC"), lines[1])
         XCTAssertEqual(lines[2], "! never seen zed")
     }

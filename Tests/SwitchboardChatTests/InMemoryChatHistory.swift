@@ -12,7 +12,8 @@ final class InMemoryChatHistory: ChatHistory {
     var refused: [(peer: String, reason: String)] = []
     var closed: [ConnectionKey: ConnectionSummary] = [:]
     var messages: [StoredMessage] = []
-    var lastSeenTimes: [String: Timestamp] = [:]
+    /// Last seen, keyed by the lowercased nickname.
+    var lastSeenRecords: [String: SeenRecord] = [:]
 
     /// When set, visitor numbers are not handed out until ``releaseVisitorNumbers()``.
     var holdVisitorNumbers = false
@@ -48,7 +49,9 @@ final class InMemoryChatHistory: ChatHistory {
 
     func connectionClosed(_ key: ConnectionKey, _ summary: ConnectionSummary) {
         closed[key] = summary
-        lastSeenTimes[summary.nickname.lowercased()] = summary.closedAt
+        if let nickname = summary.nickname {
+            lastSeenRecords[nickname.lowercased()] = SeenRecord(nickname: nickname, at: summary.closedAt)
+        }
     }
 
     func messageSaid(_ key: ConnectionKey, nickname: String, kind: MessageKind, body: String, at time: Timestamp) {
@@ -59,8 +62,8 @@ final class InMemoryChatHistory: ChatHistory {
         answer(Array(messages.suffix(limit)))
     }
 
-    func lastSeen(nickname: String) -> EventLoopFuture<Timestamp?> {
-        answer(lastSeenTimes[nickname.lowercased()])
+    func lastSeen(nickname: String) -> EventLoopFuture<SeenRecord?> {
+        answer(lastSeenRecords[nickname.lowercased()])
     }
 
     func flushed() -> EventLoopFuture<Void> { loop.makeSucceededVoidFuture() }

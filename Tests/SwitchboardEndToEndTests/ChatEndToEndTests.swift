@@ -62,7 +62,7 @@ final class ChatEndToEndTests: XCTestCase {
             XCTAssertEqual(last.count, 2)
             XCTAssertTrue(last[0].hasSuffix("] * bob waves"), "\(last)")
             let seen = carol.readLine() ?? ""
-            XCTAssertTrue(seen.hasPrefix("* ALICE was last seen ") && seen.hasSuffix(" UTC"), seen)
+            XCTAssertTrue(seen.hasPrefix("* alice was last seen ") && seen.hasSuffix(" UTC"), seen)
             carol.expect("* 1 client connected, 3 visits in total")
             XCTAssertEqual(again.terminate(), 0)
         }

@@ -1,11 +1,14 @@
+import Logging
+import NIOConcurrencyHelpers
 import NIOCore
+import NIOPosix
 import SwitchboardStorage
 import SwitchboardTestSupport
 import XCTest
 
 /// History on real databases: every test body runs against SQLite and, when configured, PostgreSQL.
 final class HistoryStoreTests: XCTestCase {
-    private func summary(_ nickname: String, _ reason: String, lines: Int64 = 1) -> ConnectionSummary {
+    private func summary(_ nickname: String?, _ reason: String, lines: Int64 = 1) -> ConnectionSummary {
         ConnectionSummary(
             nickname: nickname, closedAt: Timestamp.now(), reason: reason,
             linesIn: lines, linesOut: lines * 2, bytesIn: lines * 10, bytesOut: lines * 20)
@@ -72,20 +75,47 @@ final class HistoryStoreTests: XCTestCase {
         }
     }
 
-    /// `lastSeen` finds a nickname in any case, from its connection's end or its last line.
-    func testLastSeenIgnoresCase() async throws {
+    /// `lastSeen` finds a nickname in any case, from its connection's end or its last line, and answers
+    /// with the nickname as it was stored (`/seen carol` → `* Carol was last seen …`).
+    func testLastSeenIgnoresCaseAndGivesTheStoredSpelling() async throws {
         try await forEachDatabase { db in
             let closedAt = Timestamp(microsecondsSinceEpoch: 1_764_000_000_123_456)
-            let seen = try await db.awaitOnLoop { store -> EventLoopFuture<Timestamp?> in
+            let seen = try await db.awaitOnLoop { store -> EventLoopFuture<SeenRecord?> in
                 let key = ConnectionKey(1)
                 _ = store.connectionOpened(key, peer: "p", nickname: nil, at: Timestamp.now())
                 store.connectionClosed(key, ConnectionSummary(
                     nickname: "Carol", closedAt: closedAt, reason: "quit", linesIn: 0, linesOut: 0, bytesIn: 0, bytesOut: 0))
                 return store.lastSeen(nickname: "cAROL")
             }
-            XCTAssertEqual(seen, closedAt)
+            XCTAssertEqual(seen, SeenRecord(nickname: "Carol", at: closedAt))
             let never = try await db.awaitOnLoop { $0.lastSeen(nickname: "nobody") }
             XCTAssertNil(never)
+
+            // A later line under another spelling wins: the latest sighting gives both time and spelling.
+            let saidAt = Timestamp(microsecondsSinceEpoch: 1_764_000_100_000_000)
+            let later = try await db.awaitOnLoop { store -> EventLoopFuture<SeenRecord?> in
+                let key = ConnectionKey(2)
+                _ = store.connectionOpened(key, peer: "p", nickname: nil, at: Timestamp.now())
+                store.messageSaid(key, nickname: "CAROL", kind: .say, body: "hi", at: saidAt)
+                return store.lastSeen(nickname: "carol")
+            }
+            XCTAssertEqual(later, SeenRecord(nickname: "CAROL", at: saidAt))
+        }
+    }
+
+    /// A connection that leaves before its welcome (no nickname yet) keeps its row's name, `guest<id>`.
+    func testClosingWithoutANicknameKeepsTheGuestName() async throws {
+        try await forEachDatabase { db in
+            let key = ConnectionKey(3)
+            let id = try await db.awaitOnLoop { store in
+                store.connectionOpened(key, peer: "p", nickname: nil, at: Timestamp.now())
+            }
+            let closing = summary(nil, "connection closed")
+            try await db.onLoop { $0.connectionClosed(key, closing) }
+            try await db.flush()
+            let records = try await HistoryStore.connections(pool: db.pool, limit: 1)
+            XCTAssertEqual(records.first?.nickname, "guest\(id)")
+            XCTAssertEqual(records.first?.closeReason, "connection closed")
         }
     }
 
@@ -152,6 +182,45 @@ final class HistoryStoreTests: XCTestCase {
         }
     }
 
+    /// Each overflow episode is logged when it ends, with how many events it dropped and between when.
+    func testEachQueueOverflowEpisodeIsLoggedWithItsCount() async throws {
+        for database in try TestDatabases.all() {
+            defer { database.drop() }
+            let lines = NIOLockedValueBox<[String]>([])
+            var logger = Logger(label: "test") { _ in CapturingLogHandler(lines: lines) }
+            logger.logLevel = .info
+            let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+            let pool = DatabasePool(url: database.url, numberOfThreads: 1, logger: logger)
+            pool.start()
+            _ = try await HistoryStore.migrate(pool: pool)
+            let loop = group.next()
+            let store = try await loop.submit { [logger] in
+                NIOLoopBound(HistoryStore(pool: pool, eventLoop: loop, logger: logger, maximumQueuedEvents: 5), eventLoop: loop)
+            }.get()
+            for (round, attempts) in [(1, 8), (2, 11)] {
+                // All in one tick, so the writer has not started: the queue fills at 5.
+                try await loop.flatSubmit {
+                    for n in 1...attempts {
+                        store.value.connectionRefused(peer: "r\(round)-\(n)", reason: "refused: server full", at: Timestamp.now())
+                    }
+                    return store.value.flushed()
+                }.get()
+            }
+            let episodes = lines.withLockedValue { $0 }.filter { $0.hasPrefix("history queue overflowed: ") }
+            XCTAssertEqual(episodes.count, 2, "[\(database.url.dialect)] \(lines.withLockedValue { $0 })")
+            XCTAssertTrue(episodes.first?.hasPrefix("history queue overflowed: dropped 3 events between ") ?? false, "\(episodes)")
+            XCTAssertTrue(episodes.last?.hasPrefix("history queue overflowed: dropped 6 events between ") ?? false, "\(episodes)")
+            let pattern = #"between \d{4}-\d\d-\d\dT[0-9:.]+Z and \d{4}-\d\d-\d\dT[0-9:.]+Z$"#
+            XCTAssertNotNil(episodes.first?.range(of: pattern, options: .regularExpression), "\(episodes)")
+            let rows = try await pool.withConnection { connection throws(DatabaseError) in
+                try connection.query("SELECT count(*) FROM connections", [])
+            }
+            XCTAssertEqual(rows.first?.first?.int64, 10, "what fitted in the queue was written")
+            try await pool.shutdown()
+            try await group.shutdownGracefully()
+        }
+    }
+
     /// A transaction rolls back when its body throws (adbapi's runInteraction).
     func testTransactionRollsBackOnThrow() async throws {
         try await forEachDatabase { db in
@@ -169,5 +238,21 @@ final class HistoryStoreTests: XCTestCase {
             let rows = try await db.query("SELECT count(*) FROM connections")
             XCTAssertEqual(rows.first?.first?.int64, 0)
         }
+    }
+}
+
+/// Keeps every log message (with nothing else) for assertions.
+private struct CapturingLogHandler: LogHandler {
+    let lines: NIOLockedValueBox<[String]>
+    var metadata: Logger.Metadata = [:]
+    var logLevel: Logger.Level = .trace
+
+    subscript(metadataKey key: String) -> Logger.Metadata.Value? {
+        get { metadata[key] }
+        set { metadata[key] = newValue }
+    }
+
+    func log(event: LogEvent) {
+        lines.withLockedValue { $0.append("\(event.message)") }
     }
 }

@@ -1,0 +1,48 @@
+import Foundation
+import XCTest
+
+/// The SQLite file deleted under a running server: nothing is written into the void, and the log says so.
+final class DatabaseFileGoneEndToEndTests: XCTestCase {
+    /// Deleting the database file while serving: chat goes on, the error log names the path and what to do,
+    /// the events stay queued, and the log never claims `history written` for them.
+    func testDeletedDatabaseFileIsReportedAndNeverWrittenTo() throws {
+        let directory = try makeTemporaryDirectory()
+        let path = directory.appendingPathComponent("history.sqlite").path
+        let server = try ServerProcess.serve(
+            database: "sqlite:\(path)", in: directory, extraArguments: ["--shutdown-timeout", "2", "--flood-rate", "0"])
+        let (alice, _) = try joinClient(server)
+        let (bob, _) = try joinClient(server)
+        _ = alice.readLine()  // bob joined
+
+        try FileManager.default.removeItem(atPath: path)
+        for n in 1...5 { alice.send("into the void \(n)\r\n") }
+        for n in 1...5 { bob.expect("<guest1> into the void \(n)") }
+        let log = try server.waitForLog(containing: "HISTORY IS NOT BEING WRITTEN", timeout: 10)
+        let line = log.split(separator: "\n").first { $0.contains("HISTORY IS NOT BEING WRITTEN") } ?? ""
+        XCTAssertTrue(line.contains("the database file \(path) was deleted or moved away"), String(line))
+        XCTAssertTrue(line.contains("restart the server"), String(line))
+        XCTAssertFalse(FileManager.default.fileExists(atPath: path), "no fresh, empty database was created")
+
+        server.terminate()
+        XCTAssertFalse(server.logText.contains("history written"), server.logText)
+        XCTAssertTrue(server.logText.contains("shutdown timed out before all history was written"), server.logText)
+    }
+
+    /// A database file moved away and back: nothing is written while it is gone, and once it is back the
+    /// queued lines are written to it.
+    func testMovedAwayAndBackResumesWriting() throws {
+        let directory = try makeTemporaryDirectory()
+        let path = directory.appendingPathComponent("history.sqlite").path
+        let server = try ServerProcess.serve(database: "sqlite:\(path)", in: directory, extraArguments: ["--flood-rate", "0"])
+        let (alice, _) = try joinClient(server)
+        try FileManager.default.moveItem(atPath: path, toPath: path + ".away")
+        alice.send("while away\r\n")
+        try server.waitForLog(containing: "HISTORY IS NOT BEING WRITTEN", timeout: 10)
+        try FileManager.default.moveItem(atPath: path + ".away", toPath: path)
+        alice.send("/history\r\n")  // waits until the queued line is written
+        let history = alice.readLines(until: { $0 == "* end of history" }, timeout: 30)
+        XCTAssertTrue(history.contains { $0.hasSuffix("<guest1> while away") }, "\(history)")
+        XCTAssertEqual(server.terminate(), 0)
+        XCTAssertTrue(server.logText.contains("history written"), server.logText)
+    }
+}
