@@ -51,6 +51,7 @@ public final class ChatHub {
     private var fanOutSpent = 0
     private var parked: [ChatSession] = []
     private var resumeScheduled = false
+    private var isResuming = false
 
     // Join/leave notices: named below the rate, batched above it.
     private var noticeWindowStart: NIODeadline
@@ -284,8 +285,12 @@ public final class ChatHub {
 
     // MARK: - The end of the tick: flushes, closes, and the fan-out budget
 
-    /// Whether this tick's fan-out budget has room for more input to be worked off.
-    var hasFanOutBudget: Bool { fanOutSpent < configuration.fanOutBytesPerTick }
+    /// Whether `session` may work off input now: this tick's fan-out budget has room, and no session that
+    /// parked earlier is waiting for its turn (they go first, in the order they parked, so under a flood
+    /// every client gets its share instead of the ones whose reads come first taking every budget).
+    func mayWork(_ session: ChatSession) -> Bool {
+        fanOutSpent < configuration.fanOutBytesPerTick && (parked.isEmpty || isResuming)
+    }
 
     /// Charges `bytes` of output work to this tick's budget.
     func charge(_ bytes: Int) { fanOutSpent += bytes }
@@ -345,14 +350,22 @@ public final class ChatHub {
         }
     }
 
+    /// Gives parked sessions their turn, oldest first, while the budget lasts. One that runs out parks
+    /// again at the back; those that got no turn keep their place at the front.
     private func resumeParked() {
         resumeScheduled = false
         let resuming = parked
         parked.removeAll(keepingCapacity: true)
-        for session in resuming {
-            session.isParked = false
-            session.drain()
+        isResuming = true
+        var index = 0
+        while index < resuming.count && fanOutSpent < configuration.fanOutBytesPerTick {
+            resuming[index].isParked = false
+            resuming[index].drain()
+            index += 1
         }
+        isResuming = false
+        if index < resuming.count { parked.insert(contentsOf: resuming[index...], at: 0) }
+        if !parked.isEmpty { scheduleTickTask() }
     }
 
     // MARK: - Limits and shutdown

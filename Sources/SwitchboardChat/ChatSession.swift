@@ -210,7 +210,7 @@ public final class ChatSession: ChannelDuplexHandler {
         while let event = inbound.first {
             guard state == .joined else { break }
             guard output.outstandingReplies < ChatSession.maximumOutstandingReplies else { return }
-            guard hub.hasFanOutBudget else {
+            guard hub.mayWork(self) else {
                 hub.park(self)
                 return
             }

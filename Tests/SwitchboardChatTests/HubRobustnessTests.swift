@@ -125,6 +125,44 @@ final class HubRobustnessTests: XCTestCase {
         XCTAssertGreaterThan(reads.reads, readsBefore, "the held read is passed on once the queue is empty")
     }
 
+    /// Under a flood every client gets its turn in order: a client whose read comes first in every tick
+    /// cannot take every budget while the others starve (seen with 300 flooders: a third never got a
+    /// line through).
+    func testParkedSessionsTakeTurnsRoundRobin() throws {
+        var configuration = ChatConfiguration()
+        configuration.floodRate = 0
+        configuration.fanOutBytesPerTick = 1  // one line per turn
+        let chat = ChatTestHarness(configuration: configuration)
+        let watcher = try chat.join()
+        let senders = try (0..<3).reduce(into: [ChatTestHarness.Client]()) { list, _ in list.append(try chat.join([watcher] + list)) }
+        // s0 floods: a line reaches it in every I/O phase, after the flush renewed the budget and before the
+        // parked sessions' resume timer fires, as on a real loop under load. It starts first, with nothing
+        // queued, so without turn-taking it would spend every budget while s1 and s2 wait forever.
+        var sent = 1
+        try senders[0].send("s0 line 1\r\n")
+        for (index, sender) in senders.enumerated() where index > 0 {
+            try sender.send((1...6).map { "s\(index) line \($0)\r\n" }.joined())
+        }
+        var seen: [String] = []
+        for _ in 1...30 {
+            seen += try watcher.lines()  // the tick's flush: the budget is renewed
+            sent += 1
+            try senders[0].send("s0 line \(sent)\r\n")
+            chat.loop.advanceTime(by: ChatHub.resumeDelay)  // the resume timer, nothing after it
+        }
+        seen += try watcher.lines()
+        var counts = [0, 0, 0]
+        for (position, line) in seen.enumerated() {
+            let text = line.components(separatedBy: "> ").last!
+            let sender = Int(text.dropFirst().prefix(1))!
+            counts[sender] += 1
+            XCTAssertEqual(text, "s\(sender) line \(counts[sender])", "each sender's lines in order")
+            if position == 11 { XCTAssertGreaterThanOrEqual(counts.min()!, 3, "turns are shared: \(seen)") }
+        }
+        XCTAssertEqual(counts[1], 6, "s1 starved: \(seen)")
+        XCTAssertEqual(counts[2], 6, "s2 starved: \(seen)")
+    }
+
     /// Above the notice rate, joins and leaves are one batched line a second with both counts; small rooms
     /// still see every name.
     func testJoinAndLeaveStormsAreBatched() throws {
