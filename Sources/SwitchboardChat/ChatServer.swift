@@ -46,10 +46,19 @@ public final class ChatServer: Service {
     public var eventLoop: any EventLoop { group.next() }
 
     /// Service entry point: starts, serves until graceful shutdown is requested, then stops.
+    ///
+    /// When start-up fails, the cause is logged first — the one line a person needs (`cannot listen on
+    /// ENDPOINT: REASON`, `cannot start: database error …`, `interrupted while waiting for the database`)
+    /// — and then what was started is stopped; the error is rethrown for the exit status.
     public func run() async throws {
         do {
             try await start()
         } catch {
+            switch error {
+            case is StartupInterrupted: logger.notice("\(error)")
+            case is ListenError: logger.error("\(error)")
+            default: logger.error("cannot start: \(error)")
+            }
             await stop()
             throw error
         }
@@ -62,7 +71,14 @@ public final class ChatServer: Service {
     public func start() async throws -> [SocketAddress] {
         pool.start()
         logger.info("opening database", metadata: ["database": "\(configuration.database.redacted)"])
-        try await pool.waitUntilReachable(timeout: configuration.databaseConnectTimeout)
+        // SIGTERM/SIGINT (graceful shutdown) ends the wait at once rather than after the timeout.
+        do {
+            try await cancelWhenGracefulShutdown {
+                try await self.pool.waitUntilReachable(timeout: self.configuration.databaseConnectTimeout)
+            }
+        } catch is CancellationError {
+            throw StartupInterrupted()
+        }
         let outcome = try await HistoryStore.migrate(pool: pool)
         for migration in outcome.applied {
             logger.info("applied migration", metadata: ["version": "\(migration.version)", "name": "\(migration.name)"])

@@ -87,16 +87,22 @@ struct Serve: AsyncParsableCommand {
             services: [server], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
         // A second budget on top of the server's own bounded steps, so a stop can never hang.
         groupConfiguration.maximumGracefulShutdownDuration = .milliseconds(Int64(shutdownTimeout * 1000) + 5_000)
+        // The server has logged the cause of a failed start, first, before tidying up; here it only
+        // becomes the exit status.
         do {
             try await ServiceGroup(configuration: groupConfiguration).run()
-        } catch let error as DatabaseError {
-            logger.critical("cannot start: \(error)")
+        } catch is StartupInterrupted {
+            throw ExitCode(Serve.interruptedExitCode)
+        } catch is DatabaseError {
             throw ExitCode(1)
-        } catch let error as ListenError {
-            logger.critical("cannot start: \(error)")
+        } catch is ListenError {
             throw ExitCode(1)
         }
     }
+
+    /// Exit status when SIGTERM or SIGINT arrives while start-up waits for the database (128 + SIGINT, as
+    /// a shell reports Ctrl-C). A start that cannot succeed exits 1; a normal stop exits 0.
+    static let interruptedExitCode: Int32 = 130
 }
 
 extension TimeAmount {
