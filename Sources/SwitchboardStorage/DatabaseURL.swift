@@ -12,7 +12,8 @@ import Foundation
 /// ``redacted`` is the only form that may be logged or shown: it never contains the password.
 public enum DatabaseURL: Sendable, Equatable, CustomStringConvertible {
     case sqlite(path: String)
-    /// The URI as given. ``init(parsing:)`` has checked that it parses; use ``postgresParameters``.
+    /// The URI as given; ``init(parsing:)`` has checked that it parses. ``DatabasePool`` parses it into
+    /// ``PostgresConnectionParameters`` once and connects with those.
     case postgres(uri: String)
 
     /// The default when neither `--database` nor `DATABASE_URL` is given.
@@ -43,15 +44,6 @@ public enum DatabaseURL: Sendable, Equatable, CustomStringConvertible {
         switch self {
         case .sqlite: return .sqlite
         case .postgres: return .postgres
-        }
-    }
-
-    /// The parsed form of a `.postgres` URL; nil for SQLite. Throws when the URI does not parse (possible
-    /// only for a value built without ``init(parsing:)``).
-    public var postgresParameters: PostgresConnectionParameters? {
-        get throws(DatabaseError) {
-            guard case .postgres(let uri) = self else { return nil }
-            return try PostgresConnectionParameters(parsing: uri)
         }
     }
 
