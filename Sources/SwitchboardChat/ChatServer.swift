@@ -47,11 +47,20 @@ public final class ChatServer: Service {
     public var eventLoop: any EventLoop { group.next() }
 
     /// Service entry point: starts, serves until graceful shutdown is requested, then stops.
+    ///
+    /// When start-up fails, the cause is logged first — the one line a person needs (`cannot listen on
+    /// ENDPOINT: REASON`, `cannot start: database error …`, `interrupted while waiting for the database`)
+    /// — and then what was started is stopped; the error is rethrown for the exit status.
     public func run() async throws {
         do {
             try await start()
         } catch {
-            await stop()
+            switch error {
+            case is StartupInterrupted: logger.notice("\(error)")
+            case is ListenError: logger.error("\(error)")
+            default: logger.error("cannot start: \(error)")
+            }
+            await stop(quietly: true)
             throw error
         }
         try? await gracefulShutdown()
@@ -63,7 +72,14 @@ public final class ChatServer: Service {
     public func start() async throws -> [SocketAddress] {
         pool.start()
         logger.info("opening database", metadata: ["database": "\(configuration.database.redacted)"])
-        try await pool.waitUntilReachable(timeout: configuration.databaseConnectTimeout)
+        // SIGTERM/SIGINT (graceful shutdown) ends the wait at once rather than after the timeout.
+        do {
+            try await cancelWhenGracefulShutdown {
+                try await self.pool.waitUntilReachable(timeout: self.configuration.databaseConnectTimeout)
+            }
+        } catch is CancellationError {
+            throw StartupInterrupted()
+        }
         let outcome = try await HistoryStore.migrate(pool: pool)
         for migration in outcome.applied {
             logger.info("applied migration", metadata: ["version": "\(migration.version)", "name": "\(migration.name)"])
@@ -155,27 +171,30 @@ public final class ChatServer: Service {
     /// The deadline is kept by a timer off the event loop, so it holds however busy the loop is: when it
     /// passes, `stop()` logs what was left and returns (rows left open are closed as `server stopped
     /// unexpectedly` at the next start).
-    public func stop() async {
+    /// `quietly` (after a failed start): the tidy-up logs at debug level, so the cause stays the last word.
+    public func stop(quietly: Bool = false) async {
         let (listeners, hub, store, alreadyStopped) = state.withLockedValue { state in
             defer { state.stopped = true }
             return (state.listeners, state.hub, state.store, state.stopped)
         }
         guard !alreadyStopped else { return }
         let deadline = NIODeadline.now() + configuration.shutdownTimeout
-        logger.notice("shutting down")
+        let level: Logger.Level = quietly ? .debug : .notice
+        logger.log(level: level, "shutting down")
         let finished = await ChatServer.run(until: deadline) { [self] in
-            await self.stopParts(listeners: listeners, hub: hub, store: store, deadline: deadline)
+            await self.stopParts(listeners: listeners, hub: hub, store: store, deadline: deadline, quietly: quietly)
         }
         if !finished {
             logger.error(
                 "shutdown timed out; stopping without waiting for the rest",
                 metadata: ["shutdown-timeout-ms": "\(configuration.shutdownTimeout.nanoseconds / 1_000_000)"])
         }
-        logger.notice("stopped")
+        logger.log(level: level, "stopped")
     }
 
     private func stopParts(
-        listeners: [any Channel], hub: NIOLoopBound<ChatHub>?, store: NIOLoopBound<HistoryStore>?, deadline: NIODeadline
+        listeners: [any Channel], hub: NIOLoopBound<ChatHub>?, store: NIOLoopBound<HistoryStore>?, deadline: NIODeadline,
+        quietly: Bool
     ) async {
         for listener in listeners { try? await listener.close() }
         if let hub {
@@ -187,7 +206,7 @@ public final class ChatServer: Service {
             do {
                 try await loop.flatSubmit { store.value.flushed() }.withDeadline(deadline, on: loop).get()
                 let written = try await loop.submit { store.value.writtenEvents }.get()
-                logger.info("history written", metadata: ["events": "\(written)"])
+                logger.log(level: quietly ? .debug : .info, "history written", metadata: ["events": "\(written)"])
             } catch {
                 let left = (try? await loop.submit { store.value.queuedEvents }.get()) ?? -1
                 logger.error("shutdown timed out before all history was written", metadata: ["unwritten-events": "\(left)"])

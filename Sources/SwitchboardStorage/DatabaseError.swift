@@ -33,22 +33,35 @@ public struct DatabaseError: Error, Sendable, CustomStringConvertible {
     public var message: String
     /// The SQL that failed, if a statement was involved.
     public var sql: String?
+    /// Only a person can fix this: the database, role or directory does not exist, the password is wrong,
+    /// the server does not offer the TLS the URL requires, the file is read-only. Trying again unchanged
+    /// fails the same way, so start-up reports it at once instead of retrying.
+    public var requiresIntervention: Bool
 
     public init(
-        _ kind: Kind, message: String, sql: String? = nil, sqliteCode: Int32? = nil, sqlState: String? = nil
+        _ kind: Kind, message: String, sql: String? = nil, sqliteCode: Int32? = nil, sqlState: String? = nil,
+        requiresIntervention: Bool = false
     ) {
         self.kind = kind
         self.message = message
         self.sql = sql
         self.sqliteCode = sqliteCode
         self.sqlState = sqlState
+        self.requiresIntervention = requiresIntervention
     }
 
-    /// Whether waiting and trying again can succeed: the connection dropped, the server is restarting,
-    /// the database is locked. History writes that fail this way stay queued.
+    /// Whether the failure is about reaching the database rather than a statement: the connection
+    /// dropped, the server is restarting or refused us, the database is locked. History writes that fail
+    /// this way stay queued — also when ``requiresIntervention`` is set, as a person may fix it while the
+    /// server runs.
     public var isTransient: Bool {
         kind == .connectionLost || kind == .connectFailed || kind == .busy
     }
+
+    /// Whether waiting alone may cure it: transient and not ``requiresIntervention`` (connection refused,
+    /// timeout, `the database system is starting up`, too many connections, a locked file). Start-up
+    /// retries only these.
+    public var healsByWaiting: Bool { isTransient && !requiresIntervention }
 
     public var description: String {
         var text = "database error (\(kind)"

@@ -1,3 +1,5 @@
+import CSQLite
+import Foundation
 import Logging
 import NIOCore
 import NIOPosix
@@ -28,6 +30,10 @@ public final class DatabasePool: Sendable {
     private let slots = ThreadSpecificVariable<ConnectionSlot>()
     private let makeConnection: @Sendable () throws(DatabaseError) -> any DatabaseConnection
     private let logger: Logger
+    /// Set by ``shutdown()`` so that a connection attempt waiting on the network ends at once.
+    private let stopping: StopFlag
+    /// Set when the task in ``waitUntilReachable(timeout:)`` is cancelled, for the same reason.
+    private let waitAbandoned: StopFlag
 
     /// Creates a pool for `url` with `numberOfThreads` workers. Call ``start()`` before use.
     public init(url: DatabaseURL, numberOfThreads: Int, logger: Logger) {
@@ -35,17 +41,65 @@ public final class DatabasePool: Sendable {
         self.numberOfThreads = max(1, numberOfThreads)
         self.threadPool = NIOThreadPool(numberOfThreads: self.numberOfThreads)
         self.logger = logger
-        self.makeConnection = DatabasePool.connector(for: url)
+        let stopping = StopFlag()
+        let waitAbandoned = StopFlag()
+        self.stopping = stopping
+        self.waitAbandoned = waitAbandoned
+        self.makeConnection = DatabasePool.connector(for: url, shouldGiveUp: { stopping.isSet || waitAbandoned.isSet })
     }
 
-    /// Opens connections of the right kind for `url`.
+    /// Opens connections of the right kind for `url`. A PostgreSQL URL is parsed here, once; the
+    /// connections get its keywords.
     public static func connector(for url: DatabaseURL) -> @Sendable () throws(DatabaseError) -> any DatabaseConnection {
+        connector(for: url, shouldGiveUp: { false })
+    }
+
+    static func connector(
+        for url: DatabaseURL, shouldGiveUp: @escaping @Sendable () -> Bool
+    ) -> @Sendable () throws(DatabaseError) -> any DatabaseConnection {
         switch url {
         case .sqlite(let path):
-            return { () throws(DatabaseError) in try SQLiteConnection(path: path) }
+            return { () throws(DatabaseError) in
+                do throws(DatabaseError) {
+                    return try SQLiteConnection(path: path)
+                } catch {
+                    throw DatabasePool.classifyingSQLiteOpenFailure(error, path: path)
+                }
+            }
         case .postgres(let uri):
-            return { () throws(DatabaseError) in try PostgresConnection(uri: uri) }
+            let parameters: PostgresConnectionParameters
+            do throws(DatabaseError) {
+                parameters = try PostgresConnectionParameters(parsing: uri)
+            } catch {
+                return { () throws(DatabaseError) in throw error }
+            }
+            return { () throws(DatabaseError) in
+                try PostgresConnection(parameters: parameters, shouldGiveUp: shouldGiveUp)
+            }
         }
+    }
+
+    /// Marks the SQLite open failures that waiting cannot cure — no such directory, a read-only or
+    /// foreign file, permission denied — and says which it is where SQLite's words are vague.
+    static func classifyingSQLiteOpenFailure(_ error: DatabaseError, path: String) -> DatabaseError {
+        guard let code = error.sqliteCode else { return error }
+        var error = error
+        switch code & 0xff {
+        case SQLITE_CANTOPEN:
+            error.requiresIntervention = true
+            let directory = (path as NSString).deletingLastPathComponent
+            if !directory.isEmpty, !FileManager.default.fileExists(atPath: directory) {
+                error.message += " (the directory \(directory) does not exist)"
+            }
+        case SQLITE_READONLY:
+            error.requiresIntervention = true
+            error.message += " (the file or its directory is read-only)"
+        case SQLITE_PERM, SQLITE_AUTH, SQLITE_NOTADB, SQLITE_CORRUPT:
+            error.requiresIntervention = true
+        default:
+            break
+        }
+        return error
     }
 
     /// Starts the worker threads.
@@ -55,6 +109,7 @@ public final class DatabasePool: Sendable {
 
     /// Stops the worker threads once queued work has run; their connections close as the threads exit.
     public func shutdown() async throws {
+        stopping.set()
         try await threadPool.shutdownGracefully()
     }
 
@@ -92,17 +147,28 @@ public final class DatabasePool: Sendable {
         }
     }
 
-    /// Waits until a connection can be opened, retrying transient failures for up to `timeout`, then
-    /// throws an error that names the database (password redacted). Used at start-up, when PostgreSQL may
-    /// still be starting.
+    /// Waits until a connection can be opened, retrying for up to `timeout` only the failures that
+    /// waiting can cure (``DatabaseError/healsByWaiting``: refused, timed out, starting up, too many
+    /// connections, locked). Any other failure is thrown at once, as it is; after `timeout` the last
+    /// failure is thrown as `cannot reach URL after N s: …` (password redacted). Used at start-up, when
+    /// PostgreSQL may still be starting.
+    ///
+    /// Throws `CancellationError` within about 250 ms when the calling task is cancelled.
     public func waitUntilReachable(timeout: TimeAmount) async throws {
         let deadline = NIODeadline.now() + timeout
         var attempt = 0
+        waitAbandoned.clear()
         while true {
+            try Task.checkCancellation()
             do {
-                try await withConnection { _ in () }
+                try await withTaskCancellationHandler {
+                    try await withConnection { _ in () }
+                } onCancel: {
+                    waitAbandoned.set()
+                }
+                try Task.checkCancellation()
                 return
-            } catch let error as DatabaseError where error.isTransient && NIODeadline.now() < deadline {
+            } catch let error as DatabaseError where error.healsByWaiting && NIODeadline.now() < deadline {
                 attempt += 1
                 if attempt == 1 || attempt % 10 == 0 {
                     logger.warning(
@@ -111,12 +177,10 @@ public final class DatabasePool: Sendable {
                     )
                 }
                 try await Task.sleep(nanoseconds: 250_000_000)
-            } catch let error as DatabaseError {
+            } catch let error as DatabaseError where error.healsByWaiting {
                 throw DatabaseError(
                     error.kind,
-                    message: "cannot reach \(url.redacted)"
-                        + (error.isTransient ? " after \(timeout.nanoseconds / 1_000_000_000) s" : "")
-                        + ": \(error.message)",
+                    message: "cannot reach \(url.redacted) after \(timeout.nanoseconds / 1_000_000_000) s: \(error.message)",
                     sql: error.sql, sqliteCode: error.sqliteCode, sqlState: error.sqlState
                 )
             }
@@ -184,6 +248,18 @@ final class ConnectionSlot: @unchecked Sendable {
             throw error
         }
     }
+}
+
+/// A flag set and cleared from any thread.
+///
+/// `@unchecked Sendable`: `value` is only read and written with `lock` held.
+final class StopFlag: @unchecked Sendable {
+    private let lock = NSLock()
+    private var value = false
+
+    var isSet: Bool { lock.withLock { value } }
+    func set() { lock.withLock { value = true } }
+    func clear() { lock.withLock { value = false } }
 }
 
 extension DatabasePool {

@@ -1,4 +1,9 @@
 import CLibPQ
+import NIOCore
+
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// A blocking connection to PostgreSQL through libpq.
 ///
@@ -34,35 +39,69 @@ public final class PostgresConnection: DatabaseConnection {
     /// parameters the server says the statement takes.
     private var statements: [String: (name: String, parameterCount: Int)] = [:]
     private var nextStatementNumber = 0
-    /// The URI with any password replaced by `***`; the only form shown in errors.
-    public let redactedURI: String
+    /// What this connection was opened with; its password is scrubbed from every message.
+    public let parameters: PostgresConnectionParameters
+    /// The URI without the password; the only form shown in errors.
+    public var redactedURI: String { parameters.redacted }
 
-    /// Connects to the database named by `uri`: a libpq connection URI (`postgres://…`, `postgresql://…`)
-    /// or a `key=value` connection string. Adds `connect_timeout` when the URI has none. Throws kind
-    /// `connectFailed` with a message naming host, port and database but never the password.
-    public init(uri: String) throws(DatabaseError) {
-        redactedURI = DatabaseURL.redact(uri)
-        let conninfo = PostgresConnection.addingConnectTimeout(to: uri)
-        EventLoopGuard.check("PQconnectdb")
-        guard let conn = PQconnectdb(conninfo) else {
-            throw DatabaseError(.connectFailed, message: "cannot connect to \(redactedURI): out of memory")
+    /// Connects to the database named by `uri`: a connection URI (`postgres://…`, `postgresql://…`, parsed
+    /// by ``PostgresConnectionParameters``) or a libpq `key=value` connection string.
+    public convenience init(uri: String) throws(DatabaseError) {
+        let parameters =
+            PostgresConnectionParameters.isURI(uri)
+            ? try PostgresConnectionParameters(parsing: uri) : try PostgresConnection.parseConnectionString(uri)
+        try self.init(parameters: parameters)
+    }
+
+    /// Connects with `parameters` (as keyword/value arrays), adding `connect_timeout` when they have none.
+    ///
+    /// Throws kind `connectFailed` with a message naming host, port and database but never the password;
+    /// the error's ``DatabaseError/sqlState`` is the server's when it refused us, and
+    /// ``DatabaseError/requiresIntervention`` is set unless waiting may cure it (refused, timeout, DNS,
+    /// SQLSTATE classes 08, 53 and 57 such as `57P03` starting up and `53300` too many connections).
+    /// `shouldGiveUp` is asked about every 100 ms while the attempt waits on the network; when it says yes,
+    /// the attempt ends at once with a transient error.
+    public init(
+        parameters: PostgresConnectionParameters, shouldGiveUp: () -> Bool = { false }
+    ) throws(DatabaseError) {
+        self.parameters = parameters
+        let redacted = parameters.redacted
+        let keywords = parameters.libpqKeywords(defaultConnectTimeout: PostgresConnection.defaultConnectTimeoutSeconds)
+        EventLoopGuard.check("PQconnectStartParams")
+        let started = PostgresConnection.withCStrings(keywords.map(\.key)) { keys in
+            PostgresConnection.withCStrings(keywords.map(\.value)) { values in
+                PQconnectStartParams(keys, values, 0)
+            }
         }
-        EventLoopGuard.check("PQstatus")
-        guard PQstatus(conn) == CONNECTION_OK else {
-            let message = PostgresConnection.scrubbed(PostgresConnection.errorMessage(conn), conn: conn)
+        guard let conn = started else {
+            throw DatabaseError(.connectFailed, message: "cannot connect to \(redacted): out of memory")
+        }
+        // Only in verbose mode does a refusal from the server carry its SQLSTATE; reset once connected.
+        PQsetErrorVerbosity(conn, PQERRORS_VERBOSE)
+        let outcome: ConnectOutcome
+        if PQstatus(conn) == CONNECTION_BAD {
+            outcome = .failed(optionsRejected: true)  // libpq refused the keywords before any network I/O
+        } else {
+            outcome = PostgresConnection.poll(conn, connectTimeout: parameters.connectTimeoutSeconds(
+                default: PostgresConnection.defaultConnectTimeoutSeconds), hostCount: parameters.hostCount,
+                shouldGiveUp: shouldGiveUp)
+        }
+        guard case .connected = outcome else {
+            let error = PostgresConnection.connectFailure(conn, outcome: outcome, parameters: parameters)
             EventLoopGuard.check("PQfinish")
             PQfinish(conn)
-            throw DatabaseError(.connectFailed, message: "cannot connect to \(redactedURI): \(message)")
+            throw error
         }
         handle = conn
+        PQsetErrorVerbosity(conn, PQERRORS_DEFAULT)
         EventLoopGuard.check("PQsetNoticeProcessor")
         PQsetNoticeProcessor(conn, { _, _ in }, nil)
         // Our strings are UTF-8 whatever the database's default client encoding says.
         EventLoopGuard.check("PQsetClientEncoding")
         if PQsetClientEncoding(conn, "UTF8") != 0 {
-            let message = PostgresConnection.scrubbed(PostgresConnection.errorMessage(conn), conn: conn)
+            let message = errorMessage(conn)
             close()
-            throw DatabaseError(.connectFailed, message: "cannot use \(redactedURI): \(message)")
+            throw DatabaseError(.connectFailed, message: "cannot use \(redacted): \(message)")
         }
     }
 
@@ -212,10 +251,10 @@ public final class PostgresConnection: DatabaseConnection {
             message = PQresultErrorField(result, PostgresConnection.diagMessagePrimary).map { String(cString: $0) }
                 ?? PostgresConnection.firstLines(PQresultErrorMessage(result).map { String(cString: $0) } ?? "")
         } else {
-            message = PostgresConnection.errorMessage(conn)
+            message = errorMessage(conn)
         }
         if message.isEmpty { message = "unknown error" }
-        message = PostgresConnection.redactingBinds(binds, in: message)
+        message = PostgresConnection.redactingBinds(binds, in: scrubbed(message, conn: conn))
 
         EventLoopGuard.check("PQstatus")
         let broken = PQstatus(conn) != CONNECTION_OK
@@ -237,20 +276,135 @@ public final class PostgresConnection: DatabaseConnection {
     private static let diagSQLState = Int32(UInt8(ascii: "C"))
     private static let diagMessagePrimary = Int32(UInt8(ascii: "M"))
 
-    /// Appends `connect_timeout` to a URI or `key=value` string that does not set one.
-    static func addingConnectTimeout(to uri: String) -> String {
-        guard !uri.contains("connect_timeout=") else { return uri }
-        let setting = "connect_timeout=\(defaultConnectTimeoutSeconds)"
-        if uri.hasPrefix("postgres://") || uri.hasPrefix("postgresql://") {
-            return uri + (uri.contains("?") ? "&" : "?") + setting
-        }
-        return uri.isEmpty ? setting : uri + " " + setting
+    // MARK: - Connecting
+
+    private enum ConnectOutcome {
+        case connected
+        /// libpq gave up; `optionsRejected` when it refused the keywords before any network I/O.
+        case failed(optionsRejected: Bool)
+        case timedOut(seconds: Int)
+        case gaveUp
     }
 
-    /// The connection's last error, on one line.
-    private static func errorMessage(_ conn: OpaquePointer) -> String {
+    /// Drives `PQconnectPoll` until it succeeds, fails, runs past `connectTimeout` per host (0 = no limit,
+    /// as in libpq) or `shouldGiveUp` says so. Waits on the socket in slices of at most 100 ms.
+    private static func poll(
+        _ conn: OpaquePointer, connectTimeout: Int, hostCount: Int, shouldGiveUp: () -> Bool
+    ) -> ConnectOutcome {
+        let limit = connectTimeout > 0 ? max(2, connectTimeout) * hostCount : 0
+        let deadline = limit > 0 ? NIODeadline.now() + .seconds(Int64(limit)) : NIODeadline.distantFuture
+        var status = PGRES_POLLING_WRITING
+        while true {
+            switch status {
+            case PGRES_POLLING_OK: return .connected
+            case PGRES_POLLING_FAILED: return .failed(optionsRejected: false)
+            default: break
+            }
+            EventLoopGuard.check("PQsocket")
+            var descriptor = pollfd(
+                fd: PQsocket(conn), events: Int16(status == PGRES_POLLING_READING ? POLLIN : POLLOUT), revents: 0)
+            guard descriptor.fd >= 0 else { return .failed(optionsRejected: false) }
+            var ready: Int32 = 0
+            while ready == 0 {
+                if shouldGiveUp() { return .gaveUp }
+                let left = deadline - NIODeadline.now()
+                if left <= .zero { return .timedOut(seconds: limit) }
+                ready = Glibc.poll(&descriptor, 1, Int32(min(left.nanoseconds / 1_000_000 + 1, 100)))
+                if ready < 0 && errno == EINTR { ready = 0 }
+            }
+            EventLoopGuard.check("PQconnectPoll")
+            status = PQconnectPoll(conn)
+        }
+    }
+
+    /// The error for a failed attempt: one line, no password, the server's SQLSTATE when it sent one, and
+    /// whether waiting can cure it.
+    private static func connectFailure(
+        _ conn: OpaquePointer, outcome: ConnectOutcome, parameters: PostgresConnectionParameters
+    ) -> DatabaseError {
+        let prefix = "cannot connect to \(parameters.redacted): "
+        switch outcome {
+        case .timedOut(let seconds):
+            return DatabaseError(.connectFailed, message: prefix + "no answer within \(seconds) s (connect_timeout)")
+        case .gaveUp:
+            return DatabaseError(.connectFailed, message: prefix + "gave up: the server is stopping")
+        case .connected, .failed:
+            break
+        }
         EventLoopGuard.check("PQerrorMessage")
-        return firstLines(PQerrorMessage(conn).map { String(cString: $0) } ?? "")
+        let (sqlState, text) = splitSQLState(PQerrorMessage(conn).map { String(cString: $0) } ?? "")
+        var message = scrubbed(firstLines(text), conn: conn, parameters: parameters)
+        if message.isEmpty { message = "unknown error" }
+        let healsByWaiting: Bool
+        if case .failed(optionsRejected: true) = outcome {
+            healsByWaiting = false
+        } else if let sqlState {
+            // 08 connection exception, 53 insufficient resources (53300 too many connections), 57 operator
+            // intervention (57P03 starting up, 57P01 shutting down): the server is there but not ready.
+            healsByWaiting = ["08", "53", "57"].contains(String(sqlState.prefix(2)))
+        } else if PQconnectionNeedsPassword(conn) != 0 {
+            healsByWaiting = false
+        } else {
+            // No answer from a server: refused, unreachable, a name that does not resolve yet — or TLS
+            // that the URL demands and the server cannot give, which waiting does not change.
+            let lowered = text.lowercased()
+            healsByWaiting = !(lowered.contains("ssl") || lowered.contains("certificate") || lowered.contains("gssapi"))
+        }
+        return DatabaseError(
+            .connectFailed, message: prefix + message, sqlState: sqlState, requiresIntervention: !healsByWaiting)
+    }
+
+    /// Takes the SQLSTATE out of a verbose libpq message (`FATAL:  3D000: database "x" does not exist`,
+    /// then a `LOCATION:` line) and returns it with the message as default verbosity would show it.
+    static func splitSQLState(_ text: String) -> (sqlState: String?, message: String) {
+        let lines = text.split(whereSeparator: \.isNewline).filter {
+            !$0.drop(while: \.isWhitespace).hasPrefix("LOCATION:")
+        }
+        let message = lines.joined(separator: "\n")
+        let isCodeCharacter: (Character) -> Bool = { $0.isASCII && ($0.isNumber || $0.isUppercase) }
+        var search = message[...]
+        while let marker = search.range(of: ":  ") {
+            let code = message[marker.upperBound...].prefix(5)
+            let after = message[code.endIndex...]
+            if code.count == 5, code.allSatisfy(isCodeCharacter), after.hasPrefix(": ") {
+                let cleaned = message[..<marker.upperBound] + after.dropFirst(2)
+                return (String(code), String(cleaned))
+            }
+            search = message[marker.upperBound...]
+        }
+        return (nil, message)
+    }
+
+    /// A libpq `key=value` connection string as keywords, parsed by libpq itself. Its error message may
+    /// quote the string, so it is not shown.
+    static func parseConnectionString(_ text: String) throws(DatabaseError) -> PostgresConnectionParameters {
+        var errorMessage: UnsafeMutablePointer<CChar>?
+        guard let options = PQconninfoParse(text, &errorMessage) else {
+            if let errorMessage { PQfreemem(errorMessage) }
+            throw DatabaseError(.invalidURL, message: "the PostgreSQL connection string does not parse")
+        }
+        defer { PQconninfoFree(options) }
+        var keywords: [(key: String, value: String)] = []
+        var option = options
+        while let keyword = option.pointee.keyword {
+            if let value = option.pointee.val { keywords.append((String(cString: keyword), String(cString: value))) }
+            option += 1
+        }
+        return PostgresConnectionParameters(keywords: keywords)
+    }
+
+    /// Calls `body` with a NULL-terminated array of C strings that lives for the duration of the call.
+    private static func withCStrings<T>(_ strings: [String], _ body: (UnsafePointer<UnsafePointer<CChar>?>) -> T) -> T {
+        let copies = strings.map { strdup($0) }
+        defer { copies.forEach { free($0) } }
+        let pointers = copies.map { UnsafePointer($0) } + [nil]
+        return pointers.withUnsafeBufferPointer { body($0.baseAddress!) }
+    }
+
+    /// The connection's last error, on one line, without the password.
+    private func errorMessage(_ conn: OpaquePointer) -> String {
+        EventLoopGuard.check("PQerrorMessage")
+        return scrubbed(PostgresConnection.firstLines(PQerrorMessage(conn).map { String(cString: $0) } ?? ""), conn: conn)
     }
 
     /// libpq's messages span lines (one per address tried, plus hints); an error is one line.
@@ -261,13 +415,22 @@ public final class PostgresConnection: DatabaseConnection {
             .joined(separator: "; ")
     }
 
-    /// Removes the connection's password from a message, should a server or libpq ever echo it.
-    private static func scrubbed(_ message: String, conn: OpaquePointer) -> String {
+    /// Removes the password, in every spelling, from a message, should the server or libpq ever echo it.
+    private func scrubbed(_ message: String, conn: OpaquePointer) -> String {
+        PostgresConnection.scrubbed(message, conn: conn, parameters: parameters)
+    }
+
+    private static func scrubbed(
+        _ message: String, conn: OpaquePointer, parameters: PostgresConnectionParameters
+    ) -> String {
+        var message = parameters.scrubbing(message)
+        // libpq may also have taken a password from PGPASSWORD or ~/.pgpass.
         EventLoopGuard.check("PQpass")
-        guard let pointer = PQpass(conn) else { return message }
-        let password = String(cString: pointer)
-        guard !password.isEmpty else { return message }
-        return message.replacing(password, with: "***")
+        if let pointer = PQpass(conn) {
+            let password = String(cString: pointer)
+            if password.count > 1 { message = message.replacing(password, with: "***") }
+        }
+        return message
     }
 
     /// PostgreSQL quotes bad input back (`invalid input syntax for type integer: "…"`); errors never carry

@@ -38,6 +38,11 @@ struct Serve: AsyncParsableCommand {
     @Option(name: .long, parsing: .unconditional, help: "Seconds of silence before a client is disconnected; 0 = never.")
     var idleTimeout: Double = 0
 
+    @Option(name: .long, parsing: .unconditional, help: ArgumentHelp(
+        "Join/leave notices a second named one by one; above it, one '* J joined, L left' line a second. 0 = always name.",
+        valueName: "notices"))
+    var noticeRate = 20
+
     @Option(name: .long, parsing: .unconditional, help: "Database worker threads (one connection each).")
     var dbThreads = 2
 
@@ -61,6 +66,7 @@ struct Serve: AsyncParsableCommand {
         guard floodRate >= 0 else { throw ValidationError("--flood-rate must be 0 (no flood control) or more") }
         guard floodBurst >= 1 else { throw ValidationError("--flood-burst must be 1 or more") }
         guard idleTimeout >= 0 else { throw ValidationError("--idle-timeout must be 0 (never) or more") }
+        guard noticeRate >= 0 else { throw ValidationError("--notice-rate must be 0 (always name) or more") }
         guard (1...64).contains(dbThreads) else { throw ValidationError("--db-threads must be from 1 to 64") }
         guard dbConnectTimeout >= 0 else { throw ValidationError("--db-connect-timeout must be 0 or more") }
         guard shutdownTimeout > 0 else { throw ValidationError("--shutdown-timeout must be more than 0") }
@@ -103,22 +109,36 @@ struct Serve: AsyncParsableCommand {
         configuration.chat.floodRate = floodRate
         configuration.chat.floodBurst = floodBurst
         configuration.chat.idleTimeout = .seconds(idleTimeout)
+        configuration.chat.noticeRate = noticeRate
+
+        // Every client is a file descriptor: take the hard limit, and say so when it cannot hold --max-clients.
+        if let limit = OpenFileLimit.raiseToHardLimit(), limit < UInt64(maxClients + OpenFileLimit.reserve) {
+            logger.warning(
+                "the open file limit is lower than --max-clients needs; accepts pause when it is reached",
+                metadata: ["open-file-limit": "\(limit)", "needed": "\(maxClients + OpenFileLimit.reserve)"])
+        }
 
         let server = ChatServer(configuration: configuration, logger: logger)
         var groupConfiguration = ServiceGroupConfiguration(
             services: [server], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
         // A second budget on top of the server's own bounded steps, so a stop can never hang.
         groupConfiguration.maximumGracefulShutdownDuration = .milliseconds(Int64(shutdownTimeout * 1000) + 5_000)
+        // The server has logged the cause of a failed start, first, before tidying up; here it only
+        // becomes the exit status.
         do {
             try await ServiceGroup(configuration: groupConfiguration).run()
-        } catch let error as DatabaseError {
-            logger.critical("cannot start: \(error)")
+        } catch is StartupInterrupted {
+            throw ExitCode(Serve.interruptedExitCode)
+        } catch is DatabaseError {
             throw ExitCode(1)
-        } catch let error as ListenError {
-            logger.critical("cannot start: \(error)")
+        } catch is ListenError {
             throw ExitCode(1)
         }
     }
+
+    /// Exit status when SIGTERM or SIGINT arrives while start-up waits for the database (128 + SIGINT, as
+    /// a shell reports Ctrl-C). A start that cannot succeed exits 1; a normal stop exits 0.
+    static let interruptedExitCode: Int32 = 130
 }
 
 extension TimeAmount {

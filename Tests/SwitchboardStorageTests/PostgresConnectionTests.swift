@@ -170,18 +170,46 @@ final class PostgresConnectionTests: XCTestCase {
         XCTAssertFalse(text.contains("\n"), "one line: \(text)")
     }
 
-    /// The default `connect_timeout` is added only when the connection string has none, so a dead host
-    /// cannot hang a pool thread.
-    func testConnectTimeoutIsAddedWhenAbsent() {
-        let cases = [
-            ("postgres://u@h/db", "postgres://u@h/db?connect_timeout=5"),
-            ("postgresql://h/db?sslmode=disable", "postgresql://h/db?sslmode=disable&connect_timeout=5"),
-            ("postgres://h/db?connect_timeout=1", "postgres://h/db?connect_timeout=1"),
-            ("host=h dbname=db", "host=h dbname=db connect_timeout=5"),
+    /// The default `connect_timeout` is its own keyword, added only when the URL has none — never appended
+    /// to a URL, where a `?` in the password would make it part of the database name.
+    func testConnectTimeoutIsAddedWhenAbsent() throws {
+        let cases: [(String, [String])] = [
+            ("postgres://u@h/db", ["user=u", "host=h", "dbname=db", "connect_timeout=5"]),
+            ("postgres://u:p?w@h/db", ["user=u", "password=p?w", "host=h", "dbname=db", "connect_timeout=5"]),
+            ("postgresql://h/db?sslmode=disable", ["host=h", "dbname=db", "sslmode=disable", "connect_timeout=5"]),
+            ("postgres://h/db?connect_timeout=1", ["host=h", "dbname=db", "connect_timeout=1"]),
         ]
         for (uri, expected) in cases {
-            XCTAssertEqual(PostgresConnection.addingConnectTimeout(to: uri), expected)
+            let keywords = try PostgresConnectionParameters(parsing: uri).libpqKeywords(defaultConnectTimeout: 5)
+            XCTAssertEqual(keywords.map { "\($0.key)=\($0.value)" }, expected, uri)
         }
+        let parsed = try PostgresConnection.parseConnectionString("host=h dbname=db password=sekrit")
+        XCTAssertEqual(parsed.host, "h")
+        XCTAssertEqual(parsed.password, "sekrit")
+        XCTAssertFalse(parsed.redacted.contains("sekrit"), parsed.redacted)
+    }
+
+    /// A server's refusal keeps its SQLSTATE: the database that does not exist is 3D000 and needs a person,
+    /// not a retry; the message stays one line without the code spliced in.
+    func testRefusalByServerCarriesSQLStateAndIsNotRetryable() throws {
+        let other = try PostgresConnectionParameters(parsing: uri)
+        var keywords = other.keywords
+        keywords.removeAll { $0.key == "dbname" }
+        keywords.append(("dbname", "no_such_db_\(getpid())"))
+        let error = databaseError { _ = try PostgresConnection(parameters: PostgresConnectionParameters(keywords: keywords)) }
+        XCTAssertEqual(error?.sqlState, "3D000")
+        XCTAssertEqual(error?.requiresIntervention, true)
+        XCTAssertEqual(error?.healsByWaiting, false)
+        let message = error?.message ?? ""
+        XCTAssertTrue(message.contains("database \"no_such_db_"), message)
+        XCTAssertFalse(message.contains("3D000") || message.contains("LOCATION") || message.contains("\n"), message)
+    }
+
+    /// A refused connection (nothing listening) can heal by waiting.
+    func testRefusedConnectionHealsByWaiting() throws {
+        let error = databaseError { _ = try PostgresConnection(uri: "postgres://u@127.0.0.1:\(try Self.closedPort())/db") }
+        XCTAssertEqual(error?.healsByWaiting, true, "\(String(describing: error))")
+        XCTAssertNil(error?.sqlState)
     }
 
     /// The PostgreSQL migrations apply, a second run applies nothing, and a tampered checksum is refused.
