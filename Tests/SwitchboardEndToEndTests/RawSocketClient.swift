@@ -311,6 +311,13 @@ extension ServerProcess {
         logText.split(separator: "\n", omittingEmptySubsequences: false).suffix(count).joined(separator: "\n")
     }
 
+    /// ``diagnosis`` once a dying process has been reaped (waits up to 3 s for it; a live one is reported alive).
+    var diagnosisAfterExit: String {
+        let deadline = Date().addingTimeInterval(3)
+        while process.isRunning && Date() < deadline { usleep(10_000) }
+        return diagnosis
+    }
+
     /// One paragraph for a failure message: how the process is, the crash report's headline lines (Swift's
     /// backtracer prints registers last, so the tail alone hides the reason), and the end of its log.
     var diagnosis: String {
