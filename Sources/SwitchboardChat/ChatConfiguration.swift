@@ -26,7 +26,7 @@ public struct ChatConfiguration: Sendable {
     /// Bytes of output (line size × recipients) the hub queues in one event loop tick before sessions with
     /// more input wait for the next one: bounds the work one read can cause, so timers, other sockets and
     /// the history writer always get their turn.
-    public var fanOutBytesPerTick = 4 * 1024 * 1024
+    public var fanOutBytesPerTick = 1024 * 1024
     /// Most nicknames `/who` lists before summarising the rest.
     public var maximumWhoNames = 100
 

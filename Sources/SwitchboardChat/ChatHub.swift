@@ -273,8 +273,9 @@ public final class ChatHub {
     /// `/who`: joined nicknames, sorted ignoring case, at most ``ChatConfiguration/maximumWhoNames``.
     func whoLine() -> String {
         charge(members.count * 16)  // sorting every name is work too
-        let names = members.map(\.nickname).sorted { Nickname.key($0) < Nickname.key($1) }
-        return ChatText.who(Array(names.prefix(configuration.maximumWhoNames)), total: names.count)
+        // The index's keys are the case-folded names already: sort those, not a fresh key per comparison.
+        let names = nicknames.sorted { $0.key < $1.key }.prefix(configuration.maximumWhoNames).map(\.value.nickname)
+        return ChatText.who(names, total: nicknames.count)
     }
 
     /// `/count`.

@@ -43,6 +43,9 @@ public final class ChatServer: Service {
         self.pool = DatabasePool(url: configuration.database, numberOfThreads: configuration.databaseThreads, logger: logger)
     }
 
+    /// Connections accepted per event loop iteration, at most.
+    static let acceptsPerIteration: UInt = 256
+
     /// The loop that owns the hub and all clients.
     public var eventLoop: any EventLoop { group.next() }
 
@@ -127,6 +130,10 @@ public final class ChatServer: Service {
         let acceptBackoff = configuration.acceptBackoff
         var bootstrap = ServerBootstrap(group: group)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            // Accept a whole crowd in one loop iteration, not NIO's default of 4: under load an iteration is
+            // long (it works off a tick's fan-out budget), and at 4 a time the listen backlog overflows and
+            // newcomers wait seconds for their welcome while the loop serves everyone already in.
+            .serverChannelOption(.maxMessagesPerRead, value: ChatServer.acceptsPerIteration)
             .serverChannelInitializer { channel in
                 // Out of file descriptors (EMFILE/ENFILE) or memory, accept(2) fails at once and would be retried
                 // at once, forever: 100 % CPU and nothing in the log. Pause accepting instead, and say so once
