@@ -188,7 +188,9 @@ public final class ChatServer: Service {
         let deadline = NIODeadline.now() + configuration.shutdownTimeout
         let level: Logger.Level = quietly ? .debug : .notice
         logger.log(level: level, "shutting down")
-        let finished = await ChatServer.run(until: deadline) { [self] in
+        // The steps keep `deadline` on the loop and report what they left; this outer guard, half a second
+        // later and off the loop, only ends a stop whose loop cannot even do that.
+        let finished = await ChatServer.run(until: deadline + .milliseconds(500)) { [self] in
             await self.stopParts(listeners: listeners, hub: hub, store: store, deadline: deadline, quietly: quietly)
         }
         if !finished {
