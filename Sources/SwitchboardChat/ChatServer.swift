@@ -73,6 +73,7 @@ public final class ChatServer: Service {
     /// Prepares the database and starts listening. Returns the bound addresses (port 0 becomes real).
     @discardableResult
     public func start() async throws -> [SocketAddress] {
+        try configuration.validate()
         pool.start()
         logger.info("opening database", metadata: ["database": "\(configuration.database.redacted)"])
         // SIGTERM/SIGINT (graceful shutdown) ends the wait at once rather than after the timeout.
