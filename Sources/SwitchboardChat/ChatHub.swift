@@ -15,8 +15,7 @@ import SwitchboardStorage
 /// recipient — on loopback each write syscall also runs the receiver's TCP path, so this is the main cost
 /// of fan-out.
 ///
-/// The rules that keep a hostile client from crashing or stalling the server (DESIGN.md, "Design rules
-/// learned the hard way"):
+/// The rules that keep a hostile client from crashing or stalling the server (README, "Hostile load"):
 /// - Nothing inside a fan-out flushes or closes a channel. Flushes and closes wait for the end-of-tick
 ///   task (``flushAndClose()``), which works through lists, so a mass leave is iteration, never recursion.
 /// - Work per tick is bounded: every line queued for a client is charged to a fan-out budget
