@@ -38,7 +38,10 @@ public final class ChatHub {
     /// Local sessions admitted or joined, by id.
     private var sessions: [ConnectionKey: ChatSession] = [:]
     /// Joined local sessions, in fan-out order (swap-remove on leave; ``memberSlots`` knows each index).
-    private var members: [ChatSession] = []
+    /// Unmanaged, so a broadcast does not retain and release every recipient: each is held strongly in
+    /// ``sessions`` for as long as it is here, and nothing a broadcast calls can remove one (closes wait for
+    /// the end of the tick).
+    private var members: [Unmanaged<ChatSession>] = []
     private var memberSlots: [ConnectionKey: Int] = [:]
 
     // End-of-tick work.
@@ -122,7 +125,7 @@ public final class ChatHub {
         eventLoop.preconditionInEventLoop()
         guard sessions[id] === session, let nickname = roster.join(id, visitor: visitor) else { return }
         memberSlots[id] = members.count
-        members.append(session)
+        members.append(Unmanaged.passUnretained(session))
         session.send(ChatText.welcome(nickname: nickname, connected: connectedCount, visitor: visitor))
         if takeNamedNotice(joined: true) {
             broadcast(ChatText.joined(nickname, connected: connectedCount), except: session)
@@ -141,7 +144,7 @@ public final class ChatHub {
             let last = members.removeLast()
             if slot < members.count {
                 members[slot] = last
-                memberSlots[last.id!] = slot
+                last._withUnsafeGuaranteedRef { memberSlots[$0.id!] = slot }
             }
         }
         if let nickname = member.nickname, !isShuttingDown, takeNamedNotice(joined: false) {
@@ -205,10 +208,13 @@ public final class ChatHub {
     func broadcast(_ text: String, except sender: ChatSession?) {
         let buffer = ChatSession.encode(text)
         var newlyDirty = false
-        for member in members where member !== sender {
-            if member.deliver(buffer) {
-                dirty.append(member)
-                newlyDirty = true
+        let skip = sender.map { Unmanaged.passUnretained($0).toOpaque() }
+        for member in members where member.toOpaque() != skip {
+            member._withUnsafeGuaranteedRef { recipient in
+                if recipient.deliver(buffer) {
+                    dirty.append(recipient)
+                    newlyDirty = true
+                }
             }
         }
         fanOutSpent += buffer.readableBytes * members.count

@@ -89,8 +89,11 @@ public final class ChatSession: ChannelDuplexHandler {
     private var floodRefilledAt: NIODeadline
     private var lastSlowDownNotice: NIODeadline?
 
-    /// What this client is about to be sent, in order (see ``SessionOutput``).
-    private var output = SessionOutput()
+    /// What this client is about to be sent, in order (see ``SessionOutput``). Exclusivity is not checked
+    /// at run time (it cost ~7 % of fan-out: one check per delivery): every access is on this session's
+    /// event loop and none overlaps another, because nothing called while the output is being changed
+    /// calls back into this session.
+    @exclusivity(unchecked) private var output = SessionOutput()
 
     /// Creates the handler for one connection of `hub`.
     public init(hub: ChatHub) {
