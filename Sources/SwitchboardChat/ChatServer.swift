@@ -23,8 +23,14 @@ import Darwin
 public final class ChatServer: Service {
     public let configuration: ServerConfiguration
     private let logger: Logger
-    private let group: MultiThreadedEventLoopGroup
+    /// The loop the hub and every client channel live on.
+    private let loop: any EventLoop
+    /// The group this server made for itself (and so shuts down), if it was not given one.
+    private let ownGroup: MultiThreadedEventLoopGroup?
     private let pool: DatabasePool
+    /// Whether this server made its pool (and so stops it); a given pool is the caller's to stop (the CLI
+    /// runs it as a service of its own, after the server in shutdown order).
+    private let ownsPool: Bool
     private let state = NIOLockedValueBox(State())
 
     private struct State {
@@ -34,20 +40,37 @@ public final class ChatServer: Service {
         var stopped = false
     }
 
-    /// Creates the server; nothing runs until ``start()`` or ``run()``.
-    public init(configuration: ServerConfiguration, logger: Logger) {
+    /// Creates the server on what it runs on; nothing runs until ``start()`` or ``run()``.
+    ///
+    /// - `eventLoopGroup`: the hub and all clients live on one loop of it (`next()`), so fan-out never
+    ///   crosses threads (the reactor). Default: a one-thread group of the server's own.
+    /// - `pool`: the database pool (it must be for `configuration.database`). Default: one of the
+    ///   server's own, stopped with it.
+    /// Tests start a server in-process this way, on port 0, and read the bound address from ``start()``.
+    public init(
+        configuration: ServerConfiguration, eventLoopGroup: (any EventLoopGroup)? = nil, pool: DatabasePool? = nil,
+        logger: Logger
+    ) {
         self.configuration = configuration
         self.logger = logger
-        // One loop: hub state and every client live on it, so fan-out never crosses threads (the reactor).
-        self.group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
-        self.pool = DatabasePool(url: configuration.database, numberOfThreads: configuration.databaseThreads, logger: logger)
+        if let eventLoopGroup {
+            self.ownGroup = nil
+            self.loop = eventLoopGroup.next()
+        } else {
+            let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+            self.ownGroup = group
+            self.loop = group.next()
+        }
+        self.ownsPool = pool == nil
+        self.pool = pool ?? DatabasePool(
+            url: configuration.database, numberOfThreads: configuration.databaseThreads, logger: logger)
     }
 
     /// Connections accepted per event loop iteration, at most.
     static let acceptsPerIteration: UInt = 256
 
     /// The loop that owns the hub and all clients.
-    public var eventLoop: any EventLoop { group.next() }
+    public var eventLoop: any EventLoop { loop }
 
     /// Service entry point: starts, serves until graceful shutdown is requested, then stops.
     ///
@@ -94,7 +117,7 @@ public final class ChatServer: Service {
         }
         let visits = try await HistoryStore.totalVisits(pool: pool)
 
-        let loop = group.next()
+        let loop = self.loop
         let configuration = self.configuration
         let logger = self.logger
         let pool = self.pool
@@ -129,7 +152,7 @@ public final class ChatServer: Service {
         let sendQueue = configuration.chat.maximumSendQueueBytes
         let logger = self.logger
         let acceptBackoff = configuration.acceptBackoff
-        var bootstrap = ServerBootstrap(group: group)
+        var bootstrap = ServerBootstrap(group: loop)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             // Accept a whole crowd in one loop iteration, not NIO's default of 4: under load an iteration is
             // long (it works off a tick's fan-out budget), and at 4 a time the listen backlog overflows and
@@ -222,8 +245,8 @@ public final class ChatServer: Service {
                 logger.error("shutdown timed out before all history was written", metadata: ["unwritten-events": "\(left)"])
             }
         }
-        try? await pool.shutdown()
-        try? await group.shutdownGracefully()
+        if ownsPool { try? await pool.shutdown() }
+        try? await ownGroup?.shutdownGracefully()
     }
 
     /// Runs `body` until it finishes or `deadline` passes on a timer that no event loop drives; returns

@@ -2,7 +2,9 @@ import CSQLite
 import Foundation
 import Logging
 import NIOCore
+import NIOConcurrencyHelpers
 import NIOPosix
+import ServiceLifecycle
 
 #if canImport(Glibc)
 import Glibc
@@ -21,12 +23,14 @@ import Darwin
 ///   backoff between failed attempts (100 ms doubling to 5 s) so a dead server is not hammered.
 ///
 /// All methods may be called from any thread. The bodies run on pool threads only.
-public final class DatabasePool: Sendable {
+public final class DatabasePool: Service, Sendable {
     /// The database this pool talks to.
     public let url: DatabaseURL
     /// How many worker threads (and so connections) the pool runs.
     public let numberOfThreads: Int
     private let threadPool: NIOThreadPool
+    private let lifecycle = NIOLockedValueBox(Lifecycle.new)
+    private enum Lifecycle { case new, running, stopped }
     private let slots = ThreadSpecificVariable<ConnectionSlot>()
     private let makeConnection: @Sendable () throws(DatabaseError) -> any DatabaseConnection
     private let logger: Logger
@@ -102,15 +106,32 @@ public final class DatabasePool: Sendable {
         return error
     }
 
-    /// Starts the worker threads.
+    /// Starts the worker threads. Safe to call more than once (the server and the service both may).
     public func start() {
-        threadPool.start()
+        let first = lifecycle.withLockedValue { state in
+            defer { if state == .new { state = .running } }
+            return state == .new
+        }
+        if first { threadPool.start() }
     }
 
     /// Stops the worker threads once queued work has run; their connections close as the threads exit.
+    /// Safe to call more than once.
     public func shutdown() async throws {
+        let first = lifecycle.withLockedValue { state in
+            defer { state = .stopped }
+            return state == .running
+        }
         stopping.set()
-        try await threadPool.shutdownGracefully()
+        if first { try await threadPool.shutdownGracefully() }
+    }
+
+    /// As a `Service` (in the server's `ServiceGroup`, before the server so it stops after it): starts,
+    /// waits for graceful shutdown, then stops once queued work (the last history batch) has run.
+    public func run() async throws {
+        start()
+        try? await gracefulShutdown()
+        try await shutdown()
     }
 
     /// Runs `body` with this thread's connection on a pool thread; the future completes on `eventLoop`.

@@ -122,9 +122,13 @@ struct Serve: AsyncParsableCommand {
                 metadata: ["open-file-limit": "\(limit)", "needed": "\(maxClients + OpenFileLimit.reserve)"])
         }
 
-        let server = ChatServer(configuration: configuration, logger: logger)
+        // The pool is a service before the server: shutdown runs in reverse order, so the pool stops only
+        // after the server has written its last history.
+        let pool = DatabasePool(
+            url: configuration.database, numberOfThreads: configuration.databaseThreads, logger: logger)
+        let server = ChatServer(configuration: configuration, pool: pool, logger: logger)
         var groupConfiguration = ServiceGroupConfiguration(
-            services: [server], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
+            services: [pool, server], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
         // A second budget on top of the server's own bounded steps, so a stop can never hang.
         groupConfiguration.maximumGracefulShutdownDuration = .milliseconds(Int64(shutdownTimeout * 1000) + 5_000)
         // The server has logged the cause of a failed start, first, before tidying up; here it only
