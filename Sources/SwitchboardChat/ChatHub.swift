@@ -8,8 +8,7 @@ import SwitchboardStorage
 /// Ownership: all state lives on ``eventLoop``, the single loop every client channel is registered on, so
 /// no locks are needed and a chat line never hops threads. Every method must be called on that loop.
 ///
-/// A broadcast encodes its line once into one `ByteBuffer` and writes that same buffer to each recipient
-/// without flushing; recipients are marked dirty and flushed once per event loop tick (one task that runs
+/// A broadcast encodes its line once and copies it into each recipient's output without flushing; recipients are marked dirty and flushed once per event loop tick (one task that runs
 /// after every socket the tick found readable has been read). So the lines of every sender read in one
 /// tick, and every join or leave announced in it, cost one `writev` per recipient, not one per line per
 /// recipient — on loopback each write syscall also runs the receiver's TCP path, so this is the main cost
@@ -206,18 +205,22 @@ public final class ChatHub {
 
     /// Sends `text` (one line, without CRLF) to every joined client except `sender`. Never flushes.
     func broadcast(_ text: String, except sender: ChatSession?) {
-        let buffer = ChatSession.encode(text)
+        var encoded = Array(text.utf8)
+        encoded.append(13)
+        encoded.append(10)
         var newlyDirty = false
         let skip = sender.map { Unmanaged.passUnretained($0).toOpaque() }
-        for member in members where member.toOpaque() != skip {
-            member._withUnsafeGuaranteedRef { recipient in
-                if recipient.deliver(buffer) {
-                    dirty.append(recipient)
-                    newlyDirty = true
+        encoded.withUnsafeBytes { line in
+            for member in members where member.toOpaque() != skip {
+                member._withUnsafeGuaranteedRef { recipient in
+                    if recipient.deliver(line) {
+                        dirty.append(recipient)
+                        newlyDirty = true
+                    }
                 }
             }
         }
-        fanOutSpent += buffer.readableBytes * members.count
+        fanOutSpent += encoded.count * members.count
         if newlyDirty { scheduleTickTask() }
     }
 

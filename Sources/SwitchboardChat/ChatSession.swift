@@ -297,13 +297,13 @@ public final class ChatSession: ChannelDuplexHandler {
     func send(_ line: String) {
         let buffer = ChatSession.encode(line)
         hub.charge(buffer.readableBytes)
-        if deliver(buffer) { hub.markDirty(self) }
+        if output.enqueue(buffer) { hub.markDirty(self) }
     }
 
     /// Queues an encoded line (shared by a broadcast) for this client: the hot path of fan-out. Returns
     /// `true` when the hub must add this client to the tick's flush list (its first line this tick).
-    func deliver(_ buffer: ByteBuffer) -> Bool {
-        output.enqueue(buffer)
+    func deliver(_ line: UnsafeRawBufferPointer) -> Bool {
+        output.enqueue(line)
     }
 
     /// Bytes queued for this client and not yet handed to the channel.

@@ -7,8 +7,9 @@ import NIOCore
 ///  enqueue(a) enqueue(b)        reserveReply()=r  enqueue(c)   complete(r, [h1, h2])      take()
 ///  pending: a+b                 held: [r?, c]                  pending: a+b+h1+h2+c       → a+b+h1+h2+c
 /// ```
-/// - Lines go into ``pending``, one `ByteBuffer` per tick: the first line is kept as the (shared) buffer
-///   it came in, later ones are copied after it. The hub hands it to the channel once per tick, and only
+/// - Lines are copied into ``pending``, one plain byte array per tick (appending to an array is a bounds
+///   check and a `memcpy`; appending to a `ByteBuffer` cost several times that per line in the fan-out
+///   profile). ``take()`` hands the tick's bytes over as one `ByteBuffer`. The hub does so once per tick, and only
 ///   then: nothing here ever asks for an immediate flush, because a flush inside a fan-out can make NIO
 ///   close or read that socket right there, re-entering a session (README, "Hostile load").
 /// - While a database reply is outstanding its slot holds everything queued after it, so replies keep
@@ -22,10 +23,12 @@ struct SessionOutput {
 
     private(set) var lines: Int64 = 0
     private(set) var bytes: Int64 = 0
-    private var pending: ByteBuffer?
-    /// Bytes in ``pending``; tracked here rather than read back from `pending` after the copy: that
-    /// read-after-write of ByteBuffer's packed indices stalled the fan-out loop (perf annotate showed it).
-    private(set) var pendingBytes = 0
+    private var pending: [UInt8] = []
+    /// Bytes queued for this tick and not yet taken.
+    var pendingBytes: Int { pending.count }
+    /// A tick's array keeps its capacity for the next tick up to this size; a bigger one is let go, so a
+    /// burst does not leave every client holding its peak.
+    static let retainedCapacity = 4096
     private var held: [Slot] = []
     private var nextReplyID: UInt64 = 0
     /// Replies reserved and not yet completed.
@@ -37,35 +40,34 @@ struct SessionOutput {
     /// Queues one encoded line (with its CRLF), or raw protocol bytes (telnet replies: `countsAsLine`
     /// false, counted in ``bytes`` only). Returns `true` when this is the first output since the last
     /// ``take()``: the caller must then make sure the hub flushes this client at the end of the tick.
-    mutating func enqueue(_ line: ByteBuffer, countsAsLine: Bool = true) -> Bool {
+    mutating func enqueue(_ line: UnsafeRawBufferPointer, countsAsLine: Bool = true) -> Bool {
         if isClosed { return false }
         if !held.isEmpty {
-            held.append(.ready(line, countsAsLine: countsAsLine))
+            held.append(.ready(ByteBuffer(bytes: line), countsAsLine: countsAsLine))
             return false
         }
         return append(line, countsAsLine: countsAsLine)
     }
 
-    private mutating func append(_ line: ByteBuffer, countsAsLine: Bool) -> Bool {
-        let size = line.readableBytes
-        if countsAsLine { lines += 1 }
-        bytes += Int64(size)
-        pendingBytes += size
-        guard pending != nil else {
-            pending = line
-            return true
-        }
-        pending!.writeImmutableBuffer(line)
-        return false
+    /// ``enqueue(_:countsAsLine:)`` for a line in a `ByteBuffer`.
+    mutating func enqueue(_ line: ByteBuffer, countsAsLine: Bool = true) -> Bool {
+        line.withUnsafeReadableBytes { enqueue($0, countsAsLine: countsAsLine) }
     }
 
-    /// The tick's buffer, emptied.
+    private mutating func append(_ line: UnsafeRawBufferPointer, countsAsLine: Bool) -> Bool {
+        if countsAsLine { lines += 1 }
+        bytes += Int64(line.count)
+        let first = pending.isEmpty
+        pending.append(contentsOf: line)
+        return first
+    }
+
+    /// The tick's bytes as one buffer, emptied.
     mutating func take() -> ByteBuffer? {
-        defer {
-            pending = nil
-            pendingBytes = 0
-        }
-        return pending
+        guard !pending.isEmpty else { return nil }
+        let buffer = ByteBuffer(bytes: pending)
+        pending.removeAll(keepingCapacity: pending.capacity <= SessionOutput.retainedCapacity)
+        return buffer
     }
 
     /// Holds a place for a reply that will arrive later; everything queued after waits behind it.
@@ -87,7 +89,7 @@ struct SessionOutput {
         var needsFlush = false
         for slot in held.prefix(readyCount) {
             guard case .ready(let line, let countsAsLine) = slot, !isClosed else { continue }
-            if append(line, countsAsLine: countsAsLine) { needsFlush = true }
+            if line.withUnsafeReadableBytes({ append($0, countsAsLine: countsAsLine) }) { needsFlush = true }
         }
         held.removeFirst(readyCount)
         return needsFlush
@@ -98,8 +100,7 @@ struct SessionOutput {
         isClosed = true
         held.removeAll()
         outstandingReplies = 0
-        pending = nil
-        pendingBytes = 0
+        pending = []
     }
 }
 
