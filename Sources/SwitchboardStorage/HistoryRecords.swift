@@ -86,7 +86,7 @@ public struct ConnectionRecord: Sendable, Equatable {
 }
 
 /// One history write, queued on the hub's event loop until a batch commits it.
-enum HistoryEvent: Sendable {
+enum HistoryEvent: Sendable, Equatable {
     case opened(ConnectionKey, peer: String, nickname: String?, at: Timestamp)
     case refused(peer: String, reason: String, at: Timestamp)
     case closed(ConnectionKey, ConnectionSummary)
