@@ -46,7 +46,7 @@ struct History: AsyncParsableCommand {
         }
         var output = ""
         if json {
-            for record in records { output += HistoryFormatter.jsonLine(record) + "\n" }
+            for record in records { output += try HistoryFormatter.jsonLine(record) + "\n" }
         } else {
             output = HistoryFormatter.table(records)
         }
