@@ -1,7 +1,7 @@
 import NIOCore
 import SwitchboardStorage
 
-/// What the hub needs from history. ``HistoryStore`` is the real one; unit tests use an in-memory one.
+/// What the hub needs from history. ``HistoryWriter`` is the real one; unit tests use an in-memory one.
 ///
 /// Every method is called on the hub's event loop, and every future completes there.
 public protocol ChatHistory: AnyObject {
@@ -21,4 +21,4 @@ public protocol ChatHistory: AnyObject {
     func flushed() -> EventLoopFuture<Void>
 }
 
-extension HistoryStore: ChatHistory {}
+extension HistoryWriter: ChatHistory {}

@@ -35,7 +35,7 @@ public final class ChatServer: Service {
 
     private struct State {
         var hub: NIOLoopBound<ChatHub>?
-        var store: NIOLoopBound<HistoryStore>?
+        var store: NIOLoopBound<HistoryWriter>?
         var listeners: [any Channel] = []
         var stopped = false
     }
@@ -107,22 +107,29 @@ public final class ChatServer: Service {
         } catch is CancellationError {
             throw StartupInterrupted()
         }
-        let outcome = try await HistoryStore.migrate(pool: pool)
+        let repository = HistoryRepository(dialect: configuration.database.dialect)
+        let outcome = try await pool.withConnection { connection throws(DatabaseError) in
+            try repository.migrate(on: connection)
+        }
         for migration in outcome.applied {
             logger.info("applied migration", metadata: ["version": "\(migration.version)", "name": "\(migration.name)"])
         }
-        let orphans = try await HistoryStore.closeOrphanedConnections(pool: pool)
+        let orphans = try await pool.transaction { connection throws(DatabaseError) in
+            try repository.closeOrphanedConnections(at: Timestamp.now(), on: connection)
+        }
         if orphans > 0 {
             logger.warning("closed connections left open by a previous process", metadata: ["count": "\(orphans)"])
         }
-        let visits = try await HistoryStore.totalVisits(pool: pool)
+        let visits = try await pool.withConnection { connection throws(DatabaseError) in
+            try repository.totalVisits(on: connection)
+        }
 
         let loop = self.loop
         let configuration = self.configuration
         let logger = self.logger
         let pool = self.pool
         let (hub, store) = try await loop.submit {
-            let store = HistoryStore(
+            let store = HistoryWriter(
                 pool: pool, eventLoop: loop, logger: logger, maximumQueuedEvents: configuration.historyQueueLimit)
             let hub = ChatHub(
                 eventLoop: loop, history: store, configuration: configuration.chat, totalVisits: visits, logger: logger)
@@ -226,7 +233,7 @@ public final class ChatServer: Service {
     }
 
     private func stopParts(
-        listeners: [any Channel], hub: NIOLoopBound<ChatHub>?, store: NIOLoopBound<HistoryStore>?, deadline: NIODeadline,
+        listeners: [any Channel], hub: NIOLoopBound<ChatHub>?, store: NIOLoopBound<HistoryWriter>?, deadline: NIODeadline,
         quietly: Bool
     ) async {
         for listener in listeners { try? await listener.close() }
@@ -237,7 +244,7 @@ public final class ChatServer: Service {
         if let store {
             let loop = store.eventLoop
             do {
-                try await loop.flatSubmit { store.value.flushed() }.withDeadline(deadline, on: loop).get()
+                try await loop.flatSubmit { store.value.drained() }.withDeadline(deadline, on: loop).get()
                 let written = try await loop.submit { store.value.writtenEvents }.get()
                 logger.log(level: quietly ? .debug : .info, "history written", metadata: ["events": "\(written)"])
             } catch {

@@ -20,6 +20,9 @@ public struct DatabaseError: Error, Sendable, CustomStringConvertible {
         public static let statementFailed = Kind("statement failed")
         /// The migrations recorded in the database do not match the ones compiled into this binary.
         public static let migrationMismatch = Kind("migration mismatch")
+        /// A result row did not hold what its reader expected (a missing column, a `NULL`, a wrong type);
+        /// ``DatabaseError/column`` names the column.
+        public static let decodingFailed = Kind("decoding failed")
         /// The database URL could not be understood.
         public static let invalidURL = Kind("invalid database URL")
     }
@@ -33,6 +36,8 @@ public struct DatabaseError: Error, Sendable, CustomStringConvertible {
     public var message: String
     /// The SQL that failed, if a statement was involved.
     public var sql: String?
+    /// The result column that could not be decoded (kind `decodingFailed`).
+    public var column: String?
     /// Only a person can fix this: the database, role or directory does not exist, the password is wrong,
     /// the server does not offer the TLS the URL requires, the file is read-only. Trying again unchanged
     /// fails the same way, so start-up reports it at once instead of retrying.
@@ -40,8 +45,9 @@ public struct DatabaseError: Error, Sendable, CustomStringConvertible {
 
     public init(
         _ kind: Kind, message: String, sql: String? = nil, sqliteCode: Int32? = nil, sqlState: String? = nil,
-        requiresIntervention: Bool = false
+        requiresIntervention: Bool = false, column: String? = nil
     ) {
+        self.column = column
         self.kind = kind
         self.message = message
         self.sql = sql

@@ -81,12 +81,28 @@ public struct ConnectionRecord: Sendable, Equatable {
     public var bytesIn: Int64
     public var bytesOut: Int64
 
+    public init(
+        id: Int64, peer: String, nickname: String?, connectedAt: Timestamp, disconnectedAt: Timestamp?,
+        closeReason: String?, linesIn: Int64, linesOut: Int64, bytesIn: Int64, bytesOut: Int64
+    ) {
+        self.id = id
+        self.peer = peer
+        self.nickname = nickname
+        self.connectedAt = connectedAt
+        self.disconnectedAt = disconnectedAt
+        self.closeReason = closeReason
+        self.linesIn = linesIn
+        self.linesOut = linesOut
+        self.bytesIn = bytesIn
+        self.bytesOut = bytesOut
+    }
+
     /// Whether the counters hold the connection's traffic: only once it has closed.
     public var countersAreFinal: Bool { disconnectedAt != nil }
 }
 
 /// One history write, queued on the hub's event loop until a batch commits it.
-enum HistoryEvent: Sendable {
+enum HistoryEvent: Sendable, Equatable {
     case opened(ConnectionKey, peer: String, nickname: String?, at: Timestamp)
     case refused(peer: String, reason: String, at: Timestamp)
     case closed(ConnectionKey, ConnectionSummary)

@@ -1,5 +1,7 @@
-/// The statements history needs, once per dialect. Parameters are `?N` (SQLite) or `$N` (PostgreSQL) with
-/// the same numbering in both; times are bound and read as ISO 8601 UTC text.
+/// The statements history needs, once per dialect (``HistoryRepository`` runs them). Parameters are `?N`
+/// (SQLite) or `$N` (PostgreSQL) with the same numbering in both; times are bound and read as ISO 8601 UTC
+/// text. Every result column has the same name in both dialects (computed ones an `AS` name), because rows
+/// are read by column name.
 struct HistorySQL: Sendable {
     var insertConnection: String
     var nameGuest: String
@@ -36,7 +38,7 @@ struct HistorySQL: Sendable {
             """,
         recentMessages: "SELECT nickname, kind, body, sent_at FROM messages ORDER BY id DESC LIMIT ?1",
         lastSeen: """
-            SELECT nickname, t FROM (
+            SELECT nickname, t AS seen_at FROM (
                 SELECT nickname, disconnected_at AS t FROM connections
                 WHERE lower(nickname) = lower(?1) AND disconnected_at IS NOT NULL
                 UNION ALL
@@ -44,10 +46,10 @@ struct HistorySQL: Sendable {
             ORDER BY t DESC LIMIT 1
             """,
         totalVisits: """
-            SELECT count(*) FROM connections WHERE close_reason IS NULL OR close_reason NOT LIKE 'refused:%'
+            SELECT count(*) AS visits FROM connections WHERE close_reason IS NULL OR close_reason NOT LIKE 'refused:%'
             """,
         closeOrphans: """
-            UPDATE connections SET disconnected_at = ?1, close_reason = ?2 WHERE disconnected_at IS NULL
+            UPDATE connections SET disconnected_at = ?1, close_reason = ?2 WHERE disconnected_at IS NULL RETURNING id
             """,
         listConnections: """
             SELECT id, peer, nickname, connected_at, disconnected_at, close_reason,
@@ -76,9 +78,9 @@ struct HistorySQL: Sendable {
         insertMessage: """
             INSERT INTO messages (connection_id, nickname, kind, body, sent_at) VALUES ($1, $2, $3, $4, $5)
             """,
-        recentMessages: "SELECT nickname, kind, body, \(iso("sent_at")) FROM messages ORDER BY id DESC LIMIT $1",
+        recentMessages: "SELECT nickname, kind, body, \(iso("sent_at")) AS sent_at FROM messages ORDER BY id DESC LIMIT $1",
         lastSeen: """
-            SELECT nickname, \(iso("t")) FROM (
+            SELECT nickname, \(iso("t")) AS seen_at FROM (
                 SELECT nickname, disconnected_at AS t FROM connections
                 WHERE lower(nickname) = lower($1) AND disconnected_at IS NOT NULL
                 UNION ALL
@@ -86,13 +88,14 @@ struct HistorySQL: Sendable {
             ORDER BY t DESC LIMIT 1
             """,
         totalVisits: """
-            SELECT count(*) FROM connections WHERE close_reason IS NULL OR close_reason NOT LIKE 'refused:%'
+            SELECT count(*) AS visits FROM connections WHERE close_reason IS NULL OR close_reason NOT LIKE 'refused:%'
             """,
         closeOrphans: """
-            UPDATE connections SET disconnected_at = $1, close_reason = $2 WHERE disconnected_at IS NULL
+            UPDATE connections SET disconnected_at = $1, close_reason = $2 WHERE disconnected_at IS NULL RETURNING id
             """,
         listConnections: """
-            SELECT id, peer, nickname, \(iso("connected_at")), \(iso("disconnected_at")), close_reason,
+            SELECT id, peer, nickname, \(iso("connected_at")) AS connected_at,
+                   \(iso("disconnected_at")) AS disconnected_at, close_reason,
                    lines_in, lines_out, bytes_in, bytes_out
             FROM connections ORDER BY id DESC LIMIT $1
             """

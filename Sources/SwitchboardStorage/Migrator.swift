@@ -32,7 +32,7 @@ public struct Migrator: Sendable {
     /// only will do. Throws kind `migrationMismatch`, as ``migrate(_:)`` does, for a database made by
     /// another version of Switchboard.
     public func status(_ connection: any DatabaseConnection) throws(DatabaseError) -> Status {
-        let exists = try connection.query(tableExistsSQL, []).first?.first?.int64 ?? 0
+        let exists = try connection.fetch(tableExistsSQL, []).firstRow?.decode("tables", as: Int64.self) ?? 0
         guard exists > 0 else { return .noSchema }
         let done = try recordedVersions(connection)
         let pending = migrations.filter { !done.contains($0.version) }
@@ -60,34 +60,37 @@ public struct Migrator: Sendable {
     /// The versions recorded in `schema_migrations`, after checking each is one this binary knows, with the
     /// same checksum.
     private func recordedVersions(_ connection: any DatabaseConnection) throws(DatabaseError) -> Set<Int> {
-        let recorded = try connection.query(
-            "SELECT version, name, checksum FROM schema_migrations ORDER BY version", [])
+        let recorded = try connection.fetch(
+            "SELECT version, name, checksum FROM schema_migrations ORDER BY version", []
+        ).decodeRows { row throws(DatabaseError) in
+            (version: try row.decode("version", as: Int.self), name: try row.decode("name", as: String.self),
+             checksum: try row.decode("checksum", as: String.self))
+        }
         let known = Dictionary(uniqueKeysWithValues: migrations.map { ($0.version, $0) })
         for row in recorded {
-            let version = Int(row[0].int64 ?? -1)
-            guard let migration = known[version] else {
+            guard let migration = known[row.version] else {
                 throw DatabaseError(
                     .migrationMismatch,
-                    message: "the database has migration \(version) (\(row[1].string ?? "?")) that this "
+                    message: "the database has migration \(row.version) (\(row.name)) that this "
                         + "switchboard does not know; it was made by a newer version — refusing to use it")
             }
-            guard row[2].string == migration.checksum else {
+            guard row.checksum == migration.checksum else {
                 throw DatabaseError(
                     .migrationMismatch,
-                    message: "migration \(version) (\(migration.name)) recorded in the database has checksum "
-                        + "\(row[2].string ?? "?") but this switchboard's file has \(migration.checksum); "
+                    message: "migration \(row.version) (\(migration.name)) recorded in the database has checksum "
+                        + "\(row.checksum) but this switchboard's file has \(migration.checksum); "
                         + "the migration file was changed after it was applied — refusing to use the database")
             }
         }
-        return Set(recorded.map { Int($0[0].int64 ?? -1) })
+        return Set(recorded.map(\.version))
     }
 
     private var tableExistsSQL: String {
         switch dialect {
         case .sqlite:
-            return "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'schema_migrations'"
+            return "SELECT count(*) AS tables FROM sqlite_master WHERE type = 'table' AND name = 'schema_migrations'"
         case .postgres:
-            return "SELECT count(*) FROM pg_catalog.pg_tables WHERE tablename = 'schema_migrations' AND schemaname = current_schema()"
+            return "SELECT count(*) AS tables FROM pg_catalog.pg_tables WHERE tablename = 'schema_migrations' AND schemaname = current_schema()"
         }
     }
 

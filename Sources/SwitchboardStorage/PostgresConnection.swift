@@ -10,8 +10,9 @@ import Glibc
 /// ```
 /// init(uri:)      PQconnectdb(uri + connect_timeout=5 unless given)  ─▶ CONNECTION_OK, client_encoding UTF8
 /// executeScript   PQexec(sql)                         one or more statements, no parameters
-/// query           PQprepare(sb_N, sql) once per SQL text, then PQexecPrepared(sb_N, text params)
-///                 results: NULL ─▶ .null, anything else ─▶ .text (``DatabaseValue/int64`` parses digits)
+/// fetch           PQprepare(sb_N, sql) once per SQL text, then PQexecPrepared(sb_N, text params)
+///                 results: NULL ─▶ .null, anything else ─▶ .text (``DatabaseValue/int64`` parses digits);
+///                 column names from PQfname
 /// ```
 ///
 /// Values are only ever bound as text-format parameters (`.integer` as decimal text, `.null` as SQL `NULL`),
@@ -127,7 +128,7 @@ public final class PostgresConnection: DatabaseConnection {
     }
 
     @discardableResult
-    public func query(_ sql: String, _ binds: [DatabaseValue]) throws(DatabaseError) -> [DatabaseRow] {
+    public func fetch(_ sql: String, _ binds: [DatabaseValue]) throws(DatabaseError) -> QueryResult {
         let conn = try openHandle(sql)
         let (name, parameterCount) = try prepared(sql, conn)
         // Checked here because the server answers a wrong count with SQLSTATE 08P01 (protocol violation),
@@ -176,11 +177,12 @@ public final class PostgresConnection: DatabaseConnection {
             if error.sqlState == "26000" || error.sqlState == "0A000" { statements[sql] = nil }
             throw error
         }
-        guard let result else { return [] }
+        guard let result else { return QueryResult(sql: sql, columns: [], rows: []) }
 
         EventLoopGuard.check("PQntuples")
         let rowCount = PQntuples(result)
         let columnCount = PQnfields(result)
+        let names = (0..<columnCount).map { column in PQfname(result, column).map { String(cString: $0) } ?? "" }
         var rows: [DatabaseRow] = []
         rows.reserveCapacity(Int(rowCount))
         for rowIndex in 0..<rowCount {
@@ -197,7 +199,7 @@ public final class PostgresConnection: DatabaseConnection {
             }
             rows.append(row)
         }
-        return rows
+        return QueryResult(sql: sql, columns: names, rows: rows)
     }
 
     // MARK: - Internals

@@ -93,7 +93,7 @@ public final class SQLiteConnection: DatabaseConnection {
     }
 
     @discardableResult
-    public func query(_ sql: String, _ binds: [DatabaseValue]) throws(DatabaseError) -> [DatabaseRow] {
+    public func fetch(_ sql: String, _ binds: [DatabaseValue]) throws(DatabaseError) -> QueryResult {
         EventLoopGuard.check("sqlite3_step")
         let db = try openHandle(sql)
         let statement = try prepared(sql, db)
@@ -113,6 +113,9 @@ public final class SQLiteConnection: DatabaseConnection {
         }
         var rows: [DatabaseRow] = []
         let columns = sqlite3_column_count(statement)
+        let names = (0..<columns).map { column in
+            sqlite3_column_name(statement, column).map { String(cString: $0) } ?? ""
+        }
         while true {
             let rc = sqlite3_step(statement)
             if rc == SQLITE_DONE { break }
@@ -135,7 +138,7 @@ public final class SQLiteConnection: DatabaseConnection {
             }
             rows.append(row)
         }
-        return rows
+        return QueryResult(sql: sql, columns: names, rows: rows)
     }
 
     /// Throws when the file at ``path`` is no longer the file this connection opened: it was deleted,

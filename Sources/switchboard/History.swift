@@ -35,7 +35,7 @@ struct History: AsyncParsableCommand {
         }
         let records: [ConnectionRecord]
         do {
-            records = try await HistoryStore.readConnections(
+            records = try await HistoryRepository.readConnections(
                 url: url, limit: limit, connectTimeout: .seconds(dbConnectTimeout), logger: logger)
         } catch let error as DatabaseError where error.kind == .migrationMismatch {
             // Already one sentence that says what to do.
@@ -46,7 +46,7 @@ struct History: AsyncParsableCommand {
         }
         var output = ""
         if json {
-            for record in records { output += HistoryFormatter.jsonLine(record) + "\n" }
+            for record in records { output += try HistoryFormatter.jsonLine(record) + "\n" }
         } else {
             output = HistoryFormatter.table(records)
         }

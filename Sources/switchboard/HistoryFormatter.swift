@@ -2,39 +2,12 @@ import SwitchboardStorage
 
 /// Renders connection records for `switchboard history`.
 enum HistoryFormatter {
-    /// One JSON object: `id`, `peer`, `nickname`, `connected_at`, `disconnected_at` (null while open),
-    /// `close_reason`, `lines_in`, `lines_out`, `bytes_in`, `bytes_out` (null while open: they are written
-    /// when the connection closes); times ISO 8601 UTC.
-    static func jsonLine(_ record: ConnectionRecord) -> String {
-        func string(_ value: String?) -> String { value.map(jsonString) ?? "null" }
-        func count(_ value: Int64) -> String { record.countersAreFinal ? String(value) : "null" }
-        return "{\"id\":\(record.id),\"peer\":\(jsonString(record.peer)),\"nickname\":\(string(record.nickname)),"
-            + "\"connected_at\":\(jsonString(record.connectedAt.iso8601)),"
-            + "\"disconnected_at\":\(string(record.disconnectedAt?.iso8601)),"
-            + "\"close_reason\":\(string(record.closeReason)),"
-            + "\"lines_in\":\(count(record.linesIn)),\"lines_out\":\(count(record.linesOut)),"
-            + "\"bytes_in\":\(count(record.bytesIn)),\"bytes_out\":\(count(record.bytesOut))}"
-    }
-
-    static func jsonString(_ text: String) -> String {
-        var out = "\""
-        for scalar in text.unicodeScalars {
-            switch scalar {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            case "\n": out += "\\n"
-            case "\r": out += "\\r"
-            case "\t": out += "\\t"
-            default:
-                if scalar.value < 0x20 {
-                    let hex = String(scalar.value, radix: 16)
-                    out += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
-                } else {
-                    out.unicodeScalars.append(scalar)
-                }
-            }
-        }
-        return out + "\""
+    /// One JSON object, keys sorted (see ``ConnectionRecord``'s `Codable` conformance): `id`, `peer`,
+    /// `nickname`, `connected_at`, `disconnected_at` (null while open), `close_reason`, `lines_in`,
+    /// `lines_out`, `bytes_in`, `bytes_out` (null while open: they are written when the connection
+    /// closes); times ISO 8601 UTC.
+    static func jsonLine(_ record: ConnectionRecord) throws -> String {
+        try record.jsonLine()
     }
 
     /// Shown for the counters of a connection still open: they are only written when it closes.

@@ -22,7 +22,10 @@ struct Migrate: AsyncParsableCommand {
         pool.start()
         do {
             try await pool.waitUntilReachable(timeout: .seconds(dbConnectTimeout))
-            let outcome = try await HistoryStore.migrate(pool: pool)
+            let repository = HistoryRepository(dialect: url.dialect)
+            let outcome = try await pool.withConnection { connection throws(DatabaseError) in
+                try repository.migrate(on: connection)
+            }
             if outcome.applied.isEmpty {
                 let count = outcome.alreadyApplied
                 print("\(url.redacted): up to date (\(count) migration\(count == 1 ? "" : "s") applied earlier)")

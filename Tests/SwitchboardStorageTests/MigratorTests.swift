@@ -15,7 +15,7 @@ final class MigratorTests: XCTestCase {
             XCTAssertEqual(rows.map { $0[1].string }, expected.map(\.name))
             XCTAssertEqual(rows.map { $0[2].string }, expected.map(\.checksum))
             XCTAssertTrue(rows.allSatisfy { $0[2].string?.count == 64 && $0[3].string != nil })
-            let again = try await HistoryStore.migrate(pool: db.pool)
+            let again = try await db.migrate()
             XCTAssertEqual(again.applied, [])
             XCTAssertEqual(again.alreadyApplied, expected.count)
         }
@@ -26,7 +26,7 @@ final class MigratorTests: XCTestCase {
         try await forEachDatabase { db in
             _ = try await db.query("UPDATE schema_migrations SET checksum = 'x' WHERE version = 1")
             do {
-                _ = try await HistoryStore.migrate(pool: db.pool)
+                _ = try await db.migrate()
                 XCTFail("a changed checksum must be refused")
             } catch let error as DatabaseError {
                 XCTAssertEqual(error.kind, .migrationMismatch)
@@ -43,7 +43,7 @@ final class MigratorTests: XCTestCase {
                 "INSERT INTO schema_migrations (version, name, checksum, applied_at) VALUES (\(placeholder(dialect, 1)), 'from_the_future', 'abc', \(placeholder(dialect, 2)))",
                 [.integer(9_999), .text(Timestamp.now().iso8601)])
             do {
-                _ = try await HistoryStore.migrate(pool: db.pool)
+                _ = try await db.migrate()
                 XCTFail("an unknown migration must be refused")
             } catch let error as DatabaseError {
                 XCTAssertEqual(error.kind, .migrationMismatch)

@@ -5,13 +5,14 @@ import SwitchboardStorage
 import SwitchboardTestSupport
 import XCTest
 
-/// A migrated database, its pool, and a ``HistoryStore`` on a real event loop (pool futures complete from
+/// A migrated database, its pool, and a ``HistoryWriter`` on a real event loop (pool futures complete from
 /// other threads, which `EmbeddedEventLoop` does not allow).
 final class StoreFixture: Sendable {
     let database: TestDatabase
     let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
     let pool: DatabasePool
-    let store: NIOLoopBound<HistoryStore>
+    let store: NIOLoopBound<HistoryWriter>
+    let repository: HistoryRepository
     var loop: any EventLoop { store.eventLoop }
 
     init(_ database: TestDatabase, queueLimit: Int = 100_000) async throws {
@@ -21,24 +22,26 @@ final class StoreFixture: Sendable {
         let logger = quietLogger
         pool = DatabasePool(url: database.url, numberOfThreads: 2, logger: logger)
         pool.start()
-        _ = try await HistoryStore.migrate(pool: pool)
+        let repository = HistoryRepository(dialect: database.url.dialect)
+        self.repository = repository
+        _ = try await pool.withConnection { connection throws(DatabaseError) in try repository.migrate(on: connection) }
         let loop = group.next()
         let pool = self.pool
         store = try await loop.submit {
             NIOLoopBound(
-                HistoryStore(pool: pool, eventLoop: loop, logger: logger, maximumQueuedEvents: queueLimit),
+                HistoryWriter(pool: pool, eventLoop: loop, logger: logger, maximumQueuedEvents: queueLimit),
                 eventLoop: loop)
         }.get()
     }
 
     /// Runs `body` with the store on its loop.
-    func onLoop<T: Sendable>(_ body: @escaping @Sendable (HistoryStore) -> T) async throws -> T {
+    func onLoop<T: Sendable>(_ body: @escaping @Sendable (HistoryWriter) -> T) async throws -> T {
         let store = self.store
         return try await loop.submit { body(store.value) }.get()
     }
 
     /// Runs `body` on the loop and waits for the future it returns.
-    func awaitOnLoop<T: Sendable>(_ body: @escaping @Sendable (HistoryStore) -> EventLoopFuture<T>) async throws -> T {
+    func awaitOnLoop<T: Sendable>(_ body: @escaping @Sendable (HistoryWriter) -> EventLoopFuture<T>) async throws -> T {
         let store = self.store
         return try await loop.flatSubmit { body(store.value) }.get()
     }
@@ -49,6 +52,26 @@ final class StoreFixture: Sendable {
     /// A raw query on a pool thread.
     func query(_ sql: String, _ binds: [DatabaseValue] = []) async throws -> [DatabaseRow] {
         try await pool.withConnection { connection throws(DatabaseError) in try connection.query(sql, binds) }
+    }
+
+    /// Runs `body` with the repository and a connection on a pool thread.
+    func withRepository<T: Sendable>(
+        _ body: @escaping @Sendable (HistoryRepository, any DatabaseConnection) throws(DatabaseError) -> T
+    ) async throws -> T {
+        let repository = self.repository
+        return try await pool.withConnection { connection throws(DatabaseError) in try body(repository, connection) }
+    }
+
+    /// Applies pending migrations, as start-up does.
+    func migrate() async throws -> Migrator.Outcome {
+        try await withRepository { repository, connection throws(DatabaseError) in try repository.migrate(on: connection) }
+    }
+
+    /// The newest `limit` connection rows, newest first.
+    func connections(limit: Int) async throws -> [ConnectionRecord] {
+        try await withRepository { repository, connection throws(DatabaseError) in
+            try repository.connections(limit: limit, on: connection)
+        }
     }
 
     func close() async {

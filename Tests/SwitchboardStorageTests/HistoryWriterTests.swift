@@ -7,7 +7,7 @@ import SwitchboardTestSupport
 import XCTest
 
 /// History on real databases: every test body runs against SQLite and, when configured, PostgreSQL.
-final class HistoryStoreTests: XCTestCase {
+final class HistoryWriterTests: XCTestCase {
     private func summary(_ nickname: String?, _ reason: String, lines: Int64 = 1) -> ConnectionSummary {
         ConnectionSummary(
             nickname: nickname, closedAt: Timestamp.now(), reason: reason,
@@ -47,7 +47,7 @@ final class HistoryStoreTests: XCTestCase {
             let closing = summary("alice", "quit: bye", lines: 4)
             try await db.onLoop { $0.connectionClosed(key, closing) }
             try await db.flush()
-            let records = try await HistoryStore.connections(pool: db.pool, limit: 10)
+            let records = try await db.connections(limit: 10)
             XCTAssertEqual(records.count, 1)
             let record = try XCTUnwrap(records.first)
             XCTAssertEqual(record.id, id)
@@ -113,7 +113,7 @@ final class HistoryStoreTests: XCTestCase {
             let closing = summary(nil, "connection closed")
             try await db.onLoop { $0.connectionClosed(key, closing) }
             try await db.flush()
-            let records = try await HistoryStore.connections(pool: db.pool, limit: 1)
+            let records = try await db.connections(limit: 1)
             XCTAssertEqual(records.first?.nickname, "guest\(id)")
             XCTAssertEqual(records.first?.closeReason, "connection closed")
         }
@@ -128,7 +128,9 @@ final class HistoryStoreTests: XCTestCase {
                 return store.connectionOpened(ConnectionKey(2), peer: "c", nickname: nil, at: Timestamp.now())
             }
             XCTAssertEqual(second, 3, "the refusal used up visitor number 2")
-            let visits = try await HistoryStore.totalVisits(pool: db.pool)
+            let visits = try await db.withRepository { repository, connection throws(DatabaseError) in
+                try repository.totalVisits(on: connection)
+            }
             XCTAssertEqual(visits, 2)
             let refused = try await db.query("SELECT close_reason, disconnected_at IS NOT NULL FROM connections WHERE peer = 'b'")
             XCTAssertEqual(refused.first?.first?.string, "refused: server full")
@@ -139,12 +141,17 @@ final class HistoryStoreTests: XCTestCase {
     func testOrphanedRowsAreClosedAtStartUp() async throws {
         try await forEachDatabase { db in
             _ = try await db.awaitOnLoop { $0.connectionOpened(ConnectionKey(1), peer: "a", nickname: nil, at: Timestamp.now()) }
-            let closed = try await HistoryStore.closeOrphanedConnections(pool: db.pool)
+            let closeOrphans = { @Sendable () async throws -> Int in
+                try await db.withRepository { repository, connection throws(DatabaseError) in
+                    try repository.closeOrphanedConnections(at: Timestamp.now(), on: connection)
+                }
+            }
+            let closed = try await closeOrphans()
             XCTAssertEqual(closed, 1)
-            let records = try await HistoryStore.connections(pool: db.pool, limit: 5)
+            let records = try await db.connections(limit: 5)
             XCTAssertEqual(records.first?.closeReason, "server stopped unexpectedly")
             XCTAssertNotNil(records.first?.disconnectedAt)
-            let again = try await HistoryStore.closeOrphanedConnections(pool: db.pool)
+            let again = try await closeOrphans()
             XCTAssertEqual(again, 0)
         }
     }
@@ -161,7 +168,7 @@ final class HistoryStoreTests: XCTestCase {
             }
             XCTAssertEqual(messages.first?.nickname, evil)
             XCTAssertEqual(messages.first?.body, evil + " \"quoted\" \\ back")
-            let records = try await HistoryStore.connections(pool: db.pool, limit: 1)
+            let records = try await db.connections(limit: 1)
             XCTAssertEqual(records.first?.peer, evil)
         }
     }
@@ -192,10 +199,11 @@ final class HistoryStoreTests: XCTestCase {
             let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
             let pool = DatabasePool(url: database.url, numberOfThreads: 1, logger: logger)
             pool.start()
-            _ = try await HistoryStore.migrate(pool: pool)
+            let repository = HistoryRepository(dialect: database.url.dialect)
+            _ = try await pool.withConnection { connection throws(DatabaseError) in try repository.migrate(on: connection) }
             let loop = group.next()
             let store = try await loop.submit { [logger] in
-                NIOLoopBound(HistoryStore(pool: pool, eventLoop: loop, logger: logger, maximumQueuedEvents: 5), eventLoop: loop)
+                NIOLoopBound(HistoryWriter(pool: pool, eventLoop: loop, logger: logger, maximumQueuedEvents: 5), eventLoop: loop)
             }.get()
             for (round, attempts) in [(1, 8), (2, 11)] {
                 // All in one tick, so the writer has not started: the queue fills at 5.

@@ -1,0 +1,142 @@
+/// Every statement history runs, for both dialects, and the decoding of their rows by column name.
+///
+/// The repository does no scheduling and owns no connection: each method takes the connection it runs on and
+/// blocks, so callers run it on a ``DatabasePool`` thread (the ``EventLoopGuard`` in each connection call
+/// traps otherwise, in debug builds):
+///
+/// ```
+/// let visits = try await pool.withConnection { connection throws(DatabaseError) in
+///     try repository.totalVisits(on: connection)
+/// }
+/// ```
+///
+/// A row that does not decode is a thrown ``DatabaseError`` of kind `decodingFailed` naming the column,
+/// never a row silently left out.
+public struct HistoryRepository: Sendable {
+    /// The dialect the statements are written in.
+    public let dialect: SQLDialect
+    private let sql: HistorySQL
+
+    /// The repository for databases speaking `dialect`.
+    public init(dialect: SQLDialect) {
+        self.dialect = dialect
+        self.sql = HistorySQL.forDialect(dialect)
+    }
+
+    // MARK: - Schema
+
+    /// Applies pending migrations (see ``Migrator``).
+    public func migrate(on connection: any DatabaseConnection) throws(DatabaseError) -> Migrator.Outcome {
+        try Migrator(dialect: dialect).migrate(connection)
+    }
+
+    /// Where the database's schema stands, read without writing anything (see ``Migrator/status(_:)``).
+    public func schemaStatus(on connection: any DatabaseConnection) throws(DatabaseError) -> Migrator.Status {
+        try Migrator(dialect: dialect).status(connection)
+    }
+
+    // MARK: - Writes
+
+    /// Writes `events` in order on `connection`, inside the caller's transaction, and returns the row ids of
+    /// the connections they opened. `known` gives the row ids of connections opened by earlier batches;
+    /// `closed` and `message` events of a connection with no row id (its `opened` was dropped) are skipped.
+    ///
+    /// Checks first that a SQLite file is still the one opened (``SQLiteConnection/verifyFileIdentity()``),
+    /// so nothing is committed into a deleted or replaced file.
+    func write(
+        _ events: [HistoryEvent], known: [ConnectionKey: Int64], on connection: any DatabaseConnection
+    ) throws(DatabaseError) -> [ConnectionKey: Int64] {
+        if let sqlite = connection as? SQLiteConnection { try sqlite.verifyFileIdentity() }
+        var ids = known
+        var opened: [ConnectionKey: Int64] = [:]
+        for event in events {
+            switch event {
+            case .opened(let key, let peer, let nickname, let time):
+                let inserted = try connection.fetch(
+                    sql.insertConnection, [.text(peer), nickname.map(DatabaseValue.text) ?? .null, .text(time.iso8601)])
+                guard let row = inserted.firstRow else {
+                    throw DatabaseError(
+                        .decodingFailed, message: "the insert returned no row id", sql: sql.insertConnection, column: "id")
+                }
+                let id = try row.decode("id", as: Int64.self)
+                ids[key] = id
+                opened[key] = id
+                if nickname == nil { try connection.fetch(sql.nameGuest, [.integer(id)]) }
+            case .refused(let peer, let reason, let time):
+                try connection.fetch(sql.insertRefused, [.text(peer), .text(time.iso8601), .text(reason)])
+            case .closed(let key, let summary):
+                guard let id = ids[key] else { continue }
+                try connection.fetch(sql.closeConnection, [
+                    .integer(id), summary.nickname.map(DatabaseValue.text) ?? .null, .text(summary.closedAt.iso8601),
+                    .text(summary.reason),
+                    .integer(summary.linesIn), .integer(summary.linesOut),
+                    .integer(summary.bytesIn), .integer(summary.bytesOut),
+                ])
+            case .message(let key, let nickname, let kind, let body, let time):
+                guard let id = ids[key] else { continue }
+                try connection.fetch(sql.insertMessage, [
+                    .integer(id), .text(nickname), .text(kind.rawValue), .text(body), .text(time.iso8601),
+                ])
+            }
+        }
+        return opened
+    }
+
+    /// Closes the rows a previous process left open (it was killed) as ended at `time` with `reason`.
+    /// Returns how many. Run at start-up, before any connection of this process is recorded.
+    public func closeOrphanedConnections(
+        at time: Timestamp, reason: String = "server stopped unexpectedly", on connection: any DatabaseConnection
+    ) throws(DatabaseError) -> Int {
+        try connection.fetch(sql.closeOrphans, [.text(time.iso8601), .text(reason)]).rows.count
+    }
+
+    // MARK: - Reads
+
+    /// The last `limit` public lines, oldest first.
+    public func recentMessages(limit: Int, on connection: any DatabaseConnection) throws(DatabaseError) -> [StoredMessage] {
+        let newestFirst = try connection.fetch(sql.recentMessages, [.integer(Int64(limit))]).decodeRows {
+            row throws(DatabaseError) in
+            StoredMessage(
+                nickname: try row.decode("nickname"), kind: try row.decode("kind"), body: try row.decode("body"),
+                sentAt: try row.decode("sent_at"))
+        }
+        return newestFirst.reversed()
+    }
+
+    /// When `nickname` (any case) was last seen leaving or speaking, with the nickname as it was spelled
+    /// then, or `nil` if never.
+    public func lastSeen(nickname: String, on connection: any DatabaseConnection) throws(DatabaseError) -> SeenRecord? {
+        guard let row = try connection.fetch(sql.lastSeen, [.text(nickname)]).firstRow else { return nil }
+        return SeenRecord(nickname: try row.decode("nickname"), at: try row.decode("seen_at"))
+    }
+
+    /// Accepted connections ever recorded (refusals excluded): `/count`'s visit total at start-up.
+    public func totalVisits(on connection: any DatabaseConnection) throws(DatabaseError) -> Int64 {
+        let result = try connection.fetch(sql.totalVisits, [])
+        guard let row = result.firstRow else {
+            throw DatabaseError(.decodingFailed, message: "count(*) returned no row", sql: sql.totalVisits, column: "visits")
+        }
+        return try row.decode("visits")
+    }
+
+    /// The newest `limit` connection rows, newest first.
+    public func connections(limit: Int, on connection: any DatabaseConnection) throws(DatabaseError) -> [ConnectionRecord] {
+        try connection.fetch(sql.listConnections, [.integer(Int64(limit))]).decodeRows { row throws(DatabaseError) in
+            ConnectionRecord(
+                id: try row.decode("id"), peer: try row.decode("peer"), nickname: try row.decodeIfPresent("nickname"),
+                connectedAt: try row.decode("connected_at"), disconnectedAt: try row.decodeIfPresent("disconnected_at"),
+                closeReason: try row.decodeIfPresent("close_reason"),
+                linesIn: try row.decode("lines_in"), linesOut: try row.decode("lines_out"),
+                bytesIn: try row.decode("bytes_in"), bytesOut: try row.decode("bytes_out"))
+        }
+    }
+}
+
+extension MessageKind: DatabaseDecodable {
+    public init?(databaseValue: DatabaseValue) {
+        guard case .text(let text) = databaseValue, let kind = MessageKind(rawValue: text) else { return nil }
+        self = kind
+    }
+
+    public static var databaseDescription: String { "a message kind (say or me)" }
+}

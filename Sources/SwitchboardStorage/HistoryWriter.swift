@@ -1,0 +1,265 @@
+import Logging
+import NIOCore
+import NIOPosix
+
+/// Connection history and public chat lines, written in batches off the event loop.
+///
+/// The hub reports events (a connection opened, was refused, closed; a public line was said) and returns
+/// at once: events wait in an in-memory queue and are committed to the ``DatabasePool``, as many as have
+/// piled up (up to ``maximumBatchSize``) in one transaction. So a burst of chat costs a few transactions,
+/// and a slow or stopped database never slows the chat:
+///
+/// ```
+///  hub loop:  opened  message message closed  message …        (enqueue: O(1), never blocks)
+///                 └──────── batch 1 ───────┘   └─ batch 2 ─┘
+///  pool:          BEGIN; INSERT…; INSERT…; UPDATE…; COMMIT      (one transaction per batch)
+/// ```
+///
+/// The writer is thin: every decision — when a batch starts, lingering, retry backoff, dropping, overflow
+/// episodes — is ``HistoryWriteStateMachine``'s; the writer feeds it events, pool results and timer firings,
+/// and carries out the actions it returns: batches through ``HistoryRepository`` on the pool, timers on
+/// the loop, promises, log lines. What that amounts to:
+///
+/// - A batch that fails transiently (connection lost, database locked or down) stays queued and is retried
+///   with backoff (100 ms doubling to 2 s); nothing is lost while the queue has room. A batch that fails
+///   for any other reason three times running is dropped and logged, so one bad row cannot wedge history.
+/// - The queue holds at most ``maximumQueuedEvents``; past that new events are dropped and counted in
+///   ``droppedEvents``. Each overflow episode is logged when it starts, and with its count and time span
+///   once the queue has drained to half the limit (`history queue overflowed: dropped N events between
+///   T1 and T2`).
+/// - A SQLite file deleted, moved or replaced under the server (see
+///   ``SQLiteConnection/verifyFileIdentity()``) is never written to: events stay queued (up to the limit),
+///   an error naming the path is logged every ``fileGoneLogInterval``, and writing resumes if the same
+///   file comes back at the path.
+/// - Chat lines and leaves linger up to ``lingerTime`` (20 ms) before a batch starts; connects start one at
+///   once (a welcome waits for the row id). A SIGKILL can lose at most that much of the latest chat.
+/// - Reads (``recentMessages(limit:)``, ``lastSeen(nickname:)``) first wait for the events queued before
+///   them, so `/history` shows the line someone just said.
+///
+/// Ownership: every method must be called on ``eventLoop`` (the hub's loop); all state lives there.
+public final class HistoryWriter {
+    public let eventLoop: any EventLoop
+    public let pool: DatabasePool
+    /// The statements, in the pool's dialect.
+    public let repository: HistoryRepository
+    private let logger: Logger
+    private var machine: HistoryWriteStateMachine
+    private var visitorPromises: [ConnectionKey: EventLoopPromise<Int64>] = [:]
+    private var flushPromises: [HistoryWriteStateMachine.FlushWaiterID: EventLoopPromise<Void>] = [:]
+    private var nextFlushWaiter: UInt64 = 0
+
+    /// How often the error for a deleted or replaced database file is repeated while it lasts.
+    public static let fileGoneLogInterval = TimeAmount.seconds(10)
+
+    /// Creates a writer through `pool`; call it only on `eventLoop`.
+    public init(
+        pool: DatabasePool, eventLoop: any EventLoop, logger: Logger,
+        maximumQueuedEvents: Int = 100_000, maximumBatchSize: Int = 2_000, lingerTime: TimeAmount = .milliseconds(20)
+    ) {
+        self.pool = pool
+        self.eventLoop = eventLoop
+        self.logger = logger
+        self.repository = HistoryRepository(dialect: pool.url.dialect)
+        var configuration = HistoryWriteStateMachine.Configuration(
+            maximumQueuedEvents: maximumQueuedEvents, maximumBatchSize: maximumBatchSize,
+            lingerTime: .nanoseconds(lingerTime.nanoseconds))
+        configuration.fileGoneReportInterval = .nanoseconds(HistoryWriter.fileGoneLogInterval.nanoseconds)
+        self.machine = HistoryWriteStateMachine(configuration: configuration)
+    }
+
+    /// Queued events beyond this are dropped (and counted).
+    public var maximumQueuedEvents: Int { machine.configuration.maximumQueuedEvents }
+    /// Events per transaction, at most.
+    public var maximumBatchSize: Int { machine.configuration.maximumBatchSize }
+    /// How long a chat line or leave may wait for others to share its transaction.
+    public var lingerTime: TimeAmount { .nanoseconds(machine.configuration.lingerTime.nanoseconds) }
+    /// Events waiting to be written.
+    public var queuedEvents: Int { machine.queuedEvents }
+    /// Events dropped because the queue was full or a batch failed permanently.
+    public var droppedEvents: Int { machine.droppedEvents }
+    /// Events committed so far.
+    public var writtenEvents: Int { machine.writtenEvents }
+    /// Transactions committed so far.
+    public var committedBatches: Int { machine.committedBatches }
+
+    // MARK: - Events
+
+    /// Records an accepted connection. The future gives its row id (the visitor number) once written.
+    /// With no `nickname`, the row is named `guest<id>`, the name the hub gives a new client.
+    public func connectionOpened(
+        _ key: ConnectionKey, peer: String, nickname: String?, at time: Timestamp
+    ) -> EventLoopFuture<Int64> {
+        eventLoop.preconditionInEventLoop()
+        let promise = eventLoop.makePromise(of: Int64.self)
+        visitorPromises[key] = promise
+        enqueue(.opened(key, peer: peer, nickname: nickname, at: time))
+        return promise.futureResult
+    }
+
+    /// Records a refused connection (`reason` like `refused: server full`).
+    public func connectionRefused(peer: String, reason: String, at time: Timestamp) {
+        enqueue(.refused(peer: peer, reason: reason, at: time))
+    }
+
+    /// Closes an accepted connection's row.
+    public func connectionClosed(_ key: ConnectionKey, _ summary: ConnectionSummary) {
+        enqueue(.closed(key, summary))
+    }
+
+    /// Records a public line (chat or `/me`).
+    public func messageSaid(_ key: ConnectionKey, nickname: String, kind: MessageKind, body: String, at time: Timestamp) {
+        enqueue(.message(key, nickname: nickname, kind: kind, body: body, at: time))
+    }
+
+    private func enqueue(_ event: HistoryEvent) {
+        eventLoop.preconditionInEventLoop()
+        perform(machine.enqueue(event, now: HistoryWriter.now(), wallClock: Timestamp.now()))
+    }
+
+    // MARK: - Flushing and reads
+
+    /// Completes when every event queued before this call is committed (or given up on).
+    public func flushed() -> EventLoopFuture<Void> {
+        eventLoop.preconditionInEventLoop()
+        let (id, future) = makeFlushWaiter()
+        perform(machine.flushRequested(id))
+        return future
+    }
+
+    /// Shutdown: like ``flushed()``, and events recorded from now on are written at once rather than
+    /// lingering.
+    public func drained() -> EventLoopFuture<Void> {
+        eventLoop.preconditionInEventLoop()
+        let (id, future) = makeFlushWaiter()
+        perform(machine.drainRequested(id))
+        return future
+    }
+
+    /// The last `limit` public lines, oldest first, including any queued before this call.
+    public func recentMessages(limit: Int) -> EventLoopFuture<[StoredMessage]> {
+        let repository = self.repository
+        let pool = self.pool
+        let loop = eventLoop
+        return flushed().flatMap {
+            pool.withConnection(on: loop) { connection throws(DatabaseError) in
+                try repository.recentMessages(limit: limit, on: connection)
+            }
+        }
+    }
+
+    /// When `nickname` (any case) was last seen leaving or speaking, with the nickname as it was spelled
+    /// then, or `nil` if never.
+    public func lastSeen(nickname: String) -> EventLoopFuture<SeenRecord?> {
+        let repository = self.repository
+        let pool = self.pool
+        let loop = eventLoop
+        return flushed().flatMap {
+            pool.withConnection(on: loop) { connection throws(DatabaseError) in
+                try repository.lastSeen(nickname: nickname, on: connection)
+            }
+        }
+    }
+
+    // MARK: - Carrying out the machine's actions
+
+    private static func now() -> HistoryWriteStateMachine.Instant {
+        HistoryWriteStateMachine.Instant(uptimeNanoseconds: NIODeadline.now().uptimeNanoseconds)
+    }
+
+    private func makeFlushWaiter() -> (HistoryWriteStateMachine.FlushWaiterID, EventLoopFuture<Void>) {
+        nextFlushWaiter += 1
+        let id = HistoryWriteStateMachine.FlushWaiterID(rawValue: nextFlushWaiter)
+        let promise = eventLoop.makePromise(of: Void.self)
+        flushPromises[id] = promise
+        return (id, promise.futureResult)
+    }
+
+    /// Carries out `actions` in order. The machine has already moved on when they run, so a promise callback
+    /// that records another event (re-entering the writer) sees its current state. `failure` is the error
+    /// of the batch the actions answer, if it failed.
+    private func perform(_ actions: [HistoryWriteStateMachine.Action], failure: (any Error)? = nil) {
+        let loop = eventLoop.assumeIsolated()
+        for action in actions {
+            switch action {
+            case .startBatchAtEndOfTick:
+                loop.execute { self.perform(self.machine.writeDue()) }
+            case .lingerUntil(let instant):
+                loop.scheduleTask(deadline: .uptimeNanoseconds(instant.uptimeNanoseconds)) {
+                    self.perform(self.machine.lingerTimerFired(now: HistoryWriter.now()))
+                }
+            case .retryAfter(let delay):
+                loop.scheduleTask(in: .nanoseconds(delay.nanoseconds)) {
+                    self.perform(self.machine.retryTimerFired())
+                }
+            case .startBatch(let batch):
+                write(batch)
+            case .resolveVisitors(let resolutions):
+                for resolution in resolutions {
+                    guard let promise = visitorPromises.removeValue(forKey: resolution.key) else { continue }
+                    switch resolution.outcome {
+                    case .number(let id): promise.succeed(id)
+                    case .queueFull: promise.fail(HistoryWriterError.queueFull)
+                    case .batchDropped: promise.fail(failure ?? HistoryWriterError.notRecorded)
+                    case .notRecorded: promise.fail(HistoryWriterError.notRecorded)
+                    }
+                }
+            case .wakeFlushWaiters(let ids):
+                for id in ids { flushPromises.removeValue(forKey: id)?.succeed(()) }
+            case .reportOverflowStarted:
+                logger.error(
+                    "history queue full; dropping events until it drains",
+                    metadata: ["queue-limit": "\(maximumQueuedEvents)", "dropped-total": "\(droppedEvents)"])
+            case .reportOverflowEpisode(let episode):
+                logger.error(
+                    "history queue overflowed: dropped \(episode.dropped) events between \(episode.from.iso8601) and \(episode.to.iso8601)",
+                    metadata: ["queue-limit": "\(maximumQueuedEvents)", "dropped-total": "\(droppedEvents)"])
+            case .reportDatabaseFileGone:
+                let message = (failure as? DatabaseError)?.message ?? "the database file is gone"
+                logger.error(
+                    "HISTORY IS NOT BEING WRITTEN: \(message)",
+                    metadata: ["queued": "\(queuedEvents)", "queue-limit": "\(maximumQueuedEvents)"])
+            case .reportOutage:
+                logger.warning(
+                    "history write failed; events stay queued and will be retried",
+                    metadata: ["error": "\(failure.map { "\($0)" } ?? "?")", "queued": "\(queuedEvents)"])
+            case .reportRecovered:
+                logger.info("history database is back; queued events written", metadata: ["queued": "\(queuedEvents)"])
+            case .dropBatch(let events):
+                logger.error(
+                    "history batch failed permanently; dropping it",
+                    metadata: ["error": "\(failure.map { "\($0)" } ?? "?")", "events": "\(events)"])
+            }
+        }
+    }
+
+    /// Writes one batch in a transaction on a pool thread; the outcome goes back into the machine.
+    private func write(_ batch: HistoryWriteStateMachine.Batch) {
+        let repository = self.repository
+        pool.transaction(on: eventLoop) { connection throws(DatabaseError) in
+            try repository.write(batch.events, known: batch.knownRowIDs, on: connection)
+        }.assumeIsolated().whenComplete { result in
+            switch result {
+            case .success(let rowIDs):
+                self.perform(self.machine.batchSucceeded(rowIDs: rowIDs))
+            case .failure(let error):
+                let database = error as? DatabaseError
+                let failure: HistoryWriteStateMachine.BatchFailure =
+                    database?.isDatabaseFileMoved == true
+                    ? .databaseFileGone : database?.isTransient == true ? .transient : .notTransient
+                self.perform(self.machine.batchFailed(failure, now: HistoryWriter.now()), failure: error)
+            }
+        }
+    }
+}
+
+/// Why a history event did not reach the database.
+public enum HistoryWriterError: Error, Sendable {
+    /// The queue was full, so the event was dropped.
+    case queueFull
+    /// The batch holding the event was given up on, or committed without recording it.
+    case notRecorded
+}
+
+// Confined to its event loop; see the type's documentation.
+@available(*, unavailable)
+extension HistoryWriter: Sendable {}
