@@ -65,8 +65,8 @@ ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 
 # ---------------------------------------------------------------- build
 log "building switchboard-bench (release)"
-swift build -c release --product switchboard-bench >&2
-BENCH=$ROOT/.build/release/switchboard-bench
+swift build -c release --package-path "$ROOT/Benchmarks" --product switchboard-bench >&2
+BENCH=$ROOT/Benchmarks/.build/release/switchboard-bench
 
 SWITCHBOARD=""
 SWITCHBOARD_FLAGS=()
