@@ -6,14 +6,12 @@ let package = Package(
     platforms: [.macOS(.v14)],
     products: [
         .executable(name: "switchboard", targets: ["switchboard"]),
-        .executable(name: "switchboard-bench", targets: ["switchboard-bench"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.3"),
         .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
-        .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift.git", from: "0.2.0"),
     ],
     targets: [
         // C interop: two tiny system library targets, nothing else touches C headers.
@@ -77,16 +75,6 @@ let package = Package(
                 .product(name: "NIOPosix", package: "swift-nio"),
             ]
         ),
-        // Load generator for any line chat server (see Benchmarks/README.md).
-        .executableTarget(
-            name: "switchboard-bench",
-            dependencies: [
-                .product(name: "NIOCore", package: "swift-nio"),
-                .product(name: "NIOPosix", package: "swift-nio"),
-                .product(name: "ArgumentParser", package: "swift-argument-parser"),
-                .product(name: "Histogram", package: "hdrhistogram-swift"),
-            ]
-        ),
 
         // Shared by the test targets: throwaway SQLite files and PostgreSQL databases.
         .target(
@@ -113,7 +101,7 @@ let package = Package(
         // Real sockets, real databases, the real binary. PostgreSQL via SWITCHBOARD_TEST_POSTGRES_URL.
         .testTarget(
             name: "SwitchboardEndToEndTests",
-            dependencies: ["switchboard", "switchboard-bench", "SwitchboardChat", "SwitchboardStorage",
+            dependencies: ["switchboard", "SwitchboardChat", "SwitchboardStorage",
                            "SwitchboardTestSupport", "SwitchboardProtocol",
                            .product(name: "NIOCore", package: "swift-nio"),
                            .product(name: "NIOPosix", package: "swift-nio"),

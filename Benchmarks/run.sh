@@ -1,15 +1,19 @@
 #!/usr/bin/env bash
-# Benchmarks/run.sh — one command: build the servers and the load generator, run the same workloads
-# against the C relay, the classic Twisted server and Switchboard, and print one side-by-side table.
+# Benchmarks/run.sh — one command: build Switchboard (release), the C relay and the C load generator,
+# run the same workloads against the C relay, the classic Twisted server and Switchboard, each RUNS
+# times on a fresh server, and print one side-by-side table of medians with ratios.
 #
-#   Benchmarks/run.sh                      # all three servers
-#   SERVERS="relay twisted" Benchmarks/run.sh
-#   HOLD=10000 Benchmarks/run.sh           # idle connections for the memory row (default 2000)
-#   Benchmarks/run.sh --help               # this text; any other argument is refused
+#   Benchmarks/run.sh                          # all servers, all workloads, 5 runs each
+#   RUNS=1 Benchmarks/run.sh                   # a quick look
+#   SERVERS="relay switchboard" Benchmarks/run.sh
+#   WORKLOADS="fanout-50x1000 paced-2000" Benchmarks/run.sh
+#   HOLD=10000 Benchmarks/run.sh               # idle connections for the memory row (default 2000)
+#   TOOL_LIMIT=0.9 Benchmarks/run.sh           # tool CPU (cores) from which a run counts as saturated
+#   Benchmarks/run.sh --help                   # this text; any other argument is refused
 #
-# Loopback only. Every server is started fresh for each workload on a free 127.0.0.1 port and stopped
-# right after; the EXIT trap stops whatever this script started (and nothing else). Raw JSON results
-# go to Benchmarks/out/results.jsonl, the table to Benchmarks/out/table.txt.
+# Loopback only. Every run starts its server fresh on a free 127.0.0.1 port and stops it right after;
+# the EXIT trap stops whatever this script started (and nothing else). Raw results (one JSON line per
+# run) go to Benchmarks/out/results.jsonl, the table to Benchmarks/out/table.txt.
 set -euo pipefail
 
 usage() { awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"; } # the header above
@@ -28,9 +32,35 @@ ROOT=$PWD
 OUT=$ROOT/Benchmarks/out
 VENV=$ROOT/Benchmarks/.venv
 SERVERS=${SERVERS:-"relay twisted switchboard"}
+RUNS=${RUNS:-5}
+TOOL_LIMIT=${TOOL_LIMIT:-0.9}
 # Every join is announced to everyone already connected, so opening N connections costs ~N²/2 notice
 # deliveries: 2 M at 2000, 50 M at 10 000 (minutes of CPU on this 2-core machine for a chat server).
 HOLD=${HOLD:-2000}
+[[ $RUNS =~ ^[1-9][0-9]*$ ]] || { echo "run.sh: RUNS must be a positive integer, not '$RUNS'" >&2; exit 2; }
+[[ $HOLD =~ ^[1-9][0-9]*$ ]] || { echo "run.sh: HOLD must be a positive integer, not '$HOLD'" >&2; exit 2; }
+
+# name|load generator arguments (--port and --server-pid are added per run). Fan-out bursts are sized to
+# last ~0.3–0.5 s against the relay (and seconds against Twisted), long enough for CPU accounting.
+ALL_WORKLOADS=(
+    "fanout-50x1000|fanout --clients 50 --messages 1000 --timeout 120"
+    "fanout-200x100|fanout --clients 200 --messages 100 --timeout 120"
+    "paced-2000|paced --clients 50 --rate 2000 --duration 5 --timeout 60"
+    "churn-2000|churn --connections 2000 --concurrency 50 --timeout 120"
+    # --settle 10: joining N clients queues ~N²/2 join notices; the idle RSS is read once they have drained
+    # (with 1 s, 10 000 connections measured the backlog in flight: 6.6 KiB instead of 3.3 KiB each).
+    "hold|hold --connections $HOLD --settle 10 --timeout 600"
+)
+WORKLOAD_NAMES=()
+for entry in "${ALL_WORKLOADS[@]}"; do WORKLOAD_NAMES+=("${entry%%|*}"); done
+WORKLOADS=${WORKLOADS:-"${WORKLOAD_NAMES[*]}"}
+for w in $WORKLOADS; do
+    [[ " ${WORKLOAD_NAMES[*]} " == *" $w "* ]] || { echo "run.sh: unknown workload $w (known: ${WORKLOAD_NAMES[*]})" >&2; exit 2; }
+done
+for s in $SERVERS; do
+    case $s in relay | twisted | switchboard) ;; *) echo "run.sh: unknown server $s (relay twisted switchboard)" >&2; exit 2 ;; esac
+done
+
 mkdir -p "$OUT"
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/switchboard-bench.XXXXXX")
 RESULTS=$OUT/results.jsonl
@@ -52,7 +82,7 @@ stop_pid() { # PID — TERM, up to 5 s to go, then KILL; only ever called with P
 
 cleanup() {
     local pid
-    for pid in "${STARTED_PIDS[@]}"; do stop_pid "$pid"; done
+    for pid in "${STARTED_PIDS[@]+"${STARTED_PIDS[@]}"}"; do stop_pid "$pid"; done
     rm -rf "$WORK"
 }
 trap cleanup EXIT
@@ -64,9 +94,10 @@ log() { printf '== %s\n' "$*" >&2; }
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 
 # ---------------------------------------------------------------- build
-log "building switchboard-bench (release)"
-swift build -c release --product switchboard-bench >&2
-BENCH=$ROOT/.build/release/switchboard-bench
+log "compiling the C load generator and the C relay"
+LOADGEN=$WORK/loadgen
+cc -O2 -o "$LOADGEN" "$ROOT/Benchmarks/loadgen/loadgen.c"
+cc -O2 -o "$WORK/relay" "$ROOT/Benchmarks/baseline/relay.c"
 
 SWITCHBOARD=""
 SWITCHBOARD_FLAGS=()
@@ -74,18 +105,18 @@ if [[ " $SERVERS " == *" switchboard "* ]]; then
     log "building switchboard (release)"
     if swift build -c release --product switchboard >&2; then
         SWITCHBOARD=$ROOT/.build/release/switchboard
-        # Policies, not performance: flood control (default 10 lines/s) would throttle every workload,
-        # and the client cap (default 10 000) would refuse part of `hold`. Passed only when the flag exists.
+        # Policies, not performance, each passed only when `serve --help` lists it: flood control
+        # (default 10 lines/s) would throttle every workload; the client cap (default 10 000) would refuse
+        # part of a large `hold`; the send queue (default 256 KiB) would disconnect a client that a fan-out
+        # burst gets ahead of — the relay's queues are unbounded.
         help=$(timeout 30 "$SWITCHBOARD" serve --help 2>&1 || true)
         if [[ $help == *--flood-rate* ]]; then SWITCHBOARD_FLAGS+=(--flood-rate 0); fi
         if [[ $help == *--max-clients* ]]; then SWITCHBOARD_FLAGS+=(--max-clients 20000); fi
+        if [[ $help == *--max-sendq* ]]; then SWITCHBOARD_FLAGS+=(--max-sendq 67108864); fi
     else
-        log "switchboard does not build yet: its column will say n/a"
+        log "switchboard does not build: its column will say n/a"
     fi
 fi
-
-log "compiling the C relay"
-cc -O2 -o "$WORK/relay" "$ROOT/Benchmarks/baseline/relay.c"
 
 if [[ " $SERVERS " == *" twisted "* ]]; then
     if ! "$VENV/bin/python" -c 'import twisted' 2>/dev/null; then
@@ -148,115 +179,131 @@ stop_server() {
     SERVER_PID=""
 }
 
-# record SERVER WORKLOAD JSON — appends one result line (JSON may be empty: the tool produced nothing).
+# record SERVER WORKLOAD RUN TEXT — appends one JSON line; TEXT is the tool's output (its RESULT line,
+# if any, becomes "result"; empty = the server was not available).
 record() {
-    python3 - "$1" "$2" "$3" >>"$RESULTS" <<'PY'
+    python3 - "$@" >>"$RESULTS" <<'PY'
 import json, sys
-server, workload, text = sys.argv[1:4]
-try:
-    result = json.loads(text.strip().splitlines()[-1]) if text.strip() else None
-except (ValueError, IndexError):
-    result = None
-print(json.dumps({"server": server, "workload": workload, "result": result}))
+server, workload, run, text = sys.argv[1:5]
+result = None
+for line in text.splitlines():
+    if line.startswith("RESULT "):
+        result = {}
+        for field in line.split()[1:]:
+            key, _, value = field.partition("=")
+            try:
+                result[key] = int(value)
+            except ValueError:
+                try:
+                    result[key] = float(value)
+                except ValueError:
+                    result[key] = value
+print(json.dumps({"server": server, "workload": workload, "run": int(run), "result": result}))
 PY
 }
 
-# bench SERVER WORKLOAD ARGS… — one tool run, bounded twice: its own --timeout and `timeout`.
-# Returns non-zero when the run was not complete.
-bench() {
-    local server=$1 workload=$2 output status=0
-    shift 2
-    output=$(timeout 400 "$BENCH" "$@" --json 2>>"$OUT/bench.log") || status=$?
-    if [[ -n $output ]]; then log "$server $workload: $output"; fi
-    record "$server" "$workload" "$output"
-    return "$status"
-}
+# ---------------------------------------------------------------- the tool checks itself first
+# A tiny fan-out and churn against the relay: every delivery counted, every cycle completed, or nothing
+# below is worth reading.
+port=$(free_port)
+start_server relay "$port" || { log "the relay does not start: cannot check the load generator"; exit 1; }
+smoke=$("$LOADGEN" fanout --port "$port" --clients 3 --messages 5 --settle-ms 0 --timeout 10 --server-pid "$SERVER_PID" || true)
+[[ $smoke == *" ok=1 "*" expected=30 deliveries=30 "* ]] || { log "load generator self-check failed: $smoke"; exit 1; }
+smoke=$("$LOADGEN" churn --port "$port" --connections 20 --concurrency 4 --timeout 10 || true)
+[[ $smoke == *" ok=1 "*" completed=20 failed=0 "* ]] || { log "load generator self-check failed: $smoke"; exit 1; }
+stop_server
+log "load generator self-check passed"
 
 # ---------------------------------------------------------------- workloads
-# name|tool arguments (PORT and PID are filled in per run); fan-outs run 3 times, the median is kept.
-WORKLOADS=(
-    "fanout-50x200|fanout --clients 50 --messages 200 --timeout 60"
-    "fanout-200x50|fanout --clients 200 --messages 50 --timeout 60"
-    "paced-2000|paced --clients 50 --rate 2000 --duration 5 --timeout 60"
-    "churn-2000|churn --connections 2000 --concurrency 50 --timeout 120"
-    # --settle 10: joining N clients queues ~N²/2 join notices; the idle RSS is read once they have drained
-    # (with 1 s, 10 000 connections measured the backlog in flight: 6.6 KiB instead of 3.3 KiB each).
-    "hold|hold --connections $HOLD --settle 10 --timeout 300"
-)
-
 for server in $SERVERS; do
-    for entry in "${WORKLOADS[@]}"; do
+    for entry in "${ALL_WORKLOADS[@]}"; do
         workload=${entry%%|*}
+        [[ " $WORKLOADS " == *" $workload "* ]] || continue
         read -r -a args <<<"${entry#*|}"
-        port=$(free_port)
-        if ! start_server "$server" "$port"; then
-            log "$server: not running, $workload is n/a"
-            record "$server" "$workload" ""
-            continue
-        fi
-        extra=(--port "$port")
-        if [[ $workload == hold ]]; then extra+=(--pid "$SERVER_PID"); fi
-        repeats=1
-        if [[ $workload == fanout-* ]]; then repeats=3; fi
-        for ((r = 0; r < repeats; r++)); do
-            # A failed run (timeout, refused, incomplete) is not repeated: it would only fail again, slowly.
-            bench "$server" "$workload" "${args[@]}" "${extra[@]}" || break
+        for ((run = 1; run <= RUNS; run++)); do
+            port=$(free_port)
+            if ! start_server "$server" "$port"; then
+                log "$server: not running, $workload is n/a"
+                record "$server" "$workload" "$run" ""
+                break
+            fi
+            status=0
+            output=$(timeout 900 "$LOADGEN" "${args[@]}" --port "$port" --server-pid "$SERVER_PID" 2>>"$OUT/loadgen.log") || status=$?
+            stop_server
+            log "$server $workload run $run/$RUNS (exit $status): ${output:-no output}"
+            record "$server" "$workload" "$run" "${output:-RESULT ok=0 error=no_output}"
         done
-        stop_server
     done
 done
 
 # ---------------------------------------------------------------- table
-python3 - "$RESULTS" "$HOLD" <<'PY' | tee "$OUT/table.txt"
+python3 - "$RESULTS" "$HOLD" "$RUNS" "$TOOL_LIMIT" <<'PY' | tee "$OUT/table.txt"
 import json, statistics, sys
 
 rows = [json.loads(line) for line in open(sys.argv[1]) if line.strip()]
+hold, runs_wanted, tool_limit = sys.argv[2], int(sys.argv[3]), float(sys.argv[4])
 servers = ["relay", "twisted", "switchboard"]
 
 def runs(server, workload):
     return [r["result"] for r in rows if r["server"] == server and r["workload"] == workload and r["result"]]
 
-def pick(server, workload, key):
-    """Median over the successful runs (a failed run shows as FAIL when nothing succeeded)."""
-    results = runs(server, workload)
-    good = [r[key] for r in results if r.get("ok") and r.get(key) is not None]
-    if good:
-        return statistics.median(good)
-    return "FAIL" if results else None
+def per_delivery(key):  # server CPU seconds (cores × seconds) ÷ count, in ns or µs
+    def f(r, scale):
+        if r.get("server_cpu_s") is None or not r.get(key):
+            return None
+        return r["server_cpu_s"] / r[key] * scale
+    return f
 
+# label, workload, value(result) -> number or None, unit, better
 METRICS = [
-    # label, workload, key, scale, unit, better
-    ("fan-out 50x200 deliveries/s", "fanout-50x200", "deliveries_per_second", 1, "", "higher"),
-    ("fan-out 50x200 latency p99", "fanout-50x200", "latency_p99_us", 1e-3, "ms", "lower"),
-    ("fan-out 200x50 deliveries/s", "fanout-200x50", "deliveries_per_second", 1, "", "higher"),
-    ("fan-out 200x50 latency p99", "fanout-200x50", "latency_p99_us", 1e-3, "ms", "lower"),
-    ("paced 2000 lines/s latency p50", "paced-2000", "latency_p50_us", 1e-3, "ms", "lower"),
-    ("paced 2000 lines/s latency p99", "paced-2000", "latency_p99_us", 1e-3, "ms", "lower"),
-    ("churn 2000 (k=50) connections/s", "churn-2000", "connections_per_second", 1, "", "higher"),
-    ("churn 2000 (k=50) cycle p99", "churn-2000", "latency_p99_us", 1e-3, "ms", "lower"),
-    (f"hold {sys.argv[2]} idle: RSS per connection", "hold", "rss_per_connection_kib", 1, "KiB", "lower"),
+    ("fan-out 50x1000 deliveries/s", "fanout-50x1000", lambda r: r.get("deliveries_per_s"), "", "higher"),
+    ("fan-out 50x1000 server CPU/delivery", "fanout-50x1000", lambda r: per_delivery("deliveries")(r, 1e9), "ns", "lower"),
+    ("fan-out 200x100 deliveries/s", "fanout-200x100", lambda r: r.get("deliveries_per_s"), "", "higher"),
+    ("fan-out 200x100 server CPU/delivery", "fanout-200x100", lambda r: per_delivery("deliveries")(r, 1e9), "ns", "lower"),
+    ("paced 2000 lines/s latency p50", "paced-2000", lambda r: r.get("lat_p50_us", 0) / 1e3, "ms", "lower"),
+    ("paced 2000 lines/s latency p99", "paced-2000", lambda r: r.get("lat_p99_us", 0) / 1e3, "ms", "lower"),
+    ("paced 2000 lines/s server CPU/delivery", "paced-2000", lambda r: per_delivery("deliveries")(r, 1e9), "ns", "lower"),
+    ("churn 2000 (k=50) connections/s", "churn-2000", lambda r: r.get("connections_per_s"), "", "higher"),
+    ("churn 2000 (k=50) server CPU/connection", "churn-2000", lambda r: per_delivery("completed")(r, 1e6), "us", "lower"),
+    ("churn 2000 (k=50) cycle p99", "churn-2000", lambda r: r.get("cycle_p99_us", 0) / 1e3, "ms", "lower"),
+    (f"hold {hold} idle: RSS per connection", "hold", lambda r: r.get("rss_per_connection_kib"), "KiB", "lower"),
 ]
 
-def fmt(value, scale):
-    if value is None:
-        return "n/a"
-    if isinstance(value, str):
-        return value
-    v = value * scale
-    return f"{v:,.0f}" if abs(v) >= 100 else f"{v:.2f}"
+def cell(server, workload, value):
+    """(median or None, text, spread) over the runs that completed; marks saturated or failed runs."""
+    results = runs(server, workload)
+    if not results:
+        return None, "n/a", None
+    good = [r for r in results if r.get("ok") == 1 and value(r) is not None]
+    if not good:
+        return None, "FAIL", None
+    values = [value(r) for r in good]
+    median = statistics.median(values)
+    v = median
+    text = f"{v:,.0f}" if abs(v) >= 100 else f"{v:.2f}"
+    if any(r.get("tool_cores", 0) >= tool_limit for r in good):
+        text += "!"  # the load generator was near a full core in at least one of these runs
+    if len(good) < len(results):
+        text += f" ({len(good)}/{len(results)})"
+    spread = (max(values) - min(values)) / median if median and len(values) > 1 else None
+    return median, text, spread
 
 def ratio(a, b):
     if isinstance(a, (int, float)) and isinstance(b, (int, float)) and b:
         return f"{a / b:.2f}x"
     return "n/a"
 
-header = ["metric", "better", "relay (C)", "twisted", "switchboard", "sb/relay", "sb/twisted"]
+header = ["metric", "better", "relay (C)", "twisted", "switchboard", "sb/relay", "sb/twisted", "spread"]
 table = [header]
-for label, workload, key, scale, unit, better in METRICS:
-    values = {s: pick(s, workload, key) for s in servers}
+used = [m for m in METRICS if any(runs(s, m[1]) for s in servers)]
+for label, workload, value, unit, better in used:
+    cells = {s: cell(s, workload, value) for s in servers}
+    spreads = [c[2] for c in cells.values() if c[2] is not None]
     name = f"{label} ({unit})" if unit else label
-    table.append([name, better] + [fmt(values[s], scale) for s in servers]
-                 + [ratio(values["switchboard"], values["relay"]), ratio(values["switchboard"], values["twisted"])])
+    table.append([name, better] + [cells[s][1] for s in servers]
+                 + [ratio(cells["switchboard"][0], cells["relay"][0]),
+                    ratio(cells["switchboard"][0], cells["twisted"][0]),
+                    f"{max(spreads) * 100:.0f}%" if spreads else "-"])
 
 widths = [max(len(row[i]) for row in table) for i in range(len(header))]
 for n, row in enumerate(table):
@@ -265,14 +312,17 @@ for n, row in enumerate(table):
     if n == 0:
         print("  ".join("-" * w for w in widths))
 
-cpu = []
-for s in servers:
-    r = runs(s, "fanout-50x200")
-    ok = [x for x in r if x.get("ok")]
-    if ok:
-        cpu.append(f"{s} {statistics.median(x['tool_cpu_percent'] for x in ok):.0f}%")
 print()
-print("tool CPU during fan-out 50x200 (of wall time; near 100% = the tool was the bottleneck): "
-      + (", ".join(cpu) if cpu else "n/a"))
-print("fan-outs: median of 3 runs; n/a = server not available; FAIL = the run did not complete (see results.jsonl)")
+print("load generator CPU, highest over the runs (cores; a run at or above %.2f is marked ! above):" % tool_limit)
+for workload in dict.fromkeys(m[1] for m in used):
+    parts = []
+    for s in servers:
+        rs = [r for r in runs(s, workload) if r.get("tool_cores") is not None]
+        if rs:
+            parts.append(f"{s} {max(r['tool_cores'] for r in rs):.2f}")
+    print(f"  {workload}: " + (", ".join(parts) if parts else "n/a"))
+print()
+print(f"median of {runs_wanted} runs, each on a fresh server; spread = widest (max-min)/median of the three")
+print("servers; server CPU/delivery = server CPU seconds (all threads) / deliveries; (k/n) = only k of n")
+print("runs completed; FAIL = none did; n/a = server not available (see Benchmarks/out/results.jsonl)")
 PY

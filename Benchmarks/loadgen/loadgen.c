@@ -1,0 +1,821 @@
+/*
+ * loadgen.c — Switchboard's load generator for line chat servers: one thread, non-blocking sockets,
+ * level-triggered epoll, no dependencies. Fast enough that the server, not the tool, is measured;
+ * every result says how busy the tool was (tool_cores) so a saturated run can be told apart.
+ *
+ *   loadgen fanout --port P [--clients 50 --messages 200 --batch 64]
+ *       C clients connect and each reads its welcome (first line); after --settle-ms every client
+ *       sends M lines "BENCH <client> <seq> <send-ns>\r\n" as fast as the socket takes them, a batch
+ *       at a time. Every received line holding "BENCH " is a delivery, C·M·(C−1) expected. Latency =
+ *       receive time − embedded send time (CLOCK_MONOTONIC). Throughput = deliveries ÷ (last delivery
+ *       − first send).
+ *   loadgen paced --port P [--clients 50 --rate 2000 --duration 5]
+ *       the same lines at a fixed total rate: line k of the whole fleet is due at start + k/R and is
+ *       sent by client k mod C. The embedded time is when the line was DUE, so a late send counts as
+ *       latency (no coordinated omission). A timerfd wakes the tool at each due time.
+ *   loadgen churn --port P [--connections 2000 --concurrency 50]
+ *       N cycles of connect → read the welcome → "/quit" → wait for the server to close, K in flight.
+ *   loadgen hold --port P --server-pid PID [--connections 2000 --settle 1]
+ *       reads the server's VmRSS, opens N idle connections (welcomes read), keeps reading what arrives
+ *       for --settle seconds, reads VmRSS again: growth per connection.
+ *
+ * Common: --host (IPv4, default 127.0.0.1), --timeout S (whole run, default 60), --server-pid PID
+ * (server CPU over the measured phase), --connect-concurrency K (connections being set up at once).
+ *
+ * Output: one line "RESULT mode=… ok=0|1 k=v …" on stdout; a short human summary on stderr. Exit
+ * status 0 when ok=1, 1 when the run failed or was incomplete, 2 on bad usage.
+ *
+ * CPU: tool_cpu_s is this process's CPU (CLOCK_PROCESS_CPUTIME_ID) over the measured phase;
+ * server_cpu_s the server's, summed over its threads from /proc/PID/task/TID/schedstat (ns) when the
+ * kernel has it, else /proc/PID/stat utime+stime (clock ticks); server_cpu_stat_s is always the
+ * latter. *_cores = CPU seconds ÷ wall seconds.
+ *
+ * Build: cc -O2 -o loadgen loadgen.c
+ */
+#define _GNU_SOURCE
+#include <arpa/inet.h>
+#include <dirent.h>
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/timerfd.h>
+#include <time.h>
+#include <unistd.h>
+
+/* ------------------------------------------------------------------ clocks and /proc */
+
+static uint64_t now_ns(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+static double self_cpu_s(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* utime + stime of PID from /proc/PID/stat, in seconds; -1 if unreadable. */
+static double proc_stat_cpu_s(int pid) {
+    char path[64], buf[4096];
+    snprintf(path, sizeof path, "/proc/%d/stat", pid);
+    FILE *f = fopen(path, "r");
+    if (!f) return -1;
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[n] = 0;
+    char *p = strrchr(buf, ')'); /* the command name may hold spaces and parentheses */
+    if (!p) return -1;
+    unsigned long long utime = 0, stime = 0;
+    /* after ")": state(3) ppid pgrp session tty_nr tpgid flags minflt cminflt majflt cmajflt utime(14) stime(15) */
+    if (sscanf(p + 1, " %*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &utime, &stime) != 2) return -1;
+    return (double)(utime + stime) / (double)sysconf(_SC_CLK_TCK);
+}
+
+/* Sum of the first field (ns on CPU) of /proc/PID/task/ * /schedstat; -1 if the kernel has none. */
+static double proc_schedstat_cpu_s(int pid) {
+    char path[96], buf[128];
+    snprintf(path, sizeof path, "/proc/%d/task", pid);
+    DIR *d = opendir(path);
+    if (!d) return -1;
+    unsigned long long total = 0;
+    int seen = 0;
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL) {
+        if (e->d_name[0] < '0' || e->d_name[0] > '9') continue;
+        snprintf(path, sizeof path, "/proc/%d/task/%.20s/schedstat", pid, e->d_name);
+        FILE *f = fopen(path, "r");
+        if (!f) continue;
+        if (fgets(buf, sizeof buf, f)) {
+            total += strtoull(buf, NULL, 10);
+            seen = 1;
+        }
+        fclose(f);
+    }
+    closedir(d);
+    return seen ? (double)total / 1e9 : -1;
+}
+
+/* VmRSS of PID in KiB from /proc/PID/status; -1 if unreadable. */
+static long proc_rss_kib(int pid) {
+    char path[64], line[256];
+    snprintf(path, sizeof path, "/proc/%d/status", pid);
+    FILE *f = fopen(path, "r");
+    if (!f) return -1;
+    long kib = -1;
+    while (fgets(line, sizeof line, f))
+        if (strncmp(line, "VmRSS:", 6) == 0) { kib = strtol(line + 6, NULL, 10); break; }
+    fclose(f);
+    return kib;
+}
+
+/* CPU of the tool and the server at one instant; the difference of two covers a phase. */
+typedef struct {
+    uint64_t wall_ns;
+    double tool, server, server_stat;
+} sample_t;
+
+static int server_pid;
+
+static sample_t take_sample(void) {
+    sample_t s = {.wall_ns = now_ns(), .tool = self_cpu_s(), .server = -1, .server_stat = -1};
+    if (server_pid > 0) {
+        s.server_stat = proc_stat_cpu_s(server_pid);
+        s.server = proc_schedstat_cpu_s(server_pid);
+        if (s.server < 0) s.server = s.server_stat;
+    }
+    return s;
+}
+
+/* ------------------------------------------------------------------ latency histogram */
+/* Log-linear buckets over nanoseconds: values below 2^SUB_BITS exactly, above that 2^SUB_BITS
+ * buckets per power of two (relative width < 1/128). */
+#define SUB_BITS 7
+#define SUBS (1u << SUB_BITS)
+#define NBUCKETS ((64 - SUB_BITS + 1) * SUBS)
+
+static uint64_t hist[NBUCKETS], hist_n, hist_max;
+
+static unsigned bucket_of(uint64_t v) {
+    if (v < SUBS) return (unsigned)v;
+    unsigned top = 63u - (unsigned)__builtin_clzll(v); /* ≥ SUB_BITS */
+    unsigned shift = top - SUB_BITS;
+    return (shift + 1) * SUBS + (unsigned)((v >> shift) & (SUBS - 1));
+}
+
+static uint64_t bucket_high(unsigned b) { /* largest value that lands in bucket b */
+    if (b < SUBS) return b;
+    unsigned shift = b / SUBS - 1, sub = b % SUBS;
+    return (((uint64_t)SUBS + sub) << shift) + ((1ull << shift) - 1);
+}
+
+static void hist_add(uint64_t v) {
+    hist[bucket_of(v)]++;
+    hist_n++;
+    if (v > hist_max) hist_max = v;
+}
+
+static double hist_pct_us(double p) { /* smallest bucket edge with ≥ p% of samples at or below it */
+    if (hist_n == 0) return 0;
+    uint64_t want = (uint64_t)((p / 100.0) * (double)hist_n);
+    if ((double)want < (p / 100.0) * (double)hist_n) want++;
+    if (want == 0) want = 1;
+    uint64_t seen = 0;
+    for (unsigned b = 0; b < NBUCKETS; b++) {
+        seen += hist[b];
+        if (seen >= want) {
+            uint64_t v = bucket_high(b);
+            return (double)(v < hist_max ? v : hist_max) / 1e3;
+        }
+    }
+    return (double)hist_max / 1e3;
+}
+
+/* ------------------------------------------------------------------ options */
+
+enum { FANOUT, PACED, CHURN, HOLD };
+static const char *mode_names[] = {"fanout", "paced", "churn", "hold"};
+
+static struct {
+    int mode;
+    const char *host;
+    int port;
+    double timeout;
+    int clients, messages, batch, settle_ms;
+    double rate, duration;
+    int connections, concurrency, connect_concurrency;
+    double settle;
+} opt = {
+    .host = "127.0.0.1", .timeout = 60, .clients = 50, .messages = 200, .batch = 64, .settle_ms = 200,
+    .rate = 2000, .duration = 5, .connections = 2000, .concurrency = 50, .connect_concurrency = 64,
+    .settle = 1,
+};
+
+static void usage(FILE *f) {
+    fputs("usage: loadgen fanout|paced|churn|hold --port PORT [options]\n"
+          "  common:  --host ADDR (IPv4, 127.0.0.1)  --timeout S (60)  --server-pid PID\n"
+          "           --connect-concurrency K (64)\n"
+          "  fanout:  --clients C (50)  --messages M (200)  --batch B (64 lines per write)  --settle-ms MS (200)\n"
+          "  paced:   --clients C (50)  --rate LINES_PER_S (2000)  --duration S (5)  --settle-ms MS (200)\n"
+          "  churn:   --connections N (2000)  --concurrency K (50)\n"
+          "  hold:    --connections N (2000)  --settle S (1)  --server-pid PID (required)\n"
+          "Prints one 'RESULT mode=... ok=1 ...' line on stdout; exit 0 only when ok=1.\n",
+          f);
+}
+
+static void bad_usage(const char *msg, const char *arg) {
+    fprintf(stderr, "loadgen: %s%s%s\n", msg, arg ? " " : "", arg ? arg : "");
+    usage(stderr);
+    exit(2);
+}
+
+static double num(const char *s, const char *name, double lo, double hi) {
+    char *end;
+    errno = 0;
+    double v = strtod(s, &end);
+    if (errno || end == s || *end || v < lo || v > hi) {
+        fprintf(stderr, "loadgen: %s must be a number from %g to %g, not '%s'\n", name, lo, hi, s);
+        exit(2);
+    }
+    return v;
+}
+
+/* ------------------------------------------------------------------ connections */
+
+enum { C_FREE, C_CONNECTING, C_OPEN, C_CLOSED };
+
+typedef struct {
+    int fd;
+    uint8_t state, welcomed, want_out, quit_sent;
+    uint32_t id;              /* client number (fanout/paced/hold) */
+    uint32_t sent;            /* BENCH lines written into out so far */
+    char *in;                 /* an unfinished line */
+    size_t in_len, in_cap;
+    char *out;
+    size_t out_off, out_len, out_cap;
+    uint64_t started_ns;      /* churn: cycle start */
+} conn_t;
+
+static conn_t *conns;
+static int nconns;
+static int ep = -1, timer_fd = -1;
+#define TIMER_TAG UINT32_MAX
+static struct sockaddr_in addr;
+static uint64_t deadline_ns;
+
+/* counters */
+static uint64_t n_connect_failed, n_peer_closed, n_welcomed, n_other_lines;
+static uint64_t deliveries, n_bad, n_self, n_order;
+static uint64_t last_delivery_ns;
+static uint32_t *next_seq; /* fanout/paced: next expected seq, [receiver * C + sender] */
+static int last_errno;
+static int inflight;       /* connecting or waiting for the welcome */
+
+static void ep_mod(conn_t *c, int want_out) {
+    if (c->want_out == want_out) return;
+    struct epoll_event ev = {.events = EPOLLIN | (want_out ? EPOLLOUT : 0), .data.u32 = (uint32_t)(c - conns)};
+    if (epoll_ctl(ep, EPOLL_CTL_MOD, c->fd, &ev) == 0) c->want_out = (uint8_t)want_out;
+}
+
+static void conn_close(conn_t *c) {
+    if (c->fd >= 0) close(c->fd); /* close() also removes it from epoll */
+    if (c->state == C_CONNECTING || (c->state == C_OPEN && !c->welcomed)) inflight--;
+    c->fd = -1;
+    c->state = C_CLOSED;
+    c->want_out = 0;
+    c->in_len = c->out_off = c->out_len = 0;
+}
+
+static int conn_open(conn_t *c) {
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0) { last_errno = errno; return -1; }
+    int one = 1;
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one); /* like the servers measured */
+    if (connect(fd, (struct sockaddr *)&addr, sizeof addr) < 0 && errno != EINPROGRESS) {
+        last_errno = errno;
+        close(fd);
+        return -1;
+    }
+    c->fd = fd;
+    c->state = C_CONNECTING;
+    c->welcomed = c->quit_sent = 0;
+    c->want_out = 1;
+    c->in_len = c->out_off = c->out_len = 0;
+    c->started_ns = now_ns();
+    struct epoll_event ev = {.events = EPOLLIN | EPOLLOUT, .data.u32 = (uint32_t)(c - conns)};
+    if (epoll_ctl(ep, EPOLL_CTL_ADD, fd, &ev) < 0) { last_errno = errno; close(fd); c->fd = -1; return -1; }
+    inflight++;
+    return 0;
+}
+
+static void out_reserve(conn_t *c, size_t more) {
+    if (c->out_off == c->out_len) c->out_off = c->out_len = 0;
+    if (c->out_len + more <= c->out_cap) return;
+    size_t cap = c->out_cap ? c->out_cap : 4096;
+    while (cap < c->out_len + more) cap *= 2;
+    char *p = realloc(c->out, cap);
+    if (!p) { perror("realloc"); exit(2); }
+    c->out = p;
+    c->out_cap = cap;
+}
+
+static char *put_uint(char *p, uint64_t v) {
+    char tmp[24];
+    int n = 0;
+    do { tmp[n++] = (char)('0' + v % 10); v /= 10; } while (v);
+    while (n) *p++ = tmp[--n];
+    return p;
+}
+
+static void queue_bench_line(conn_t *c, uint32_t seq, uint64_t ts) {
+    out_reserve(c, 64);
+    char *p = c->out + c->out_len;
+    memcpy(p, "BENCH ", 6);
+    p = put_uint(p + 6, c->id);
+    *p++ = ' ';
+    p = put_uint(p, seq);
+    *p++ = ' ';
+    p = put_uint(p, ts);
+    *p++ = '\r';
+    *p++ = '\n';
+    c->out_len = (size_t)(p - c->out);
+}
+
+static void queue_text(conn_t *c, const char *s) {
+    size_t n = strlen(s);
+    out_reserve(c, n);
+    memcpy(c->out + c->out_len, s, n);
+    c->out_len += n;
+}
+
+static void on_eof(conn_t *c, int err);
+
+/* Writes what the socket takes; keeps EPOLLOUT while something is left (or more lines are to come). */
+static void conn_flush(conn_t *c, int more_to_come) {
+    while (c->out_off < c->out_len) {
+        ssize_t n = send(c->fd, c->out + c->out_off, c->out_len - c->out_off, MSG_NOSIGNAL);
+        if (n > 0) { c->out_off += (size_t)n; continue; }
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) { ep_mod(c, 1); return; }
+        on_eof(c, errno);
+        return;
+    }
+    ep_mod(c, more_to_come);
+}
+
+/* ------------------------------------------------------------------ the run's state */
+
+static int sending;            /* fanout: the burst has started */
+static uint32_t fleet;         /* fanout/paced: C */
+static uint64_t expected;      /* fanout/paced: deliveries expected */
+static uint64_t churn_started, churn_done, churn_failed;
+
+static void fanout_refill(conn_t *c) {
+    if (!sending || c->state != C_OPEN || c->sent >= (uint32_t)opt.messages) return;
+    if (c->out_off < c->out_len) return; /* the last batch is not out yet: no fresh timestamps behind it */
+    uint64_t ts = now_ns();
+    for (int i = 0; i < opt.batch && c->sent < (uint32_t)opt.messages; i++) queue_bench_line(c, c->sent++, ts);
+    conn_flush(c, c->sent < (uint32_t)opt.messages);
+}
+
+static const char *parse_uint(const char *p, const char *end, uint64_t *v) {
+    if (p >= end || *p < '0' || *p > '9') return NULL;
+    uint64_t x = 0;
+    while (p < end && *p >= '0' && *p <= '9') x = x * 10 + (uint64_t)(*p++ - '0');
+    *v = x;
+    return p;
+}
+
+static void on_welcome(conn_t *c) {
+    c->welcomed = 1;
+    n_welcomed++;
+    inflight--;
+    if (opt.mode == CHURN) {
+        queue_text(c, "/quit\r\n");
+        conn_flush(c, 0);
+        if (c->state == C_OPEN) c->quit_sent = 1; /* else the send failed: on_eof counted a failed cycle */
+    }
+}
+
+static void on_line(conn_t *c, const char *line, size_t len, uint64_t now) {
+    if (!c->welcomed) { on_welcome(c); return; }
+    if (opt.mode != FANOUT && opt.mode != PACED) { n_other_lines++; return; }
+    const char *m = memmem(line, len, "BENCH ", 6);
+    if (!m) { n_other_lines++; return; }
+    const char *end = line + len, *p = m + 6;
+    uint64_t from, seq, ts;
+    if (!(p = parse_uint(p, end, &from)) || p >= end || *p++ != ' ' || !(p = parse_uint(p, end, &seq)) ||
+        p >= end || *p++ != ' ' || !parse_uint(p, end, &ts) || from >= fleet) {
+        n_bad++;
+        return;
+    }
+    if (from == c->id) { n_self++; return; } /* the servers measured never echo to the sender */
+    uint32_t *want = &next_seq[(size_t)c->id * fleet + from];
+    if (seq != *want) n_order++; /* lost, repeated or reordered: each sender's lines arrive in order */
+    *want = (uint32_t)seq + 1;
+    deliveries++;
+    last_delivery_ns = now;
+    hist_add(now > ts ? now - ts : 0);
+}
+
+static void feed(conn_t *c, const char *p, size_t n, uint64_t now) {
+    const char *end = p + n;
+    if (c->in_len) { /* finish the line left over from the last read */
+        const char *nl = memchr(p, '\n', n);
+        size_t take = nl ? (size_t)(nl - p) : n;
+        if (c->in_len + take > c->in_cap) {
+            size_t cap = c->in_cap ? c->in_cap : 256;
+            while (cap < c->in_len + take) cap *= 2;
+            char *q = realloc(c->in, cap);
+            if (!q) { perror("realloc"); exit(2); }
+            c->in = q;
+            c->in_cap = cap;
+        }
+        memcpy(c->in + c->in_len, p, take);
+        c->in_len += take;
+        if (!nl) return;
+        size_t len = c->in_len;
+        c->in_len = 0;
+        on_line(c, c->in, len && c->in[len - 1] == '\r' ? len - 1 : len, now);
+        p = nl + 1;
+        if (c->state != C_OPEN) return;
+    }
+    while (p < end) {
+        const char *nl = memchr(p, '\n', (size_t)(end - p));
+        if (!nl) { /* keep the start of a line for the next read */
+            size_t rest = (size_t)(end - p);
+            if (rest > c->in_cap) {
+                char *q = realloc(c->in, rest < 256 ? 256 : rest);
+                if (!q) { perror("realloc"); exit(2); }
+                c->in = q;
+                c->in_cap = rest < 256 ? 256 : rest;
+            }
+            memcpy(c->in, p, rest);
+            c->in_len = rest;
+            return;
+        }
+        size_t len = (size_t)(nl - p);
+        on_line(c, p, len && p[len - 1] == '\r' ? len - 1 : len, now);
+        p = nl + 1;
+        if (c->state != C_OPEN) return;
+    }
+}
+
+static void on_eof(conn_t *c, int err) {
+    if (opt.mode == CHURN && c->quit_sent) { /* the server closed after /quit: a cycle done */
+        hist_add(now_ns() - c->started_ns);
+        churn_done++;
+    } else {
+        if (err) last_errno = err;
+        n_peer_closed++;
+        if (opt.mode == CHURN) churn_failed++;
+    }
+    conn_close(c);
+    if (opt.mode == CHURN) c->state = C_FREE;
+}
+
+static char rbuf[256 * 1024];
+
+static void on_readable(conn_t *c) {
+    for (;;) {
+        ssize_t n = recv(c->fd, rbuf, sizeof rbuf, 0);
+        if (n > 0) {
+            feed(c, rbuf, (size_t)n, now_ns());
+            if (c->state != C_OPEN) return;
+            if ((size_t)n < sizeof rbuf) return; /* drained (level-triggered: a later byte wakes us again) */
+            continue;
+        }
+        if (n == 0) { on_eof(c, 0); return; }
+        if (errno == EINTR) continue;
+        if (errno == EAGAIN || errno == EWOULDBLOCK) return;
+        /* A reset after /quit is still the server closing the connection. */
+        on_eof(c, errno);
+        return;
+    }
+}
+
+static void on_event(conn_t *c, uint32_t events) {
+    if (c->state == C_CONNECTING) {
+        int err = 0;
+        socklen_t len = sizeof err;
+        getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &err, &len);
+        if (err) {
+            last_errno = err;
+            n_connect_failed++;
+            conn_close(c);
+            if (opt.mode == CHURN) { churn_failed++; c->state = C_FREE; }
+            return;
+        }
+        c->state = C_OPEN;
+        ep_mod(c, c->out_off < c->out_len);
+    }
+    if (events & (EPOLLIN | EPOLLHUP | EPOLLERR)) {
+        on_readable(c);
+        if (c->state != C_OPEN) return;
+    }
+    if (events & EPOLLOUT) {
+        if (c->out_off < c->out_len) conn_flush(c, opt.mode == FANOUT && sending && c->sent < (uint32_t)opt.messages);
+        else if (opt.mode == FANOUT) fanout_refill(c);
+        else ep_mod(c, 0);
+    }
+}
+
+/* ------------------------------------------------------------------ the loop */
+
+static int timed_out;
+static void (*on_timer)(void);
+
+/* Runs the event loop until done() says so or the deadline passes (sets timed_out); top_up() runs
+ * before every wait (opens connections, starts cycles). */
+static void run_until(int (*done)(void), void (*top_up)(void), uint64_t until_ns) {
+    static struct epoll_event events[1024];
+    for (;;) {
+        if (top_up) top_up();
+        if (done && done()) return;
+        uint64_t now = now_ns();
+        if (now >= deadline_ns) { timed_out = 1; return; }
+        if (until_ns && now >= until_ns) return;
+        uint64_t limit = until_ns && until_ns < deadline_ns ? until_ns : deadline_ns;
+        int wait_ms = (int)((limit - now + 999999) / 1000000);
+        if (wait_ms > 100) wait_ms = 100;
+        int n = epoll_wait(ep, events, 1024, wait_ms);
+        if (n < 0) {
+            if (errno == EINTR) continue;
+            perror("epoll_wait");
+            exit(2);
+        }
+        for (int i = 0; i < n; i++) {
+            if (events[i].data.u32 == TIMER_TAG) {
+                uint64_t ticks;
+                if (read(timer_fd, &ticks, sizeof ticks) < 0) { /* spurious: nothing due */ }
+                if (on_timer) on_timer();
+                continue;
+            }
+            conn_t *c = &conns[events[i].data.u32];
+            if (c->state == C_CONNECTING || c->state == C_OPEN) on_event(c, events[i].events);
+        }
+    }
+}
+
+/* Setting up a fleet (fanout, paced, hold): opens connections, at most connect_concurrency at once. */
+static int opened;
+static void fleet_top_up(void) {
+    while (opened < nconns && inflight < opt.connect_concurrency) {
+        conn_t *c = &conns[opened++];
+        if (conn_open(c) < 0) { n_connect_failed++; c->state = C_CLOSED; }
+    }
+}
+static int fleet_up(void) { return opened == nconns && inflight == 0; }
+
+static int all_delivered(void) { return deliveries >= expected || n_peer_closed > 0; }
+
+/* ------------------------------------------------------------------ paced sending */
+
+static uint64_t paced_start_ns, paced_total, paced_next, paced_first_send_ns, paced_last_send_ns;
+
+static uint64_t due_ns(uint64_t k) { return paced_start_ns + (uint64_t)((double)k * 1e9 / opt.rate); }
+
+static void arm_timer(uint64_t at_ns) {
+    struct itimerspec its = {.it_value = {.tv_sec = (time_t)(at_ns / 1000000000u), .tv_nsec = (long)(at_ns % 1000000000u)}};
+    if (its.it_value.tv_sec == 0 && its.it_value.tv_nsec == 0) its.it_value.tv_nsec = 1;
+    timerfd_settime(timer_fd, TFD_TIMER_ABSTIME, &its, NULL);
+}
+
+static void paced_tick(void) {
+    uint64_t now = now_ns(), before = paced_next;
+    while (paced_next < paced_total && due_ns(paced_next) <= now) {
+        conn_t *c = &conns[paced_next % fleet];
+        if (c->state == C_OPEN) {
+            queue_bench_line(c, (uint32_t)(paced_next / fleet), due_ns(paced_next));
+            conn_flush(c, 0);
+        }
+        paced_next++;
+    }
+    if (paced_next > before) {
+        if (!paced_first_send_ns) paced_first_send_ns = now;
+        paced_last_send_ns = now;
+    }
+    if (paced_next < paced_total) arm_timer(due_ns(paced_next));
+}
+
+/* ------------------------------------------------------------------ churn */
+
+static void churn_top_up(void) {
+    for (int i = 0; i < nconns && churn_started < (uint64_t)opt.connections; i++) {
+        conn_t *c = &conns[i];
+        if (c->state != C_FREE) continue;
+        churn_started++;
+        if (conn_open(c) < 0) { n_connect_failed++; churn_failed++; }
+    }
+}
+static int churn_finished(void) { return churn_done + churn_failed >= (uint64_t)opt.connections; }
+
+/* ------------------------------------------------------------------ report */
+
+static char result[2048];
+static size_t result_len;
+
+static void put(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static void put(const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(result + result_len, sizeof result - result_len, fmt, ap);
+    va_end(ap);
+    if (n > 0 && result_len + (size_t)n < sizeof result) result_len += (size_t)n;
+}
+
+static void put_phase(sample_t a, sample_t b) {
+    double wall = (double)(b.wall_ns - a.wall_ns) / 1e9;
+    double tool = b.tool - a.tool;
+    put(" wall_s=%.4f tool_cpu_s=%.4f tool_cores=%.3f", wall, tool, wall > 0 ? tool / wall : 0);
+    if (a.server >= 0 && b.server >= 0) {
+        double s = b.server - a.server;
+        put(" server_cpu_s=%.4f server_cores=%.3f", s, wall > 0 ? s / wall : 0);
+    }
+    if (a.server_stat >= 0 && b.server_stat >= 0) put(" server_cpu_stat_s=%.3f", b.server_stat - a.server_stat);
+}
+
+static void put_latency(const char *prefix) {
+    put(" %ssamples=%" PRIu64 " %sp50_us=%.1f %sp99_us=%.1f %smax_us=%.1f", prefix, hist_n, prefix,
+        hist_pct_us(50), prefix, hist_pct_us(99), prefix, (double)hist_max / 1e3);
+}
+
+static int finish(int ok, const char *error) {
+    char head[256];
+    snprintf(head, sizeof head, "RESULT mode=%s ok=%d error=%s", mode_names[opt.mode], ok, ok ? "none" : error);
+    printf("%s%s connect_failed=%" PRIu64 " peer_closed=%" PRIu64 " last_errno=%s\n", head, result,
+           n_connect_failed, n_peer_closed, last_errno ? strerrorname_np(last_errno) : "none");
+    fflush(stdout);
+    return ok ? 0 : 1;
+}
+
+/* ------------------------------------------------------------------ modes */
+
+static int run_fleet_mode(void) { /* fanout and paced */
+    fleet = (uint32_t)opt.clients;
+    nconns = opt.clients;
+    conns = calloc((size_t)nconns, sizeof *conns);
+    next_seq = calloc((size_t)fleet * fleet, sizeof *next_seq);
+    if (!conns || !next_seq) { perror("calloc"); return 2; }
+    for (int i = 0; i < nconns; i++) { conns[i].fd = -1; conns[i].id = (uint32_t)i; }
+
+    run_until(fleet_up, fleet_top_up, 0);
+    put(" clients=%d welcomed=%" PRIu64, opt.clients, n_welcomed);
+    if (timed_out || n_welcomed < (uint64_t)nconns) return finish(0, timed_out ? "timeout_connecting" : "connect_failed");
+    /* Let join notices drain before the clock starts (they are read and ignored). */
+    run_until(NULL, NULL, now_ns() + (uint64_t)opt.settle_ms * 1000000u);
+    if (n_peer_closed) return finish(0, "peer_closed");
+    n_other_lines = 0;
+
+    sample_t a, b;
+    if (opt.mode == FANOUT) {
+        expected = (uint64_t)opt.messages * fleet * (fleet - 1);
+        put(" messages=%d batch=%d", opt.messages, opt.batch);
+        a = take_sample();
+        sending = 1;
+        for (int i = 0; i < nconns; i++) fanout_refill(&conns[i]);
+        run_until(all_delivered, NULL, 0);
+        b = take_sample();
+        b.wall_ns = last_delivery_ns ? last_delivery_ns : b.wall_ns; /* throughput ends at the last delivery */
+    } else {
+        uint64_t per_client = (uint64_t)(opt.rate * opt.duration / opt.clients + 0.5);
+        if (per_client == 0) per_client = 1;
+        paced_total = per_client * fleet;
+        expected = paced_total * (fleet - 1);
+        timer_fd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
+        struct epoll_event ev = {.events = EPOLLIN, .data.u32 = TIMER_TAG};
+        if (timer_fd < 0 || epoll_ctl(ep, EPOLL_CTL_ADD, timer_fd, &ev) < 0) { perror("timerfd"); return 2; }
+        on_timer = paced_tick;
+        a = take_sample();
+        paced_start_ns = a.wall_ns + 1000000; /* first line 1 ms from now */
+        arm_timer(paced_start_ns);
+        run_until(all_delivered, NULL, 0);
+        b = take_sample();
+        /* Lines sent per second between the first and the last send (the schedule's rate if on time). */
+        double send_s = (double)(paced_last_send_ns - paced_first_send_ns) / 1e9;
+        put(" rate=%.0f duration_s=%.3f lines=%" PRIu64 " lines_sent=%" PRIu64 " achieved_rate=%.0f", opt.rate,
+            opt.duration, paced_total, paced_next, send_s > 0 && paced_next > 1 ? (double)(paced_next - 1) / send_s : 0);
+    }
+    double wall = (double)(b.wall_ns - a.wall_ns) / 1e9;
+    put(" expected=%" PRIu64 " deliveries=%" PRIu64 " deliveries_per_s=%.0f", expected, deliveries,
+        wall > 0 ? (double)deliveries / wall : 0);
+    put(" order_errors=%" PRIu64 " self=%" PRIu64 " bad=%" PRIu64 " other_lines=%" PRIu64, n_order, n_self, n_bad,
+        n_other_lines);
+    put_phase(a, b);
+    put_latency("lat_");
+    if (timed_out) return finish(0, "timeout");
+    if (n_peer_closed) return finish(0, "peer_closed");
+    if (deliveries != expected) return finish(0, "incomplete");
+    if (n_order || n_self || n_bad) return finish(0, "wrong_lines");
+    return finish(1, NULL);
+}
+
+static int run_churn(void) {
+    nconns = opt.concurrency;
+    conns = calloc((size_t)nconns, sizeof *conns);
+    if (!conns) { perror("calloc"); return 2; }
+    for (int i = 0; i < nconns; i++) { conns[i].fd = -1; conns[i].state = C_FREE; }
+    sample_t a = take_sample();
+    run_until(churn_finished, churn_top_up, 0);
+    sample_t b = take_sample();
+    double wall = (double)(b.wall_ns - a.wall_ns) / 1e9;
+    put(" connections=%d concurrency=%d completed=%" PRIu64 " failed=%" PRIu64 " connections_per_s=%.0f",
+        opt.connections, opt.concurrency, churn_done, churn_failed, wall > 0 ? (double)churn_done / wall : 0);
+    put_phase(a, b);
+    put_latency("cycle_");
+    if (timed_out) return finish(0, "timeout");
+    if (churn_failed || churn_done != (uint64_t)opt.connections) return finish(0, "failed_cycles");
+    n_peer_closed = 0; /* every close was the server answering /quit */
+    return finish(1, NULL);
+}
+
+static int run_hold(void) {
+    if (server_pid <= 0) bad_usage("hold needs", "--server-pid");
+    nconns = opt.connections;
+    conns = calloc((size_t)nconns, sizeof *conns);
+    if (!conns) { perror("calloc"); return 2; }
+    for (int i = 0; i < nconns; i++) { conns[i].fd = -1; conns[i].id = (uint32_t)i; }
+    long before = proc_rss_kib(server_pid);
+    if (before < 0) return finish(0, "no_server_rss");
+    sample_t a = take_sample();
+    run_until(fleet_up, fleet_top_up, 0);
+    sample_t b = take_sample();
+    put(" connections=%d welcomed=%" PRIu64, opt.connections, n_welcomed);
+    put_phase(a, b);
+    if (timed_out || n_welcomed < (uint64_t)nconns) return finish(0, timed_out ? "timeout_connecting" : "connect_failed");
+    /* Keep reading while the server settles: queued join notices drain instead of piling up. */
+    run_until(NULL, NULL, now_ns() + (uint64_t)(opt.settle * 1e9));
+    long after = proc_rss_kib(server_pid);
+    if (after < 0) return finish(0, "server_gone");
+    double per = (double)(after - before) / nconns;
+    put(" settle_s=%.1f rss_before_kib=%ld rss_after_kib=%ld rss_per_connection_kib=%.3f", opt.settle, before, after, per);
+    if (timed_out) return finish(0, "timeout");
+    if (n_peer_closed) return finish(0, "peer_closed");
+    return finish(1, NULL);
+}
+
+/* ------------------------------------------------------------------ main */
+
+int main(int argc, char **argv) {
+    if (argc < 2) bad_usage("missing mode", NULL);
+    if (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help")) { usage(stdout); return 0; }
+    int m;
+    for (m = 0; m < 4 && strcmp(argv[1], mode_names[m]); m++) {}
+    if (m == 4) bad_usage("unknown mode", argv[1]);
+    opt.mode = m;
+
+    enum { O_HOST = 256, O_PORT, O_TIMEOUT, O_PID, O_CC, O_CLIENTS, O_MESSAGES, O_BATCH, O_SETTLE_MS, O_RATE,
+           O_DURATION, O_CONNECTIONS, O_CONCURRENCY, O_SETTLE };
+    static const struct option longs[] = {
+        {"host", 1, 0, O_HOST}, {"port", 1, 0, O_PORT}, {"timeout", 1, 0, O_TIMEOUT}, {"server-pid", 1, 0, O_PID},
+        {"connect-concurrency", 1, 0, O_CC}, {"clients", 1, 0, O_CLIENTS}, {"messages", 1, 0, O_MESSAGES},
+        {"batch", 1, 0, O_BATCH}, {"settle-ms", 1, 0, O_SETTLE_MS}, {"rate", 1, 0, O_RATE},
+        {"duration", 1, 0, O_DURATION}, {"connections", 1, 0, O_CONNECTIONS}, {"concurrency", 1, 0, O_CONCURRENCY},
+        {"settle", 1, 0, O_SETTLE}, {"help", 0, 0, 'h'}, {0, 0, 0, 0},
+    };
+    optind = 2;
+    int o;
+    while ((o = getopt_long(argc, argv, "h", longs, NULL)) != -1) {
+        switch (o) {
+        case O_HOST: opt.host = optarg; break;
+        case O_PORT: opt.port = (int)num(optarg, "--port", 1, 65535); break;
+        case O_TIMEOUT: opt.timeout = num(optarg, "--timeout", 0.001, 86400); break;
+        case O_PID: server_pid = (int)num(optarg, "--server-pid", 1, 1 << 22); break;
+        case O_CC: opt.connect_concurrency = (int)num(optarg, "--connect-concurrency", 1, 100000); break;
+        case O_CLIENTS: opt.clients = (int)num(optarg, "--clients", 2, 4096); break;
+        case O_MESSAGES: opt.messages = (int)num(optarg, "--messages", 1, 100000000); break;
+        case O_BATCH: opt.batch = (int)num(optarg, "--batch", 1, 1000000); break;
+        case O_SETTLE_MS: opt.settle_ms = (int)num(optarg, "--settle-ms", 0, 600000); break;
+        case O_RATE: opt.rate = num(optarg, "--rate", 0.001, 1e8); break;
+        case O_DURATION: opt.duration = num(optarg, "--duration", 0.001, 86400); break;
+        case O_CONNECTIONS: opt.connections = (int)num(optarg, "--connections", 1, 1000000); break;
+        case O_CONCURRENCY: opt.concurrency = (int)num(optarg, "--concurrency", 1, 100000); break;
+        case O_SETTLE: opt.settle = num(optarg, "--settle", 0, 86400); break;
+        case 'h': usage(stdout); return 0;
+        default: usage(stderr); return 2;
+        }
+    }
+    if (optind < argc) bad_usage("unexpected argument", argv[optind]);
+    if (!opt.port) bad_usage("missing", "--port");
+    addr.sin_family = AF_INET;
+    addr.sin_port = htons((uint16_t)opt.port);
+    if (inet_pton(AF_INET, opt.host, &addr.sin_addr) != 1) bad_usage("--host must be an IPv4 address, not", opt.host);
+    if (opt.mode == PACED && opt.duration >= opt.timeout) bad_usage("--duration must be shorter than", "--timeout");
+
+    signal(SIGPIPE, SIG_IGN);
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+        rl.rlim_cur = rl.rlim_max;
+        setrlimit(RLIMIT_NOFILE, &rl);
+    }
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0) {
+        rlim_t need = (rlim_t)(opt.mode == CHURN ? opt.concurrency : opt.mode == HOLD ? opt.connections : opt.clients) + 16;
+        if (rl.rlim_cur < need) {
+            fprintf(stderr, "loadgen: %llu connections need more than the open-file limit %llu\n",
+                    (unsigned long long)need - 16, (unsigned long long)rl.rlim_cur);
+            return 2;
+        }
+    }
+    ep = epoll_create1(EPOLL_CLOEXEC);
+    if (ep < 0) { perror("epoll_create1"); return 2; }
+    deadline_ns = now_ns() + (uint64_t)(opt.timeout * 1e9);
+
+    switch (opt.mode) {
+    case FANOUT:
+    case PACED: return run_fleet_mode();
+    case CHURN: return run_churn();
+    default: return run_hold();
+    }
+}
