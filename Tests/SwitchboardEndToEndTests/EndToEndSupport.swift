@@ -12,21 +12,13 @@ extension XCTestCase {
         return directory
     }
 
-    /// Runs `body` once per backend with a fresh database URL (as the CLI takes it) and a working directory.
-    func forEachBackend(_ body: (_ database: String, _ directory: URL) throws -> Void) throws {
-        for database in try TestDatabases.all() {
-            let directory = try makeTemporaryDirectory()
-            defer { database.drop() }
-            let url: String
-            switch database.url {
-            case .sqlite(let path): url = "sqlite:\(path)"
-            case .postgres(let uri): url = uri
-            }
-            do {
-                try body(url, directory)
-            } catch {
-                XCTFail("[\(database.url.dialect)] \(error)")
-            }
+    /// Runs `body` once per backend (``TestDatabases/forEach(file:line:_:)``) with a fresh database URL, as
+    /// the CLI takes it, and a working directory.
+    func forEachBackend(
+        file: StaticString = #filePath, line: UInt = #line, _ body: (_ database: String, _ directory: URL) throws -> Void
+    ) throws {
+        try TestDatabases.forEach(file: file, line: line) { database in
+            try body(database.cliURL, try makeTemporaryDirectory())
         }
     }
 
