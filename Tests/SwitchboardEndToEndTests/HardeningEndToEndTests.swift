@@ -1,4 +1,5 @@
 import Foundation
+import SwitchboardTestSupport
 import NIOConcurrencyHelpers
 import XCTest
 
@@ -221,8 +222,8 @@ final class HardeningEndToEndTests: XCTestCase {
             bob.expect("* guest2 joined (2 clients connected)")
             carol.send("/count\r\n")
             carol.expect("* 2 clients connected, 2 visits in total")
-            // A zero linger makes close() send RST at once. (LineClient.reset() shuts down first, which
-            // sends a FIN before the RST; this is the abrupt form.)
+            // A zero linger makes close() send RST at once (what LineClient.abort() does), here when carol
+            // is released rather than by an explicit call.
             var option = linger(l_onoff: 1, l_linger: 0)
             setsockopt(carol.fd, SOL_SOCKET, SO_LINGER, &option, socklen_t(MemoryLayout<linger>.size))
         }  // carol is released here: its deinit closes the socket
@@ -500,19 +501,6 @@ final class HardeningEndToEndTests: XCTestCase {
             }
         }
         return bytes
-    }
-}
-
-/// A seeded generator, so a failure replays exactly.
-struct SplitMix64: RandomNumberGenerator {
-    private var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9e37_79b9_7f4a_7c15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xbf58_476d_1ce4_e5b9
-        z = (z ^ (z >> 27)) &* 0x94d0_49bb_1331_11eb
-        return z ^ (z >> 31)
     }
 }
 
