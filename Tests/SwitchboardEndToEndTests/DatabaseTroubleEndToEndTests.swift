@@ -6,11 +6,6 @@ import XCTest
 /// A slow, locked or broken database never slows the chat and loses no history.
 final class DatabaseTroubleEndToEndTests: XCTestCase {
     /// Opens a direct connection to the test database (on this test thread, never an event loop).
-    private func directConnection(_ database: String) throws -> any DatabaseConnection {
-        let url = try DatabaseURL(parsing: database)
-        return try DatabasePool.connector(for: url)()
-    }
-
     private func count(_ table: String, _ connection: any DatabaseConnection) throws -> Int64 {
         try connection.query("SELECT count(*) FROM \(table)", []).first?.first?.int64 ?? -1
     }

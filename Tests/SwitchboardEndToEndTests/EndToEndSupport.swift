@@ -3,6 +3,10 @@ import SwitchboardStorage
 import SwitchboardTestSupport
 import XCTest
 
+#if canImport(Glibc)
+import Glibc
+#endif
+
 extension XCTestCase {
     /// A fresh temporary directory, removed when the test ends.
     func makeTemporaryDirectory() throws -> URL {
@@ -19,6 +23,31 @@ extension XCTestCase {
     ) throws {
         try TestDatabases.forEach(file: file, line: line) { database in
             try body(database.cliURL, try makeTemporaryDirectory())
+        }
+    }
+
+    /// A connection of the test's own to `database` (a CLI URL), outside the server: for locking the
+    /// database, or reading what the server wrote.
+    func directConnection(_ database: String) throws -> any DatabaseConnection {
+        let url = try DatabaseURL(parsing: database)
+        return try DatabasePool.connector(for: url)()
+    }
+
+    /// `switchboard history --json`, read (bounded, every 50 ms) until `condition` holds; fails the test and
+    /// returns the last rows read if it never does.
+    func waitForHistory(
+        _ database: String, in directory: URL, timeout: TimeInterval = 15, file: StaticString = #filePath,
+        line: UInt = #line, until condition: ([[String: Any]]) -> Bool
+    ) throws -> [[String: Any]] {
+        let deadline = Date().addingTimeInterval(timeout)
+        while true {
+            let rows = try historyJSON(database, in: directory, file: file, line: line)
+            if condition(rows) { return rows }
+            if Date() >= deadline {
+                XCTFail("history did not reach the expected state within \(timeout) s: \(rows)", file: file, line: line)
+                return rows
+            }
+            usleep(50_000)
         }
     }
 

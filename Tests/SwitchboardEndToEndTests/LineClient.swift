@@ -95,6 +95,17 @@ final class LineClient {
 
     var isOpen: Bool { fd >= 0 }
 
+    /// This end's TCP port (what the server logs and records as the peer's port); 0 for Unix sockets.
+    var localPort: Int {
+        var address = sockaddr_in()
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        let found = withUnsafeMutablePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) == 0 }
+        }
+        guard found, address.sin_family == sa_family_t(AF_INET) else { return 0 }
+        return Int(UInt16(bigEndian: address.sin_port))
+    }
+
     // MARK: - Sending
 
     /// What ``send(_:timeout:whileBlocked:)`` does with input that arrives while it waits for room to send.

@@ -130,8 +130,11 @@ final class HistoryStoreTests: XCTestCase {
             XCTAssertEqual(second, 3, "the refusal used up visitor number 2")
             let visits = try await HistoryStore.totalVisits(pool: db.pool)
             XCTAssertEqual(visits, 2)
-            let refused = try await db.query("SELECT close_reason, disconnected_at IS NOT NULL FROM connections WHERE peer = 'b'")
+            let refused = try await db.query(
+                "SELECT close_reason, CASE WHEN disconnected_at IS NOT NULL THEN 1 ELSE 0 END FROM connections WHERE peer = 'b'")
+            XCTAssertEqual(refused.count, 1, "the refusal has a row")
             XCTAssertEqual(refused.first?.first?.string, "refused: server full")
+            XCTAssertEqual(refused.first?.last?.int64, 1, "a refusal is closed the moment it is recorded")
         }
     }
 
@@ -184,8 +187,7 @@ final class HistoryStoreTests: XCTestCase {
 
     /// Each overflow episode is logged when it ends, with how many events it dropped and between when.
     func testEachQueueOverflowEpisodeIsLoggedWithItsCount() async throws {
-        for database in try TestDatabases.all() {
-            defer { database.drop() }
+        try await TestDatabases.forEach { database in
             let lines = NIOLockedValueBox<[String]>([])
             var logger = Logger(label: "test") { _ in CapturingLogHandler(lines: lines) }
             logger.logLevel = .info
