@@ -41,7 +41,14 @@ extension XCTestCase {
     ) throws -> [[String: Any]] {
         let deadline = Date().addingTimeInterval(timeout)
         while true {
-            let rows = try historyJSON(database, in: directory, file: file, line: line)
+            let result = try runSwitchboard(["history", "--json", "--database", database], in: directory)
+            guard result.status == 0 else {
+                XCTFail("history --json failed (status \(result.status)): \(result.errors)", file: file, line: line)
+                throw HistoryCommandFailed(errors: result.errors)
+            }
+            let rows = try result.output.split(separator: "\n").map {
+                try XCTUnwrap(JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any])
+            }
             if condition(rows) { return rows }
             if Date() >= deadline {
                 XCTFail("history did not reach the expected state within \(timeout) s: \(rows)", file: file, line: line)
@@ -73,4 +80,9 @@ extension XCTestCase {
             try XCTUnwrap(JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any])
         }
     }
+}
+
+/// `switchboard history` exited non-zero.
+struct HistoryCommandFailed: Error {
+    let errors: String
 }
