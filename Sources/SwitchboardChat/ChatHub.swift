@@ -15,8 +15,7 @@ import SwitchboardStorage
 /// recipient — on loopback each write syscall also runs the receiver's TCP path, so this is the main cost
 /// of fan-out.
 ///
-/// The rules that keep a hostile client from crashing or stalling the server (DESIGN.md, "Design rules
-/// learned the hard way"):
+/// The rules that keep a hostile client from crashing or stalling the server (README, "Hostile load"):
 /// - Nothing inside a fan-out flushes or closes a channel. Flushes and closes wait for the end-of-tick
 ///   task (``flushAndClose()``), which works through lists, so a mass leave is iteration, never recursion.
 /// - Work per tick is bounded: every line queued for a client is charged to a fan-out budget
@@ -34,13 +33,16 @@ public final class ChatHub {
     /// How long parked sessions wait before they resume: long enough that the loop polls its sockets first.
     static let resumeDelay = TimeAmount.microseconds(200)
 
-    /// Connected sessions (joined or waiting for their visitor number), by key.
+    /// Who is here and the rules for it (admission, names, counts): a value this hub owns.
+    private var roster: Roster
+    /// Local sessions admitted or joined, by id.
     private var sessions: [ConnectionKey: ChatSession] = [:]
-    /// Joined sessions, for fan-out; a session knows its index (swap-remove on leave).
-    private(set) var members: [ChatSession] = []
-    /// Nickname key (ASCII lowercase) → session.
-    private var nicknames: [String: ChatSession] = [:]
-    private var addresses: [String: Int] = [:]
+    /// Joined local sessions, in fan-out order (swap-remove on leave; ``memberSlots`` knows each index).
+    /// Unmanaged, so a broadcast does not retain and release every recipient: each is held strongly in
+    /// ``sessions`` for as long as it is here, and nothing a broadcast calls can remove one (closes wait for
+    /// the end of the tick).
+    private var members: [Unmanaged<ChatSession>] = []
+    private var memberSlots: [ConnectionKey: Int] = [:]
 
     // End-of-tick work.
     private var dirty: [ChatSession] = []
@@ -60,10 +62,9 @@ public final class ChatHub {
     private var batchedLeaves = 0
     private var batchTimer: Scheduled<Void>?
 
-    private var nextKey: UInt64 = 1
     private var idleSweep: Scheduled<Void>?
     /// Accepted connections ever (from the database at start-up, then counted here): `/count`'s total.
-    public private(set) var totalVisits: Int64
+    public var totalVisits: Int64 { roster.totalVisits }
     /// Set once shutdown begins: no new clients, no leave notices.
     public private(set) var isShuttingDown = false
 
@@ -75,14 +76,16 @@ public final class ChatHub {
         self.eventLoop = eventLoop
         self.history = history
         self.configuration = configuration
-        self.totalVisits = totalVisits
+        self.roster = Roster(
+            maximumMembers: configuration.maximumClients, maximumPerAddress: configuration.maximumClientsPerAddress,
+            totalVisits: totalVisits)
         self.logger = logger
         self.noticeWindowStart = eventLoop.now
         scheduleIdleSweep()
     }
 
     /// Clients in the room (welcomed): the count every notice and `/count` shows.
-    public var connectedCount: Int { members.count }
+    public var connectedCount: Int { roster.joinedCount }
 
     /// Checks for idle clients four times per timeout period (at most ten times a second).
     private func scheduleIdleSweep() {
@@ -96,58 +99,33 @@ public final class ChatHub {
 
     // MARK: - Arrivals and departures
 
-    /// Why a connection was turned away.
-    enum Refusal {
-        case serverFull
-        case tooManyFromAddress
-
-        var line: String { self == .serverFull ? ChatText.serverFull : ChatText.tooManyFromAddress }
-        var recordedReason: String {
-            self == .serverFull ? "refused: server full" : "refused: too many connections from your address"
-        }
-    }
-
-    /// Admits a new connection or refuses it (the session then says why and closes).
-    func admit(_ session: ChatSession) -> Refusal? {
+    /// Admits a new connection (its id) or refuses it, recording the refusal; the session then says why and
+    /// closes.
+    func admit(_ session: ChatSession) -> Result<ConnectionKey, Roster.Refusal> {
         eventLoop.preconditionInEventLoop()
-        if isShuttingDown || sessions.count >= configuration.maximumClients {
-            refuse(session, .serverFull)
-            return .serverFull
+        let result = roster.admit(address: session.address)
+        switch result {
+        case .success(let id):
+            sessions[id] = session
+        case .failure(let refusal):
+            logger.notice("connection refused", metadata: ["peer": "\(session.peer)", "reason": "\(refusal.recordedReason)"])
+            history.connectionRefused(peer: session.peer, reason: refusal.recordedReason, at: Timestamp.now())
         }
-        let limit = configuration.maximumClientsPerAddress
-        if limit > 0, let address = session.address, addresses[address, default: 0] >= limit {
-            refuse(session, .tooManyFromAddress)
-            return .tooManyFromAddress
-        }
-        session.key = ConnectionKey(nextKey)
-        nextKey += 1
-        sessions[session.key] = session
-        if let address = session.address { addresses[address, default: 0] += 1 }
-        totalVisits += 1
-        return nil
+        return result
     }
 
-    private func refuse(_ session: ChatSession, _ refusal: Refusal) {
-        logger.notice("connection refused", metadata: ["peer": "\(session.peer)", "reason": "\(refusal.recordedReason)"])
-        history.connectionRefused(peer: session.peer, reason: refusal.recordedReason, at: Timestamp.now())
+    /// Records an admitted connection; the future gives its visitor number (its row id).
+    func recordOpened(_ id: ConnectionKey, peer: String) -> EventLoopFuture<Int64> {
+        history.connectionOpened(id, peer: peer, nickname: nil, at: Timestamp.now())
     }
 
     /// Gives an admitted session its name and welcome once the visitor number is known (or not, after the
     /// configured wait), and tells everyone else.
-    func join(_ session: ChatSession, visitor: Int64?) {
+    func join(_ session: ChatSession, _ id: ConnectionKey, visitor: Int64?) {
         eventLoop.preconditionInEventLoop()
-        guard sessions[session.key] === session else { return }  // left while waiting
-        let base = visitor.map { "guest\($0)" } ?? "guest-\(session.key.rawValue)"
-        var nickname = base
-        var suffix = 2
-        while nicknames[Nickname.key(nickname)] != nil {
-            nickname = base + "-\(suffix)"
-            suffix += 1
-        }
-        session.nickname = nickname
-        nicknames[Nickname.key(nickname)] = session
-        session.memberIndex = members.count
-        members.append(session)
+        guard sessions[id] === session, let nickname = roster.join(id, visitor: visitor) else { return }
+        memberSlots[id] = members.count
+        members.append(Unmanaged.passUnretained(session))
         session.send(ChatText.welcome(nickname: nickname, connected: connectedCount, visitor: visitor))
         if takeNamedNotice(joined: true) {
             broadcast(ChatText.joined(nickname, connected: connectedCount), except: session)
@@ -157,28 +135,27 @@ public final class ChatHub {
     }
 
     /// Forgets a session that closed, tells the others (`shownAs` is the reason in the notice), and records
-    /// how it ended (`reason`).
-    func leave(_ session: ChatSession, reason: String, shownAs shown: String) {
+    /// how it ended (`reason`, and the session's traffic counters).
+    func leave(_ session: ChatSession, _ id: ConnectionKey, reason: String, shownAs shown: String, traffic: Traffic) {
         eventLoop.preconditionInEventLoop()
-        guard sessions.removeValue(forKey: session.key) != nil else { return }
-        if let address = session.address {
-            let remaining = addresses[address, default: 1] - 1
-            addresses[address] = remaining > 0 ? remaining : nil
-        }
-        if let index = session.memberIndex {
+        guard sessions[id] === session, let member = roster.leave(id) else { return }
+        sessions[id] = nil
+        if let slot = memberSlots.removeValue(forKey: id) {
             let last = members.removeLast()
-            if index < members.count {
-                members[index] = last
-                last.memberIndex = index
-            }
-            session.memberIndex = nil
-            nicknames[Nickname.key(session.nickname)] = nil
-            if !isShuttingDown && takeNamedNotice(joined: false) {
-                broadcast(ChatText.left(session.nickname, reason: shown, connected: connectedCount), except: session)
+            if slot < members.count {
+                members[slot] = last
+                last._withUnsafeGuaranteedRef { memberSlots[$0.id!] = slot }
             }
         }
-        history.connectionClosed(session.key, session.summary(reason: reason))
-        logger.debug("client left", metadata: ["peer": "\(session.peer)", "nickname": "\(session.nickname)", "reason": "\(reason)"])
+        if let nickname = member.nickname, !isShuttingDown, takeNamedNotice(joined: false) {
+            broadcast(ChatText.left(nickname, reason: shown, connected: connectedCount), except: session)
+        }
+        // A connection that never joined keeps the name its row was given (`guest<id>`).
+        history.connectionClosed(id, ConnectionSummary(
+            nickname: member.nickname, closedAt: Timestamp.now(), reason: reason,
+            linesIn: traffic.linesIn, linesOut: traffic.linesOut, bytesIn: traffic.bytesIn, bytesOut: traffic.bytesOut))
+        logger.debug("client left", metadata: ["peer": "\(session.peer)", "nickname": "\(member.nickname ?? "")",
+                                              "reason": "\(reason)"])
     }
 
     // MARK: - Notice batching
@@ -231,58 +208,77 @@ public final class ChatHub {
     func broadcast(_ text: String, except sender: ChatSession?) {
         let buffer = ChatSession.encode(text)
         var newlyDirty = false
-        for member in members where member !== sender {
-            if member.deliver(buffer) {
-                dirty.append(member)
-                newlyDirty = true
+        let skip = sender.map { Unmanaged.passUnretained($0).toOpaque() }
+        for member in members where member.toOpaque() != skip {
+            member._withUnsafeGuaranteedRef { recipient in
+                if recipient.deliver(buffer) {
+                    dirty.append(recipient)
+                    newlyDirty = true
+                }
             }
         }
         fanOutSpent += buffer.readableBytes * members.count
         if newlyDirty { scheduleTickTask() }
     }
 
-    /// A public line from `session`.
-    func say(_ session: ChatSession, _ text: String, kind: MessageKind) {
-        let line = kind == .say ? ChatText.say(session.nickname, text) : ChatText.me(session.nickname, text)
+    /// Carries out one command from a joined session: the hub is the only user of history, reads included.
+    func perform(_ command: ChatCommand, from session: ChatSession, _ id: ConnectionKey) {
+        guard let nickname = roster.nickname(of: id) else { return }
+        switch command {
+        case .empty:
+            break
+        case .say(let body):
+            say(session, id, nickname, body, kind: .say)
+        case .me(let body):
+            say(session, id, nickname, body, kind: .me)
+        case .nick(let name):
+            switch roster.rename(id, to: name) {
+            case .success(let old): broadcast(ChatText.renamed(old, name), except: nil)
+            case .failure(.invalid(let problem)): session.send(ChatText.invalidNickname(problem))
+            case .failure(.alreadyNamed(let name)): session.send(ChatText.alreadyNamed(name))
+            case .failure(.taken(let name)): session.send(ChatText.nicknameTaken(name))
+            }
+        case .who:
+            charge(roster.joinedCount * 16)  // sorting every name is work too
+            session.send(ChatText.who(roster.sortedNicknames(limit: configuration.maximumWhoNames), total: roster.joinedCount))
+        case .count:
+            session.send(ChatText.count(connected: connectedCount, visits: totalVisits))
+        case .privateMessage(let target, let body):
+            guard let recipient = roster.member(named: target), let recipientNickname = recipient.nickname,
+                let other = sessions[recipient.id]
+            else { return session.send(ChatText.noSuchNick(target)) }
+            other.send(ChatText.privateReceived(from: nickname, body))
+            session.send(ChatText.privateSent(to: recipientNickname, body))
+        case .history(let count, let note):
+            if let note { session.send(note) }
+            session.reply(history.recentMessages(limit: count).map { messages in
+                messages.map(ChatText.historyLine) + [ChatText.endOfHistory]
+            })
+        case .seen(let name):
+            if let online = roster.member(named: name)?.nickname {
+                session.send(ChatText.online(online))
+            } else {
+                session.reply(history.lastSeen(nickname: name).map { seen in
+                    [seen.map { ChatText.seen($0.nickname, at: $0.at) } ?? ChatText.neverSeen(name)]
+                })
+            }
+        case .quit(let reason):
+            session.send(ChatText.bye)
+            session.close(reason: reason.map { "quit: \($0)" } ?? "quit", shownAs: reason ?? "quit")
+        case .help:
+            for line in ChatCommand.helpLines { session.send("* " + line) }
+        case .usage(let usage):
+            session.send(ChatText.usage(usage))
+        case .unknown(let name):
+            session.send(ChatText.unknownCommand(name))
+        }
+    }
+
+    private func say(_ session: ChatSession, _ id: ConnectionKey, _ nickname: String, _ text: String, kind: MessageKind) {
+        let line = kind == .say ? ChatText.say(nickname, text) : ChatText.me(nickname, text)
         broadcast(line, except: session)
-        history.messageSaid(session.key, nickname: session.nickname, kind: kind, body: text, at: Timestamp.now())
+        history.messageSaid(id, nickname: nickname, kind: kind, body: text, at: Timestamp.now())
     }
-
-    /// A private message; returns `false` when nobody has that nickname.
-    func privateMessage(from session: ChatSession, to nickname: String, _ text: String) -> Bool {
-        guard let target = nicknames[Nickname.key(nickname)] else { return false }
-        target.send(ChatText.privateReceived(from: session.nickname, text))
-        session.send(ChatText.privateSent(to: target.nickname, text))
-        return true
-    }
-
-    /// Renames `session`, or returns the error line to show it.
-    func rename(_ session: ChatSession, to newName: String) -> String? {
-        if let problem = Nickname.problem(with: newName) { return ChatText.invalidNickname(problem) }
-        if newName == session.nickname { return ChatText.alreadyNamed(newName) }
-        let newKey = Nickname.key(newName)
-        if let holder = nicknames[newKey], holder !== session { return ChatText.nicknameTaken(newName) }
-        let old = session.nickname
-        nicknames[Nickname.key(old)] = nil
-        nicknames[newKey] = session
-        session.nickname = newName
-        broadcast(ChatText.renamed(old, newName), except: nil)
-        return nil
-    }
-
-    /// `/who`: joined nicknames, sorted ignoring case, at most ``ChatConfiguration/maximumWhoNames``.
-    func whoLine() -> String {
-        charge(members.count * 16)  // sorting every name is work too
-        // The index's keys are the case-folded names already: sort those, not a fresh key per comparison.
-        let names = nicknames.sorted { $0.key < $1.key }.prefix(configuration.maximumWhoNames).map(\.value.nickname)
-        return ChatText.who(names, total: nicknames.count)
-    }
-
-    /// `/count`.
-    func countLine() -> String { ChatText.count(connected: connectedCount, visits: totalVisits) }
-
-    /// Whether someone with this nickname (any case) is online now; gives their spelling.
-    func onlineNickname(_ nickname: String) -> String? { nicknames[Nickname.key(nickname)]?.nickname }
 
     // MARK: - The end of the tick: flushes, closes, and the fan-out budget
 
@@ -384,6 +380,7 @@ public final class ChatHub {
     public func shutdown() -> EventLoopFuture<Void> {
         eventLoop.preconditionInEventLoop()
         isShuttingDown = true
+        roster.isClosed = true
         idleSweep?.cancel()
         idleSweep = nil
         batchTimer?.cancel()
@@ -398,3 +395,20 @@ public final class ChatHub {
 // Confined to its event loop; see the type's documentation.
 @available(*, unavailable)
 extension ChatHub: Sendable {}
+
+/// A connection's traffic, for its history row.
+struct Traffic {
+    var linesIn: Int64 = 0
+    var bytesIn: Int64 = 0
+    var linesOut: Int64 = 0
+    var bytesOut: Int64 = 0
+}
+
+extension Roster.Refusal {
+    /// What the refused client is told.
+    var line: String { self == .serverFull ? ChatText.serverFull : ChatText.tooManyFromAddress }
+    /// The history row's `close_reason`.
+    var recordedReason: String {
+        self == .serverFull ? "refused: server full" : "refused: too many connections from your address"
+    }
+}

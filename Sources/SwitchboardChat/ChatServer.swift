@@ -73,6 +73,7 @@ public final class ChatServer: Service {
     /// Prepares the database and starts listening. Returns the bound addresses (port 0 becomes real).
     @discardableResult
     public func start() async throws -> [SocketAddress] {
+        try configuration.validate()
         pool.start()
         logger.info("opening database", metadata: ["database": "\(configuration.database.redacted)"])
         // SIGTERM/SIGINT (graceful shutdown) ends the wait at once rather than after the timeout.
@@ -188,7 +189,9 @@ public final class ChatServer: Service {
         let deadline = NIODeadline.now() + configuration.shutdownTimeout
         let level: Logger.Level = quietly ? .debug : .notice
         logger.log(level: level, "shutting down")
-        let finished = await ChatServer.run(until: deadline) { [self] in
+        // The steps keep `deadline` on the loop and report what they left; this outer guard, half a second
+        // later and off the loop, only ends a stop whose loop cannot even do that.
+        let finished = await ChatServer.run(until: deadline + .milliseconds(500)) { [self] in
             await self.stopParts(listeners: listeners, hub: hub, store: store, deadline: deadline, quietly: quietly)
         }
         if !finished {

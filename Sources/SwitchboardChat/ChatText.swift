@@ -1,6 +1,6 @@
 import SwitchboardStorage
 
-/// Every line the server says, in one place: the chat contract's wording (DESIGN.md).
+/// Every line the server says, in one place: the chat contract's wording (README, "The protocol").
 ///
 /// Markers: `<nick> text` chat, `* ` notices, `! ` errors, `*nick* text` private message received,
 /// `-> nick: text` private message sent. The session adds CRLF.

@@ -3,6 +3,10 @@ import SwitchboardProtocol
 import SwitchboardStorage
 
 /// Everything `switchboard serve` is told: where to listen, where history goes, the chat limits.
+///
+/// Every default is written here once: the CLI's options start from these values (and `--help` shows
+/// them). ``validate()`` is the one check of the values, used by the CLI and by ``ChatServer``, so a library
+/// caller gets the same clear error instead of a trap deep inside.
 public struct ServerConfiguration: Sendable {
     /// Where to accept connections (`--listen`, repeatable).
     public var endpoints: [Endpoint] = [.tcp(host: "0.0.0.0", port: 8000, backlog: Endpoint.defaultBacklog)]
@@ -22,4 +26,38 @@ public struct ServerConfiguration: Sendable {
     public var chat = ChatConfiguration()
 
     public init() {}
+
+    /// Checks every value; the error names the CLI option and its range.
+    public func validate() throws(ConfigurationError) {
+        try chat.validate()
+        guard !endpoints.isEmpty else { throw ConfigurationError("at least one --listen endpoint is needed") }
+        guard (1...64).contains(databaseThreads) else { throw ConfigurationError("--db-threads must be from 1 to 64") }
+        guard databaseConnectTimeout >= .zero else { throw ConfigurationError("--db-connect-timeout must be 0 or more") }
+        guard shutdownTimeout > .zero else { throw ConfigurationError("--shutdown-timeout must be more than 0") }
+        guard historyQueueLimit > 0 else { throw ConfigurationError("--history-queue must be 1 or more") }
+        guard acceptBackoff > .zero else { throw ConfigurationError("the accept back-off must be more than 0") }
+    }
+}
+
+extension ChatConfiguration {
+    /// Checks the per-client limits; the error names the CLI option and its range.
+    public func validate() throws(ConfigurationError) {
+        guard (16...65_536).contains(maximumLineLength) else { throw ConfigurationError("--max-line must be from 16 to 65536") }
+        guard maximumClients > 0 else { throw ConfigurationError("--max-clients must be 1 or more") }
+        guard maximumClientsPerAddress >= 0 else { throw ConfigurationError("--max-per-ip must be 0 (unlimited) or more") }
+        guard maximumSendQueueBytes >= 1024 else { throw ConfigurationError("--max-sendq must be at least 1024 bytes") }
+        guard floodRate >= 0, floodRate.isFinite else { throw ConfigurationError("--flood-rate must be 0 (no flood control) or more") }
+        guard floodBurst >= 1, floodBurst.isFinite else { throw ConfigurationError("--flood-burst must be 1 or more") }
+        guard idleTimeout >= .zero else { throw ConfigurationError("--idle-timeout must be 0 (never) or more") }
+        guard noticeRate >= 0 else { throw ConfigurationError("--notice-rate must be 0 (always name) or more") }
+        guard visitorNumberWait > .zero, historyReadWait > .zero else { throw ConfigurationError("waits must be more than 0") }
+        guard fanOutBytesPerTick > 0 else { throw ConfigurationError("the fan-out budget must be more than 0") }
+        guard maximumWhoNames > 0 else { throw ConfigurationError("/who must list at least one name") }
+    }
+}
+
+/// A configuration value out of range: one line for the user.
+public struct ConfigurationError: Error, Sendable, CustomStringConvertible {
+    public let description: String
+    public init(_ description: String) { self.description = description }
 }

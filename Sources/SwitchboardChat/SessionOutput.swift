@@ -10,7 +10,7 @@ import NIOCore
 /// - Lines go into ``pending``, one `ByteBuffer` per tick: the first line is kept as the (shared) buffer
 ///   it came in, later ones are copied after it. The hub hands it to the channel once per tick, and only
 ///   then: nothing here ever asks for an immediate flush, because a flush inside a fan-out can make NIO
-///   close or read that socket right there (DESIGN.md, "Design rules learned the hard way").
+///   close or read that socket right there, re-entering a session (README, "Hostile load").
 /// - While a database reply is outstanding its slot holds everything queued after it, so replies keep
 ///   command order.
 /// - Counters count lines and bytes queued for the client (the history row's `lines_out`/`bytes_out`).

@@ -3,6 +3,7 @@ import NIOCore
 import NIOPosix
 import SwitchboardStorage
 
+#if DEBUG
 /// Hidden: opens a SQLite database on an event loop thread, which must trap in debug builds. The test
 /// suite runs it to prove the guard fires (a trap cannot be caught inside the test process).
 struct LoopGuardSelfTest: ParsableCommand {
@@ -21,3 +22,4 @@ struct LoopGuardSelfTest: ParsableCommand {
         try group.syncShutdownGracefully()
     }
 }
+#endif

@@ -18,67 +18,85 @@ struct Serve: AsyncParsableCommand {
     var listen: [String] = []
 
     @Option(name: .long, parsing: .unconditional, help: "Longest accepted input line, in bytes (terminator not counted).")
-    var maxLine = 1024
+    var maxLine = Serve.defaults.chat.maximumLineLength
 
     @Option(name: .long, parsing: .unconditional, help: "Most clients at once; more get '! server full'.")
-    var maxClients = 10_000
+    var maxClients = Serve.defaults.chat.maximumClients
 
     @Option(name: .long, parsing: .unconditional, help: "Most clients per IP address; 0 = unlimited.")
-    var maxPerIp = 0
+    var maxPerIp = Serve.defaults.chat.maximumClientsPerAddress
 
     @Option(name: .long, parsing: .unconditional, help: "Bytes queued for a client that does not read before it is disconnected.")
-    var maxSendq = 256 * 1024
+    var maxSendq = Serve.defaults.chat.maximumSendQueueBytes
 
     @Option(name: .long, parsing: .unconditional, help: "Lines per second a client may send on average; 0 = no flood control.")
-    var floodRate: Double = 10
+    var floodRate = Serve.defaults.chat.floodRate
 
     @Option(name: .long, parsing: .unconditional, help: "Lines a client may send in one burst.")
-    var floodBurst: Double = 20
+    var floodBurst = Serve.defaults.chat.floodBurst
 
     @Option(name: .long, parsing: .unconditional, help: "Seconds of silence before a client is disconnected; 0 = never.")
-    var idleTimeout: Double = 0
+    var idleTimeout = Serve.defaults.chat.idleTimeout.seconds
 
     @Option(name: .long, parsing: .unconditional, help: ArgumentHelp(
         "Join/leave notices a second named one by one; above it, one '* J joined, L left' line a second. 0 = always name.",
         valueName: "notices"))
-    var noticeRate = 20
+    var noticeRate = Serve.defaults.chat.noticeRate
 
     @Option(name: .long, parsing: .unconditional, help: "Database worker threads (one connection each).")
-    var dbThreads = 2
+    var dbThreads = Serve.defaults.databaseThreads
 
     @Option(name: .long, parsing: .unconditional, help: "Seconds to keep retrying an unreachable database at start-up.")
-    var dbConnectTimeout: Double = 30
+    var dbConnectTimeout = Serve.defaults.databaseConnectTimeout.seconds
 
     @Option(name: .long, parsing: .unconditional, help: "History events kept in memory while the database is slow or down.")
-    var historyQueue = 100_000
+    var historyQueue = Serve.defaults.historyQueueLimit
 
     @Option(name: .long, parsing: .unconditional, help: "Seconds a graceful stop may take.")
-    var shutdownTimeout: Double = 10
+    var shutdownTimeout = Serve.defaults.shutdownTimeout.seconds
 
     // Numeric options parse the next word unconditionally, so `--flood-rate -1` reaches validate() and is
     // refused with its range instead of ArgumentParser's "Missing value" (it takes `-1` for a flag).
     // Errors thrown here are shown with `serve`'s usage; errors thrown from run() get the top-level one.
     func validate() throws {
-        guard (16...65_536).contains(maxLine) else { throw ValidationError("--max-line must be from 16 to 65536") }
-        guard maxClients > 0 else { throw ValidationError("--max-clients must be 1 or more") }
-        guard maxPerIp >= 0 else { throw ValidationError("--max-per-ip must be 0 (unlimited) or more") }
-        guard maxSendq >= 1024 else { throw ValidationError("--max-sendq must be at least 1024 bytes") }
-        guard floodRate >= 0 else { throw ValidationError("--flood-rate must be 0 (no flood control) or more") }
-        guard floodBurst >= 1 else { throw ValidationError("--flood-burst must be 1 or more") }
-        guard idleTimeout >= 0 else { throw ValidationError("--idle-timeout must be 0 (never) or more") }
-        guard noticeRate >= 0 else { throw ValidationError("--notice-rate must be 0 (always name) or more") }
-        guard (1...64).contains(dbThreads) else { throw ValidationError("--db-threads must be from 1 to 64") }
-        guard dbConnectTimeout >= 0 else { throw ValidationError("--db-connect-timeout must be 0 or more") }
-        guard shutdownTimeout > 0 else { throw ValidationError("--shutdown-timeout must be more than 0") }
-        guard historyQueue > 0 else { throw ValidationError("--history-queue must be 1 or more") }
-        _ = try common.databaseURL()
         for text in listen {
             if let address = Serve.unbracketedIPv6Interface(text) {
                 throw ValidationError(
                     "invalid endpoint '\(text)': put an IPv6 address in brackets: interface=[\(address)]")
             }
-            do { _ = try Endpoint(parsing: text) } catch { throw ValidationError(error.description) }
         }
+        do {
+            try makeConfiguration().validate()
+        } catch let error as ConfigurationError {
+            throw ValidationError(error.description)
+        }
+    }
+
+    /// The defaults every option starts from (one place: ``ServerConfiguration``).
+    static let defaults = ServerConfiguration()
+
+    /// The options as a configuration (not yet validated).
+    func makeConfiguration() throws -> ServerConfiguration {
+        var configuration = ServerConfiguration()
+        if !listen.isEmpty {
+            configuration.endpoints = try listen.map { text in
+                do { return try Endpoint(parsing: text) } catch { throw ValidationError("\(error)") }
+            }
+        }
+        configuration.database = try common.databaseURL()
+        configuration.databaseThreads = dbThreads
+        configuration.databaseConnectTimeout = .seconds(dbConnectTimeout)
+        configuration.historyQueueLimit = historyQueue
+        configuration.shutdownTimeout = .seconds(shutdownTimeout)
+        configuration.chat.maximumLineLength = maxLine
+        configuration.chat.maximumClients = maxClients
+        configuration.chat.maximumClientsPerAddress = maxPerIp
+        configuration.chat.maximumSendQueueBytes = maxSendq
+        configuration.chat.floodRate = floodRate
+        configuration.chat.floodBurst = floodBurst
+        configuration.chat.idleTimeout = .seconds(idleTimeout)
+        configuration.chat.noticeRate = noticeRate
+        return configuration
     }
 
     /// The address in `interface=ADDR` when ADDR is an IPv6 address without brackets (`tcp:8000:interface=::1`),
@@ -95,21 +113,7 @@ struct Serve: AsyncParsableCommand {
 
     func run() async throws {
         let logger = common.makeLogger()
-        var configuration = ServerConfiguration()
-        if !listen.isEmpty { configuration.endpoints = try listen.map { try Endpoint(parsing: $0) } }
-        configuration.database = try common.databaseURL()
-        configuration.databaseThreads = dbThreads
-        configuration.databaseConnectTimeout = .seconds(dbConnectTimeout)
-        configuration.historyQueueLimit = historyQueue
-        configuration.shutdownTimeout = .seconds(shutdownTimeout)
-        configuration.chat.maximumLineLength = maxLine
-        configuration.chat.maximumClients = maxClients
-        configuration.chat.maximumClientsPerAddress = maxPerIp
-        configuration.chat.maximumSendQueueBytes = maxSendq
-        configuration.chat.floodRate = floodRate
-        configuration.chat.floodBurst = floodBurst
-        configuration.chat.idleTimeout = .seconds(idleTimeout)
-        configuration.chat.noticeRate = noticeRate
+        let configuration = try makeConfiguration()
 
         // Every client is a file descriptor: take the hard limit, and say so when it cannot hold --max-clients.
         if let limit = OpenFileLimit.raiseToHardLimit(), limit < UInt64(maxClients + OpenFileLimit.reserve) {
@@ -144,4 +148,7 @@ struct Serve: AsyncParsableCommand {
 extension TimeAmount {
     /// Fractional seconds (CLI options), rounded to the millisecond.
     static func seconds(_ value: Double) -> TimeAmount { .milliseconds(Int64((value * 1000).rounded())) }
+
+    /// This amount in fractional seconds (the CLI shows defaults in seconds).
+    var seconds: Double { Double(nanoseconds) / 1e9 }
 }

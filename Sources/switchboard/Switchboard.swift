@@ -7,7 +7,14 @@ struct Switchboard: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "switchboard",
         abstract: "A telnet chat server that counts its clients and records every connection.",
-        subcommands: [Serve.self, Migrate.self, History.self, LoopGuardSelfTest.self],
+        subcommands: Switchboard.subcommands,
         defaultSubcommand: Serve.self
     )
+
+    #if DEBUG
+    /// Debug builds also carry the hidden event-loop guard self-test (the guard compiles away in release).
+    static let subcommands: [any ParsableCommand.Type] = [Serve.self, Migrate.self, History.self, LoopGuardSelfTest.self]
+    #else
+    static let subcommands: [any ParsableCommand.Type] = [Serve.self, Migrate.self, History.self]
+    #endif
 }

@@ -56,7 +56,9 @@ final class HardeningEndToEndTests: XCTestCase {
             // Leave any telnet command or subnegotiation the garbage ended in, end its line, then ask.
             let iac = Self.iac
             garbage.send([iac, 240, iac, 240, 13, 10] + Array("/count\r\n".utf8))
-            let lines = garbage.readLines(until: Self.isCountReply, timeout: 30)
+            // The server answers the telnet commands in the garbage (IAC WILL/WONT/DONT: raw bytes, decoded
+            // here as U+FFFD and stray characters), so the reply may follow such bytes on its line.
+            let lines = garbage.readLines(until: { $0.hasSuffix(" in total") }, timeout: 30)
             garbageResult.withLockedValue { $0 = lines }
             garbageProcessed.withLockedValue { $0 = true }
         }
@@ -110,7 +112,8 @@ final class HardeningEndToEndTests: XCTestCase {
         XCTAssertEqual(garbageFinished.wait(timeout: .now() + 60), .success, "the garbage client never finished")
         XCTAssertEqual(problems, [])
         XCTAssertGreaterThan(garbageLinesSeen, 100, "the garbage should have been relayed (sanitised) to bob")
-        XCTAssertEqual(garbageResult.withLockedValue { $0.last }, "* 3 clients connected, 3 visits in total")
+        let garbageReply = garbageResult.withLockedValue { $0.last } ?? "<nothing>"
+        XCTAssertTrue(garbageReply.hasSuffix("* 3 clients connected, 3 visits in total"), garbageReply)
         alice.send("/count\r\n")
         let reply = alice.readLines(until: Self.isCountReply, timeout: 30)
         XCTAssertEqual(reply.last, "* 3 clients connected, 3 visits in total")

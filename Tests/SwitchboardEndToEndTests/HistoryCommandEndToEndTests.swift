@@ -156,8 +156,8 @@ final class HistoryCommandEndToEndTests: XCTestCase {
         let server = try ServerProcess.serve(database: "sqlite:\(path)", in: directory)
         let locker = try SQLiteConnection(path: path)
         try locker.executeScript("BEGIN EXCLUSIVE")
-        let early = try LineClient(port: server.port)
-        early.abort()  // gone before the welcome, which waits for the locked database
+        let early = try LineClient(connectingTo: server.port)
+        early.abort()  // RST: gone before the welcome, which waits for the locked database
         let (late, welcome) = try joinClient(server)  // welcomed as #unknown after the wait
         XCTAssertTrue(welcome.contains("#unknown"), welcome)
         try locker.executeScript("ROLLBACK")
