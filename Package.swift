@@ -12,6 +12,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
+        // Tests only: reads docker-compose.yml (ComposeFileTests).
+        .package(url: "https://github.com/jpsim/Yams.git", from: "6.2.2"),
     ],
     targets: [
         // C interop: two tiny system library targets, nothing else touches C headers.
@@ -76,7 +78,7 @@ let package = Package(
             ]
         ),
 
-        // Shared by the test targets: throwaway SQLite files and PostgreSQL databases.
+        // Shared by the test targets: strict mode and skips, throwaway databases, processes, ports, seeded randomness.
         .target(
             name: "SwitchboardTestSupport",
             dependencies: ["SwitchboardStorage"],
@@ -84,17 +86,18 @@ let package = Package(
         ),
         .testTarget(
             name: "SwitchboardProtocolTests",
-            dependencies: ["SwitchboardProtocol", .product(name: "NIOCore", package: "swift-nio"),
+            dependencies: ["SwitchboardProtocol", "SwitchboardTestSupport", .product(name: "NIOCore", package: "swift-nio"),
                            .product(name: "NIOEmbedded", package: "swift-nio")]
         ),
         .testTarget(
             name: "SwitchboardStorageTests",
-            dependencies: ["SwitchboardStorage", "SwitchboardTestSupport", .product(name: "NIOCore", package: "swift-nio"),
+            dependencies: ["SwitchboardStorage", "SwitchboardTestSupport", .product(name: "Yams", package: "Yams"),
+                           .product(name: "NIOCore", package: "swift-nio"),
                            .product(name: "NIOPosix", package: "swift-nio")]
         ),
         .testTarget(
             name: "SwitchboardChatTests",
-            dependencies: ["SwitchboardChat", "SwitchboardProtocol", "SwitchboardStorage",
+            dependencies: ["SwitchboardChat", "SwitchboardProtocol", "SwitchboardStorage", "SwitchboardTestSupport",
                            .product(name: "NIOCore", package: "swift-nio"),
                            .product(name: "NIOEmbedded", package: "swift-nio")]
         ),

@@ -3,6 +3,10 @@
 # binary over loopback sockets. Starts a throwaway PostgreSQL 15 cluster (scripts/with-postgres.sh) unless
 # SWITCHBOARD_TEST_POSTGRES_URL points at one already. Extra arguments go to `swift test`
 # (e.g. scripts/test.sh --filter ChatSessionTests).
+#
+# Strict: everything the suite needs is provided here (PostgreSQL and its server binaries, a debug build),
+# and SWITCHBOARD_TEST_STRICT=1 makes a test that finds one of them missing fail instead of skipping. The
+# last line counts passed, failed and skipped tests; on a machine like CI's, skipped is 0.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -17,6 +21,34 @@ if ! pkg-config --exists libpq sqlite3 2>/dev/null; then
     fi
 fi
 
+# PostgreSQL's server binaries: the tests that stop and restart a cluster of their own need them even when
+# SWITCHBOARD_TEST_POSTGRES_URL names an outside server. When they cannot be installed, those tests say so
+# and fail (strict mode).
+scripts/pg-cluster.sh bindir --install >/dev/null || true
+
+export SWITCHBOARD_TEST_STRICT=1
+
 swift build --build-tests
+
+log=$(mktemp /tmp/switchboard-test.XXXXXX)
+trap 'rm -f "$log"' EXIT
 # XCTest only: the suite has no swift-testing tests, and its empty summary line would be misleading.
-exec scripts/with-postgres.sh swift test --skip-build --disable-swift-testing "$@"
+set +e
+scripts/with-postgres.sh swift test --skip-build --disable-swift-testing "$@" 2>&1 | tee "$log"
+status=${PIPESTATUS[0]}
+set -e
+
+count() { grep -cE "^Test Case '[^']+' $1 \(" "$log" || true; }
+passed=$(count passed)
+failed=$(count failed)
+skipped=$(count skipped)
+if [[ "$skipped" -gt 0 ]]; then
+    echo "test.sh: skipped tests (each says why above):"
+    grep -E "^Test Case '[^']+' skipped \(" "$log" | sed -E "s/^Test Case '([^']+)'.*/  \1/"
+fi
+if [[ "$status" -ne 0 && "$failed" -eq 0 ]]; then
+    echo "test.sh: swift test exited with status $status (a crash or a build problem?)"
+    failed=1
+fi
+echo "test.sh: $passed passed, $failed failed, $skipped skipped"
+exit "$status"

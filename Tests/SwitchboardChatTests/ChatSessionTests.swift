@@ -153,16 +153,23 @@ final class ChatSessionTests: XCTestCase {
         ])
     }
 
-    /// A history read that never answers is reported after the configured wait, and the chat goes on.
+    /// A history read that never answers is reported after the configured wait, and the chat goes on:
+    /// later lines are relayed, commands answered, and the next history read works.
     func testStuckHistoryReadIsReportedAndChatContinues() throws {
         let chat = ChatTestHarness()
         let alice = try chat.join()
+        let bob = try chat.join([alice])
         chat.history.holdReads = true
         try alice.send("/seen someone\r\n")
         chat.loop.advanceTime(by: .seconds(5))
         XCTAssertEqual(try alice.lines(), ["! history is unavailable right now; try again later"])
+        chat.history.holdReads = false
         chat.history.releaseReads()  // the late answer is dropped
         XCTAssertEqual(try alice.lines(), [])
+
+        try alice.send("still here\r\n/count\r\n/seen nobody\r\n")
+        XCTAssertEqual(try bob.lines(), ["<guest1> still here"])
+        XCTAssertEqual(try alice.lines(), ["* 2 clients connected, 2 visits in total", "! never seen nobody"])
     }
 
     /// `/seen` says online, last seen (UTC), or never.

@@ -1,6 +1,7 @@
 @testable import SwitchboardChat
 import SwitchboardProtocol
 import SwitchboardStorage
+import SwitchboardTestSupport
 import XCTest
 
 /// ``Roster`` as a value: admission, guest names, renames, leaves, counts — no channels, no loop.
@@ -86,7 +87,7 @@ final class RosterTests: XCTestCase {
     /// names unique ignoring case, the index pointing at the right member, address counts exact.
     func testRandomSequencesKeepTheIndexesConsistent() throws {
         for seed in UInt64(1)...200 {
-            var random = SeededRandom(seed: seed)
+            var random = SplitMix64(seed: seed)
             var roster = Roster(maximumMembers: 12, maximumPerAddress: 3)
             var live: [ConnectionKey] = []
             for step in 0..<200 {
@@ -122,18 +123,5 @@ final class RosterTests: XCTestCase {
         XCTAssertEqual(roster.addressCounts, counts, context)
         XCTAssertTrue(counts.values.allSatisfy { $0 <= 3 }, context)
         XCTAssertLessThanOrEqual(roster.count, 12, context)
-    }
-}
-
-/// SplitMix64: a small seeded generator, so a failing sequence can be replayed.
-struct SeededRandom {
-    private var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
     }
 }

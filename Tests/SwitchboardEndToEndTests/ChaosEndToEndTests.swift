@@ -1,6 +1,7 @@
 import Foundation
 import NIOConcurrencyHelpers
 import SwitchboardStorage
+import SwitchboardTestSupport
 import XCTest
 
 #if canImport(Glibc)
@@ -94,7 +95,7 @@ final class ChaosEndToEndTests: XCTestCase {
 
         // Everyone has left: a probe is alone (bounded; the server may still be working through leaves).
         do {
-            let probe = try RawSocketClient(port: port)
+            let probe = try LineClient(port: port)
             var last: [String] = []
             let leaveDeadline = Date().addingTimeInterval(30)
             repeat {
@@ -111,7 +112,7 @@ final class ChaosEndToEndTests: XCTestCase {
 
         // A fresh client is welcomed within a second.
         let welcomeStart = Date()
-        let fresh = try? RawSocketClient(port: port, timeout: 1)
+        let fresh = try? LineClient(port: port, timeout: 1)
         let welcome = fresh?.readLine(timeout: max(0, 1 - Date().timeIntervalSince(welcomeStart)))
         XCTAssertEqual(welcome?.hasPrefix("* Welcome, "), true,
                        "\(banner) no welcome within 1 s after the chaos (got \(welcome ?? "nothing")); \(server.diagnosis)")
@@ -156,7 +157,7 @@ final class ChaosEndToEndTests: XCTestCase {
     /// everything, then makes sure the server handled them all (a `/count` reply comes after them) and quits.
     /// Returns the tags it sent; reports a disconnection or a `! slow down` as a violation.
     static func witness(_ index: Int, seed: UInt64, port: Int, until deadline: Date, report: ChaosReport) -> [String] {
-        guard let client = try? RawSocketClient(port: port), client.readLine(timeout: 15)?.hasPrefix("* Welcome") == true
+        guard let client = try? LineClient(port: port), client.readLine(timeout: 15)?.hasPrefix("* Welcome") == true
         else {
             report.violation("witness \(index) was not welcomed")
             return []
@@ -276,8 +277,8 @@ struct ChaosActor {
     }
 
     /// Connects and waits for the welcome; a missing welcome from a live server is a violation.
-    private func join(_ what: String) -> RawSocketClient? {
-        guard Date() < deadline, let client = try? RawSocketClient(port: port) else { return nil }
+    private func join(_ what: String) -> LineClient? {
+        guard Date() < deadline, let client = try? LineClient(port: port) else { return nil }
         guard let welcome = client.readLine(timeout: wait(15)), welcome.hasPrefix("* Welcome, ") else {
             if Date() < deadline { report.violation("\(what): no welcome within 15 s") }
             return nil
@@ -286,7 +287,7 @@ struct ChaosActor {
     }
 
     /// Ends a connection the hostile way or the polite way.
-    private func end(_ client: RawSocketClient, _ random: inout SplitMix64) {
+    private func end(_ client: LineClient, _ random: inout SplitMix64) {
         switch random.next() % 3 {
         case 0: client.abort()
         case 1: client.close()
@@ -321,7 +322,7 @@ struct ChaosActor {
             bytes += random.next() % 4 == 0 ? long : Array("/who\r\n/count\r\nreset me \(bytes.count)\r\n".utf8)
         }
         let cut = Int(random.next() % UInt64(bytes.count))
-        client.send(Array(bytes[..<cut]), timeout: 5, drain: random.next() % 2 == 0)
+        client.send(Array(bytes[..<cut]), timeout: 5, whileBlocked: random.next() % 2 == 0 ? .discard : .ignore)
         _ = client.sendSome(bytes[cut...])
         client.abort()
     }
@@ -329,7 +330,7 @@ struct ChaosActor {
     /// Sends commands (before or after the welcome) and half-closes: the welcome and every reply must come,
     /// then EOF.
     private func halfClose(_ random: inout SplitMix64) {
-        guard Date() < deadline, let client = try? RawSocketClient(port: port) else { return }
+        guard Date() < deadline, let client = try? LineClient(port: port) else { return }
         let early = random.next() % 2 == 0
         if !early {
             guard client.readLine(timeout: wait(15))?.hasPrefix("* Welcome, ") == true else {
@@ -339,7 +340,8 @@ struct ChaosActor {
         }
         client.send("/seen guest1\r\n/history 3\r\n/count\r\n", timeout: 5)
         client.shutdownWrite()
-        let (lines, closed) = client.readUntilClosed(timeout: wait(20))
+        let lines = client.readUntilClosed(timeout: wait(20))
+        let closed = client.isClosedByServer
         if early && lines.first?.hasPrefix("* Welcome, ") != true {
             report.violation("halfClose before the welcome: first line \(ChaosReport.short(lines.prefix(1))) (closed: \(closed))")
         }
@@ -359,7 +361,7 @@ struct ChaosActor {
     private func neverRead(_ random: inout SplitMix64) {
         guard let client = join("neverRead") else { return }
         client.setReceiveBuffer(4096)
-        client.send("I will not read \(Self.words(&random, 3))\r\n/history 200\r\n", timeout: 2, drain: false)
+        client.send("I will not read \(Self.words(&random, 3))\r\n/history 200\r\n", timeout: 2, whileBlocked: .ignore)
         let stay = min(Double(random.next() % 5000) / 1000 + 1, max(0, deadline.timeIntervalSinceNow))
         usleep(useconds_t(stay * 1_000_000))  // the behaviour itself: holding an unread connection
         end(client, &random)
@@ -369,9 +371,9 @@ struct ChaosActor {
     private func crowd(_ random: inout SplitMix64) {
         guard Date() < deadline else { return }
         let size = Int(random.next() % 60) + 20
-        let members: [RawSocketClient]
+        let members: [LineClient]
         do {
-            members = try RawSocketClient.connectMany(size, port: port, parallel: 64, timeout: wait(30))
+            members = try LineClient.connectMany(size, port: port, parallel: 64, timeout: wait(30))
         } catch {
             if Date() < deadline { report.violation("crowd of \(size): \(error)") }
             return

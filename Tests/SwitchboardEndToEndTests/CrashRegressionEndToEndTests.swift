@@ -34,13 +34,13 @@ final class CrashRegressionEndToEndTests: XCTestCase {
         let bytes = payload
 
         for round in 1...5 {
-            let clients = try RawSocketClient.connectMany(40, port: server.port, timeout: 60)
+            let clients = try LineClient.connectMany(40, port: server.port, timeout: 60)
             let shared = Unchecked(clients)
             let start = StartLine(parties: clients.count)
             let finished = runOnThreads(clients.count, timeout: 60) { index in
                 let client = shared.value[index]  // each thread owns exactly one client
                 start.arriveAndWait()
-                client.send(bytes, timeout: 20, drain: false)
+                client.send(bytes, timeout: 20, whileBlocked: .ignore)
                 client.abort()
             }
             XCTAssertTrue(finished, "round \(round): the senders did not finish")
@@ -57,9 +57,9 @@ final class CrashRegressionEndToEndTests: XCTestCase {
             database: "sqlite:\(directory.path)/c.sqlite", in: directory, extraArguments: ["--flood-rate", "0"])
         let bytes = Array(String(repeating: "/help\r\n", count: (2 << 20) / 7).utf8)
         for round in 1...3 {
-            let client = try RawSocketClient(port: server.port)
+            let client = try LineClient(port: server.port)
             XCTAssertEqual(client.readLine()?.hasPrefix("* Welcome, "), true, "round \(round): no welcome")
-            client.send(bytes, timeout: 30, drain: false)
+            client.send(bytes, timeout: 30, whileBlocked: .ignore)
             client.abort()
             guard assertServes(server, "round \(round): 2 MB of /help then a reset") else { return }
         }
@@ -98,16 +98,16 @@ final class CrashRegressionEndToEndTests: XCTestCase {
             extraArguments: ["--max-clients", "\(count + 10)"] + extraArguments)
 
         let began = Date()
-        var clients = try RawSocketClient.connectMany(count, port: server.port, timeout: 240)
+        var clients = try LineClient.connectMany(count, port: server.port, timeout: 240)
         let joinedAfter = Date().timeIntervalSince(began)
         let peakBeforeLeave = server.peakResidentKiB ?? -1
         for client in clients { client.abort() }  // everyone resets within a few milliseconds
         clients.removeAll()
 
         // Everyone has left once a fresh client is alone (bounded; the server has to work through the leaves).
-        let fresh: RawSocketClient
+        let fresh: LineClient
         do {
-            fresh = try RawSocketClient(port: server.port)
+            fresh = try LineClient(port: server.port)
         } catch {
             return XCTFail("after \(count) clients reset: cannot connect (\(error)); \(server.diagnosisAfterExit)",
                            file: file, line: line)
@@ -154,10 +154,10 @@ final class CrashRegressionEndToEndTests: XCTestCase {
         limit.waitUntilExit()
         XCTAssertEqual(limit.terminationStatus, 0, "prlimit failed")
 
-        var first: [RawSocketClient] = []
-        var waiting: RawSocketClient?
+        var first: [LineClient] = []
+        var waiting: LineClient?
         for _ in 0..<48 {
-            let client = try RawSocketClient(connectingTo: server.port)
+            let client = try LineClient(connectingTo: server.port)
             guard client.readLine(timeout: 3)?.hasPrefix("* Welcome") == true else {
                 waiting = client  // left in the listen backlog: accept fails with EMFILE
                 break
@@ -191,11 +191,12 @@ final class CrashRegressionEndToEndTests: XCTestCase {
 
         var ids: [Int] = []
         for round in 1...10 {
-            let client = try RawSocketClient(port: server.port)
+            let client = try LineClient(port: server.port)
             // Straight after connect, before the welcome can have been sent.
             client.send("/who\r\n/history 5\r\n/seen alice\r\n/seen nobody-at-all\r\n")
             client.shutdownWrite()
-            let (lines, closed) = client.readUntilClosed(timeout: 15)
+            let lines = client.readUntilClosed(timeout: 15)
+            let closed = client.isClosedByServer
             let welcome = lines.first ?? "<nothing>"
             guard welcome.hasPrefix("* Welcome, ") else {
                 XCTFail("round \(round): half-closed before the welcome, got \(lines) (closed: \(closed)); \(server.diagnosis)")
@@ -265,7 +266,7 @@ final class CrashRegressionEndToEndTests: XCTestCase {
         let server = try ServerProcess.serve(
             database: database, in: directory,
             extraArguments: ["--flood-rate", "0", "--shutdown-timeout", "\(Int(shutdownTimeout))"])
-        let clients = try RawSocketClient.connectMany(clientCount, port: server.port, timeout: 60)
+        let clients = try LineClient.connectMany(clientCount, port: server.port, timeout: 60)
         let shared = Unchecked(clients)
         let stop = NIOLockedValueBox(false)
         let received = NIOLockedValueBox(0)
@@ -337,7 +338,7 @@ final class CrashRegressionEndToEndTests: XCTestCase {
     func assertServes(_ server: ServerProcess, _ context: String, file: StaticString = #filePath, line: UInt = #line) -> Bool {
         var problem: String?
         do {
-            let fresh = try RawSocketClient(port: server.port, timeout: 5)
+            let fresh = try LineClient(port: server.port, timeout: 5)
             let welcome = fresh.readLine(timeout: 5)
             if welcome?.hasPrefix("* Welcome, ") != true { problem = "a fresh client got \(welcome ?? "nothing")" }
         } catch {

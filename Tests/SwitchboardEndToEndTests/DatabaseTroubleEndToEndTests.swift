@@ -6,11 +6,6 @@ import XCTest
 /// A slow, locked or broken database never slows the chat and loses no history.
 final class DatabaseTroubleEndToEndTests: XCTestCase {
     /// Opens a direct connection to the test database (on this test thread, never an event loop).
-    private func directConnection(_ database: String) throws -> any DatabaseConnection {
-        let url = try DatabaseURL(parsing: database)
-        return try DatabasePool.connector(for: url)()
-    }
-
     private func count(_ table: String, _ connection: any DatabaseConnection) throws -> Int64 {
         try connection.query("SELECT count(*) FROM \(table)", []).first?.first?.int64 ?? -1
     }
@@ -55,9 +50,7 @@ final class DatabaseTroubleEndToEndTests: XCTestCase {
     /// Killing the server's PostgreSQL backends mid-chat (`pg_terminate_backend`) loses no history row,
     /// and the server keeps serving.
     func testTerminatedPostgresBackendsLoseNothing() throws {
-        guard let database = try TestDatabases.postgres() else {
-            throw XCTSkip("PostgreSQL not configured (set SWITCHBOARD_TEST_POSTGRES_URL or use scripts/test.sh)")
-        }
+        let database = try TestDatabases.requirePostgres()
         defer { database.drop() }
         guard case .postgres(let uri) = database.url else { return }
         let directory = try makeTemporaryDirectory()
@@ -98,9 +91,7 @@ extension DatabaseTroubleEndToEndTests {
     /// PostgreSQL stopped under a running server: chat goes on, a newcomer is welcomed as `#unknown`, and
     /// every queued event is written once PostgreSQL is back (adbapi's reconnect, with nothing lost).
     func testStoppedPostgresIsWaitedForAndNothingIsLost() throws {
-        guard let cluster = try PrivatePostgresCluster.make() else {
-            throw XCTSkip("no PostgreSQL server binaries here")
-        }
+        let cluster = try PrivatePostgresCluster.make()
         let directory = try makeTemporaryDirectory()
         let server = try ServerProcess.serve(database: cluster.url, in: directory, extraArguments: ["--flood-rate", "0"])
         let (alice, _) = try joinClient(server)
@@ -141,9 +132,7 @@ extension DatabaseTroubleEndToEndTests {
     /// Start-up against a PostgreSQL that is not up yet retries (within `--db-connect-timeout`) and then
     /// serves once it comes up.
     func testStartUpWaitsForPostgresToComeUp() throws {
-        guard let cluster = try PrivatePostgresCluster.make() else {
-            throw XCTSkip("no PostgreSQL server binaries here")
-        }
+        let cluster = try PrivatePostgresCluster.make()
         try cluster.stop()
         let directory = try makeTemporaryDirectory()
         let server = ServerProcess(

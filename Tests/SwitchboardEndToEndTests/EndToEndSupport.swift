@@ -3,6 +3,10 @@ import SwitchboardStorage
 import SwitchboardTestSupport
 import XCTest
 
+#if canImport(Glibc)
+import Glibc
+#endif
+
 extension XCTestCase {
     /// A fresh temporary directory, removed when the test ends.
     func makeTemporaryDirectory() throws -> URL {
@@ -12,21 +16,45 @@ extension XCTestCase {
         return directory
     }
 
-    /// Runs `body` once per backend with a fresh database URL (as the CLI takes it) and a working directory.
-    func forEachBackend(_ body: (_ database: String, _ directory: URL) throws -> Void) throws {
-        for database in try TestDatabases.all() {
-            let directory = try makeTemporaryDirectory()
-            defer { database.drop() }
-            let url: String
-            switch database.url {
-            case .sqlite(let path): url = "sqlite:\(path)"
-            case .postgres(let uri): url = uri
+    /// Runs `body` once per backend (``TestDatabases/forEach(file:line:_:)``) with a fresh database URL, as
+    /// the CLI takes it, and a working directory.
+    func forEachBackend(
+        file: StaticString = #filePath, line: UInt = #line, _ body: (_ database: String, _ directory: URL) throws -> Void
+    ) throws {
+        try TestDatabases.forEach(file: file, line: line) { database in
+            try body(database.cliURL, try makeTemporaryDirectory())
+        }
+    }
+
+    /// A connection of the test's own to `database` (a CLI URL), outside the server: for locking the
+    /// database, or reading what the server wrote.
+    func directConnection(_ database: String) throws -> any DatabaseConnection {
+        let url = try DatabaseURL(parsing: database)
+        return try DatabasePool.connector(for: url)()
+    }
+
+    /// `switchboard history --json`, read (bounded, every 50 ms) until `condition` holds; fails the test and
+    /// returns the last rows read if it never does.
+    func waitForHistory(
+        _ database: String, in directory: URL, timeout: TimeInterval = 15, file: StaticString = #filePath,
+        line: UInt = #line, until condition: ([[String: Any]]) -> Bool
+    ) throws -> [[String: Any]] {
+        let deadline = Date().addingTimeInterval(timeout)
+        while true {
+            let result = try runSwitchboard(["history", "--json", "--database", database], in: directory)
+            guard result.status == 0 else {
+                XCTFail("history --json failed (status \(result.status)): \(result.errors)", file: file, line: line)
+                throw HistoryCommandFailed(errors: result.errors)
             }
-            do {
-                try body(url, directory)
-            } catch {
-                XCTFail("[\(database.url.dialect)] \(error)")
+            let rows = try result.output.split(separator: "\n").map {
+                try XCTUnwrap(JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any])
             }
+            if condition(rows) { return rows }
+            if Date() >= deadline {
+                XCTFail("history did not reach the expected state within \(timeout) s: \(rows)", file: file, line: line)
+                return rows
+            }
+            usleep(50_000)
         }
     }
 
@@ -52,4 +80,9 @@ extension XCTestCase {
             try XCTUnwrap(JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any])
         }
     }
+}
+
+/// `switchboard history` exited non-zero.
+struct HistoryCommandFailed: Error {
+    let errors: String
 }

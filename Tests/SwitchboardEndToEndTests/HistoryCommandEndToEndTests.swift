@@ -89,8 +89,9 @@ final class HistoryCommandEndToEndTests: XCTestCase {
             "switchboard: database sqlite:\(path) has no Switchboard schema yet: run 'switchboard migrate' or start the server\n")
         XCTAssertEqual(try Data(contentsOf: URL(fileURLWithPath: path)).count, 0, "the empty file stays empty")
 
-        guard let database = try TestDatabases.postgres(), case .postgres(let uri) = database.url else { return }
+        let database = try TestDatabases.requirePostgres()
         defer { database.drop() }
+        guard case .postgres(let uri) = database.url else { return XCTFail("not PostgreSQL: \(database)") }
         let pg = try runSwitchboard(["history", "--database", uri], in: directory)
         XCTAssertNotEqual(pg.status, 0)
         XCTAssertTrue(pg.errors.contains("has no Switchboard schema yet: run 'switchboard migrate' or start the server"), pg.errors)
@@ -102,9 +103,8 @@ final class HistoryCommandEndToEndTests: XCTestCase {
 
     /// On PostgreSQL, a role that may only SELECT can run `history` (no DDL, no writes).
     func testHistoryNeedsOnlySelectOnPostgres() throws {
-        guard let database = try TestDatabases.postgres(), case .postgres(let uri) = database.url else {
-            throw XCTSkip("PostgreSQL not configured (use scripts/with-postgres.sh)")
-        }
+        let database = try TestDatabases.requirePostgres()
+        guard case .postgres(let uri) = database.url else { return XCTFail("not PostgreSQL: \(database)") }
         let directory = try makeTemporaryDirectory()
         let migrated = try runSwitchboard(["migrate", "--database", uri], in: directory)
         XCTAssertEqual(migrated.status, 0, migrated.errors)
@@ -119,8 +119,11 @@ final class HistoryCommandEndToEndTests: XCTestCase {
             database.drop()
             try? admin.executeScript("DROP ROLE IF EXISTS \(role)")
         }
-        guard let at = uri.range(of: "://postgres@") else { throw XCTSkip("unexpected test URI \(uri)") }
-        let readerURI = uri.replacingCharacters(in: at, with: "://\(role)@")
+        // Another user on the same server and database (the URI's own user, if any, replaced).
+        var components = try XCTUnwrap(URLComponents(string: uri), uri)
+        components.user = role
+        components.password = nil
+        let readerURI = try XCTUnwrap(components.string)
         let result = try runSwitchboard(["history", "--json", "--database", readerURI], in: directory)
         XCTAssertEqual(result.status, 0, result.errors)
         XCTAssertTrue(result.output.contains("\"nickname\":\"dora\""), result.output)
@@ -153,7 +156,7 @@ final class HistoryCommandEndToEndTests: XCTestCase {
         let server = try ServerProcess.serve(database: "sqlite:\(path)", in: directory)
         let locker = try SQLiteConnection(path: path)
         try locker.executeScript("BEGIN EXCLUSIVE")
-        let early = try RawSocketClient(connectingTo: server.port)
+        let early = try LineClient(connectingTo: server.port)
         early.abort()  // RST: gone before the welcome, which waits for the locked database
         let (late, welcome) = try joinClient(server)  // welcomed as #unknown after the wait
         XCTAssertTrue(welcome.contains("#unknown"), welcome)

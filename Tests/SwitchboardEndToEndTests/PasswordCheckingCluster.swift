@@ -14,10 +14,10 @@ final class PasswordCheckingCluster {
     let cluster: PrivatePostgresCluster
     var port: Int { cluster.port }
 
-    /// Starts a cluster and switches its authentication, or returns nil when no PostgreSQL server
-    /// binaries exist (outside CI).
-    static func make() throws -> PasswordCheckingCluster? {
-        guard let cluster = try PrivatePostgresCluster.make() else { return nil }
+    /// Starts a cluster and switches its authentication (see ``PrivatePostgresCluster/make()`` for what
+    /// happens without PostgreSQL's server binaries).
+    static func make() throws -> PasswordCheckingCluster {
+        let cluster = try PrivatePostgresCluster.make()
         let checking = PasswordCheckingCluster(cluster: cluster)
         let hba = """
             local all all trust
@@ -48,41 +48,4 @@ final class PasswordCheckingCluster {
         try execute("CREATE ROLE \(role) LOGIN PASSWORD \(quoted)")
         try execute("CREATE DATABASE \(role) OWNER \(role)")
     }
-}
-
-/// Runs the switchboard binary until it exits or `deadline` seconds pass (then SIGKILLs it); returns the
-/// exit status (-1 when killed), everything it wrote to stdout and stderr, and how long it ran.
-func runSwitchboardBounded(
-    _ arguments: [String], in directory: URL, deadline: TimeInterval = 15
-) throws -> (status: Int32, output: String, seconds: TimeInterval) {
-    let process = Process()
-    ServerProcess.configure(process, arguments: arguments, in: directory, environment: [:])
-    let pipe = Pipe()
-    process.standardOutput = pipe
-    process.standardError = pipe
-    process.standardInput = FileHandle.nullDevice
-    let exited = DispatchSemaphore(value: 0)
-    process.terminationHandler = { _ in exited.signal() }
-    let started = Date()
-    try process.run()
-    // Read to the end concurrently so the pipe cannot fill and block the child; EOF comes with its exit.
-    let output = NIOLockedValueBox(Data())
-    let read = DispatchGroup()
-    read.enter()
-    DispatchQueue.global().async {
-        let data = pipe.fileHandleForReading.readDataToEndOfFile()
-        output.withLockedValue { $0 = data }
-        read.leave()
-    }
-    var status: Int32 = -1
-    if exited.wait(timeout: .now() + deadline) == .timedOut {
-        kill(process.processIdentifier, SIGKILL)
-        process.waitUntilExit()
-    } else {
-        process.waitUntilExit()
-        status = process.terminationStatus
-    }
-    let seconds = Date().timeIntervalSince(started)
-    read.wait()
-    return (status, output.withLockedValue { String(decoding: $0, as: UTF8.self) }, seconds)
 }

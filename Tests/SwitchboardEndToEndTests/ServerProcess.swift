@@ -1,5 +1,6 @@
 import Foundation
 import NIOConcurrencyHelpers
+import SwitchboardTestSupport
 import XCTest
 
 #if canImport(Glibc)
@@ -31,16 +32,24 @@ final class ServerProcess: @unchecked Sendable {
 
     static var binary: URL { productsDirectory.appendingPathComponent("switchboard") }
 
+    /// The built binary, or the skip (a failure under `scripts/test.sh`, which builds it) that says it is
+    /// missing.
+    static func requireBinary() throws -> URL {
+        guard FileManager.default.isExecutableFile(atPath: binary.path) else {
+            throw TestEnvironment.unavailable(
+                "the switchboard binary is not built at \(binary.path) (swift build --build-tests)",
+                providedByTestCommand: true)
+        }
+        return binary
+    }
+
     /// Points `process` at the binary with `arguments`, in `directory`, with this environment minus
     /// `DATABASE_URL` (so a developer's own setting cannot leak into a test) plus `environment`.
     static func configure(_ process: Process, arguments: [String], in directory: URL, environment: [String: String]) {
         process.executableURL = binary
         process.arguments = arguments
         process.currentDirectoryURL = directory
-        var env = ProcessInfo.processInfo.environment
-        env["DATABASE_URL"] = nil
-        for (key, value) in environment { env[key] = value }
-        process.environment = env
+        process.environment = ChildProcess.environment(adding: environment)
     }
 
     init(arguments: [String], workingDirectory: URL, environment: [String: String] = [:]) {
@@ -72,13 +81,16 @@ final class ServerProcess: @unchecked Sendable {
             arguments: ["serve", "--listen", "tcp:0:interface=127.0.0.1", "--database", database, "--log-level", "debug"]
                 + extraArguments,
             workingDirectory: directory)
+        _ = try requireBinary()
         try server.process.run()
         let text = try server.waitForLog(containing: "listening", timeout: 60, file: file, line: line)
         guard let range = text.range(of: #"address=127\.0\.0\.1:(\d+)"#, options: .regularExpression),
             let port = Int(text[range].split(separator: ":").last ?? "")
         else {
+            // A changed "listening" line must fail every end-to-end test loudly, never skip them.
             server.kill()
-            throw XCTSkip("no port in log: \(text)")
+            XCTFail("the server logged 'listening' without 'address=127.0.0.1:PORT':\n\(text)", file: file, line: line)
+            throw ServerProcessError.noPort(text)
         }
         server.port = port
         return server
@@ -157,35 +169,26 @@ final class ServerProcess: @unchecked Sendable {
 enum ServerProcessError: Error {
     case exited(String)
     case timedOut(String)
+    case noPort(String)
 }
 
-/// Runs the `switchboard` binary to completion (CLI subcommands) and returns status, stdout and stderr.
+/// Runs the `switchboard` binary to completion (CLI subcommands) and returns status, stdout and stderr
+/// (SIGKILLed after two minutes, so a hang fails instead of stalling the suite).
 func runSwitchboard(_ arguments: [String], in directory: URL, environment: [String: String] = [:]) throws
     -> (status: Int32, output: String, errors: String, signaled: Bool)
 {
-    let process = Process()
-    ServerProcess.configure(process, arguments: arguments, in: directory, environment: environment)
-    let output = Pipe()
-    let errors = Pipe()
-    process.standardOutput = output
-    process.standardError = errors
-    process.standardInput = FileHandle.nullDevice
-    try process.run()
-    // Read both pipes to the end concurrently so neither can fill and block the child.
-    let errorData = NIOLockedValueBox(Data())
-    let errorsRead = DispatchGroup()
-    errorsRead.enter()
-    DispatchQueue.global().async {
-        let data = errors.fileHandleForReading.readDataToEndOfFile()
-        errorData.withLockedValue { $0 = data }
-        errorsRead.leave()
-    }
-    let outputData = output.fileHandleForReading.readDataToEndOfFile()
-    process.waitUntilExit()
-    errorsRead.wait()
-    return (
-        process.terminationStatus, String(decoding: outputData, as: UTF8.self),
-        errorData.withLockedValue { String(decoding: $0, as: UTF8.self) },
-        process.terminationReason == .uncaughtSignal
-    )
+    let result = try ChildProcess.run(
+        ServerProcess.requireBinary().path, arguments, in: directory,
+        environment: ChildProcess.environment(adding: environment), timeout: 120)
+    return (result.status, result.output, result.errors, result.signaled)
+}
+
+/// Runs the switchboard binary until it exits or `deadline` seconds pass (then SIGKILLs it); returns the
+/// exit status (-1 when killed), everything it wrote to stdout and stderr, and how long it ran.
+func runSwitchboardBounded(
+    _ arguments: [String], in directory: URL, deadline: TimeInterval = 15
+) throws -> (status: Int32, output: String, seconds: TimeInterval) {
+    let result = try ChildProcess.run(
+        ServerProcess.requireBinary().path, arguments, in: directory, timeout: deadline, mergeErrors: true)
+    return (result.status, result.output, result.seconds)
 }

@@ -1,4 +1,5 @@
 import Foundation
+import SwitchboardTestSupport
 import XCTest
 
 #if canImport(Glibc)
@@ -43,7 +44,10 @@ final class StartupEndToEndTests: XCTestCase {
             ("sqlite:\(directory.path)/no-such-dir/history.sqlite", "the directory \(directory.path)/no-such-dir does not exist"),
             ("sqlite:\(readOnly)", "readonly database"),
         ]
-        let cluster = try PasswordCheckingCluster.make()
+        // Without PostgreSQL's server binaries the SQLite cases still run; the skip comes at the end.
+        var cluster: PasswordCheckingCluster?
+        var skip: (any Error)?
+        do { cluster = try PasswordCheckingCluster.make() } catch let error as XCTSkip { skip = error }
         if let cluster {
             try cluster.createRole("chat", password: "right horse")
             let host = "127.0.0.1:\(cluster.port)"
@@ -64,7 +68,7 @@ final class StartupEndToEndTests: XCTestCase {
             XCTAssertTrue(firstError.contains(cause), "\(database): expected '\(cause)' in the first error line:\n\(run.output)")
             XCTAssertFalse(run.output.contains("cannot reach"), "\(database) was treated as unreachable:\n\(run.output)")
         }
-        if cluster == nil { throw XCTSkip("PostgreSQL cases skipped: no PostgreSQL server binaries") }
+        if let skip { throw skip }
     }
 
     /// A listen endpoint that cannot be bound is reported first — the first error line is
@@ -106,34 +110,17 @@ final class StartupEndToEndTests: XCTestCase {
             try FileManager.default.setAttributes([.posixPermissions: 0o444], ofItemAtPath: path)
             return
         }
-        guard Self.chattr(["+i", path]) else { throw XCTSkip("chattr +i is not supported here") }
+        guard Self.chattr(["+i", path]) else {
+            throw TestEnvironment.unavailable("chattr +i is not supported on this file system", providedByTestCommand: false)
+        }
         // Teardown blocks run last-added first: this one before the directory is removed.
         addTeardownBlock { _ = Self.chattr(["-i", path]) }
     }
 
     private static func chattr(_ arguments: [String]) -> Bool {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/chattr")
-        process.arguments = arguments
-        guard (try? process.run()) != nil else { return false }
-        process.waitUntilExit()
-        return process.terminationStatus == 0
+        (try? ChildProcess.run("/usr/bin/chattr", arguments, timeout: 10))?.status == 0
     }
 
     /// A TCP port on 127.0.0.1 that nothing listens on (bound, then released).
-    static func closedPort() throws -> Int {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        defer { close(fd) }
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-        let bound = withUnsafeMutablePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { pointer -> Bool in
-                bind(fd, pointer, length) == 0 && getsockname(fd, pointer, &length) == 0
-            }
-        }
-        guard bound else { throw XCTSkip("cannot bind a socket") }
-        return Int(UInt16(bigEndian: address.sin_port))
-    }
+    static func closedPort() throws -> Int { try FreePort.tcp() }
 }

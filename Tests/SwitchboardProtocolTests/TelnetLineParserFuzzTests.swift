@@ -1,4 +1,5 @@
 import SwitchboardProtocol
+import SwitchboardTestSupport
 import XCTest
 
 /// Seeded fuzzing of `TelnetLineParser`: thousands of random inputs, each fed in several different splits, checked
@@ -18,7 +19,7 @@ final class TelnetLineParserFuzzTests: XCTestCase {
     /// emit a line over the limit, never buffer more than the limit, only ever reply `WILL TIMING-MARK` or a refusal
     /// (each refusal once), and give identical events however they are split.
     func testRandomInputsKeepTheInvariantsUnderEverySplit() {
-        var generator = SeededGenerator(seed: 0xC0FFEE)
+        var generator = SplitMix64(seed: 0xC0FFEE)
         for iteration in 0..<3_000 {
             let maximum = [1, 2, 3, 8, 16, 64, 1024].randomElement(using: &generator)!
             let input = randomWireInput(maximum: maximum, allowTelnet: true, using: &generator)
@@ -42,7 +43,7 @@ final class TelnetLineParserFuzzTests: XCTestCase {
     /// Without IAC bytes, the parser agrees with a simple whole-input reference framer (overlong lines included),
     /// and the emitted lines plus their terminators plus the unfinished tail account for every input byte.
     func testInputsWithoutTelnetCommandsMatchAReferenceFramerAndLoseNoByte() {
-        var generator = SeededGenerator(seed: 0xFEED_F00D)
+        var generator = SplitMix64(seed: 0xFEED_F00D)
         var checkedByteAccounting = 0
         for iteration in 0..<3_000 {
             let maximum = [1, 4, 16, 64, 300].randomElement(using: &generator)!
@@ -79,7 +80,7 @@ final class TelnetLineParserFuzzTests: XCTestCase {
     /// the terminator) give exactly the events of an independent whole-input model, under any split: answers to DO and
     /// WILL, refusals once, IP/AO/EL dropping the partial line, EC erasing one scalar, AYT, SB skipped, IAC IAC data.
     func testTelnetCommandsMatchAReferenceModel() {
-        var generator = SeededGenerator(seed: 0x7E1E7)
+        var generator = SplitMix64(seed: 0x7E1E7)
         var seen = Set<String>()
         for iteration in 0..<3_000 {
             let maximum = [1, 4, 16, 64].randomElement(using: &generator)!
@@ -112,7 +113,7 @@ final class TelnetLineParserFuzzTests: XCTestCase {
 
     /// Long inputs with a realistic limit (1024) and multi-kilobyte runs, fed in random chunks, keep the invariants.
     func testLongRunsWithTheDefaultLimitKeepTheInvariants() {
-        var generator = SeededGenerator(seed: 1024)
+        var generator = SplitMix64(seed: 1024)
         let maximum = 1024
         for iteration in 0..<200 {
             var input: [UInt8] = []
@@ -134,10 +135,10 @@ final class TelnetLineParserFuzzTests: XCTestCase {
     }
 
     /// The generator is deterministic: the same seed gives the same numbers (so failures reproduce).
-    func testSeededGeneratorIsDeterministic() {
-        var first = SeededGenerator(seed: 42)
-        var second = SeededGenerator(seed: 42)
-        var other = SeededGenerator(seed: 43)
+    func testSplitMix64IsDeterministic() {
+        var first = SplitMix64(seed: 42)
+        var second = SplitMix64(seed: 42)
+        var other = SplitMix64(seed: 43)
         let a = (0..<8).map { _ in first.next() }
         XCTAssertEqual(a, (0..<8).map { _ in second.next() })
         XCTAssertNotEqual(a, (0..<8).map { _ in other.next() })
@@ -204,13 +205,13 @@ final class TelnetLineParserFuzzTests: XCTestCase {
 
     // MARK: random input
 
-    private func randomChunkSizes(maximum: Int, using generator: inout SeededGenerator) -> [Int] {
+    private func randomChunkSizes(maximum: Int, using generator: inout SplitMix64) -> [Int] {
         let top = max(2, min(2 * maximum + 3, 8_192))
         return (0..<32).map { _ in Int.random(in: 0...top, using: &generator) } + [1]
     }
 
     /// Data with terminators but no IAC: text, random non-IAC bytes, NULs, every terminator, long runs.
-    private func randomDataPiece(maximum: Int, using generator: inout SeededGenerator) -> [UInt8] {
+    private func randomDataPiece(maximum: Int, using generator: inout SplitMix64) -> [UInt8] {
         switch Int.random(in: 0..<9, using: &generator) {
         case 0: return Array("hello".utf8.prefix(Int.random(in: 0...5, using: &generator)))
         case 1: return [UInt8.random(in: 0...254, using: &generator)]
@@ -229,7 +230,7 @@ final class TelnetLineParserFuzzTests: XCTestCase {
     }
 
     /// Valid UTF-8 text (multi-byte scalars included, for EC) and terminators, with runs around the limit.
-    private func randomTextPiece(maximum: Int, using generator: inout SeededGenerator) -> [UInt8] {
+    private func randomTextPiece(maximum: Int, using generator: inout SplitMix64) -> [UInt8] {
         switch Int.random(in: 0..<8, using: &generator) {
         case 0: return Array(["hello", "é", "€", "😀", "a", "👋🏽", "ñandú", "\u{0}"].randomElement(using: &generator)!.utf8)
         case 1: return [UInt8.random(in: 0...0x7f, using: &generator)]
@@ -243,7 +244,7 @@ final class TelnetLineParserFuzzTests: XCTestCase {
 
     /// A well-formed telnet command: negotiation (options biased to repeat, TIMING-MARK often), subnegotiation
     /// (payload may hold CR, LF and escaped IAC), two-byte (IP, AO, AYT, EC, EL among them) or `IAC IAC`.
-    private func randomTelnetCommand(using generator: inout SeededGenerator) -> [UInt8] {
+    private func randomTelnetCommand(using generator: inout SplitMix64) -> [UInt8] {
         switch Int.random(in: 0..<4, using: &generator) {
         case 0:
             let option = Bool.random(using: &generator)
@@ -265,7 +266,7 @@ final class TelnetLineParserFuzzTests: XCTestCase {
     }
 
     /// Anything: data pieces, and (when allowed) well-formed commands, lone IACs, raw 0xFF and unterminated SB.
-    private func randomWireInput(maximum: Int, allowTelnet: Bool, using generator: inout SeededGenerator) -> [UInt8] {
+    private func randomWireInput(maximum: Int, allowTelnet: Bool, using generator: inout SplitMix64) -> [UInt8] {
         var input: [UInt8] = []
         for _ in 0..<Int.random(in: 0...40, using: &generator) {
             guard allowTelnet else {
@@ -419,20 +420,5 @@ private enum ReferenceFramer {
             framing.pending = current
         }
         return framing
-    }
-}
-
-/// SplitMix64: a tiny deterministic generator, so every run sees the same "random" inputs and failures reproduce.
-struct SeededGenerator: RandomNumberGenerator {
-    private var state: UInt64
-
-    init(seed: UInt64) { state = seed }
-
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
     }
 }

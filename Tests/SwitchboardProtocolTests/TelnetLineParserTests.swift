@@ -1,4 +1,5 @@
 import SwitchboardProtocol
+import SwitchboardTestSupport
 import XCTest
 
 /// `TelnetLineParser`: terminators, telnet commands (negotiation answers, line editing, AYT), the hard line limit,
@@ -148,7 +149,7 @@ final class TelnetLineParserTests: XCTestCase {
         ]
         XCTAssertEqual(events(input, maximum: 32, splits: .whole), expected)
         XCTAssertEqual(events(input, maximum: 32, splits: .byteByByte), expected)
-        var generator = SeededGenerator(seed: 0x5eed)
+        var generator = SplitMix64(seed: 0x5eed)
         for _ in 0..<200 {
             XCTAssertEqual(events(input, maximum: 32, splits: .random(&generator)), expected)
         }
@@ -487,7 +488,7 @@ final class TelnetLineParserTests: XCTestCase {
         /// Feeds of these sizes, in turn (a size of 0 is an empty feed).
         case sizes([Int])
 
-        static func random(_ generator: inout SeededGenerator) -> Splits {
+        static func random(_ generator: inout SplitMix64) -> Splits {
             .sizes((0..<64).map { _ in Int.random(in: 0...8, using: &generator) } + [1])
         }
     }

@@ -1,4 +1,5 @@
 import SwitchboardProtocol
+import SwitchboardTestSupport
 import XCTest
 
 /// `TextSanitizer`: what reaches another person's terminal is valid Unicode with no controls and no escape sequences.
@@ -189,7 +190,7 @@ final class TextSanitizerTests: XCTestCase {
 
     /// Cleaning is idempotent: cleaning clean text changes nothing.
     func testCleaningTwiceChangesNothing() {
-        var generator = SeededGenerator(seed: 0x1D)
+        var generator = SplitMix64(seed: 0x1D)
         for _ in 0..<500 {
             let once = TextSanitizer.clean(randomHostileBytes(using: &generator))
             XCTAssertEqual(TextSanitizer.clean(once), once)
@@ -199,7 +200,7 @@ final class TextSanitizerTests: XCTestCase {
     /// Whatever bytes come in, the output holds no C0 control but tab, no DEL, no C1 control, no ESC, and no
     /// bidirectional or invisible character.
     func testRandomBytesNeverYieldControlCharacters() {
-        var generator = SeededGenerator(seed: 0x5A17)
+        var generator = SplitMix64(seed: 0x5A17)
         for _ in 0..<2_000 {
             let bytes = randomHostileBytes(using: &generator)
             let cleaned = TextSanitizer.clean(bytes)
@@ -219,7 +220,7 @@ final class TextSanitizerTests: XCTestCase {
             + Array(0x2060...0x2064) + [0xFEFF, 0x061C] + Array(0xE0000...0xE007F))
 
     /// Bytes biased toward escapes, controls, C1 in UTF-8 form, bidi and invisible characters, and invalid sequences.
-    private func randomHostileBytes(using generator: inout SeededGenerator) -> [UInt8] {
+    private func randomHostileBytes(using generator: inout SplitMix64) -> [UInt8] {
         let pieces: [[UInt8]] = [[0x1b], [0x1b, 0x5b], [0x1b, 0x5d], [0x07], [0x1b, 0x5c], [0xc2, 0x9b], [0xc2, 0x9c],
                                  [0xc2, 0x9d], [0xc2, 0x85], [0x7f], [0x09], [0x00], [0x0d], [0x61], [0x31, 0x3b],
                                  [0x6d], [0xff], [0xc3], [0xe2, 0x82], [0xf0, 0x9f, 0x91, 0x8b],

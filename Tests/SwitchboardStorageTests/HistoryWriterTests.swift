@@ -132,8 +132,11 @@ final class HistoryWriterTests: XCTestCase {
                 try repository.totalVisits(on: connection)
             }
             XCTAssertEqual(visits, 2)
-            let refused = try await db.query("SELECT close_reason, disconnected_at IS NOT NULL FROM connections WHERE peer = 'b'")
+            let refused = try await db.query(
+                "SELECT close_reason, CASE WHEN disconnected_at IS NOT NULL THEN 1 ELSE 0 END FROM connections WHERE peer = 'b'")
+            XCTAssertEqual(refused.count, 1, "the refusal has a row")
             XCTAssertEqual(refused.first?.first?.string, "refused: server full")
+            XCTAssertEqual(refused.first?.last?.int64, 1, "a refusal is closed the moment it is recorded")
         }
     }
 
@@ -191,8 +194,7 @@ final class HistoryWriterTests: XCTestCase {
 
     /// Each overflow episode is logged when it ends, with how many events it dropped and between when.
     func testEachQueueOverflowEpisodeIsLoggedWithItsCount() async throws {
-        for database in try TestDatabases.all() {
-            defer { database.drop() }
+        try await TestDatabases.forEach { database in
             let lines = NIOLockedValueBox<[String]>([])
             var logger = Logger(label: "test") { _ in CapturingLogHandler(lines: lines) }
             logger.logLevel = .info

@@ -4,16 +4,14 @@ import SwitchboardTestSupport
 import XCTest
 
 /// `PostgresConnection` against a real server: each test gets a fresh database from
-/// `TestDatabases.postgres()` (run through `scripts/with-postgres.sh`). Skipped only outside CI when no
-/// server is configured.
+/// `TestDatabases.requirePostgres()` (run through `scripts/with-postgres.sh`). Skipped only outside strict
+/// mode when no server is configured.
 final class PostgresConnectionTests: XCTestCase {
     private var database: TestDatabase?
     private var uri = ""
 
     override func setUpWithError() throws {
-        guard let database = try TestDatabases.postgres() else {
-            throw XCTSkip("SWITCHBOARD_TEST_POSTGRES_URL is not set; run through scripts/with-postgres.sh")
-        }
+        let database = try TestDatabases.requirePostgres()
         self.database = database
         guard case .postgres(let uri) = database.url else { return XCTFail("not a PostgreSQL URL: \(database)") }
         self.uri = uri
@@ -138,12 +136,17 @@ final class PostgresConnectionTests: XCTestCase {
         let killer = try connect()
         let pid = try XCTUnwrap(victim.query("SELECT pg_backend_pid()", []).first?.first?.int64)
         XCTAssertEqual(try killer.query("SELECT pg_terminate_backend($1::int)", [.integer(pid)]), [[.text("t")]])
-        // pg_terminate_backend only signals; wait until the backend is gone.
-        for _ in 0..<100 {
+        // pg_terminate_backend only signals; wait (bounded) until the backend is gone.
+        var gone = false
+        for _ in 0..<200 {
             let alive = try killer.query("SELECT count(*) FROM pg_stat_activity WHERE pid = $1::int", [.integer(pid)])
-            if alive.first?.first?.int64 == 0 { break }
+            if alive.first?.first?.int64 == 0 {
+                gone = true
+                break
+            }
             Thread.sleep(forTimeInterval: 0.05)
         }
+        XCTAssertTrue(gone, "backend \(pid) was still alive 10 s after pg_terminate_backend")
         XCTAssertTrue(victim.isUsable, "nothing has told the client yet")
         let error = databaseError { try victim.query("SELECT 1", []) }
         XCTAssertEqual(error?.kind, .connectionLost)
@@ -225,7 +228,7 @@ final class PostgresConnectionTests: XCTestCase {
             "SELECT table_name FROM information_schema.tables WHERE table_schema = 'public' ORDER BY table_name", [])
         XCTAssertEqual(tables.compactMap { $0.first?.string }, ["connections", "messages", "schema_migrations"])
         let recorded = try connection.query("SELECT version, checksum FROM schema_migrations ORDER BY version", [])
-        XCTAssertEqual(recorded.compactMap { $0[1].string }, migrator.migrations.map(\.checksum))
+        XCTAssertEqual(recorded.compactMap { $0[1].string }, try MigrationFile.all(dialect: "postgres").map(\.sha256))
 
         let second = try migrator.migrate(connection)
         XCTAssertEqual(second.applied, [])
@@ -254,25 +257,5 @@ final class PostgresConnectionTests: XCTestCase {
     }
 
     /// A TCP port on 127.0.0.1 that nothing listens on (bound, then released).
-    private static func closedPort() throws -> Int {
-        #if canImport(Glibc)
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        #else
-        let fd = socket(AF_INET, SOCK_STREAM, 0)
-        #endif
-        guard fd >= 0 else { throw XCTSkip("cannot create a socket") }
-        defer { close(fd) }
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_port = 0
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-        let bound = withUnsafeMutablePointer(to: &address) { pointer in
-            pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { socketAddress in
-                bind(fd, socketAddress, length) == 0 && getsockname(fd, socketAddress, &length) == 0
-            }
-        }
-        guard bound else { throw XCTSkip("cannot bind a socket") }
-        return Int(UInt16(bigEndian: address.sin_port))
-    }
+    private static func closedPort() throws -> Int { try FreePort.tcp() }
 }

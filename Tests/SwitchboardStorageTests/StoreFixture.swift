@@ -87,12 +87,13 @@ extension XCTestCase {
         queueLimit: Int = 100_000, file: StaticString = #filePath, line: UInt = #line,
         _ body: (StoreFixture) async throws -> Void
     ) async throws {
-        for database in try TestDatabases.all() {
+        try await TestDatabases.forEach(file: file, line: line) { database in
             let fixture = try await StoreFixture(database, queueLimit: queueLimit)
             do {
                 try await body(fixture)
             } catch {
-                XCTFail("[\(database.url.dialect)] \(error)", file: file, line: line)
+                await fixture.close()
+                throw error
             }
             await fixture.close()
         }

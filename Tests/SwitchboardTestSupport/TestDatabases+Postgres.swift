@@ -15,18 +15,19 @@ extension TestDatabases {
     /// A fresh, empty PostgreSQL database (`sbtest_<random hex>`) on the server named by
     /// `SWITCHBOARD_TEST_POSTGRES_URL`; ``TestDatabase/drop()`` drops it, disconnecting anyone still on it.
     ///
-    /// - Returns `nil` when the variable is unset outside CI, so the caller may skip.
-    /// - Throws when the variable is unset under CI (`CI` set), or when the server cannot be reached or the
+    /// - Returns `nil` when the variable is unset outside strict mode, so the caller may skip (through
+    ///   ``TestEnvironment/unavailable(_:providedByTestCommand:file:line:)``; see ``requirePostgres()``).
+    /// - Throws when the variable is unset in strict mode (``TestEnvironment/isStrict``), or when the server cannot be reached or the
     ///   database cannot be created: a configured PostgreSQL that does not work is a failure, never a skip.
     ///
     /// Blocks (libpq); call it from a test thread, never an event loop.
     public static func postgres() throws -> TestDatabase? {
         let environment = ProcessInfo.processInfo.environment
         guard let serverURI = environment[postgresURLVariable], !serverURI.isEmpty else {
-            if isCI {
+            if TestEnvironment.isStrict {
                 throw TestDatabaseUnavailable(
-                    description: "\(postgresURLVariable) is not set; CI must run the PostgreSQL tests "
-                        + "(run them through scripts/with-postgres.sh)")
+                    description: "\(postgresURLVariable) is not set; strict mode (scripts/test.sh, CI) must run the "
+                        + "PostgreSQL tests (run them through scripts/with-postgres.sh)")
             }
             return nil
         }
