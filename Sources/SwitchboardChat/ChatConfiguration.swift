@@ -18,6 +18,9 @@ public struct ChatConfiguration: Sendable {
     public var idleTimeout: TimeAmount = .zero
     /// How long a new client's welcome waits for the database's visitor number before saying `#unknown`.
     public var visitorNumberWait: TimeAmount = .seconds(2)
+    /// Visitor numbers reserved from the database at a time (`--visitor-number-block`), so a welcome needs
+    /// no database round trip; a restart skips what was left of a block. 0: every welcome waits for its row.
+    public var visitorNumberBlock = 128
     /// How long `/history` and `/seen` wait for the database before answering that it is unavailable.
     public var historyReadWait: TimeAmount = .seconds(5)
     /// Join and leave notices a second announced by name (`--notice-rate`); above it they are batched

@@ -5,10 +5,17 @@ import SwitchboardStorage
 ///
 /// Every method is called on the hub's event loop, and every future completes there.
 public protocol ChatHistory: AnyObject {
-    /// Records an accepted connection; the future gives its visitor number (row id).
-    func connectionOpened(_ key: ConnectionKey, peer: String, nickname: String?, at time: Timestamp) -> EventLoopFuture<Int64>
-    /// Records a refused connection.
-    func connectionRefused(peer: String, reason: String, at time: Timestamp)
+    /// Reserves `count` visitor numbers (row ids), higher than any reserved before.
+    func reserveVisitorNumbers(count: Int) -> EventLoopFuture<Range<Int64>>
+    /// Gives back numbers reserved and not used (at shutdown), if nobody reserved after them.
+    func returnVisitorNumbers(_ unused: Range<Int64>) -> EventLoopFuture<Void>
+    /// Records an accepted connection under a reserved `visitor` number, or `nil` to have one reserved as
+    /// it is written; the future gives its visitor number (row id) once written.
+    func connectionOpened(
+        _ key: ConnectionKey, visitor: Int64?, peer: String, nickname: String?, at time: Timestamp
+    ) -> EventLoopFuture<Int64>
+    /// Records a refused connection (it uses up a visitor number too).
+    func connectionRefused(visitor: Int64?, peer: String, reason: String, at time: Timestamp)
     /// Closes an accepted connection's record.
     func connectionClosed(_ key: ConnectionKey, _ summary: ConnectionSummary)
     /// Records a public line.

@@ -42,6 +42,10 @@ public final class ChatHub {
     /// the end of the tick).
     private var members: [Unmanaged<ChatSession>] = []
     private var memberSlots: [ConnectionKey: Int] = [:]
+    /// Visitor numbers reserved from the database, so a welcome needs no round trip.
+    private var visitorNumbers: VisitorNumbers
+    private var visitorWaiters: [VisitorWaiter] = []
+    private var refillInFlight: EventLoopFuture<Void>?
 
     // End-of-tick work.
     private var dirty: [ChatSession] = []
@@ -78,9 +82,11 @@ public final class ChatHub {
         self.roster = Roster(
             maximumMembers: configuration.maximumClients, maximumPerAddress: configuration.maximumClientsPerAddress,
             totalVisits: totalVisits)
+        self.visitorNumbers = VisitorNumbers(blockSize: configuration.visitorNumberBlock)
         self.logger = logger
         self.noticeWindowStart = eventLoop.now
         scheduleIdleSweep()
+        refillVisitorNumbersIfNeeded()
     }
 
     /// Clients in the room (welcomed): the count every notice and `/count` shows.
@@ -108,14 +114,91 @@ public final class ChatHub {
             sessions[id] = session
         case .failure(let refusal):
             logger.notice("connection refused", metadata: ["peer": "\(session.peer)", "reason": "\(refusal.recordedReason)"])
-            history.connectionRefused(peer: session.peer, reason: refusal.recordedReason, at: Timestamp.now())
+            history.connectionRefused(
+                visitor: takeVisitorNumber(), peer: session.peer, reason: refusal.recordedReason, at: Timestamp.now())
         }
         return result
     }
 
-    /// Records an admitted connection; the future gives its visitor number (its row id).
+    /// Records an admitted connection; the future gives its visitor number (its row id) — at once when a
+    /// reserved number is in hand; when the next block is on its way, as soon as it lands (so numbers keep
+    /// the order people arrived in); else when the row is written (the database reserves one then).
     func recordOpened(_ id: ConnectionKey, peer: String) -> EventLoopFuture<Int64> {
-        history.connectionOpened(id, peer: peer, nickname: nil, at: Timestamp.now())
+        let time = Timestamp.now()
+        if let number = takeVisitorNumber() {
+            _ = history.connectionOpened(id, visitor: number, peer: peer, nickname: nil, at: time)
+            return eventLoop.makeSucceededFuture(number)
+        }
+        if visitorNumbers.isRefilling {
+            let promise = eventLoop.makePromise(of: Int64.self)
+            visitorWaiters.append(VisitorWaiter(id: id, peer: peer, at: time, promise: promise))
+            return promise.futureResult
+        }
+        return history.connectionOpened(id, visitor: nil, peer: peer, nickname: nil, at: time)
+    }
+
+    /// A connection waiting for the block of visitor numbers on its way.
+    private struct VisitorWaiter {
+        let id: ConnectionKey
+        let peer: String
+        let at: Timestamp
+        let promise: EventLoopPromise<Int64>
+    }
+
+    /// Records the waiting connections' rows, in arrival order: with numbers from the block that just
+    /// landed, or (none landed, or it ran out) numbers the database reserves as it writes them. `only`: just
+    /// that one (it is leaving: its row must be recorded before it is closed).
+    private func settleVisitorWaiters(only: ConnectionKey? = nil) {
+        var settling: [VisitorWaiter] = []
+        if let only {
+            guard let index = visitorWaiters.firstIndex(where: { $0.id == only }) else { return }
+            settling.append(visitorWaiters.remove(at: index))
+        } else {
+            settling = visitorWaiters
+            visitorWaiters.removeAll()
+        }
+        for waiter in settling {
+            if only == nil, let number = visitorNumbers.take() {
+                _ = history.connectionOpened(waiter.id, visitor: number, peer: waiter.peer, nickname: nil, at: waiter.at)
+                waiter.promise.succeed(number)
+            } else {
+                waiter.promise.completeWith(
+                    history.connectionOpened(waiter.id, visitor: nil, peer: waiter.peer, nickname: nil, at: waiter.at))
+            }
+        }
+        if only == nil { refillVisitorNumbersIfNeeded() }
+    }
+
+    private func takeVisitorNumber() -> Int64? {
+        defer { refillVisitorNumbersIfNeeded() }
+        return visitorNumbers.take()
+    }
+
+    /// Asks the database for the next block of visitor numbers when half of one is left. The future
+    /// completes when the block has landed (or the database said no).
+    @discardableResult
+    func refillVisitorNumbersIfNeeded() -> EventLoopFuture<Void> {
+        guard !isShuttingDown, visitorNumbers.needsRefill(now: eventLoop.now) else {
+            return eventLoop.makeSucceededVoidFuture()
+        }
+        visitorNumbers.refillStarted()
+        let refill = history.reserveVisitorNumbers(count: visitorNumbers.blockSize).assumeIsolated().map { block in
+            self.visitorNumbers.refilled(block)
+            self.settleVisitorWaiters()
+        }.flatMapErrorThrowing { error in
+            self.visitorNumbers.refillFailed(now: self.eventLoop.now)
+            self.logger.debug("cannot reserve visitor numbers", metadata: ["error": "\(error)"])
+            self.settleVisitorWaiters()
+        }.nonisolated()
+        refillInFlight = refill
+        return refill
+    }
+
+    /// Completes when the block of visitor numbers on its way (if any) has landed: the server waits for
+    /// the first one before it listens, so the first welcomes need no round trip either.
+    public func visitorNumbersReady() -> EventLoopFuture<Void> {
+        guard visitorNumbers.isRefilling, let refillInFlight else { return eventLoop.makeSucceededVoidFuture() }
+        return refillInFlight
     }
 
     /// Gives an admitted session its name and welcome once the visitor number is known (or not, after the
@@ -139,6 +222,7 @@ public final class ChatHub {
         eventLoop.preconditionInEventLoop()
         guard sessions[id] === session, let member = roster.leave(id) else { return }
         sessions[id] = nil
+        settleVisitorWaiters(only: id)  // its row is recorded before it is closed
         if let slot = memberSlots.removeValue(forKey: id) {
             let last = members.removeLast()
             if slot < members.count {
@@ -390,7 +474,12 @@ public final class ChatHub {
         batchTimer = nil
         let everyone = Array(sessions.values)
         for session in everyone { session.send(ChatText.shuttingDown) }
-        let futures = everyone.map { $0.close(reason: "server shutdown") }
+        var futures = everyone.map { $0.close(reason: "server shutdown") }
+        settleVisitorWaiters()
+        if let unused = visitorNumbers.takeUnused() {
+            // So the next start goes on from here rather than skipping the rest of the block.
+            futures.append(history.returnVisitorNumbers(unused).recover { _ in })
+        }
         return EventLoopFuture.andAllComplete(futures, on: eventLoop)
     }
 }

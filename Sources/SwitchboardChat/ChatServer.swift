@@ -135,6 +135,10 @@ public final class ChatServer: Service {
                 eventLoop: loop, history: store, configuration: configuration.chat, totalVisits: visits, logger: logger)
             return (NIOLoopBound(hub, eventLoop: loop), NIOLoopBound(store, eventLoop: loop))
         }.get()
+        // The first block of visitor numbers, before anyone connects (bounded: a database that does not
+        // answer now leaves the welcomes to wait for their rows, as without blocks).
+        try? await loop.flatSubmit { hub.value.visitorNumbersReady() }
+            .withDeadline(NIODeadline.now() + configuration.chat.visitorNumberWait, on: loop).get()
         state.withLockedValue {
             $0.hub = hub
             $0.store = store

@@ -52,6 +52,9 @@ extension ChatConfiguration {
         guard noticeRate >= 0 else { throw ConfigurationError("--notice-rate must be 0 (always name) or more") }
         guard visitorNumberWait > .zero, historyReadWait > .zero else { throw ConfigurationError("waits must be more than 0") }
         guard fanOutBytesPerTick > 0 else { throw ConfigurationError("the fan-out budget must be more than 0") }
+        guard (0...100_000).contains(visitorNumberBlock) else {
+            throw ConfigurationError("--visitor-number-block must be from 0 to 100000")
+        }
         guard maximumWhoNames > 0 else { throw ConfigurationError("/who must list at least one name") }
     }
 }

@@ -103,8 +103,10 @@ public struct ConnectionRecord: Sendable, Equatable {
 
 /// One history write, queued on the hub's event loop until a batch commits it.
 enum HistoryEvent: Sendable, Equatable {
-    case opened(ConnectionKey, peer: String, nickname: String?, at: Timestamp)
-    case refused(peer: String, reason: String, at: Timestamp)
+    /// `visitor`: the row id reserved for it already (see ``HistoryRepository/reserveVisitorNumbers(_:on:)``);
+    /// `nil` reserves one when the row is written.
+    case opened(ConnectionKey, peer: String, nickname: String?, at: Timestamp, visitor: Int64? = nil)
+    case refused(peer: String, reason: String, at: Timestamp, visitor: Int64? = nil)
     case closed(ConnectionKey, ConnectionSummary)
     case message(ConnectionKey, nickname: String, kind: MessageKind, body: String, at: Timestamp)
 

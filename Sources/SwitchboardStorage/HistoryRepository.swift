@@ -51,19 +51,18 @@ public struct HistoryRepository: Sendable {
         var opened: [ConnectionKey: Int64] = [:]
         for event in events {
             switch event {
-            case .opened(let key, let peer, let nickname, let time):
-                let inserted = try connection.fetch(
-                    sql.insertConnection, [.text(peer), nickname.map(DatabaseValue.text) ?? .null, .text(time.iso8601)])
-                guard let row = inserted.firstRow else {
-                    throw DatabaseError(
-                        .decodingFailed, message: "the insert returned no row id", sql: sql.insertConnection, column: "id")
-                }
-                let id = try row.decode("id", as: Int64.self)
+            case .opened(let key, let peer, let nickname, let time, let visitor):
+                let id: Int64
+                if let visitor { id = visitor } else { id = try nextVisitorNumber(on: connection) }
+                // A guest's row is named as the hub names it: guest<visitor number>.
+                try connection.fetch(
+                    sql.insertConnection, [.integer(id), .text(peer), .text(nickname ?? "guest\(id)"), .text(time.iso8601)])
                 ids[key] = id
                 opened[key] = id
-                if nickname == nil { try connection.fetch(sql.nameGuest, [.integer(id)]) }
-            case .refused(let peer, let reason, let time):
-                try connection.fetch(sql.insertRefused, [.text(peer), .text(time.iso8601), .text(reason)])
+            case .refused(let peer, let reason, let time, let visitor):
+                let id: Int64
+                if let visitor { id = visitor } else { id = try nextVisitorNumber(on: connection) }
+                try connection.fetch(sql.insertRefused, [.integer(id), .text(peer), .text(time.iso8601), .text(reason)])
             case .closed(let key, let summary):
                 guard let id = ids[key] else { continue }
                 try connection.fetch(sql.closeConnection, [
@@ -80,6 +79,29 @@ public struct HistoryRepository: Sendable {
             }
         }
         return opened
+    }
+
+    /// Reserves `count` visitor numbers (connection row ids) from the database's counter: the returned
+    /// numbers are this caller's alone, on every server sharing the database, and higher than any reserved
+    /// before. Commit the transaction before handing them out.
+    public func reserveVisitorNumbers(_ count: Int, on connection: any DatabaseConnection) throws(DatabaseError) -> Range<Int64> {
+        let result = try connection.fetch(sql.reserveVisitorNumbers, [.integer(Int64(count))])
+        guard let row = result.firstRow else {
+            throw DatabaseError(
+                .decodingFailed, message: "the visitor counter has no row", sql: sql.reserveVisitorNumbers, column: "first")
+        }
+        let first = try row.decode("first", as: Int64.self)
+        return first..<(first + Int64(count))
+    }
+
+    /// Gives back `unused` numbers (the tail of a reservation, at shutdown) if nobody has reserved since:
+    /// the next server start then goes on from there instead of skipping them.
+    public func returnVisitorNumbers(_ unused: Range<Int64>, on connection: any DatabaseConnection) throws(DatabaseError) {
+        try connection.fetch(sql.returnVisitorNumbers, [.integer(unused.lowerBound), .integer(unused.upperBound)])
+    }
+
+    private func nextVisitorNumber(on connection: any DatabaseConnection) throws(DatabaseError) -> Int64 {
+        try reserveVisitorNumbers(1, on: connection).lowerBound
     }
 
     /// Closes the rows a previous process left open (it was killed) as ended at `time` with `reason`.

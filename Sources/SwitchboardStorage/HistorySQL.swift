@@ -3,8 +3,9 @@
 /// text. Every result column has the same name in both dialects (computed ones an `AS` name), because rows
 /// are read by column name.
 struct HistorySQL: Sendable {
+    var reserveVisitorNumbers: String
+    var returnVisitorNumbers: String
     var insertConnection: String
-    var nameGuest: String
     var insertRefused: String
     var closeConnection: String
     var insertMessage: String
@@ -22,11 +23,12 @@ struct HistorySQL: Sendable {
     }
 
     static let sqlite = HistorySQL(
-        insertConnection: "INSERT INTO connections (peer, nickname, connected_at) VALUES (?1, ?2, ?3) RETURNING id",
-        nameGuest: "UPDATE connections SET nickname = 'guest' || id WHERE id = ?1",
+        reserveVisitorNumbers: "UPDATE visitor_counter SET next_id = next_id + ?1 RETURNING next_id - ?1 AS first",
+        returnVisitorNumbers: "UPDATE visitor_counter SET next_id = ?1 WHERE next_id = ?2",
+        insertConnection: "INSERT INTO connections (id, peer, nickname, connected_at) VALUES (?1, ?2, ?3, ?4)",
         insertRefused: """
-            INSERT INTO connections (peer, nickname, connected_at, disconnected_at, close_reason)
-            VALUES (?1, NULL, ?2, ?2, ?3) RETURNING id
+            INSERT INTO connections (id, peer, nickname, connected_at, disconnected_at, close_reason)
+            VALUES (?1, ?2, NULL, ?3, ?3, ?4)
             """,
         closeConnection: """
             UPDATE connections SET nickname = COALESCE(?2, nickname), disconnected_at = ?3, close_reason = ?4,
@@ -64,11 +66,14 @@ struct HistorySQL: Sendable {
     }
 
     static let postgres = HistorySQL(
-        insertConnection: "INSERT INTO connections (peer, nickname, connected_at) VALUES ($1, $2, $3) RETURNING id",
-        nameGuest: "UPDATE connections SET nickname = 'guest' || id WHERE id = $1",
+        reserveVisitorNumbers: "UPDATE visitor_counter SET next_id = next_id + $1 RETURNING next_id - $1 AS first",
+        returnVisitorNumbers: "UPDATE visitor_counter SET next_id = $1 WHERE next_id = $2",
+        insertConnection: """
+            INSERT INTO connections (id, peer, nickname, connected_at) OVERRIDING SYSTEM VALUE VALUES ($1, $2, $3, $4)
+            """,
         insertRefused: """
-            INSERT INTO connections (peer, nickname, connected_at, disconnected_at, close_reason)
-            VALUES ($1, NULL, $2, $2, $3) RETURNING id
+            INSERT INTO connections (id, peer, nickname, connected_at, disconnected_at, close_reason)
+            OVERRIDING SYSTEM VALUE VALUES ($1, $2, NULL, $3, $3, $4)
             """,
         closeConnection: """
             UPDATE connections SET nickname = COALESCE($2, nickname), disconnected_at = $3, close_reason = $4,

@@ -195,7 +195,7 @@ struct HistoryWriteStateMachine {
                 overflow = OverflowEpisode(dropped: 1, from: wallClock, to: wallClock)
                 actions.append(.reportOverflowStarted)
             }
-            if case .opened(let key, _, _, _) = event {
+            if case .opened(let key, _, _, _, _) = event {
                 actions.append(.resolveVisitors([VisitorResolution(key: key, outcome: .queueFull)]))
             }
             return actions
@@ -365,7 +365,7 @@ struct HistoryWriteStateMachine {
         for queued in queue[head..<head + count] {
             settledSequence = queued.sequence
             switch queued.event {
-            case .opened(let key, _, _, _):
+            case .opened(let key, _, _, _, _):
                 resolutions.append(VisitorResolution(key: key, outcome: opened[key].map(VisitorOutcome.number) ?? missing))
             case .closed(let key, _):
                 rowIDs[key] = nil

@@ -84,21 +84,40 @@ public final class HistoryWriter {
 
     // MARK: - Events
 
-    /// Records an accepted connection. The future gives its row id (the visitor number) once written.
-    /// With no `nickname`, the row is named `guest<id>`, the name the hub gives a new client.
+    /// Records an accepted connection under `visitor`, a number reserved with ``reserveVisitorNumbers(count:)``
+    /// (or `nil`: one is reserved when the row is written). The future gives its row id (the visitor number)
+    /// once written. With no `nickname`, the row is named `guest<id>`, the name the hub gives a new client.
     public func connectionOpened(
-        _ key: ConnectionKey, peer: String, nickname: String?, at time: Timestamp
+        _ key: ConnectionKey, visitor: Int64? = nil, peer: String, nickname: String?, at time: Timestamp
     ) -> EventLoopFuture<Int64> {
         eventLoop.preconditionInEventLoop()
         let promise = eventLoop.makePromise(of: Int64.self)
         visitorPromises[key] = promise
-        enqueue(.opened(key, peer: peer, nickname: nickname, at: time))
+        enqueue(.opened(key, peer: peer, nickname: nickname, at: time, visitor: visitor))
         return promise.futureResult
     }
 
-    /// Records a refused connection (`reason` like `refused: server full`).
-    public func connectionRefused(peer: String, reason: String, at time: Timestamp) {
-        enqueue(.refused(peer: peer, reason: reason, at: time))
+    /// Records a refused connection (`reason` like `refused: server full`); refusals use up visitor numbers
+    /// too (`visitor`, or one reserved when the row is written).
+    public func connectionRefused(visitor: Int64? = nil, peer: String, reason: String, at time: Timestamp) {
+        enqueue(.refused(peer: peer, reason: reason, at: time, visitor: visitor))
+    }
+
+    /// Gives back reserved numbers not used (at shutdown), if nobody reserved after them.
+    public func returnVisitorNumbers(_ unused: Range<Int64>) -> EventLoopFuture<Void> {
+        let repository = self.repository
+        return pool.transaction(on: eventLoop) { connection throws(DatabaseError) in
+            try repository.returnVisitorNumbers(unused, on: connection)
+        }
+    }
+
+    /// Reserves `count` visitor numbers in one transaction of its own (not behind the queued events), so
+    /// the hub can welcome newcomers without a database round trip each.
+    public func reserveVisitorNumbers(count: Int) -> EventLoopFuture<Range<Int64>> {
+        let repository = self.repository
+        return pool.transaction(on: eventLoop) { connection throws(DatabaseError) in
+            try repository.reserveVisitorNumbers(count, on: connection)
+        }
     }
 
     /// Closes an accepted connection's row.

@@ -43,6 +43,11 @@ struct Serve: AsyncParsableCommand {
         valueName: "notices"))
     var noticeRate = Serve.defaults.chat.noticeRate
 
+    @Option(name: .long, parsing: .unconditional, help: ArgumentHelp(
+        "Visitor numbers reserved from the database at a time, so a welcome needs no round trip; 0 = each welcome waits for its row.",
+        valueName: "numbers"))
+    var visitorNumberBlock = Serve.defaults.chat.visitorNumberBlock
+
     @Option(name: .long, parsing: .unconditional, help: "Database worker threads (one connection each).")
     var dbThreads = Serve.defaults.databaseThreads
 
@@ -96,6 +101,7 @@ struct Serve: AsyncParsableCommand {
         configuration.chat.floodBurst = floodBurst
         configuration.chat.idleTimeout = .seconds(idleTimeout)
         configuration.chat.noticeRate = noticeRate
+        configuration.chat.visitorNumberBlock = visitorNumberBlock
         return configuration
     }
 

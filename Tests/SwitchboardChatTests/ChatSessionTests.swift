@@ -280,6 +280,7 @@ final class ChatSessionTests: XCTestCase {
     /// Without a visitor number within the wait, the welcome says `#unknown` and the chat goes on.
     func testVisitorNumberUnknownWhenDatabaseIsSlow() throws {
         var configuration = ChatConfiguration()
+        configuration.visitorNumberBlock = 0  // no numbers in hand: every welcome waits for its row
         configuration.visitorNumberWait = .seconds(2)
         let chat = ChatTestHarness(configuration: configuration)
         chat.history.holdVisitorNumbers = true

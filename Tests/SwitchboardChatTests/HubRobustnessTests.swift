@@ -191,7 +191,9 @@ final class HubRobustnessTests: XCTestCase {
     /// Every join notice carries the count as of that join, even when several clients get their visitor
     /// numbers at once.
     func testJoinNoticesCarryTheCountAsOfEachJoin() throws {
-        let chat = ChatTestHarness()
+        var configuration = ChatConfiguration()
+        configuration.visitorNumberBlock = 0  // welcomes wait for their rows, which arrive together
+        let chat = ChatTestHarness(configuration: configuration)
         let watcher = try chat.join()
         chat.history.holdVisitorNumbers = true
         for _ in 0..<3 { try chat.connect() }
@@ -205,7 +207,9 @@ final class HubRobustnessTests: XCTestCase {
     /// A client that sends a command and half-closes before its welcome gets the welcome, the reply, and
     /// then the close; the row is recorded.
     func testHalfCloseBeforeTheWelcomeStillGetsEveryReply() throws {
-        let chat = ChatTestHarness()
+        var configuration = ChatConfiguration()
+        configuration.visitorNumberBlock = 0  // the welcome waits for its row
+        let chat = ChatTestHarness(configuration: configuration)
         chat.history.holdVisitorNumbers = true
         let client = try chat.connect()
         try client.send("/who\r\n")

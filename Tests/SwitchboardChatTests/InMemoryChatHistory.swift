@@ -24,11 +24,37 @@ final class InMemoryChatHistory: ChatHistory {
 
     init(loop: any EventLoop) { self.loop = loop }
 
-    func connectionOpened(_ key: ConnectionKey, peer: String, nickname: String?, at time: Timestamp) -> EventLoopFuture<Int64> {
-        let id = nextID
-        nextID += 1
-        opened[key] = id
+    /// Reservations asked for (each `count` numbers).
+    private(set) var reservations: [Int] = []
+    private var heldReservations: [EventLoopPromise<Range<Int64>>] = []
+
+    func reserveVisitorNumbers(count: Int) -> EventLoopFuture<Range<Int64>> {
+        reservations.append(count)
+        let promise = loop.makePromise(of: Range<Int64>.self)
         if holdVisitorNumbers {
+            heldReservations.append(promise)
+        } else {
+            promise.succeed(reserve(count))
+        }
+        return promise.futureResult
+    }
+
+    func returnVisitorNumbers(_ unused: Range<Int64>) -> EventLoopFuture<Void> {
+        if nextID == unused.upperBound { nextID = unused.lowerBound }
+        return loop.makeSucceededVoidFuture()
+    }
+
+    private func reserve(_ count: Int) -> Range<Int64> {
+        defer { nextID += Int64(count) }
+        return nextID..<(nextID + Int64(count))
+    }
+
+    func connectionOpened(
+        _ key: ConnectionKey, visitor: Int64?, peer: String, nickname: String?, at time: Timestamp
+    ) -> EventLoopFuture<Int64> {
+        let id = visitor ?? reserve(1).lowerBound
+        opened[key] = id
+        if holdVisitorNumbers && visitor == nil {
             let promise = loop.makePromise(of: Int64.self)
             heldVisitors.append((promise, id))
             return promise.futureResult
@@ -36,14 +62,18 @@ final class InMemoryChatHistory: ChatHistory {
         return loop.makeSucceededFuture(id)
     }
 
+    /// Hands out the held visitor numbers of waiting connections, then the held reservations.
     func releaseVisitorNumbers() {
         let held = heldVisitors
         heldVisitors = []
         for (promise, id) in held { promise.succeed(id) }
+        let reservations = heldReservations
+        heldReservations = []
+        for promise in reservations { promise.succeed(reserve(128)) }
     }
 
-    func connectionRefused(peer: String, reason: String, at time: Timestamp) {
-        nextID += 1
+    func connectionRefused(visitor: Int64?, peer: String, reason: String, at time: Timestamp) {
+        if visitor == nil { _ = reserve(1) }
         refused.append((peer, reason))
     }
 

@@ -11,8 +11,8 @@ final class DatabaseTroubleEndToEndTests: XCTestCase {
     }
 
     /// While another process holds the database locked (SQLite `BEGIN EXCLUSIVE`, PostgreSQL
-    /// `LOCK TABLE … ACCESS EXCLUSIVE`), chat lines still flow, a newcomer is welcomed as `#unknown`, and
-    /// every event is written once the lock is released.
+    /// `LOCK TABLE … ACCESS EXCLUSIVE`), chat lines still flow, a newcomer is welcomed at once with a visitor
+    /// number from the block reserved in advance, and every event is written once the lock is released.
     func testLockedDatabaseNeitherStopsTheChatNorLosesHistory() throws {
         try forEachBackend { database, directory in
             let server = try ServerProcess.serve(database: database, in: directory, extraArguments: ["--flood-rate", "0"])
@@ -29,7 +29,7 @@ final class DatabaseTroubleEndToEndTests: XCTestCase {
             for n in 1...50 { alice.send("locked line \(n)\r\n") }
             for n in 1...50 { bob.expect("<guest1> locked line \(n)") }
             let (carol, welcome) = try joinClient(server)
-            XCTAssertTrue(welcome.contains("(you are visitor #unknown)"), welcome)
+            XCTAssertTrue(welcome.contains("(you are visitor #3)"), welcome)
             carol.send("/count\r\n")
             carol.expect("* 3 clients connected, 3 visits in total")
             alice.send("/quit\r\n")
@@ -41,8 +41,10 @@ final class DatabaseTroubleEndToEndTests: XCTestCase {
             XCTAssertEqual(history.filter { $0.contains("<guest1> locked line") }.count, 50)
             XCTAssertEqual(try count("messages", locker), 50)
             XCTAssertEqual(try count("connections", locker), 3)
-            let rows = try locker.query("SELECT nickname, close_reason FROM connections ORDER BY id", [])
-            XCTAssertEqual(rows.map { $0[1].string }, ["quit", nil, nil])
+            let rows = try locker.query("SELECT id, nickname, close_reason FROM connections ORDER BY id", [])
+            XCTAssertEqual(rows.map { $0[2].string }, ["quit", nil, nil])
+            XCTAssertEqual(rows.last?[0].int64, 3, "carol's row is written under the number she was welcomed with")
+            XCTAssertEqual(rows.last?[1].string, "guest3")
             XCTAssertEqual(server.terminate(), 0)
         }
     }
@@ -88,12 +90,15 @@ final class DatabaseTroubleEndToEndTests: XCTestCase {
 }
 
 extension DatabaseTroubleEndToEndTests {
-    /// PostgreSQL stopped under a running server: chat goes on, a newcomer is welcomed as `#unknown`, and
-    /// every queued event is written once PostgreSQL is back (adbapi's reconnect, with nothing lost).
+    /// PostgreSQL stopped under a running server: chat goes on, a newcomer is welcomed as `#unknown` (no
+    /// visitor numbers reserved in advance here: `--visitor-number-block 0`, the path a server whose block ran
+    /// out takes), and every queued event is written once PostgreSQL is back (adbapi's reconnect, with
+    /// nothing lost).
     func testStoppedPostgresIsWaitedForAndNothingIsLost() throws {
         let cluster = try PrivatePostgresCluster.make()
         let directory = try makeTemporaryDirectory()
-        let server = try ServerProcess.serve(database: cluster.url, in: directory, extraArguments: ["--flood-rate", "0"])
+        let server = try ServerProcess.serve(
+            database: cluster.url, in: directory, extraArguments: ["--flood-rate", "0", "--visitor-number-block", "0"])
         let (alice, _) = try joinClient(server)
         let (bob, _) = try joinClient(server)
         _ = alice.readLine()

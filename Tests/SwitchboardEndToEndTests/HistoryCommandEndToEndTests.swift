@@ -153,7 +153,8 @@ final class HistoryCommandEndToEndTests: XCTestCase {
     func testConnectionLeavingBeforeItsWelcomeKeepsTheGuestName() throws {
         let directory = try makeTemporaryDirectory()
         let path = directory.appendingPathComponent("history.sqlite").path
-        let server = try ServerProcess.serve(database: "sqlite:\(path)", in: directory)
+        let server = try ServerProcess.serve(
+            database: "sqlite:\(path)", in: directory, extraArguments: ["--visitor-number-block", "0"])
         let locker = try SQLiteConnection(path: path)
         try locker.executeScript("BEGIN EXCLUSIVE")
         let early = try LineClient(connectingTo: server.port)
