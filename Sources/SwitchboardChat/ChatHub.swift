@@ -123,18 +123,24 @@ public final class ChatHub {
     /// Records an admitted connection; the future gives its visitor number (its row id) — at once when a
     /// reserved number is in hand; when the next block is on its way, as soon as it lands (so numbers keep
     /// the order people arrived in); else when the row is written (the database reserves one then).
-    func recordOpened(_ id: ConnectionKey, peer: String) -> EventLoopFuture<Int64> {
+    func recordOpened(_ id: ConnectionKey, peer: String) -> VisitorNumber {
         let time = Timestamp.now()
         if let number = takeVisitorNumber() {
             _ = history.connectionOpened(id, visitor: number, peer: peer, nickname: nil, at: time)
-            return eventLoop.makeSucceededFuture(number)
+            return .now(number)
         }
         if visitorNumbers.isRefilling {
             let promise = eventLoop.makePromise(of: Int64.self)
             visitorWaiters.append(VisitorWaiter(id: id, peer: peer, at: time, promise: promise))
-            return promise.futureResult
+            return .later(promise.futureResult)
         }
-        return history.connectionOpened(id, visitor: nil, peer: peer, nickname: nil, at: time)
+        return .later(history.connectionOpened(id, visitor: nil, peer: peer, nickname: nil, at: time))
+    }
+
+    /// A newcomer's visitor number: in hand, or to come.
+    enum VisitorNumber {
+        case now(Int64)
+        case later(EventLoopFuture<Int64>)
     }
 
     /// A connection waiting for the block of visitor numbers on its way.

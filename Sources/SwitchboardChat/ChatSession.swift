@@ -130,14 +130,21 @@ public final class ChatSession: ChannelDuplexHandler {
             return
         }
         state = .admitted(id)
+        context.fireChannelActive()
+        let visitor: EventLoopFuture<Int64>
+        switch hub.recordOpened(id, peer: peer) {
+        case .now(let number):  // a reserved number was in hand: no wait, no timer
+            return joinOnce(visitor: number)
+        case .later(let future):
+            visitor = future
+        }
         let wait = hub.eventLoop.assumeIsolated().scheduleTask(in: hub.configuration.visitorNumberWait) {
             self.joinOnce(visitor: nil)
         }
-        hub.recordOpened(id, peer: peer).assumeIsolated().whenComplete { result in
+        visitor.assumeIsolated().whenComplete { result in
             wait.cancel()
             self.joinOnce(visitor: try? result.get())
         }
-        context.fireChannelActive()
     }
 
     private func joinOnce(visitor: Int64?) {

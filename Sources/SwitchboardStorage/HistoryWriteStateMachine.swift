@@ -5,9 +5,9 @@
 ///
 /// ```
 /// phase            input                                  → phase             actions
-/// idle             enqueue(opened) · flushRequested · drain → batchDue        startBatchAtEndOfTick
+/// idle             enqueue(opened†) · flushRequested · drain → batchDue       startBatchAtEndOfTick
 /// idle             enqueue(other)                          → lingering(T)      lingerUntil(T = now + linger)
-/// lingering(T)     enqueue(opened) · flushRequested · drain → batchDue        startBatchAtEndOfTick
+/// lingering(T)     enqueue(opened†) · flushRequested · drain → batchDue       startBatchAtEndOfTick
 /// lingering(T)     lingerTimerFired(now ≥ T)               → writing(n)        startBatch
 /// batchDue         writeDue                                → writing(n)        startBatch
 /// writing(n)       batchSucceeded                          → batchDue | idle   resolveVisitors, wakeFlushWaiters…
@@ -16,9 +16,11 @@
 /// waitingToRetry   retryTimerFired                         → writing(n)        startBatch
 /// ```
 /// (A batch due with an empty queue goes back to idle; inputs that do not apply to the phase do nothing.)
+/// † a connect without a reserved visitor number; one with a number lingers like any other event.
 ///
-/// - Connects start a batch at the end of the tick (a welcome waits for the row id); chat lines, leaves and
-///   refusals linger up to ``Configuration/lingerTime`` for company, unless ``Configuration/maximumBatchSize``
+/// - Connects without a reserved visitor number start a batch at the end of the tick (their welcome waits
+///   for the row id); everything else — connects under reserved numbers, chat lines, leaves and
+///   refusals — lingers up to ``Configuration/lingerTime`` for company, unless ``Configuration/maximumBatchSize``
 ///   events already wait, or a drain is under way.
 /// - A failed batch stays queued and is retried after 100 ms, doubling to 2 s. One that fails for a reason
 ///   other than reaching the database (``BatchFailure/notTransient``) three times running is dropped.
@@ -202,9 +204,9 @@ struct HistoryWriteStateMachine {
         }
         queue.append(Queued(sequence: nextSequence, event: event))
         nextSequence += 1
-        if case .opened = event {
+        if case .opened(_, _, _, _, nil) = event {
             return writeSoon()  // someone's welcome waits for this row id
-        }
+        }  // one opened under a reserved number lingers like the rest: nobody waits for it
         return isDraining ? writeSoon() : writeAfterLinger(now: now)
     }
 

@@ -63,6 +63,16 @@ final class HistoryWriteStateMachineTests: XCTestCase {
         XCTAssertEqual(machine.phase, .writing(count: 2))
     }
 
+    /// A connect under a visitor number reserved in advance lingers like a chat line: nobody waits for its
+    /// row, so it shares the transaction of whatever comes within the linger time.
+    func testConnectUnderAReservedNumberLingers() {
+        var machine = machine()
+        let reserved = HistoryEvent.opened(ConnectionKey(1), peer: "p1", nickname: nil, at: wall, visitor: 42)
+        XCTAssertEqual(machine.enqueue(reserved, now: t0, wallClock: wall), [.lingerUntil(at(20))])
+        XCTAssertEqual(machine.enqueue(message(1), now: at(5), wallClock: wall), [])
+        XCTAssertEqual(machine.lingerTimerFired(now: at(20)), [.startBatch(.init(events: [reserved, message(1)], knownRowIDs: [:]))])
+    }
+
     /// A chat line lingers for company: the batch starts when the linger timer fires, with every line
     /// queued meanwhile.
     func testChatLinesLingerThenShareOneBatch() {
