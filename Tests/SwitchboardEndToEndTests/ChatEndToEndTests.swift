@@ -7,16 +7,17 @@ import XCTest
 import Glibc
 #endif
 
-/// The real binary on real sockets and real databases, as a telnet user and an operator see it.
+/// Real sockets and real databases, as a telnet user and an operator see it: the chat on an in-process
+/// server; signals, SIGKILL recovery and the CLI on the real binary.
 final class ChatEndToEndTests: XCTestCase {
     /// Two clients chat through every contract line; history shows both after they quit and after a
     /// restart; `/history` and `/seen` read back what the previous process wrote.
-    func testTwoClientsChatAndHistorySurvivesARestart() throws {
-        try forEachBackend { database, directory in
-            let server = try ServerProcess.serve(database: database, in: directory)
-            let (alice, aliceWelcome) = try joinClient(server)
+    func testTwoClientsChatAndHistorySurvivesARestart() async throws {
+        try await forEachBackend { database, _ in
+            let server = try await InProcessServer.start(database: database, for: self)
+            let (alice, aliceWelcome) = try server.join()
             XCTAssertTrue(aliceWelcome.hasSuffix("1 client connected (you are visitor #1). Type /help for commands."), aliceWelcome)
-            let (bob, bobWelcome) = try joinClient(server)
+            let (bob, bobWelcome) = try server.join()
             XCTAssertTrue(bobWelcome.contains("2 clients connected (you are visitor #2)"), bobWelcome)
             alice.expect("* guest2 joined (2 clients connected)")
 
@@ -46,12 +47,12 @@ final class ChatEndToEndTests: XCTestCase {
             bob.send("/quit\r\n")
             XCTAssertEqual(bob.readUntilClosed(), ["* bye"])
 
-            // The rows are there while the server still runs (written in the background)...
-            let rows = try waitForHistory(database, in: directory) { rows in
+            // The rows are there while the server still runs (written in the background; it is stopped only
+            // after they are read)...
+            let rows = try await server.waitForHistory { rows in
                 rows.count == 2 && rows.allSatisfy { $0["disconnected_at"] is String }
             }
-            XCTAssertTrue(server.process.isRunning, "the rows must be read while the server runs")
-            XCTAssertEqual(server.terminate(), 0)
+            await server.stop()
             XCTAssertEqual(rows.count, 2)
             XCTAssertEqual(rows.map { $0["nickname"] as? String }, ["bob", "alice"], "newest first")
             XCTAssertEqual(rows.map { $0["close_reason"] as? String }, ["quit", "quit: see you"])
@@ -62,8 +63,8 @@ final class ChatEndToEndTests: XCTestCase {
             XCTAssertGreaterThan(rows[1]["bytes_out"] as? Int ?? 0, 0)
 
             // ...and after a restart.
-            let again = try ServerProcess.serve(database: database, in: directory)
-            let (carol, carolWelcome) = try joinClient(again)
+            let again = try await InProcessServer.start(database: database, for: self)
+            let (carol, carolWelcome) = try again.join()
             XCTAssertTrue(carolWelcome.contains("(you are visitor #3)"), carolWelcome)
             carol.send("/history 1\r\n/seen ALICE\r\n/count\r\n")
             let last = carol.readLines(until: { $0 == "* end of history" })
@@ -72,7 +73,7 @@ final class ChatEndToEndTests: XCTestCase {
             let seen = carol.readLine() ?? ""
             XCTAssertTrue(seen.hasPrefix("* alice was last seen ") && seen.hasSuffix(" UTC"), seen)
             carol.expect("* 1 client connected, 3 visits in total")
-            XCTAssertEqual(again.terminate(), 0)
+            await again.stop()
         }
     }
 
@@ -138,7 +139,7 @@ final class ChatEndToEndTests: XCTestCase {
     }
 
     /// `switchboard history` prints an aligned table, newest first; `migrate` reports what it did.
-    func testHistoryTableAndMigrateCommand() throws {
+    func testHistoryTableAndMigrateCommand() async throws {
         let directory = try makeTemporaryDirectory()
         let database = "sqlite:\(directory.path)/h.sqlite"
         let migrate = try runSwitchboard(["migrate", "--database", database], in: directory)
@@ -147,11 +148,11 @@ final class ChatEndToEndTests: XCTestCase {
         let again = try runSwitchboard(["migrate", "--database", database], in: directory)
         XCTAssertTrue(again.output.contains("up to date"), again.output)
 
-        let server = try ServerProcess.serve(database: database, in: directory)
-        let (client, _) = try joinClient(server)
+        let server = try await InProcessServer.start(database: database, for: self)  // makes the row to list
+        let (client, _) = try server.join()
         client.send("/nick tabby\r\n/quit\r\n")
         _ = client.readUntilClosed()
-        XCTAssertEqual(server.terminate(), 0)
+        await server.stop()
         let table = try runSwitchboard(["history", "--database", database], in: directory)
         XCTAssertEqual(table.status, 0, table.errors)
         let lines = table.output.split(separator: "\n")

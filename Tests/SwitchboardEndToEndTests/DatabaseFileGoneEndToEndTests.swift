@@ -5,13 +5,15 @@ import XCTest
 final class DatabaseFileGoneEndToEndTests: XCTestCase {
     /// Deleting the database file while serving: chat goes on, the error log names the path and what to do,
     /// the events stay queued, and the log never claims `history written` for them.
-    func testDeletedDatabaseFileIsReportedAndNeverWrittenTo() throws {
+    func testDeletedDatabaseFileIsReportedAndNeverWrittenTo() async throws {
         let directory = try makeTemporaryDirectory()
         let path = directory.appendingPathComponent("history.sqlite").path
-        let server = try ServerProcess.serve(
-            database: "sqlite:\(path)", in: directory, extraArguments: ["--shutdown-timeout", "2", "--flood-rate", "0"])
-        let (alice, _) = try joinClient(server)
-        let (bob, _) = try joinClient(server)
+        let server = try await InProcessServer.start(database: "sqlite:\(path)", for: self) {
+            $0.shutdownTimeout = .seconds(2)
+            $0.chat.floodRate = 0
+        }
+        let (alice, _) = try server.join()
+        let (bob, _) = try server.join()
         _ = alice.readLine()  // bob joined
 
         try FileManager.default.removeItem(atPath: path)
@@ -23,18 +25,18 @@ final class DatabaseFileGoneEndToEndTests: XCTestCase {
         XCTAssertTrue(line.contains("restart the server"), String(line))
         XCTAssertFalse(FileManager.default.fileExists(atPath: path), "no fresh, empty database was created")
 
-        server.terminate()
-        XCTAssertFalse(server.logText.contains("history written"), server.logText)
-        XCTAssertTrue(server.logText.contains("shutdown timed out before all history was written"), server.logText)
+        await server.stop(mayTimeOut: true)
+        XCTAssertFalse(server.log.text.contains("history written"), server.log.text)
+        XCTAssertTrue(server.log.text.contains("shutdown timed out before all history was written"), server.log.text)
     }
 
     /// A database file moved away and back: nothing is written while it is gone, and once it is back the
     /// queued lines are written to it.
-    func testMovedAwayAndBackResumesWriting() throws {
+    func testMovedAwayAndBackResumesWriting() async throws {
         let directory = try makeTemporaryDirectory()
         let path = directory.appendingPathComponent("history.sqlite").path
-        let server = try ServerProcess.serve(database: "sqlite:\(path)", in: directory, extraArguments: ["--flood-rate", "0"])
-        let (alice, _) = try joinClient(server)
+        let server = try await InProcessServer.start(database: "sqlite:\(path)", for: self) { $0.chat.floodRate = 0 }
+        let (alice, _) = try server.join()
         try FileManager.default.moveItem(atPath: path, toPath: path + ".away")
         alice.send("while away\r\n")
         try server.waitForLog(containing: "HISTORY IS NOT BEING WRITTEN", timeout: 10)
@@ -42,7 +44,7 @@ final class DatabaseFileGoneEndToEndTests: XCTestCase {
         alice.send("/history\r\n")  // waits until the queued line is written
         let history = alice.readLines(until: { $0 == "* end of history" }, timeout: 30)
         XCTAssertTrue(history.contains { $0.hasSuffix("<guest1> while away") }, "\(history)")
-        XCTAssertEqual(server.terminate(), 0)
-        XCTAssertTrue(server.logText.contains("history written"), server.logText)
+        await server.stop()
+        XCTAssertTrue(server.log.text.contains("history written"), server.log.text)
     }
 }

@@ -13,11 +13,11 @@ final class DatabaseTroubleEndToEndTests: XCTestCase {
     /// While another process holds the database locked (SQLite `BEGIN EXCLUSIVE`, PostgreSQL
     /// `LOCK TABLE … ACCESS EXCLUSIVE`), chat lines still flow, a newcomer is welcomed at once with a visitor
     /// number from the block reserved in advance, and every event is written once the lock is released.
-    func testLockedDatabaseNeitherStopsTheChatNorLosesHistory() throws {
-        try forEachBackend { database, directory in
-            let server = try ServerProcess.serve(database: database, in: directory, extraArguments: ["--flood-rate", "0"])
-            let (alice, _) = try joinClient(server)
-            let (bob, _) = try joinClient(server)
+    func testLockedDatabaseNeitherStopsTheChatNorLosesHistory() async throws {
+        try await forEachBackend { database, _ in
+            let server = try await InProcessServer.start(database: database, for: self) { $0.chat.floodRate = 0 }
+            let (alice, _) = try server.join()
+            let (bob, _) = try server.join()
             _ = alice.readLine()  // bob joined
 
             let locker = try directConnection(database)
@@ -28,7 +28,7 @@ final class DatabaseTroubleEndToEndTests: XCTestCase {
             }
             for n in 1...50 { alice.send("locked line \(n)\r\n") }
             for n in 1...50 { bob.expect("<guest1> locked line \(n)") }
-            let (carol, welcome) = try joinClient(server)
+            let (carol, welcome) = try server.join()
             XCTAssertTrue(welcome.contains("(you are visitor #3)"), welcome)
             carol.send("/count\r\n")
             carol.expect("* 3 clients connected, 3 visits in total")
@@ -45,20 +45,19 @@ final class DatabaseTroubleEndToEndTests: XCTestCase {
             XCTAssertEqual(rows.map { $0[2].string }, ["quit", nil, nil])
             XCTAssertEqual(rows.last?[0].int64, 3, "carol's row is written under the number she was welcomed with")
             XCTAssertEqual(rows.last?[1].string, "guest3")
-            XCTAssertEqual(server.terminate(), 0)
+            await server.stop()
         }
     }
 
     /// Killing the server's PostgreSQL backends mid-chat (`pg_terminate_backend`) loses no history row,
     /// and the server keeps serving.
-    func testTerminatedPostgresBackendsLoseNothing() throws {
+    func testTerminatedPostgresBackendsLoseNothing() async throws {
         let database = try TestDatabases.requirePostgres()
         defer { database.drop() }
         guard case .postgres(let uri) = database.url else { return }
-        let directory = try makeTemporaryDirectory()
-        let server = try ServerProcess.serve(database: uri, in: directory, extraArguments: ["--flood-rate", "0"])
-        let (alice, _) = try joinClient(server)
-        let (bob, _) = try joinClient(server)
+        let server = try await InProcessServer.start(database: uri, for: self) { $0.chat.floodRate = 0 }
+        let (alice, _) = try server.join()
+        let (bob, _) = try server.join()
         _ = alice.readLine()
         let admin = try directConnection(uri)
 
@@ -76,14 +75,14 @@ final class DatabaseTroubleEndToEndTests: XCTestCase {
             for n in 1...40 { bob.expect("<guest1> round \(round) line \(n)") }
         }
         try server.waitForLog(containing: "database connection lost")
-        let (carol, _) = try joinClient(server)  // new connections are still recorded
+        let (carol, _) = try server.join()  // new connections are still recorded
         carol.send("/quit\r\n")
         _ = carol.readUntilClosed()
         bob.send("/history 200\r\n")
         let history = bob.readLines(until: { $0 == "* end of history" }, timeout: 30)
         XCTAssertEqual(history.filter { $0.contains("<guest1> round ") }.count, expected)
         XCTAssertEqual(try count("messages", admin), Int64(expected), "every line was written exactly once")
-        XCTAssertEqual(server.terminate(), 0)
+        await server.stop()
         let rows = try admin.query("SELECT count(*) FROM connections WHERE close_reason IS NOT NULL", [])
         XCTAssertEqual(rows.first?.first?.int64, 3, "alice, bob and carol are all recorded and closed")
     }
@@ -94,13 +93,14 @@ extension DatabaseTroubleEndToEndTests {
     /// visitor numbers reserved in advance here: `--visitor-number-block 0`, the path a server whose block ran
     /// out takes), and every queued event is written once PostgreSQL is back (adbapi's reconnect, with
     /// nothing lost).
-    func testStoppedPostgresIsWaitedForAndNothingIsLost() throws {
+    func testStoppedPostgresIsWaitedForAndNothingIsLost() async throws {
         let cluster = try PrivatePostgresCluster.make()
-        let directory = try makeTemporaryDirectory()
-        let server = try ServerProcess.serve(
-            database: cluster.url, in: directory, extraArguments: ["--flood-rate", "0", "--visitor-number-block", "0"])
-        let (alice, _) = try joinClient(server)
-        let (bob, _) = try joinClient(server)
+        let server = try await InProcessServer.start(database: cluster.url, for: self) {
+            $0.chat.floodRate = 0
+            $0.chat.visitorNumberBlock = 0
+        }
+        let (alice, _) = try server.join()
+        let (bob, _) = try server.join()
         _ = alice.readLine()
         alice.send("before the outage\r\n")
         bob.expect("<guest1> before the outage")
@@ -108,7 +108,7 @@ extension DatabaseTroubleEndToEndTests {
         try cluster.stop()
         for n in 1...20 { alice.send("during the outage \(n)\r\n") }
         for n in 1...20 { bob.expect("<guest1> during the outage \(n)") }
-        let (carol, welcome) = try joinClient(server)
+        let (carol, welcome) = try server.join()
         XCTAssertTrue(welcome.contains("(you are visitor #unknown)"), welcome)
         bob.expect("* guest-3 joined (3 clients connected)")
         carol.send("hello from carol\r\n")
@@ -123,7 +123,7 @@ extension DatabaseTroubleEndToEndTests {
         let history = bob.readLines(until: { $0 == "* end of history" }, timeout: 30)
         XCTAssertEqual(history.filter { $0.contains("during the outage") }.count, 20, "\(history)")
         XCTAssertTrue(history.contains { $0.hasSuffix("<guest-3> hello from carol") }, "\(history)")
-        XCTAssertEqual(server.terminate(), 0)
+        await server.stop()
 
         let check = try directConnection(cluster.url)
         XCTAssertEqual(try count("messages", check), 22)

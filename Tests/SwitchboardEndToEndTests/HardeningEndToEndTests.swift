@@ -1,13 +1,15 @@
 import Foundation
 import SwitchboardTestSupport
 import NIOConcurrencyHelpers
+import SwitchboardProtocol
 import XCTest
 
 #if canImport(Glibc)
 import Glibc
 #endif
 
-/// The real binary under hostile input and hostile peers, on real loopback sockets (issue "Hardening"):
+/// The server under hostile input and hostile peers, on real loopback sockets (issue "Hardening"), in-process
+/// except where the process is the point (its resident memory, SIGTERM):
 /// garbage bytes, drip-fed and endless lines, half-closes and resets, clients that stop reading, floods,
 /// connection limits, SIGTERM with a stuck client, and the Unix socket endpoint.
 ///
@@ -21,14 +23,15 @@ final class HardeningEndToEndTests: XCTestCase {
     /// ~2 MB of random binary from one client (NULs, lone CRs, IAC, escape sequences, invalid UTF-8) neither
     /// disturbs two others chatting (every line arrives exactly, in order) nor reaches their terminals: what
     /// is relayed has no control characters and is valid UTF-8; afterwards the server still answers.
-    func testHostileBytesNeitherDisturbTheChatNorReachOtherTerminals() throws {
+    func testHostileBytesNeitherDisturbTheChatNorReachOtherTerminals() async throws {
         let directory = try makeTemporaryDirectory()
         // No flood control, so every garbage line is relayed and checked; a large send queue, so a reader
         // that falls behind while the other one reads is not cut off.
-        let server = try ServerProcess.serve(
-            database: "sqlite:\(directory.path)/h.sqlite", in: directory,
-            extraArguments: ["--flood-rate", "0", "--max-sendq", "\(64 << 20)"])
-        let (alice, _) = try joinClient(server)  // guest1
+        let server = try await InProcessServer.start(database: "sqlite:\(directory.path)/h.sqlite", for: self) {
+            $0.chat.floodRate = 0
+            $0.chat.maximumSendQueueBytes = 64 << 20
+        }
+        let (alice, _) = try server.join()  // guest1
         let bobClient = try LineClient(port: server.port)  // guest2; read raw, to see the bytes really sent
         let bob = RawLineReader(bobClient)
         let bobWelcome = bob.readLine().map { String(decoding: $0, as: UTF8.self) } ?? "<nothing>"
@@ -117,21 +120,23 @@ final class HardeningEndToEndTests: XCTestCase {
         alice.send("/count\r\n")
         let reply = alice.readLines(until: Self.isCountReply, timeout: 30)
         XCTAssertEqual(reply.last, "* 3 clients connected, 3 visits in total")
+        await server.stop()
     }
 
     // MARK: - Framing across packets
 
     /// A line drip-fed one byte per packet arrives as one line; CR at the end of one packet and LF at the
     /// start of the next is one terminator; IAC split from its command or option byte is still removed.
-    func testLineSplitIntoOneBytePacketsArrivesWhole() throws {
+    func testLineSplitIntoOneBytePacketsArrivesWhole() async throws {
         let directory = try makeTemporaryDirectory()
-        let database = "sqlite:\(directory.path)/h.sqlite"
         // No flood control: bob's /count probes (two per byte) must all be answered.
-        let server = try ServerProcess.serve(database: database, in: directory, extraArguments: ["--flood-rate", "0"])
-        let (alice, _) = try joinClient(server)
+        let server = try await InProcessServer.start(database: "sqlite:\(directory.path)/h.sqlite", for: self) {
+            $0.chat.floodRate = 0
+        }
+        let (alice, _) = try server.join()
         var noDelay: Int32 = 1
         setsockopt(alice.fd, Int32(IPPROTO_TCP), TCP_NODELAY, &noDelay, socklen_t(MemoryLayout<Int32>.size))
-        let (bob, _) = try joinClient(server)
+        let (bob, _) = try server.join()
         alice.expect("* guest2 joined (2 clients connected)")
 
         // Each packet is processed by the server on its own before the next is sent.
@@ -163,8 +168,8 @@ final class HardeningEndToEndTests: XCTestCase {
         // The server refused the `IAC DO 'X'` above with `IAC WONT 'X'` (ff fc 58: two invalid UTF-8 bytes as
         // this line reader decodes them, then "X"), once; then the goodbye.
         XCTAssertEqual(alice.readUntilClosed(), ["\u{FFFD}\u{FFFD}X* bye"])
-        XCTAssertEqual(server.terminate(), 0)
-        let rows = try historyJSON(database, in: directory)
+        await server.stop()
+        let rows = try await server.history()
         let aliceRow = rows.first { $0["id"] as? Int == 1 }
         // long, first, second, abcd, e?f, g, /quit: a stray empty line from a split CRLF would make it 8.
         XCTAssertEqual(aliceRow?["lines_in"] as? Int, 7, "\(rows)")
@@ -197,31 +202,29 @@ final class HardeningEndToEndTests: XCTestCase {
 
     /// A client that sends a command and half-closes still gets the reply, then is closed; others see it
     /// leave with `connection closed`, and the row says so.
-    func testHalfCloseStillGetsTheReplyThenLeaves() throws {
+    func testHalfCloseStillGetsTheReplyThenLeaves() async throws {
         let directory = try makeTemporaryDirectory()
-        let database = "sqlite:\(directory.path)/h.sqlite"
-        let server = try ServerProcess.serve(database: database, in: directory)
-        let (alice, _) = try joinClient(server)
-        let (bob, _) = try joinClient(server)
+        let server = try await InProcessServer.start(database: "sqlite:\(directory.path)/h.sqlite", for: self)
+        let (alice, _) = try server.join()
+        let (bob, _) = try server.join()
         alice.expect("* guest2 joined (2 clients connected)")
         alice.send("/count\r\n")
         alice.shutdownWrite()
         XCTAssertEqual(alice.readUntilClosed(), ["* 2 clients connected, 2 visits in total"])
         XCTAssertTrue(alice.isClosedByServer)
         bob.expect("* guest1 left (connection closed) (1 client connected)")
-        XCTAssertEqual(server.terminate(), 0)
-        let rows = try historyJSON(database, in: directory)
+        await server.stop()
+        let rows = try await server.history()
         XCTAssertEqual(rows.first { $0["id"] as? Int == 1 }?["close_reason"] as? String, "connection closed", "\(rows)")
     }
 
     /// A client that aborts with RST (not FIN) is seen to leave with `connection closed`, and its row says so.
-    func testResetConnectionLeavesAsConnectionClosed() throws {
+    func testResetConnectionLeavesAsConnectionClosed() async throws {
         let directory = try makeTemporaryDirectory()
-        let database = "sqlite:\(directory.path)/h.sqlite"
-        let server = try ServerProcess.serve(database: database, in: directory)
-        let (bob, _) = try joinClient(server)
+        let server = try await InProcessServer.start(database: "sqlite:\(directory.path)/h.sqlite", for: self)
+        let (bob, _) = try server.join()
         do {
-            let (carol, _) = try joinClient(server)
+            let (carol, _) = try server.join()
             bob.expect("* guest2 joined (2 clients connected)")
             carol.send("/count\r\n")
             carol.expect("* 2 clients connected, 2 visits in total")
@@ -231,8 +234,8 @@ final class HardeningEndToEndTests: XCTestCase {
             setsockopt(carol.fd, SOL_SOCKET, SO_LINGER, &option, socklen_t(MemoryLayout<linger>.size))
         }  // carol is released here: its deinit closes the socket
         bob.expect("* guest2 left (connection closed) (1 client connected)")
-        XCTAssertEqual(server.terminate(), 0)
-        let rows = try historyJSON(database, in: directory)
+        await server.stop()
+        let rows = try await server.history()
         XCTAssertEqual(rows.first { $0["id"] as? Int == 2 }?["close_reason"] as? String, "connection closed", "\(rows)")
     }
 
@@ -310,14 +313,15 @@ final class HardeningEndToEndTests: XCTestCase {
 
     /// A burst of 100 lines at once: exactly the burst allowance (5) is relayed, and the sender gets exactly
     /// one `! slow down`.
-    func testFloodIsCutToTheBurstWithOneSlowDownNotice() throws {
+    func testFloodIsCutToTheBurstWithOneSlowDownNotice() async throws {
         let directory = try makeTemporaryDirectory()
         // Refill is negligible during the test, so the outcome does not depend on timing.
-        let server = try ServerProcess.serve(
-            database: "sqlite:\(directory.path)/h.sqlite", in: directory,
-            extraArguments: ["--flood-rate", "0.001", "--flood-burst", "5"])
-        let (alice, _) = try joinClient(server)
-        let (bob, _) = try joinClient(server)
+        let server = try await InProcessServer.start(database: "sqlite:\(directory.path)/h.sqlite", for: self) {
+            $0.chat.floodRate = 0.001
+            $0.chat.floodBurst = 5
+        }
+        let (alice, _) = try server.join()
+        let (bob, _) = try server.join()
         alice.expect("* guest2 joined (2 clients connected)")
 
         alice.send((0..<100).map { "flood \($0)\r\n" }.joined())
@@ -326,18 +330,20 @@ final class HardeningEndToEndTests: XCTestCase {
         XCTAssertEqual(bob.readLines(until: { $0 == "-> guest1: sync" }), ["-> guest1: sync"])
         XCTAssertEqual(relayed, (0..<5).map { "<guest1> flood \($0)" })
         XCTAssertEqual(alice.readLines(until: { $0 == "*guest2* sync" }), ["! slow down", "*guest2* sync"])
+        await server.stop()
     }
 
     // MARK: - Connection limits
 
     /// Over `--max-clients` a client gets `! server full` and is closed; the refusal is recorded and uses up a
     /// visitor number but is not a visit.
-    func testServerFullIsRefusedRecordedAndNotCounted() throws {
+    func testServerFullIsRefusedRecordedAndNotCounted() async throws {
         let directory = try makeTemporaryDirectory()
-        let database = "sqlite:\(directory.path)/h.sqlite"
-        let server = try ServerProcess.serve(database: database, in: directory, extraArguments: ["--max-clients", "2"])
-        let (alice, _) = try joinClient(server)
-        let (bob, _) = try joinClient(server)
+        let server = try await InProcessServer.start(database: "sqlite:\(directory.path)/h.sqlite", for: self) {
+            $0.chat.maximumClients = 2
+        }
+        let (alice, _) = try server.join()
+        let (bob, _) = try server.join()
         alice.expect("* guest2 joined (2 clients connected)")
         let carol = try LineClient(port: server.port)
         XCTAssertEqual(carol.readUntilClosed(), ["! server full"])
@@ -348,15 +354,15 @@ final class HardeningEndToEndTests: XCTestCase {
 
         bob.send("/quit\r\n")
         alice.expect("* guest2 left (quit) (1 client connected)")
-        let (dave, daveWelcome) = try joinClient(server)
+        let (dave, daveWelcome) = try server.join()
         XCTAssertTrue(daveWelcome.contains("2 clients connected (you are visitor #4)"), daveWelcome)
         alice.expect("* guest4 joined (2 clients connected)")
         alice.send("/count\r\n")
         alice.expect("* 2 clients connected, 3 visits in total")
 
-        XCTAssertEqual(server.terminate(), 0)
+        await server.stop()
         XCTAssertEqual(dave.readUntilClosed(), ["* server shutting down"])
-        let rows = try historyJSON(database, in: directory)
+        let rows = try await server.history()
         XCTAssertEqual(rows.map { $0["id"] as? Int }, [4, 3, 2, 1])
         XCTAssertEqual(
             rows.map { $0["close_reason"] as? String },
@@ -365,11 +371,12 @@ final class HardeningEndToEndTests: XCTestCase {
 
     /// Over `--max-per-ip` a client gets `! too many connections from your address` and is closed; the
     /// refusal is recorded and is not a visit.
-    func testTooManyFromOneAddressIsRefusedRecordedAndNotCounted() throws {
+    func testTooManyFromOneAddressIsRefusedRecordedAndNotCounted() async throws {
         let directory = try makeTemporaryDirectory()
-        let database = "sqlite:\(directory.path)/h.sqlite"
-        let server = try ServerProcess.serve(database: database, in: directory, extraArguments: ["--max-per-ip", "1"])
-        let (alice, _) = try joinClient(server)
+        let server = try await InProcessServer.start(database: "sqlite:\(directory.path)/h.sqlite", for: self) {
+            $0.chat.maximumClientsPerAddress = 1
+        }
+        let (alice, _) = try server.join()
         let second = try LineClient(port: server.port)
         XCTAssertEqual(second.readUntilClosed(), ["! too many connections from your address"])
         XCTAssertTrue(second.isClosedByServer)
@@ -377,8 +384,8 @@ final class HardeningEndToEndTests: XCTestCase {
         alice.send("/count\r\n")
         alice.expect("* 1 client connected, 1 visit in total")
 
-        XCTAssertEqual(server.terminate(), 0)
-        let rows = try historyJSON(database, in: directory)
+        await server.stop()
+        let rows = try await server.history()
         XCTAssertEqual(
             rows.map { $0["close_reason"] as? String },
             ["refused: too many connections from your address", "server shutdown"])
@@ -386,12 +393,13 @@ final class HardeningEndToEndTests: XCTestCase {
 
     /// With `--idle-timeout 1` a silent client is closed and the others see it leave with `idle timeout`;
     /// a client that keeps talking stays.
-    func testIdleClientIsDisconnected() throws {
+    func testIdleClientIsDisconnected() async throws {
         let directory = try makeTemporaryDirectory()
-        let database = "sqlite:\(directory.path)/h.sqlite"
-        let server = try ServerProcess.serve(database: database, in: directory, extraArguments: ["--idle-timeout", "1"])
-        let (alice, _) = try joinClient(server)
-        let (bob, _) = try joinClient(server)
+        let server = try await InProcessServer.start(database: "sqlite:\(directory.path)/h.sqlite", for: self) {
+            $0.chat.idleTimeout = .seconds(1)
+        }
+        let (alice, _) = try server.join()
+        let (bob, _) = try server.join()
         var notice: String?
         for _ in 0..<40 where notice == nil {  // bob keeps talking; bounded (40 × a 0.25 s read deadline)
             bob.send("/count\r\n")
@@ -400,8 +408,8 @@ final class HardeningEndToEndTests: XCTestCase {
         XCTAssertEqual(notice, "* guest1 left (idle timeout) (1 client connected)")
         XCTAssertEqual(alice.readUntilClosed(), ["* guest2 joined (2 clients connected)", "! idle timeout: disconnected"])
         XCTAssertTrue(alice.isClosedByServer)
-        XCTAssertEqual(server.terminate(), 0)
-        let rows = try historyJSON(database, in: directory)
+        await server.stop()
+        let rows = try await server.history()
         XCTAssertEqual(rows.map { $0["close_reason"] as? String }, ["server shutdown", "idle timeout"])
     }
 
@@ -439,13 +447,13 @@ final class HardeningEndToEndTests: XCTestCase {
 
     /// `--listen unix:PATH:mode=600` creates the socket file with mode 0600, and a client over AF_UNIX gets the
     /// welcome and can chat.
-    func testUnixSocketEndpointHasItsModeAndServesClients() throws {
+    func testUnixSocketEndpointHasItsModeAndServesClients() async throws {
         let directory = try makeTemporaryDirectory()
         let path = "/tmp/sb-\(UUID().uuidString.prefix(8)).sock"  // short: sun_path holds 108 bytes
         addTeardownBlock { unlink(path) }
-        let server = try ServerProcess.serve(
-            database: "sqlite:\(directory.path)/h.sqlite", in: directory,
-            extraArguments: ["--listen", "unix:\(path):mode=600"])
+        let server = try await InProcessServer.start(database: "sqlite:\(directory.path)/h.sqlite", for: self) {
+            $0.endpoints.append(try Endpoint(parsing: "unix:\(path):mode=600"))  // as `--listen unix:PATH:mode=600`
+        }
         try server.waitForLog(containing: "address=\(path)")
 
         var info = stat()
@@ -456,11 +464,11 @@ final class HardeningEndToEndTests: XCTestCase {
         let local = try LineClient(unixPath: path)
         let welcome = local.readLine() ?? "<nothing>"
         XCTAssertTrue(welcome.hasPrefix("* Welcome, guest1! 1 client connected"), welcome)
-        let (remote, _) = try joinClient(server)
+        let (remote, _) = try server.join()
         local.expect("* guest2 joined (2 clients connected)")
         local.send("hello from a unix socket\r\n")
         remote.expect("<guest1> hello from a unix socket")
-        XCTAssertEqual(server.terminate(), 0)
+        await server.stop()
     }
 
     // MARK: - Helpers

@@ -131,35 +131,36 @@ final class HistoryCommandEndToEndTests: XCTestCase {
     }
 
     /// `/seen alice` answers with the stored spelling: `* Alice was last seen … UTC`.
-    func testSeenAnswersWithTheStoredSpelling() throws {
-        try forEachBackend { database, directory in
-            let server = try ServerProcess.serve(database: database, in: directory)
-            let (alice, _) = try joinClient(server)
+    func testSeenAnswersWithTheStoredSpelling() async throws {
+        try await forEachBackend { database, _ in
+            let server = try await InProcessServer.start(database: database, for: self)
+            let (alice, _) = try server.join()
             alice.send("/nick Alice\r\n")
             alice.expect("* guest1 is now known as Alice")
             alice.send("/quit\r\n")
             _ = alice.readUntilClosed()
-            let (bob, _) = try joinClient(server)
+            let (bob, _) = try server.join()
             bob.send("/seen alice\r\n")
             let answer = bob.readLine() ?? "<nothing>"
             XCTAssertTrue(answer.hasPrefix("* Alice was last seen "), answer)
             XCTAssertTrue(answer.hasSuffix(" UTC"), answer)
-            XCTAssertEqual(server.terminate(), 0)
+            await server.stop()
         }
     }
 
     /// A connection that leaves before its welcome (the database is locked, so the visitor number is
     /// late) is recorded under its row's name `guest<id>`, not an internal key.
-    func testConnectionLeavingBeforeItsWelcomeKeepsTheGuestName() throws {
+    func testConnectionLeavingBeforeItsWelcomeKeepsTheGuestName() async throws {
         let directory = try makeTemporaryDirectory()
         let path = directory.appendingPathComponent("history.sqlite").path
-        let server = try ServerProcess.serve(
-            database: "sqlite:\(path)", in: directory, extraArguments: ["--visitor-number-block", "0"])
+        let server = try await InProcessServer.start(database: "sqlite:\(path)", for: self) {
+            $0.chat.visitorNumberBlock = 0
+        }
         let locker = try SQLiteConnection(path: path)
         try locker.executeScript("BEGIN EXCLUSIVE")
         let early = try LineClient(connectingTo: server.port)
         early.abort()  // RST: gone before the welcome, which waits for the locked database
-        let (late, welcome) = try joinClient(server)  // welcomed as #unknown after the wait
+        let (late, welcome) = try server.join()  // welcomed as #unknown after the wait
         XCTAssertTrue(welcome.contains("#unknown"), welcome)
         try locker.executeScript("ROLLBACK")
         late.send("/history\r\n")  // waits until the queued rows are written
@@ -168,6 +169,6 @@ final class HistoryCommandEndToEndTests: XCTestCase {
         XCTAssertEqual(rows.count, 2)
         XCTAssertEqual(rows.first?[1].string, "guest\(rows.first?[0].int64 ?? -1)", "\(rows)")
         XCTAssertNotNil(rows.first?[2].string, "the early leaver's row is closed")
-        XCTAssertEqual(server.terminate(), 0)
+        await server.stop()
     }
 }

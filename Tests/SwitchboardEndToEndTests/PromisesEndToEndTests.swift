@@ -3,21 +3,22 @@ import SwitchboardStorage
 import SwitchboardTestSupport
 import XCTest
 
-/// README promises checked on the real binary, on both databases where the promise is about storage: flood
+/// README promises checked on an in-process server (the CLI's own promises on the real binary), on both databases where the promise is about storage: flood
 /// notices, migrations (atomic, refused when foreign), `history --json`, and what is stored.
 final class PromisesEndToEndTests: XCTestCase {
     // MARK: - Flood control
 
     /// A client that keeps flooding for over three seconds gets `! slow down` again and again, but never
     /// twice within a second.
-    func testSlowDownIsSentAtMostOnceASecond() throws {
+    func testSlowDownIsSentAtMostOnceASecond() async throws {
         let directory = try makeTemporaryDirectory()
         // Refill is negligible during the test: after the first line, every line is dropped.
-        let server = try ServerProcess.serve(
-            database: "sqlite:\(directory.path)/h.sqlite", in: directory,
-            extraArguments: ["--flood-rate", "0.001", "--flood-burst", "1"])
-        let (alice, _) = try joinClient(server)
-        let (bob, _) = try joinClient(server)
+        let server = try await InProcessServer.start(database: "sqlite:\(directory.path)/h.sqlite", for: self) {
+            $0.chat.floodRate = 0.001
+            $0.chat.floodBurst = 1
+        }
+        let (alice, _) = try server.join()
+        let (bob, _) = try server.join()
         alice.expect("* guest2 joined (2 clients connected)")
 
         var notices: [Date] = []
@@ -45,7 +46,7 @@ final class PromisesEndToEndTests: XCTestCase {
         XCTAssertEqual(
             bob.readLines(until: { $0 == "-> guest1: sync" }), ["<guest1> flood", "-> guest1: sync"],
             "only the burst (one line) got through")
-        XCTAssertEqual(server.terminate(), 0)
+        await server.stop()
     }
 
     // MARK: - Migrations
@@ -120,15 +121,15 @@ final class PromisesEndToEndTests: XCTestCase {
 
     /// `history --json` gives each connection's `peer` (the client's address and port), exact line and byte
     /// counts in both directions, ISO 8601 UTC times, newest first, and `--limit N` keeps the N newest.
-    func testHistoryJSONGivesPeerCountsTimesAndHonoursLimit() throws {
-        try forEachBackend { database, directory in
-            let server = try ServerProcess.serve(database: database, in: directory)
+    func testHistoryJSONGivesPeerCountsTimesAndHonoursLimit() async throws {
+        try await forEachBackend { database, directory in
+            let server = try await InProcessServer.start(database: database, for: self)
             let before = Date()
             var ports: [Int] = []
             var sent: [Int] = []
             var received: [(lines: Int, bytes: Int)] = []
             for n in 1...3 {
-                let (client, _) = try joinClient(server)
+                let (client, _) = try server.join()
                 ports.append(client.localPort)
                 let input = "/nick user\(n)\r\nhello from \(n)\r\n" + String(repeating: "/count\r\n", count: n) + "/quit\r\n"
                 client.send(input)
@@ -138,10 +139,10 @@ final class PromisesEndToEndTests: XCTestCase {
                 received.append((lines.count + 1, client.bytesReceived))  // + the welcome read by joinClient
             }
             let after = Date()
-            let rows = try waitForHistory(database, in: directory) { rows in
+            // Read while the server runs (it is stopped below).
+            let rows = try await server.waitForHistory { rows in
                 rows.count == 3 && rows.allSatisfy { $0["disconnected_at"] is String }
             }
-            XCTAssertTrue(server.process.isRunning)
             XCTAssertEqual(rows.map { $0["id"] as? Int }, [3, 2, 1], "newest first")
             for (row, n) in zip(rows.reversed(), 0..<3) {
                 XCTAssertEqual(row["peer"] as? String, "127.0.0.1:\(ports[n])", "\(row)")
@@ -166,7 +167,7 @@ final class PromisesEndToEndTests: XCTestCase {
                 }
                 XCTAssertEqual(ids, Array([3, 2, 1].prefix(limit)), "--limit \(limit): \(limited.output)")
             }
-            XCTAssertEqual(server.terminate(), 0)
+            await server.stop()
         }
     }
 
@@ -183,11 +184,11 @@ final class PromisesEndToEndTests: XCTestCase {
     /// What reaches the database is the sanitised text the room saw — no escape sequences, control,
     /// bidirectional-override or invalid bytes, in chat lines, `/me` and the `/quit` reason — while
     /// `bytes_in` counts every byte the client really sent.
-    func testStoredTextIsSanitisedAndBytesInIsExact() throws {
-        try forEachBackend { database, directory in
-            let server = try ServerProcess.serve(database: database, in: directory)
-            let (alice, _) = try joinClient(server)
-            let (bob, _) = try joinClient(server)
+    func testStoredTextIsSanitisedAndBytesInIsExact() async throws {
+        try await forEachBackend { database, _ in
+            let server = try await InProcessServer.start(database: database, for: self)
+            let (alice, _) = try server.join()
+            let (bob, _) = try server.join()
             alice.expect("* guest2 joined (2 clients connected)")
             let hostile: [UInt8] = Array("red \u{1B}[31mRED\u{1B}[0m bell\u{07} rtl\u{202E}x title\u{1B}]0;pwned\u{07}!".utf8)
                 + [0xFE, 0x41] + Array("\r\n/me waves \u{1B}[2J\r\n/quit bye\u{1B}[5mnow\r\n".utf8)
@@ -197,7 +198,7 @@ final class PromisesEndToEndTests: XCTestCase {
             bob.expect("* guest1 left (byenow) (1 client connected)")
             _ = alice.readUntilClosed()
 
-            let rows = try waitForHistory(database, in: directory) { rows in
+            let rows = try await server.waitForHistory { rows in
                 rows.contains { $0["id"] as? Int == 1 && $0["disconnected_at"] is String }
             }
             let row = try XCTUnwrap(rows.first { $0["id"] as? Int == 1 })
@@ -210,7 +211,7 @@ final class PromisesEndToEndTests: XCTestCase {
             XCTAssertEqual(stored.map { $0.map(\.string) }, [["say", "red RED bell rtlx title!\u{FFFD}A"], ["me", "waves"]])
             let reason = try connection.query("SELECT close_reason FROM connections WHERE id = 1", [])
             XCTAssertEqual(reason.first?.first?.string, "quit: byenow")
-            XCTAssertEqual(server.terminate(), 0)
+            await server.stop()
         }
     }
 }
