@@ -120,17 +120,19 @@ final class ChatEndToEndTests: XCTestCase {
         }
     }
 
-    /// SIGKILL leaves rows open; the next start closes them as `server stopped unexpectedly`.
+    /// SIGKILL leaves rows open; the next start after `--server-timeout` closes them as `server stopped
+    /// unexpectedly` (at once on SQLite, which sees the process is gone).
     func testRowsLeftOpenByAKilledServerAreClosedAtStart() throws {
         try forEachBackend { database, directory in
-            let server = try ServerProcess.serve(database: database, in: directory)
+            let server = try ServerProcess.serve(database: database, in: directory, extraArguments: ["--server-timeout", "1"])
             let (alice, _) = try joinClient(server)
-            alice.send("/count\r\n")
-            _ = alice.readLine()  // the row is written by now (the welcome waited for its id)
+            alice.send("/history 1\r\n")
+            _ = alice.readLines(until: { $0 == "* end of history" })  // waits for the queued history: the row is written
             server.kill()
             let open = try historyJSON(database, in: directory)
             XCTAssertTrue(open.first?["disconnected_at"] is NSNull, "\(open)")
-            let again = try ServerProcess.serve(database: database, in: directory)
+            try waitUntilHeartbeatIsOld(database, pid: server.process.processIdentifier, seconds: 1)
+            let again = try ServerProcess.serve(database: database, in: directory, extraArguments: ["--server-timeout", "1"])
             XCTAssertEqual(again.terminate(), 0)
             let rows = try historyJSON(database, in: directory)
             XCTAssertEqual(rows.first?["close_reason"] as? String, "server stopped unexpectedly")
