@@ -38,7 +38,12 @@ public final class ChatServer: Service {
         var store: NIOLoopBound<HistoryWriter>?
         var listeners: [any Channel] = []
         var stopped = false
+        var serverID: Int64?
+        var heartbeat: RepeatedTask?
     }
+
+    /// This server's row in the `servers` table, once started.
+    public var serverID: Int64? { state.withLockedValue { $0.serverID } }
 
     /// Creates the server on what it runs on; nothing runs until ``start()`` or ``run()``.
     ///
@@ -83,7 +88,7 @@ public final class ChatServer: Service {
         } catch {
             switch error {
             case is StartupInterrupted: logger.notice("\(error)")
-            case is ListenError: logger.error("\(error)")
+            case is ListenError, is DatabaseInUse: logger.error("\(error)")
             default: logger.error("cannot start: \(error)")
             }
             await stop(quietly: true)
@@ -114,11 +119,10 @@ public final class ChatServer: Service {
         for migration in outcome.applied {
             logger.info("applied migration", metadata: ["version": "\(migration.version)", "name": "\(migration.name)"])
         }
-        let orphans = try await pool.transaction { connection throws(DatabaseError) in
-            try repository.closeOrphanedConnections(at: Timestamp.now(), on: connection)
-        }
+        let (serverID, orphans) = try await register(repository: repository)
         if orphans > 0 {
-            logger.warning("closed connections left open by a previous process", metadata: ["count": "\(orphans)"])
+            logger.warning(
+                "closed connections left open by servers that stopped unexpectedly", metadata: ["count": "\(orphans)"])
         }
         let visits = try await pool.withConnection { connection throws(DatabaseError) in
             try repository.totalVisits(on: connection)
@@ -130,7 +134,8 @@ public final class ChatServer: Service {
         let pool = self.pool
         let (hub, store) = try await loop.submit {
             let store = HistoryWriter(
-                pool: pool, eventLoop: loop, logger: logger, maximumQueuedEvents: configuration.historyQueueLimit)
+                pool: pool, eventLoop: loop, logger: logger, serverID: serverID,
+                maximumQueuedEvents: configuration.historyQueueLimit)
             let hub = ChatHub(
                 eventLoop: loop, history: store, configuration: configuration.chat, totalVisits: visits, logger: logger)
             return (NIOLoopBound(hub, eventLoop: loop), NIOLoopBound(store, eventLoop: loop))
@@ -157,6 +162,96 @@ public final class ChatServer: Service {
             logger.notice("listening", metadata: ["endpoint": "\(endpoint)", "address": "\(channel.localAddress?.displayString ?? "?")"])
         }
         return addresses
+    }
+
+    /// Start-up's one transaction on the `servers` table: on SQLite, refuses (``DatabaseInUse``) when
+    /// another live server uses the file; registers this server; closes the rows of dead servers (see
+    /// ``HistoryRepository/closeOrphanedConnections(at:reason:serverTimeout:excluding:on:)``). Then starts
+    /// the heartbeat. Returns this server's id and how many rows were closed.
+    private func register(repository: HistoryRepository) async throws -> (Int64, Int) {
+        let registration = ServerRegistration(
+            host: ChatServer.hostName(), pid: Int64(getpid()),
+            endpoints: configuration.endpoints.map { "\($0)" }.joined(separator: " "), version: SwitchboardVersion.current)
+        let timeout = configuration.serverTimeout
+        let dialect = configuration.database.dialect
+        enum Outcome: Sendable {
+            case registered(Int64, closed: Int)
+            case inUse(ServerRecord)
+        }
+        let outcome = try await pool.transaction { connection throws(DatabaseError) -> Outcome in
+            if dialect == .sqlite {
+                // One SQLite file, one server. A server on this host whose process is gone (SIGKILL, crash) is
+                // dead now, whatever its heartbeat says, so a restart right after a crash is not refused.
+                var live: [ServerRecord] = []
+                for other in try repository.liveServers(serverTimeout: timeout, on: connection) {
+                    if other.host == registration.host && !ChatServer.processExists(other.pid) {
+                        try repository.markServerGone(other.id, on: connection)
+                    } else {
+                        live.append(other)
+                    }
+                }
+                if let other = live.first { return .inUse(other) }
+            }
+            let id = try repository.registerServer(registration, on: connection)
+            let closed = try repository.closeOrphanedConnections(
+                at: Timestamp.now(), serverTimeout: timeout, excluding: id, on: connection)
+            return .registered(id, closed: closed)
+        }
+        switch outcome {
+        case .inUse(let other):
+            throw DatabaseInUse(database: configuration.database.redacted, other: other)
+        case .registered(let id, let closed):
+            let heartbeat = startHeartbeat(serverID: id, repository: repository)
+            state.withLockedValue {
+                $0.serverID = id
+                $0.heartbeat = heartbeat
+            }
+            logger.info("registered", metadata: ["server-id": "\(id)", "host": "\(registration.host)", "pid": "\(registration.pid)"])
+            return (id, closed)
+        }
+    }
+
+    /// Refreshes this server's `heartbeat_at` on the pool, from the hub's loop, every third of
+    /// `--server-timeout` (at most every 5 s); a failure is logged once and retried at the next beat.
+    private func startHeartbeat(serverID: Int64, repository: HistoryRepository) -> RepeatedTask {
+        let interval = TimeAmount.nanoseconds(min(TimeAmount.seconds(5).nanoseconds, configuration.serverTimeout.nanoseconds / 3))
+        let pool = self.pool
+        let loop = self.loop
+        let logger = self.logger
+        let failing = NIOLockedValueBox(false)
+        return loop.scheduleRepeatedAsyncTask(initialDelay: interval, delay: interval) { _ in
+            pool.transaction(on: loop) { connection throws(DatabaseError) in
+                try repository.heartbeat(serverID: serverID, on: connection)
+            }.map { running in
+                if !running {
+                    logger.error(
+                        "this server's row in the servers table is marked stopped; its open connections may have been closed by another server",
+                        metadata: ["server-id": "\(serverID)"])
+                }
+                if failing.withLockedValue({ was in defer { was = false }; return was }) {
+                    logger.info("heartbeat written again", metadata: ["server-id": "\(serverID)"])
+                }
+            }.recover { error in
+                if !failing.withLockedValue({ was in defer { was = true }; return was }) {
+                    logger.warning(
+                        "cannot write the heartbeat; other servers will take this one for dead after --server-timeout",
+                        metadata: ["error": "\(error)"])
+                }
+            }
+        }
+    }
+
+    /// The host name recorded for this server.
+    static func hostName() -> String {
+        var buffer = [CChar](repeating: 0, count: 256)
+        guard gethostname(&buffer, buffer.count - 1) == 0 else { return "unknown" }
+        return String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+    }
+
+    /// Whether a process with `pid` exists on this host.
+    static func processExists(_ pid: Int64) -> Bool {
+        guard pid > 0, pid <= Int64(Int32.max) else { return false }
+        return kill(pid_t(pid), 0) == 0 || errno == EPERM
     }
 
     private func bind(_ endpoint: Endpoint, hub: NIOLoopBound<ChatHub>) async throws -> any Channel {
@@ -215,18 +310,20 @@ public final class ChatServer: Service {
     /// unexpectedly` at the next start).
     /// `quietly` (after a failed start): the tidy-up logs at debug level, so the cause stays the last word.
     public func stop(quietly: Bool = false) async {
-        let (listeners, hub, store, alreadyStopped) = state.withLockedValue { state in
+        let (listeners, hub, store, serverID, heartbeat, alreadyStopped) = state.withLockedValue { state in
             defer { state.stopped = true }
-            return (state.listeners, state.hub, state.store, state.stopped)
+            return (state.listeners, state.hub, state.store, state.serverID, state.heartbeat, state.stopped)
         }
         guard !alreadyStopped else { return }
+        heartbeat?.cancel()
         let deadline = NIODeadline.now() + configuration.shutdownTimeout
         let level: Logger.Level = quietly ? .debug : .notice
         logger.log(level: level, "shutting down")
         // The steps keep `deadline` on the loop and report what they left; this outer guard, half a second
         // later and off the loop, only ends a stop whose loop cannot even do that.
         let finished = await ChatServer.run(until: deadline + .milliseconds(500)) { [self] in
-            await self.stopParts(listeners: listeners, hub: hub, store: store, deadline: deadline, quietly: quietly)
+            await self.stopParts(
+                listeners: listeners, hub: hub, store: store, serverID: serverID, deadline: deadline, quietly: quietly)
         }
         if !finished {
             logger.error(
@@ -237,8 +334,8 @@ public final class ChatServer: Service {
     }
 
     private func stopParts(
-        listeners: [any Channel], hub: NIOLoopBound<ChatHub>?, store: NIOLoopBound<HistoryWriter>?, deadline: NIODeadline,
-        quietly: Bool
+        listeners: [any Channel], hub: NIOLoopBound<ChatHub>?, store: NIOLoopBound<HistoryWriter>?, serverID: Int64?,
+        deadline: NIODeadline, quietly: Bool
     ) async {
         for listener in listeners { try? await listener.close() }
         if let hub {
@@ -254,6 +351,18 @@ public final class ChatServer: Service {
             } catch {
                 let left = (try? await loop.submit { store.value.queuedEvents }.get()) ?? -1
                 logger.error("shutdown timed out before all history was written", metadata: ["unwritten-events": "\(left)"])
+            }
+        }
+        if let serverID {
+            // After the history: the rows are closed by now, so marking the server stopped tells the next start
+            // there is nothing of it to repair (rows a timed-out stop left open are repaired, being a stopped server's).
+            let repository = HistoryRepository(dialect: configuration.database.dialect)
+            do {
+                try await pool.transaction(on: loop) { connection throws(DatabaseError) in
+                    try repository.markServerStopped(serverID, on: connection)
+                }.withDeadline(deadline, on: loop).get()
+            } catch {
+                logger.warning("could not mark this server stopped", metadata: ["server-id": "\(serverID)", "error": "\(error)"])
             }
         }
         if ownsPool { try? await pool.shutdown() }

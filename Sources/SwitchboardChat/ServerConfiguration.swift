@@ -20,6 +20,10 @@ public struct ServerConfiguration: Sendable {
     public var historyQueueLimit = 100_000
     /// The longest a graceful stop may take (`--shutdown-timeout`).
     public var shutdownTimeout: TimeAmount = .seconds(10)
+    /// How old another server's heartbeat must be before it counts as dead (`--server-timeout`): start-up
+    /// repair closes only rows of servers that stopped or whose heartbeat is older; on SQLite a server with
+    /// a fresher heartbeat makes start-up refuse. A running server refreshes its own well within this.
+    public var serverTimeout: TimeAmount = .seconds(15)
     /// How long accepting pauses after accept(2) fails (out of file descriptors, say).
     public var acceptBackoff: TimeAmount = .seconds(1)
     /// Limits and timings enforced per client.
@@ -34,6 +38,9 @@ public struct ServerConfiguration: Sendable {
         guard (1...64).contains(databaseThreads) else { throw ConfigurationError("--db-threads must be from 1 to 64") }
         guard databaseConnectTimeout >= .zero else { throw ConfigurationError("--db-connect-timeout must be 0 or more") }
         guard shutdownTimeout > .zero else { throw ConfigurationError("--shutdown-timeout must be more than 0") }
+        guard serverTimeout > .zero, serverTimeout <= .hours(24) else {
+            throw ConfigurationError("--server-timeout must be more than 0 and at most 86400 seconds")
+        }
         guard historyQueueLimit > 0 else { throw ConfigurationError("--history-queue must be 1 or more") }
         guard acceptBackoff > .zero else { throw ConfigurationError("the accept back-off must be more than 0") }
     }

@@ -118,3 +118,46 @@ enum HistoryEvent: Sendable, Equatable {
         }
     }
 }
+
+/// What a server records about itself in the `servers` table when it starts.
+public struct ServerRegistration: Sendable, Equatable {
+    /// The host name (`gethostname`).
+    public var host: String
+    /// The process id.
+    public var pid: Int64
+    /// Where it listens, as configured (`tcp:8000 unix:/run/chat.sock`).
+    public var endpoints: String
+    /// The Switchboard version.
+    public var version: String
+
+    public init(host: String, pid: Int64, endpoints: String, version: String) {
+        self.host = host
+        self.pid = pid
+        self.endpoints = endpoints
+        self.version = version
+    }
+}
+
+/// A row of the `servers` table: a server that registered and has not stopped.
+public struct ServerRecord: Sendable, Equatable, CustomStringConvertible {
+    public var id: Int64
+    public var host: String
+    public var pid: Int64
+    public var endpoints: String
+    public var startedAt: Timestamp
+    public var heartbeatAt: Timestamp
+
+    public init(id: Int64, host: String, pid: Int64, endpoints: String, startedAt: Timestamp, heartbeatAt: Timestamp) {
+        self.id = id
+        self.host = host
+        self.pid = pid
+        self.endpoints = endpoints
+        self.startedAt = startedAt
+        self.heartbeatAt = heartbeatAt
+    }
+
+    /// `server #3 on host web1, pid 4242, running since 2026-12-02 07:10:00 UTC`
+    public var description: String {
+        "server #\(id) on host \(host), pid \(pid), running since \(startedAt.displayString) UTC"
+    }
+}

@@ -14,6 +14,11 @@ struct HistorySQL: Sendable {
     var totalVisits: String
     var closeOrphans: String
     var listConnections: String
+    var registerServer: String
+    var heartbeat: String
+    var markServerStopped: String
+    var markServerGone: String
+    var liveServers: String
 
     static func forDialect(_ dialect: SQLDialect) -> HistorySQL {
         switch dialect {
@@ -25,10 +30,10 @@ struct HistorySQL: Sendable {
     static let sqlite = HistorySQL(
         reserveVisitorNumbers: "UPDATE visitor_counter SET next_id = next_id + ?1 RETURNING next_id - ?1 AS first",
         returnVisitorNumbers: "UPDATE visitor_counter SET next_id = ?1 WHERE next_id = ?2",
-        insertConnection: "INSERT INTO connections (id, peer, nickname, connected_at) VALUES (?1, ?2, ?3, ?4)",
+        insertConnection: "INSERT INTO connections (id, peer, nickname, connected_at, server_id) VALUES (?1, ?2, ?3, ?4, ?5)",
         insertRefused: """
-            INSERT INTO connections (id, peer, nickname, connected_at, disconnected_at, close_reason)
-            VALUES (?1, ?2, NULL, ?3, ?3, ?4)
+            INSERT INTO connections (id, peer, nickname, connected_at, disconnected_at, close_reason, server_id)
+            VALUES (?1, ?2, NULL, ?3, ?3, ?4, ?5)
             """,
         closeConnection: """
             UPDATE connections SET nickname = COALESCE(?2, nickname), disconnected_at = ?3, close_reason = ?4,
@@ -51,12 +56,29 @@ struct HistorySQL: Sendable {
             SELECT count(*) AS visits FROM connections WHERE close_reason IS NULL OR close_reason NOT LIKE 'refused:%'
             """,
         closeOrphans: """
-            UPDATE connections SET disconnected_at = ?1, close_reason = ?2 WHERE disconnected_at IS NULL RETURNING id
+            UPDATE connections SET disconnected_at = ?1, close_reason = ?2
+            WHERE disconnected_at IS NULL AND (
+                server_id IN (SELECT id FROM servers WHERE stopped_at IS NOT NULL OR heartbeat_at < ?3)
+                OR (server_id IS NULL AND NOT EXISTS (
+                    SELECT 1 FROM servers WHERE stopped_at IS NULL AND heartbeat_at >= ?3 AND id <> ?4)))
+            RETURNING id
             """,
         listConnections: """
             SELECT id, peer, nickname, connected_at, disconnected_at, close_reason,
                    lines_in, lines_out, bytes_in, bytes_out
             FROM connections ORDER BY id DESC LIMIT ?1
+            """,
+        // SQLite's times come from the caller's clock (?5 / ?2 / the cutoff): one server per file, one host.
+        registerServer: """
+            INSERT INTO servers (host, pid, endpoints, version, started_at, heartbeat_at)
+            VALUES (?1, ?2, ?3, ?4, ?5, ?5) RETURNING id
+            """,
+        heartbeat: "UPDATE servers SET heartbeat_at = ?2 WHERE id = ?1 AND stopped_at IS NULL RETURNING id",
+        markServerStopped: "UPDATE servers SET stopped_at = ?2, heartbeat_at = ?2 WHERE id = ?1",
+        markServerGone: "UPDATE servers SET stopped_at = heartbeat_at WHERE id = ?1 AND stopped_at IS NULL",
+        liveServers: """
+            SELECT id, host, pid, endpoints, started_at, heartbeat_at FROM servers
+            WHERE stopped_at IS NULL AND heartbeat_at >= ?1 AND id <> ?2 ORDER BY id
             """
     )
 
@@ -65,15 +87,21 @@ struct HistorySQL: Sendable {
         "to_char(\(column) AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')"
     }
 
+    /// The oldest heartbeat still alive: the database's clock minus the timeout in `parameter` (seconds).
+    private static func cutoff(_ parameter: String) -> String {
+        "now() - \(parameter)::float8 * interval '1 second'"
+    }
+
     static let postgres = HistorySQL(
         reserveVisitorNumbers: "UPDATE visitor_counter SET next_id = next_id + $1 RETURNING next_id - $1 AS first",
         returnVisitorNumbers: "UPDATE visitor_counter SET next_id = $1 WHERE next_id = $2",
         insertConnection: """
-            INSERT INTO connections (id, peer, nickname, connected_at) OVERRIDING SYSTEM VALUE VALUES ($1, $2, $3, $4)
+            INSERT INTO connections (id, peer, nickname, connected_at, server_id)
+            OVERRIDING SYSTEM VALUE VALUES ($1, $2, $3, $4, $5)
             """,
         insertRefused: """
-            INSERT INTO connections (id, peer, nickname, connected_at, disconnected_at, close_reason)
-            OVERRIDING SYSTEM VALUE VALUES ($1, $2, NULL, $3, $3, $4)
+            INSERT INTO connections (id, peer, nickname, connected_at, disconnected_at, close_reason, server_id)
+            OVERRIDING SYSTEM VALUE VALUES ($1, $2, NULL, $3, $3, $4, $5)
             """,
         closeConnection: """
             UPDATE connections SET nickname = COALESCE($2, nickname), disconnected_at = $3, close_reason = $4,
@@ -96,13 +124,30 @@ struct HistorySQL: Sendable {
             SELECT count(*) AS visits FROM connections WHERE close_reason IS NULL OR close_reason NOT LIKE 'refused:%'
             """,
         closeOrphans: """
-            UPDATE connections SET disconnected_at = $1, close_reason = $2 WHERE disconnected_at IS NULL RETURNING id
+            UPDATE connections SET disconnected_at = $1, close_reason = $2
+            WHERE disconnected_at IS NULL AND (
+                server_id IN (SELECT id FROM servers WHERE stopped_at IS NOT NULL OR heartbeat_at < \(cutoff("$3")))
+                OR (server_id IS NULL AND NOT EXISTS (
+                    SELECT 1 FROM servers WHERE stopped_at IS NULL AND heartbeat_at >= \(cutoff("$3")) AND id <> $4)))
+            RETURNING id
             """,
         listConnections: """
             SELECT id, peer, nickname, \(iso("connected_at")) AS connected_at,
                    \(iso("disconnected_at")) AS disconnected_at, close_reason,
                    lines_in, lines_out, bytes_in, bytes_out
             FROM connections ORDER BY id DESC LIMIT $1
+            """,
+        // PostgreSQL's times come from the database's clock, so servers on hosts whose clocks differ agree.
+        registerServer: """
+            INSERT INTO servers (host, pid, endpoints, version, started_at, heartbeat_at)
+            VALUES ($1, $2, $3, $4, now(), now()) RETURNING id
+            """,
+        heartbeat: "UPDATE servers SET heartbeat_at = now() WHERE id = $1 AND stopped_at IS NULL RETURNING id",
+        markServerStopped: "UPDATE servers SET stopped_at = now(), heartbeat_at = now() WHERE id = $1",
+        markServerGone: "UPDATE servers SET stopped_at = heartbeat_at WHERE id = $1 AND stopped_at IS NULL",
+        liveServers: """
+            SELECT id, host, pid, endpoints, \(iso("started_at")) AS started_at, \(iso("heartbeat_at")) AS heartbeat_at
+            FROM servers WHERE stopped_at IS NULL AND heartbeat_at >= \(cutoff("$1")) AND id <> $2 ORDER BY id
             """
     )
 }

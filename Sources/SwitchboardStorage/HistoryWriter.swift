@@ -51,15 +51,16 @@ public final class HistoryWriter {
     /// How often the error for a deleted or replaced database file is repeated while it lasts.
     public static let fileGoneLogInterval = TimeAmount.seconds(10)
 
-    /// Creates a writer through `pool`; call it only on `eventLoop`.
+    /// Creates a writer through `pool`; call it only on `eventLoop`. `serverID` (the server's row in
+    /// `servers`) is recorded in every connection row written, so the rows are known to be that server's.
     public init(
-        pool: DatabasePool, eventLoop: any EventLoop, logger: Logger,
+        pool: DatabasePool, eventLoop: any EventLoop, logger: Logger, serverID: Int64? = nil,
         maximumQueuedEvents: Int = 100_000, maximumBatchSize: Int = 2_000, lingerTime: TimeAmount = .milliseconds(20)
     ) {
         self.pool = pool
         self.eventLoop = eventLoop
         self.logger = logger
-        self.repository = HistoryRepository(dialect: pool.url.dialect)
+        self.repository = HistoryRepository(dialect: pool.url.dialect, serverID: serverID)
         var configuration = HistoryWriteStateMachine.Configuration(
             maximumQueuedEvents: maximumQueuedEvents, maximumBatchSize: maximumBatchSize,
             lingerTime: .nanoseconds(lingerTime.nanoseconds))

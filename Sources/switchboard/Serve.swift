@@ -54,6 +54,11 @@ struct Serve: AsyncParsableCommand {
     @Option(name: .long, parsing: .unconditional, help: "Seconds to keep retrying an unreachable database at start-up.")
     var dbConnectTimeout = Serve.defaults.databaseConnectTimeout.seconds
 
+    @Option(name: .long, parsing: .unconditional, help: ArgumentHelp(
+        "Seconds after its last heartbeat that another server on the database counts as dead (its open rows are closed at start; on SQLite, a live one refuses the start).",
+        valueName: "seconds"))
+    var serverTimeout = Serve.defaults.serverTimeout.seconds
+
     @Option(name: .long, parsing: .unconditional, help: "History events kept in memory while the database is slow or down.")
     var historyQueue = Serve.defaults.historyQueueLimit
 
@@ -92,6 +97,7 @@ struct Serve: AsyncParsableCommand {
         configuration.databaseThreads = dbThreads
         configuration.databaseConnectTimeout = .seconds(dbConnectTimeout)
         configuration.historyQueueLimit = historyQueue
+        configuration.serverTimeout = .seconds(serverTimeout)
         configuration.shutdownTimeout = .seconds(shutdownTimeout)
         configuration.chat.maximumLineLength = maxLine
         configuration.chat.maximumClients = maxClients
@@ -146,6 +152,8 @@ struct Serve: AsyncParsableCommand {
         } catch is DatabaseError {
             throw ExitCode(1)
         } catch is ListenError {
+            throw ExitCode(1)
+        } catch is DatabaseInUse {
             throw ExitCode(1)
         }
     }

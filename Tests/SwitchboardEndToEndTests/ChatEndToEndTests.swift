@@ -121,10 +121,11 @@ final class ChatEndToEndTests: XCTestCase {
         }
     }
 
-    /// SIGKILL leaves rows open; the next start closes them as `server stopped unexpectedly`.
+    /// SIGKILL leaves rows open; the next start after `--server-timeout` closes them as `server stopped
+    /// unexpectedly` (at once on SQLite, which sees the process is gone).
     func testRowsLeftOpenByAKilledServerAreClosedAtStart() throws {
         try forEachBackend { database, directory in
-            let server = try ServerProcess.serve(database: database, in: directory)
+            let server = try ServerProcess.serve(database: database, in: directory, extraArguments: ["--server-timeout", "1"])
             let (alice, _) = try joinClient(server)
             // The welcome no longer waits for the row (its number was reserved in advance): the row is written
             // with the next batch, within the linger time. Wait for it, then kill.
@@ -132,7 +133,8 @@ final class ChatEndToEndTests: XCTestCase {
             XCTAssertTrue(open.first?["disconnected_at"] is NSNull, "\(open)")
             server.kill()
             withExtendedLifetime(alice) {}  // connected until the kill
-            let again = try ServerProcess.serve(database: database, in: directory)
+            try waitUntilHeartbeatIsOld(database, pid: server.process.processIdentifier, seconds: 1)
+            let again = try ServerProcess.serve(database: database, in: directory, extraArguments: ["--server-timeout", "1"])
             XCTAssertEqual(again.terminate(), 0)
             let rows = try historyJSON(database, in: directory)
             XCTAssertEqual(rows.first?["close_reason"] as? String, "server stopped unexpectedly")
