@@ -161,7 +161,7 @@ public final class HistoryWriter {
         let pool = self.pool
         let loop = eventLoop
         return flushed().flatMap {
-            pool.withConnection(on: loop) { connection throws(DatabaseError) in
+            HistoryWriter.read(pool, on: loop) { connection throws(DatabaseError) in
                 try repository.recentMessages(limit: limit, on: connection)
             }
         }
@@ -174,9 +174,25 @@ public final class HistoryWriter {
         let pool = self.pool
         let loop = eventLoop
         return flushed().flatMap {
-            pool.withConnection(on: loop) { connection throws(DatabaseError) in
+            HistoryWriter.read(pool, on: loop) { connection throws(DatabaseError) in
                 try repository.lastSeen(nickname: nickname, on: connection)
             }
+        }
+    }
+
+    /// Runs a read on the pool; if its connection turns out to be dead (a restarted server, a terminated
+    /// backend), tries again — reads are safe to repeat, and the pool has dropped the dead connection — up
+    /// to once per pool thread, so a reply is not lost to connections that died while idle. A database
+    /// that is down fails the reconnect instead (not `connectionLost`), which ends the retries.
+    static func read<T: Sendable>(
+        _ pool: DatabasePool, on loop: any EventLoop, attempt: Int = 1,
+        _ body: @escaping @Sendable (any DatabaseConnection) throws(DatabaseError) -> T
+    ) -> EventLoopFuture<T> {
+        pool.withConnection(on: loop, body).flatMapError { error in
+            guard (error as? DatabaseError)?.kind == .connectionLost, attempt <= pool.numberOfThreads else {
+                return loop.makeFailedFuture(error)
+            }
+            return read(pool, on: loop, attempt: attempt + 1, body)
         }
     }
 

@@ -266,3 +266,30 @@ private struct CapturingLogHandler: LogHandler {
         lines.withLockedValue { $0.append("\(event.message)") }
     }
 }
+
+extension HistoryWriterTests {
+    /// A `/history` or `/seen` read whose pool connections all died while idle (PostgreSQL restarted, backends
+    /// terminated) is answered on fresh ones instead of "history is unavailable": reads are retried once per
+    /// pool thread when the connection turns out to be lost.
+    func testReadsSurviveConnectionsThatDiedWhileIdle() async throws {
+        try await forEachDatabase { db in
+            guard db.pool.url.dialect == .postgres else { return }  // SQLite connections cannot be killed from outside
+            _ = try await db.awaitOnLoop { $0.connectionOpened(ConnectionKey(1), peer: "p", nickname: "ann", at: Timestamp.now()) }
+            try await db.onLoop { $0.messageSaid(ConnectionKey(1), nickname: "ann", kind: .say, body: "hi", at: Timestamp.now()) }
+            _ = try await db.awaitOnLoop { $0.recentMessages(limit: 1) }  // the pool's connections are open now
+            let killer = try DatabasePool.connector(for: db.pool.url)()  // not one of the pool's
+            let others = "FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid() "
+                + "AND backend_type = 'client backend'"
+            let terminated = try killer.query("SELECT count(pg_terminate_backend(pid)) " + others, [])
+            XCTAssertGreaterThan(terminated.first?.first?.int64 ?? 0, 0)
+            // pg_terminate_backend only signals: wait (bounded, on the condition) until the pool's backends are gone.
+            var gone = false
+            for _ in 0..<2_000 where !gone {
+                gone = try killer.query("SELECT count(*) " + others, []).first?.first?.int64 == 0
+            }
+            XCTAssertTrue(gone, "the pool's backends outlived pg_terminate_backend")
+            let messages = try await db.awaitOnLoop { $0.recentMessages(limit: 5) }
+            XCTAssertEqual(messages.map(\.body), ["hi"])
+        }
+    }
+}
