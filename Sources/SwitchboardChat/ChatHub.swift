@@ -8,8 +8,9 @@ import SwitchboardStorage
 /// Ownership: all state lives on ``eventLoop``, the single loop every client channel is registered on, so
 /// no locks are needed and a chat line never hops threads. Every method must be called on that loop.
 ///
-/// A broadcast encodes its line once and copies it into each recipient's output without flushing; recipients are marked dirty and flushed once per event loop tick (one task that runs
-/// after every socket the tick found readable has been read). So the lines of every sender read in one
+/// A broadcast encodes its line once and copies it into each recipient's output without flushing;
+/// recipients are marked dirty and flushed once per event loop tick (one task that runs after every socket
+/// the tick found readable has been read). So the lines of every sender read in one
 /// tick, and every join or leave announced in it, cost one `writev` per recipient, not one per line per
 /// recipient — on loopback each write syscall also runs the receiver's TCP path, so this is the main cost
 /// of fan-out.
@@ -18,8 +19,8 @@ import SwitchboardStorage
 /// - Nothing inside a fan-out flushes or closes a channel. Flushes and closes wait for the end-of-tick
 ///   task (``flushAndClose()``), which works through lists, so a mass leave is iteration, never recursion.
 /// - Work per tick is bounded: every line queued for a client is charged to a fan-out budget
-///   (``ChatConfiguration/fanOutBytesPerTick``); a session that finds it spent parks and is resumed after the flush, once the
-///   loop has served I/O and timers.
+///   (``ChatConfiguration/fanOutBytesPerTick``); a session that finds it spent parks and is resumed after
+///   the flush, once the loop has served I/O and timers.
 /// - Join and leave notices above ``ChatConfiguration/noticeRate`` a second are batched into one line a
 ///   second (`* 37 joined, 12 left (10025 clients connected)`), so a mass join or leave costs O(N) lines,
 ///   not N²/2.
@@ -375,10 +376,10 @@ public final class ChatHub {
 
     // MARK: - The end of the tick: flushes, closes, and the fan-out budget
 
-    /// Whether `session` may work off input now: this tick's fan-out budget has room, and no session that
+    /// Whether a session may work off input now: this tick's fan-out budget has room, and no session that
     /// parked earlier is waiting for its turn (they go first, in the order they parked, so under a flood
     /// every client gets its share instead of the ones whose reads come first taking every budget).
-    func mayWork(_ session: ChatSession) -> Bool {
+    var mayWork: Bool {
         fanOutSpent < configuration.fanOutBytesPerTick && (parked.isEmpty || isResuming)
     }
 

@@ -230,7 +230,7 @@ public final class ChatSession: ChannelDuplexHandler {
         while let event = inbound.first {
             guard isJoined else { break }
             guard output.outstandingReplies < ChatSession.maximumOutstandingReplies else { return }
-            guard hub.mayWork(self) else {
+            guard hub.mayWork else {
                 hub.park(self)
                 return
             }
