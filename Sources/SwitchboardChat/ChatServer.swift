@@ -289,10 +289,16 @@ public final class ChatServer: Service {
                 }
             }
         switch endpoint {
-        case .tcp(let host, let port, let backlog):
+        case .tcp(let host, let port, let backlog, let reusePort):
             bootstrap = bootstrap
                 .serverChannelOption(.backlog, value: Int32(backlog))
                 .childChannelOption(.tcpOption(.tcp_nodelay), value: 1)
+            if reusePort {
+                // SO_REUSEPORT: several servers on one host bind the same port and the kernel spreads new
+                // connections over them, one core each.
+                bootstrap = bootstrap.serverChannelOption(
+                    .socketOption(NIOBSDSocket.Option(rawValue: SO_REUSEPORT)), value: 1)
+            }
             return try await bootstrap.bind(host: host, port: port).get()
         case .unix(let path, let mode, let backlog):
             let channel = try await bootstrap

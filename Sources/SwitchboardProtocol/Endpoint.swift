@@ -4,12 +4,14 @@
 /// tcp:8000                       every interface, port 8000
 /// tcp:8000:interface=127.0.0.1   one interface (IPv6: interface=[::1] or interface=\:\:1)
 /// tcp:0:interface=127.0.0.1      an ephemeral port (tests)
+/// tcp:8000:reuseport             SO_REUSEPORT: several servers on one host share the port (the kernel
+///                                spreads new connections over them)
 /// unix:/run/switchboard.sock     a Unix domain socket
 /// unix:/tmp/sb.sock:mode=660     … with the socket file's permission bits (octal)
 /// ```
 /// Anything else (including `ssl:`, which is not built yet) is refused with an ``EndpointError`` saying why.
 public enum Endpoint: Sendable, Equatable, CustomStringConvertible {
-    case tcp(host: String, port: Int, backlog: Int)
+    case tcp(host: String, port: Int, backlog: Int, reusePort: Bool = false)
     case unix(path: String, mode: UInt16?, backlog: Int)
 
     public static let defaultBacklog = 256
@@ -22,8 +24,12 @@ public enum Endpoint: Sendable, Equatable, CustomStringConvertible {
         }
         var positional: [String] = []
         var options: [String: String] = [:]
+        var reusePort = false
         for part in parts.dropFirst() {
-            if let equals = part.firstIndex(of: "=") {
+            if part == "reuseport" {  // a flag, allowed among the options
+                guard kind == "tcp" else { throw EndpointError(text, "reuseport is a tcp option") }
+                reusePort = true
+            } else if let equals = part.firstIndex(of: "=") {
                 let key = String(part[..<equals])
                 guard options[key] == nil else { throw EndpointError(text, "option \(key) given twice") }
                 options[key] = String(part[part.index(after: equals)...])
@@ -46,9 +52,9 @@ public enum Endpoint: Sendable, Equatable, CustomStringConvertible {
             guard !host.isEmpty else { throw EndpointError(text, "interface= needs an address") }
             let backlog = try backlog()
             if let unknown = options.keys.sorted().first {
-                throw EndpointError(text, "unknown tcp option '\(unknown)' (known: interface, backlog)")
+                throw EndpointError(text, "unknown tcp option '\(unknown)' (known: interface, backlog, reuseport)")
             }
-            self = .tcp(host: host, port: port, backlog: backlog)
+            self = .tcp(host: host, port: port, backlog: backlog, reusePort: reusePort)
         case "unix":
             guard positional.count == 1, !positional[0].isEmpty else {
                 throw EndpointError(text, "unix needs a socket path, e.g. unix:/tmp/switchboard.sock")
@@ -75,7 +81,7 @@ public enum Endpoint: Sendable, Equatable, CustomStringConvertible {
 
     public var description: String {
         switch self {
-        case .tcp(let host, let port, _): return host.contains(":") ? "tcp:[\(host)]:\(port)" : "tcp:\(host):\(port)"
+        case .tcp(let host, let port, _, _): return host.contains(":") ? "tcp:[\(host)]:\(port)" : "tcp:\(host):\(port)"
         case .unix(let path, _, _): return "unix:\(path)"
         }
     }

@@ -19,6 +19,19 @@ final class EndpointTests: XCTestCase {
         )
     }
 
+    /// `reuseport` (a flag, before or among the options) asks for SO_REUSEPORT; it is a tcp option only, and
+    /// the endpoint's description does not change.
+    func testReusePortIsATcpFlag() throws {
+        XCTAssertEqual(try Endpoint(parsing: "tcp:8000:reuseport"),
+                       .tcp(host: "0.0.0.0", port: 8000, backlog: 256, reusePort: true))
+        XCTAssertEqual(try Endpoint(parsing: "tcp:8000:interface=127.0.0.1:reuseport:backlog=64"),
+                       .tcp(host: "127.0.0.1", port: 8000, backlog: 64, reusePort: true))
+        XCTAssertEqual(try Endpoint(parsing: "tcp:8000:reuseport").description, "tcp:0.0.0.0:8000")
+        XCTAssertThrowsError(try Endpoint(parsing: "unix:/tmp/x.sock:reuseport")) { error in
+            XCTAssertTrue("\(error)".contains("reuseport is a tcp option"), "\(error)")
+        }
+    }
+
     /// Port 0 (ephemeral, for tests) and 65535 are the inclusive bounds.
     func testTcpPortBoundsZeroAnd65535AreAccepted() throws {
         XCTAssertEqual(try Endpoint(parsing: "tcp:0:interface=127.0.0.1"), .tcp(host: "127.0.0.1", port: 0, backlog: 256))
@@ -74,7 +87,7 @@ final class EndpointTests: XCTestCase {
 
     /// An unknown tcp option is named in the reason, with the known ones.
     func testUnknownTcpOptionIsNamed() {
-        XCTAssertEqual(reason("tcp:8000:colour=blue"), "unknown tcp option 'colour' (known: interface, backlog)")
+        XCTAssertEqual(reason("tcp:8000:colour=blue"), "unknown tcp option 'colour' (known: interface, backlog, reuseport)")
     }
 
     /// The same option twice is refused, naming it.
