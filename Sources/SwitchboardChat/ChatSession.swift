@@ -313,9 +313,6 @@ public final class ChatSession: ChannelDuplexHandler {
         output.enqueue(line)
     }
 
-    /// Bytes queued for this client and not yet handed to the channel.
-    var unflushedBytes: Int { output.pendingBytes }
-
     /// Hands this tick's lines to the channel as one buffer and flushes. Called only by the hub, at the end
     /// of the tick, never from inside a fan-out. Returns `false` when the channel's send queue stays over
     /// `--max-sendq` after the flush: the client is not reading.
