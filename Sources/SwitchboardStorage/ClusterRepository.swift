@@ -1,0 +1,173 @@
+import NIOCore
+
+/// The statements cluster mode runs (PostgreSQL only: several servers need PostgreSQL): nickname claims
+/// decided by the `nicknames` primary key, and the survivors' view of the `servers` table — who stopped,
+/// who is late — with the repair of a lost server's rows.
+///
+/// Like ``HistoryRepository`` it owns no connection: each method takes the one it runs on and blocks, so
+/// callers run it on a ``DatabasePool`` thread.
+public struct ClusterRepository: Sendable {
+    /// This server's id (its `servers` row).
+    public let serverID: Int64
+
+    public init(serverID: Int64) {
+        self.serverID = serverID
+    }
+
+    /// One name to hold.
+    public struct Claim: Sendable, Equatable {
+        public let nickname: String
+        /// The name as compared for uniqueness (the chat layer's case folding).
+        public let key: String
+        public let connection: UInt64
+        /// When the member took the name, µs since 1970.
+        public let claimedAt: Int64
+
+        public init(nickname: String, key: String, connection: UInt64, claimedAt: Int64) {
+            self.nickname = nickname
+            self.key = key
+            self.connection = connection
+            self.claimedAt = claimedAt
+        }
+    }
+
+    /// The name a lost server's open row gets: what its member was last known as.
+    public struct RowName: Sendable, Equatable {
+        public let row: Int64
+        public let nickname: String
+        public init(row: Int64, nickname: String) {
+            self.row = row
+            self.nickname = nickname
+        }
+    }
+
+    /// Another server as the survivors see it.
+    public struct ServerStatus: Sendable, Equatable {
+        public let id: Int64
+        /// It stopped gracefully (or was marked gone).
+        public let stopped: Bool
+        /// Not stopped, and its heartbeat is older than the timeout: lost.
+        public let late: Bool
+
+        public init(id: Int64, stopped: Bool, late: Bool) {
+            self.id = id
+            self.stopped = stopped
+            self.late = late
+        }
+    }
+
+    /// Takes `claim.nickname` for this server's member, unless another live server's member holds it.
+    /// `takeOver`: also take it from a holder whose claim is later (reconciling after a split). A holder
+    /// whose server stopped or is late never keeps a name. Any other name the member held is released.
+    /// Returns whether the member holds the name now.
+    public func claim(
+        _ claim: Claim, takeOver: Bool = false, serverTimeout: TimeAmount, on connection: any DatabaseConnection
+    ) throws(DatabaseError) -> Bool {
+        let claimed = try !connection.fetch(ClusterRepository.claimSQL, [
+            .text(claim.key), .text(claim.nickname), .integer(serverID),
+            .integer(Int64(bitPattern: claim.connection)), .integer(claim.claimedAt), .integer(takeOver ? 1 : 0),
+            .text(String(Double(serverTimeout.nanoseconds) / 1e9)),
+        ]).rows.isEmpty
+        if claimed {
+            try connection.fetch(ClusterRepository.releaseOthersSQL, [
+                .integer(serverID), .integer(Int64(bitPattern: claim.connection)), .text(claim.key),
+            ])
+        }
+        return claimed
+    }
+
+    /// Releases every name this server's member `connection` holds (it left, or took a guest name).
+    public func release(connection key: UInt64, on connection: any DatabaseConnection) throws(DatabaseError) {
+        try connection.fetch(ClusterRepository.releaseSQL, [.integer(serverID), .integer(Int64(bitPattern: key))])
+    }
+
+    /// After contact with the database came back: drops every claim of this server, then claims `claims`
+    /// again with their original times, taking names from later claims. Run it in one transaction. Returns
+    /// the connections that lost their name to an earlier claim on another server.
+    public func reconcile(
+        _ claims: [Claim], serverTimeout: TimeAmount, on connection: any DatabaseConnection
+    ) throws(DatabaseError) -> [UInt64] {
+        try connection.fetch(ClusterRepository.releaseAllSQL, [.integer(serverID)])
+        var lost: [UInt64] = []
+        for claim in claims where !(try self.claim(claim, takeOver: true, serverTimeout: serverTimeout, on: connection)) {
+            lost.append(claim.connection)
+        }
+        return lost
+    }
+
+    /// The other servers that are late (not stopped, heartbeat older than `serverTimeout`), and the state of
+    /// `known` (servers whose members this server holds).
+    public func serverStatuses(
+        known: [Int64], serverTimeout: TimeAmount, on connection: any DatabaseConnection
+    ) throws(DatabaseError) -> [ServerStatus] {
+        let list = "{" + known.map(String.init).joined(separator: ",") + "}"
+        return try connection.fetch(ClusterRepository.statusSQL, [
+            .integer(serverID), .text(String(Double(serverTimeout.nanoseconds) / 1e9)), .text(list),
+        ]).decodeRows { row throws(DatabaseError) in
+            ServerStatus(
+                id: try row.decode("id"), stopped: try row.decode("stopped", as: Int64.self) != 0,
+                late: try row.decode("late", as: Int64.self) != 0)
+        }
+    }
+
+    /// A survivor's repair of lost server `id` (run in one transaction; several survivors may run it at
+    /// once, and the second finds nothing left): marks it gone as of its last heartbeat, closes its open
+    /// rows as ended at `time` with `reason`, and drops its name claims. Returns how many rows it closed.
+    public func closeLostServer(
+        _ id: Int64, names: [RowName] = [], at time: Timestamp, reason: String = "server lost",
+        on connection: any DatabaseConnection
+    ) throws(DatabaseError) -> Int {
+        for name in names {
+            try connection.fetch(ClusterRepository.nameRowSQL, [.integer(name.row), .text(name.nickname), .integer(id)])
+        }
+        try connection.fetch(ClusterRepository.markGoneSQL, [.integer(id)])
+        try connection.fetch(ClusterRepository.releaseAllSQL, [.integer(id)])
+        return try connection.fetch(ClusterRepository.closeRowsSQL, [.integer(id), .text(time.iso8601), .text(reason)])
+            .rows.count
+    }
+
+    /// The other live servers (heartbeat within `serverTimeout`), by id.
+    public func liveServerIDs(serverTimeout: TimeAmount, on connection: any DatabaseConnection) throws(DatabaseError) -> [Int64] {
+        try HistoryRepository(dialect: .postgres).liveServers(serverTimeout: serverTimeout, excluding: serverID, on: connection)
+            .map(\.id)
+    }
+
+    private static func cutoff(_ parameter: String) -> String {
+        "now() - \(parameter)::float8 * interval '1 second'"
+    }
+
+    // $1 key, $2 nickname, $3 server, $4 connection, $5 claimed_at, $6 take over (1/0), $7 timeout (s).
+    static let claimSQL = """
+        INSERT INTO nicknames AS held (nickname_key, nickname, server_id, connection_key, claimed_at)
+        VALUES ($1, $2, $3, $4, $5)
+        ON CONFLICT (nickname_key) DO UPDATE
+            SET nickname = EXCLUDED.nickname, server_id = EXCLUDED.server_id,
+                connection_key = EXCLUDED.connection_key,
+                -- The holder taking its own name again (a change of case, a reconcile) keeps its claim's time.
+                claimed_at = CASE WHEN held.server_id = EXCLUDED.server_id AND held.connection_key = EXCLUDED.connection_key
+                                  THEN LEAST(held.claimed_at, EXCLUDED.claimed_at) ELSE EXCLUDED.claimed_at END
+            WHERE (held.server_id = EXCLUDED.server_id AND held.connection_key = EXCLUDED.connection_key)
+               OR ($6::int = 1 AND (EXCLUDED.claimed_at, EXCLUDED.server_id) < (held.claimed_at, held.server_id))
+               OR held.server_id IN (
+                   SELECT id FROM servers WHERE stopped_at IS NOT NULL OR heartbeat_at < \(cutoff("$7")))
+        RETURNING server_id
+        """
+    static let releaseOthersSQL =
+        "DELETE FROM nicknames WHERE server_id = $1 AND connection_key = $2 AND nickname_key <> $3"
+    static let releaseSQL = "DELETE FROM nicknames WHERE server_id = $1 AND connection_key = $2"
+    static let releaseAllSQL = "DELETE FROM nicknames WHERE server_id = $1"
+    static let statusSQL = """
+        SELECT id, CASE WHEN stopped_at IS NOT NULL THEN 1 ELSE 0 END AS stopped,
+               CASE WHEN stopped_at IS NULL AND heartbeat_at < \(cutoff("$2")) THEN 1 ELSE 0 END AS late
+        FROM servers
+        WHERE id <> $1 AND ((stopped_at IS NULL AND heartbeat_at < \(cutoff("$2"))) OR id = ANY($3::bigint[]))
+        ORDER BY id
+        """
+    static let nameRowSQL =
+        "UPDATE connections SET nickname = $2 WHERE id = $1 AND server_id = $3 AND disconnected_at IS NULL"
+    static let markGoneSQL = "UPDATE servers SET stopped_at = heartbeat_at WHERE id = $1 AND stopped_at IS NULL"
+    static let closeRowsSQL = """
+        UPDATE connections SET disconnected_at = $2, close_reason = $3
+        WHERE server_id = $1 AND disconnected_at IS NULL RETURNING id
+        """
+}
