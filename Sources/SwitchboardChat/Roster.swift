@@ -10,8 +10,10 @@ import SwitchboardStorage
 ///   admit(address) ──▶ admitted(id)  ──join(id, visitor)──▶  joined(id, "guest42")  ──leave(id)──▶ gone
 ///        └─▶ refused (server full / too many from the address)       └─ rename(id, "alice")
 /// ```
-/// A member need not be a local connection: anything with an id, a name and an address can be held
-/// (the cluster's remote members will be).
+/// In a cluster the roster also holds the other servers' members (``RemoteMember``): they count, they are
+/// listed, their names are taken. Names are claimed in PostgreSQL, so two members share a name only after
+/// the servers were apart; then the earlier claim keeps it (``Claim``) and a local loser is renamed to its
+/// guest name (``placeRemote(_:)``). A remote loser stays listed but unindexed until its own server renames it.
 struct Roster {
     /// One member.
     struct Member: Equatable {
@@ -20,6 +22,43 @@ struct Roster {
         let address: String?
         /// `nil` until it joins (gets its name).
         var nickname: String?
+        /// Its visitor number (for its guest name), once joined.
+        var visitor: Int64? = nil
+        /// When it took its current name (µs since 1970): the earlier claim wins a clash between servers.
+        var claimedAt: Int64 = 0
+    }
+
+    /// A member of another server of the cluster.
+    struct RemoteMember: Equatable {
+        let id: RemoteID
+        var nickname: String
+        var claimedAt: Int64
+        /// Its history row on its server (0 when not known).
+        var visitor: Int64 = 0
+    }
+
+    /// A remote member's name: its server's id and its id there.
+    struct RemoteID: Hashable {
+        let server: Int64
+        let member: UInt64
+    }
+
+    /// Who holds a name: the earlier claim, and between equal times the lower server id (then the lower
+    /// member id, which only a roster out of date can need).
+    struct Claim: Comparable {
+        let claimedAt: Int64
+        let server: Int64
+        var member: UInt64 = 0
+        static func < (a: Claim, b: Claim) -> Bool {
+            (a.claimedAt, a.server, a.member) < (b.claimedAt, b.server, b.member)
+        }
+    }
+
+    /// A local member renamed because a remote member's earlier claim won its name.
+    struct ForcedRename: Equatable {
+        let id: ConnectionKey
+        let old: String
+        let new: String
     }
 
     /// Why a connection is turned away.
@@ -44,6 +83,11 @@ struct Roster {
     /// Case-folded nickname (``Nickname/key(_:)``) → member id, for joined members.
     private(set) var nicknameIndex: [String: ConnectionKey] = [:]
     private(set) var addressCounts: [String: Int] = [:]
+    /// The other servers' members (cluster mode), and the index of the names they hold.
+    private(set) var remote: [RemoteID: RemoteMember] = [:]
+    private(set) var remoteNicknames: [String: RemoteID] = [:]
+    /// This server's id, for the tie-break between claims made at the same microsecond.
+    var localServer: Int64 = 0
     private var nextID: UInt64 = 1
     /// Accepted connections ever (seeded from the database at start-up): `/count`'s total.
     private(set) var totalVisits: Int64
@@ -58,8 +102,16 @@ struct Roster {
 
     /// Members admitted or joined.
     var count: Int { members.count }
-    /// Members that have joined (have a name): the count every notice shows.
-    var joinedCount: Int { nicknameIndex.count }
+    /// Members that have joined (have a name), here and on the other servers: the count every notice shows.
+    var joinedCount: Int { nicknameIndex.count + remote.count }
+    /// Local members that have joined.
+    var localJoinedCount: Int { nicknameIndex.count }
+
+    /// Counts a visit to another server of the cluster (its member joined).
+    mutating func countRemoteVisit() { totalVisits += 1 }
+
+    /// Raises the visit total to `total` (the database's count, after contact with it began), if higher.
+    mutating func reseedVisits(atLeast total: Int64) { totalVisits = max(totalVisits, total) }
 
     /// Admits a newcomer from `address`, or says why not. Admission counts a visit.
     mutating func admit(address: String?) -> Result<ConnectionKey, Refusal> {
@@ -78,32 +130,53 @@ struct Roster {
     /// Gives an admitted member its guest name: `guest<visitor>` (the visitor number is its history row
     /// id), or `guest-<id>` when the database could not say the number in time; `-2`, `-3`, … on a clash.
     /// Returns `nil` if `id` is not an admitted member (it left while waiting, or joined already).
-    mutating func join(_ id: ConnectionKey, visitor: Int64?) -> String? {
+    mutating func join(_ id: ConnectionKey, visitor: Int64?, at time: Int64 = 0) -> String? {
         guard var member = members[id], member.nickname == nil else { return nil }
-        let base = visitor.map { "guest\($0)" } ?? "guest-\(id.rawValue)"
-        var nickname = base
-        var suffix = 2
-        while nicknameIndex[Nickname.key(nickname)] != nil {
-            nickname = "\(base)-\(suffix)"
-            suffix += 1
-        }
+        let nickname = guestName(id, visitor: visitor, avoiding: nil)
         member.nickname = nickname
+        member.visitor = visitor
+        member.claimedAt = time
         members[id] = member
         nicknameIndex[Nickname.key(nickname)] = id
         return nickname
     }
 
-    /// Renames a joined member; returns its old name.
-    mutating func rename(_ id: ConnectionKey, to newName: String) -> Result<String, RenameError> {
-        guard var member = members[id], let old = member.nickname else { return .failure(.invalid("not joined")) }
+    /// `guest<visitor>` (or `guest-<id>`), with `-2`, `-3`, … while that is taken (or is `avoiding`).
+    private func guestName(_ id: ConnectionKey, visitor: Int64?, avoiding: String?) -> String {
+        let base = visitor.map { "guest\($0)" } ?? "guest-\(id.rawValue)"
+        var nickname = base
+        var suffix = 2
+        while isTaken(Nickname.key(nickname)) || nickname == avoiding {
+            nickname = "\(base)-\(suffix)"
+            suffix += 1
+        }
+        return nickname
+    }
+
+    private func isTaken(_ key: String) -> Bool { nicknameIndex[key] != nil || remoteNicknames[key] != nil }
+
+    /// Whether `id` may rename to `newName` (without renaming it): its old name, or why not.
+    func checkRename(_ id: ConnectionKey, to newName: String) -> Result<String, RenameError> {
+        guard let member = members[id], let old = member.nickname else { return .failure(.invalid("not joined")) }
         if let problem = Nickname.problem(with: newName) { return .failure(.invalid(problem)) }
         if newName == old { return .failure(.alreadyNamed(newName)) }
         let newKey = Nickname.key(newName)
         if let holder = nicknameIndex[newKey], holder != id { return .failure(.taken(newName)) }
+        if remoteNicknames[newKey] != nil { return .failure(.taken(newName)) }
+        return .success(old)
+    }
+
+    /// Renames a joined member; returns its old name.
+    mutating func rename(_ id: ConnectionKey, to newName: String, at time: Int64 = 0) -> Result<String, RenameError> {
+        let checked = checkRename(id, to: newName)
+        guard case .success(let old) = checked, var member = members[id] else { return checked }
         nicknameIndex[Nickname.key(old)] = nil
-        nicknameIndex[newKey] = id
+        nicknameIndex[Nickname.key(newName)] = id
         member.nickname = newName
+        // A change of case keeps the name's key, and so its claim's time.
+        if Nickname.key(old) != Nickname.key(newName) { member.claimedAt = time }
         members[id] = member
+        promoteWaitingRemote(Nickname.key(old))
         return .success(old)
     }
 
@@ -115,20 +188,102 @@ struct Roster {
             let remaining = addressCounts[address, default: 1] - 1
             addressCounts[address] = remaining > 0 ? remaining : nil
         }
-        if let nickname = member.nickname { nicknameIndex[Nickname.key(nickname)] = nil }
+        if let nickname = member.nickname {
+            nicknameIndex[Nickname.key(nickname)] = nil
+            promoteWaitingRemote(Nickname.key(nickname))
+        }
         return member
     }
 
-    /// The member named `nickname` (any case), if joined.
+    /// The member named `nickname` (any case), if joined here.
     func member(named nickname: String) -> Member? {
         nicknameIndex[Nickname.key(nickname)].flatMap { members[$0] }
     }
+
+    /// The member of another server named `nickname` (any case), if any.
+    func remoteMember(named nickname: String) -> RemoteMember? {
+        remoteNicknames[Nickname.key(nickname)].flatMap { remote[$0] }
+    }
+
+    /// A local member's name claim, for the tie-break.
+    private func claim(of member: Member) -> Claim { Claim(claimedAt: member.claimedAt, server: localServer, member: member.id.rawValue) }
+
+    // MARK: - The other servers' members
+
+    /// Adds (or updates) a remote member under its name. When a local member holds that name with a later
+    /// claim, the local member is renamed to its guest name and returned; when the local claim is earlier,
+    /// the remote member is held unindexed (its own server will rename it).
+    mutating func placeRemote(_ member: RemoteMember) -> ForcedRename? {
+        removeRemote(member.id)
+        remote[member.id] = member
+        let key = Nickname.key(member.nickname)
+        let theirs = Claim(claimedAt: member.claimedAt, server: member.id.server, member: member.id.member)
+        var forced: ForcedRename?
+        if let localID = nicknameIndex[key], let local = members[localID] {
+            guard theirs < claim(of: local) else { return nil }
+            forced = takeGuestName(localID)
+        } else if let otherID = remoteNicknames[key], let other = remote[otherID] {
+            guard theirs < Claim(claimedAt: other.claimedAt, server: other.id.server, member: other.id.member) else { return nil }
+        }
+        remoteNicknames[key] = member.id
+        return forced
+    }
+
+    /// Renames local member `id` to its guest name (it lost its name to another server's earlier claim).
+    mutating func takeGuestName(_ id: ConnectionKey) -> ForcedRename? {
+        guard var member = members[id], let old = member.nickname else { return nil }
+        let new = guestName(id, visitor: member.visitor, avoiding: old)
+        nicknameIndex[Nickname.key(old)] = nil
+        nicknameIndex[Nickname.key(new)] = id
+        member.nickname = new
+        members[id] = member
+        promoteWaitingRemote(Nickname.key(old))
+        return ForcedRename(id: id, old: old, new: new)
+    }
+
+    /// Removes a remote member; returns it, if it was here. A member held unindexed under the same name takes
+    /// its place in the index.
+    @discardableResult
+    mutating func removeRemote(_ id: RemoteID) -> RemoteMember? {
+        guard let member = remote.removeValue(forKey: id) else { return nil }
+        let key = Nickname.key(member.nickname)
+        if remoteNicknames[key] == id {
+            remoteNicknames[key] = nil
+            promoteWaitingRemote(key)
+        }
+        return member
+    }
+
+    /// When name `key` is free: the remote member held unindexed under it with the earliest claim, if any,
+    /// takes it. (Only after a split are members held so; the scan is over remote members.)
+    private mutating func promoteWaitingRemote(_ key: String) {
+        // Every remote member is indexed or waiting, so a scan is needed only when some are waiting.
+        guard remote.count > remoteNicknames.count, nicknameIndex[key] == nil, remoteNicknames[key] == nil else { return }
+        let waiting = remote.values.filter { Nickname.key($0.nickname) == key }
+        if let next = waiting.min(by: { Claim(claimedAt: $0.claimedAt, server: $0.id.server, member: $0.id.member)
+            < Claim(claimedAt: $1.claimedAt, server: $1.id.server, member: $1.id.member) }) {
+            remoteNicknames[key] = next.id
+        }
+    }
+
+    /// The remote members of `server`.
+    func remoteMembers(of server: Int64) -> [RemoteMember] {
+        remote.values.filter { $0.id.server == server }
+    }
+
+    /// Servers this roster holds members of.
+    var remoteServers: Set<Int64> { Set(remote.keys.map(\.server)) }
 
     /// A member's nickname, if it has joined.
     func nickname(of id: ConnectionKey) -> String? { members[id]?.nickname }
 
     /// Joined nicknames sorted ignoring case, at most `limit`.
     func sortedNicknames(limit: Int) -> [String] {
-        nicknameIndex.sorted { $0.key < $1.key }.prefix(limit).compactMap { members[$0.value]?.nickname }
+        guard !remote.isEmpty else {
+            return nicknameIndex.sorted { $0.key < $1.key }.prefix(limit).compactMap { members[$0.value]?.nickname }
+        }
+        var names = nicknameIndex.compactMap { entry in members[entry.value]?.nickname.map { (entry.key, $0) } }
+        names += remote.values.map { (Nickname.key($0.nickname), $0.nickname) }
+        return names.sorted { ($0.0, $0.1) < ($1.0, $1.1) }.prefix(limit).map(\.1)
     }
 }
