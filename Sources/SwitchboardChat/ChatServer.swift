@@ -148,6 +148,9 @@ public final class ChatServer: Service {
             $0.hub = hub
             $0.store = store
         }
+        if case .postgres(let uri) = configuration.database {
+            try await joinCluster(uri: uri, serverID: serverID, hub: hub)
+        }
 
         var addresses: [SocketAddress] = []
         for endpoint in configuration.endpoints {
@@ -208,6 +211,25 @@ public final class ChatServer: Service {
             }
             logger.info("registered", metadata: ["server-id": "\(id)", "host": "\(registration.host)", "pid": "\(registration.pid)"])
             return (id, closed)
+        }
+    }
+
+    /// On PostgreSQL every server on the database is one chat: starts the LISTEN/NOTIFY link and waits
+    /// (bounded) until this server has the others' rosters, so its first welcomes count everyone.
+    private func joinCluster(uri: String, serverID: Int64, hub: NIOLoopBound<ChatHub>) async throws {
+        let parameters = try PostgresConnectionParameters(parsing: uri)
+        let link = ClusterLink(parameters: parameters, maximumInbox: configuration.clusterInboxLimit, logger: logger)
+        let pool = self.pool
+        let timeout = configuration.serverTimeout
+        let loop = self.loop
+        let ready = try await loop.submit {
+            let directory = PostgresClusterDirectory(serverID: serverID, pool: pool, eventLoop: loop, serverTimeout: timeout)
+            return hub.value.startCluster(serverID: serverID, transport: link, directory: directory, serverTimeout: timeout)
+        }.get()
+        do {
+            try await ready.withDeadline(NIODeadline.now() + ChatCluster.syncWait + .seconds(2), on: loop).get()
+        } catch {
+            logger.warning("not in contact with the other servers yet; serving this server's clients meanwhile")
         }
     }
 
@@ -346,6 +368,9 @@ public final class ChatServer: Service {
         for listener in listeners { try? await listener.close() }
         if let hub {
             try? await hub.eventLoop.flatSubmit { hub.value.shutdown() }
+                .withDeadline(deadline, on: hub.eventLoop).get()
+            // The members' leaves go to the other servers before the link stops.
+            try? await hub.eventLoop.flatSubmit { hub.value.stopCluster() }
                 .withDeadline(deadline, on: hub.eventLoop).get()
         }
         if let store {

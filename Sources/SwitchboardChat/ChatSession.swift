@@ -79,6 +79,9 @@ public final class ChatSession: ChannelDuplexHandler {
     private var inbound = CircularBuffer<TelnetLineParser.Event>()
     private var inboundBytes = 0
     private var draining = false
+    /// The hub is deciding a command of this client's (a `/nick` the database decides, in cluster mode): the
+    /// input after it waits, so the client's commands take effect in the order it sent them.
+    var awaitsHub = false
     /// NIO asked to read while input was still queued; we pass the read on once the queue is empty.
     private var readHeld = false
     /// The client half-closed: answer what it sent, then close.
@@ -224,11 +227,12 @@ public final class ChatSession: ChannelDuplexHandler {
     /// Works off queued input while the hub's budget lasts (else parks until the hub resumes it), then lets
     /// NIO read again; after a half-close with everything answered, closes.
     func drain() {
-        guard isJoined, !draining, !isParked else { return }
+        guard isJoined, !draining, !isParked, !awaitsHub else { return }
         draining = true
         defer { draining = false }
         while let event = inbound.first {
             guard isJoined else { break }
+            guard !awaitsHub else { return }  // resumed by the hub once it has decided
             guard output.outstandingReplies < ChatSession.maximumOutstandingReplies else { return }
             guard hub.mayWork else {
                 hub.park(self)

@@ -60,5 +60,15 @@ enum ChatText {
     static let slowDown = "! slow down"
     static let historyUnavailable = "! history is unavailable right now; try again later"
     static let serverFull = "! server full"
+    static let nickPending = "! your last /nick is still being decided; try again in a moment"
+    static let nickUnavailable = "! cannot change nicknames right now (the database is unavailable); try again later"
+    static func nameLost(_ old: String, now new: String) -> String {
+        "! \(old) was claimed earlier on another server while the servers were apart; you are now \(new)"
+    }
+    static let lostContact = "* lost contact with the other servers"
+    static func backInContact(connected: Int) -> String {
+        "* back in contact with the other servers (\(clients(connected)))"
+    }
+    static let fellBehind = "! this server fell behind the other servers; some of their lines were not shown here (see /history)"
     static let tooManyFromAddress = "! too many connections from your address"
 }

@@ -24,12 +24,19 @@ public struct ServerConfiguration: Sendable {
     /// repair closes only rows of servers that stopped or whose heartbeat is older; on SQLite a server with
     /// a fresher heartbeat makes start-up refuse. A running server refreshes its own well within this.
     public var serverTimeout: TimeAmount = .seconds(15)
+    /// Cluster mode (PostgreSQL): NOTIFY payloads from the other servers held while this server's loop is
+    /// busy (`--cluster-inbox`); past it they are dropped, the clients told, and the rosters re-synced.
+    public var clusterInboxLimit = 10_000
     /// How long accepting pauses after accept(2) fails (out of file descriptors, say).
     public var acceptBackoff: TimeAmount = .seconds(1)
     /// Limits and timings enforced per client.
     public var chat = ChatConfiguration()
 
     public init() {}
+
+    /// The longest line on PostgreSQL (cluster mode): sanitised, a line can grow to three times its bytes
+    /// (each invalid byte becomes U+FFFD), and it must still fit one NOTIFY payload.
+    public static let maximumClusterLineLength = 2_048
 
     /// Checks every value; the error names the CLI option and its range.
     public func validate() throws(ConfigurationError) {
@@ -42,6 +49,11 @@ public struct ServerConfiguration: Sendable {
             throw ConfigurationError("--server-timeout must be more than 0 and at most 86400 seconds")
         }
         guard historyQueueLimit > 0 else { throw ConfigurationError("--history-queue must be 1 or more") }
+        guard clusterInboxLimit > 0 else { throw ConfigurationError("--cluster-inbox must be 1 or more") }
+        if database.dialect == .postgres, chat.maximumLineLength > ServerConfiguration.maximumClusterLineLength {
+            throw ConfigurationError(
+                "--max-line must be at most \(ServerConfiguration.maximumClusterLineLength) on PostgreSQL: servers sharing the database pass lines in NOTIFY payloads of at most 8000 bytes")
+        }
         guard acceptBackoff > .zero else { throw ConfigurationError("the accept back-off must be more than 0") }
     }
 }

@@ -1,0 +1,392 @@
+import Logging
+import NIOCore
+import SwitchboardProtocol
+import SwitchboardStorage
+
+/// Cluster mode: the servers on one PostgreSQL database as one chat. Each hub tells the others what
+/// happened in each of its ticks (one NOTIFY per tick, ``ClusterMessage``), applies what they tell it, and
+/// asks PostgreSQL who may hold a name.
+///
+/// ```
+///  hub tick ──events──▶ flush() ──pack──▶ transport (NOTIFY)  ···  transport (LISTEN) ──wake──▶ receive()
+///                                                                        └─ drop own echoes, notice gaps,
+///                                                                           apply to the hub
+///  connected ──▶ W 0 + own snapshot; reconcile name claims; wait for the live servers' snapshots
+///               ──▶ `* back in contact with the other servers (N clients connected)` (after an outage)
+///  every second (in contact): servers stopped → members leave (server shutdown);
+///                             heartbeat older than --server-timeout → members leave (server lost), rows closed
+/// ```
+///
+/// Ownership: everything here lives on the hub's event loop; database work runs on the pool and comes
+/// back to the loop; the transport runs on its own threads and only wakes the loop.
+final class ChatCluster {
+    let serverID: Int64
+    let eventLoop: any EventLoop
+    private let transport: any ClusterTransport
+    private let directory: any ClusterDirectory
+    private let serverTimeout: TimeAmount
+    private let logger: Logger
+    /// The hub this cluster serves; it owns the cluster, so it outlives it on the loop.
+    unowned let hub: ChatHub
+
+    /// In contact with the other servers (the transport listens).
+    private(set) var inContact = false
+    /// Clients were told contact was lost, and not yet that it is back.
+    private var lossAnnounced = false
+    /// Other servers heard from and not known to be gone: contact matters to clients only when there are some
+    /// (a lone server on PostgreSQL says nothing about an outage, as it never did).
+    private var peers: Set<Int64> = []
+    /// When contact last began: no server is judged lost until a whole `--server-timeout` after it (their
+    /// heartbeats could not be written while the database was away either).
+    private var contactSince: NIODeadline?
+    /// Events of this tick, sent at its end.
+    private var outgoing: [ClusterEvent] = []
+    private var snapshotRequested = false
+    private var nextSequence: UInt64 = 1
+    /// The last sequence number seen from each server.
+    private var lastSequence: [Int64: UInt64] = [:]
+    /// Snapshots arriving in parts.
+    private var snapshotParts: [Int64: (next: Int, members: [Roster.RemoteMember])] = [:]
+    /// After contact begins: the live servers whose snapshot has not come yet.
+    private var awaitedSnapshots: Set<Int64>?
+    private var syncTimer: Scheduled<Void>?
+    private var statusCheck: RepeatedTask?
+    private var statusCheckRunning = false
+    private var readyPromise: EventLoopPromise<Void>?
+    private var lastFellBehindNotice: NIODeadline?
+    /// Name claims waiting for the database, by member.
+    private(set) var pendingClaims: Set<ConnectionKey> = []
+    private var isShutDown = false
+
+    /// How long to wait for the live servers' snapshots after contact begins.
+    static let syncWait = TimeAmount.seconds(3)
+    /// How often the servers table is checked for stopped and lost servers.
+    static let statusInterval = TimeAmount.seconds(1)
+
+    init(
+        serverID: Int64, hub: ChatHub, transport: any ClusterTransport, directory: any ClusterDirectory,
+        serverTimeout: TimeAmount, logger: Logger
+    ) {
+        self.serverID = serverID
+        self.hub = hub
+        self.eventLoop = hub.eventLoop
+        self.transport = transport
+        self.directory = directory
+        self.serverTimeout = serverTimeout
+        self.logger = logger
+    }
+
+    /// Starts listening; the future completes once this server is in contact and has the other servers'
+    /// rosters (or gave up waiting for them).
+    func start() -> EventLoopFuture<Void> {
+        eventLoop.preconditionInEventLoop()
+        let promise = eventLoop.makePromise(of: Void.self)
+        readyPromise = promise
+        let loop = eventLoop
+        let me = NIOLoopBound(self, eventLoop: loop)
+        transport.start { loop.execute { me.value.receive() } }
+        statusCheck = loop.scheduleRepeatedTask(initialDelay: ChatCluster.statusInterval, delay: ChatCluster.statusInterval) { _ in
+            me.value.checkServers()
+        }
+        return promise.futureResult
+    }
+
+    // MARK: - Out
+
+    /// Queues `event` for the end of this tick.
+    func publish(_ event: ClusterEvent) {
+        guard inContact, !isShutDown else { return }
+        outgoing.append(event)
+        hub.scheduleTickTask()
+    }
+
+    /// Whether there is anything to send at the end of the tick.
+    var hasOutgoing: Bool { !outgoing.isEmpty || snapshotRequested }
+
+    /// Sends this tick's events as one payload (more past the size limit), and the snapshot if one was
+    /// asked for. Called by the hub at the end of each tick.
+    func flush() {
+        if snapshotRequested {
+            snapshotRequested = false
+            if inContact {
+                for payload in ClusterMessage.snapshot(hub.localSnapshot(), origin: serverID, nextSequence: &nextSequence) {
+                    transport.send(payload)
+                }
+            }
+        }
+        guard !outgoing.isEmpty else { return }
+        var oversized = 0
+        let payloads = ClusterMessage.pack(outgoing, origin: serverID, nextSequence: &nextSequence, oversized: &oversized)
+        outgoing.removeAll(keepingCapacity: true)
+        for payload in payloads where !transport.send(payload) {
+            logger.debug("cluster payload dropped by the transport")
+        }
+        if oversized > 0 { logger.error("cluster events too large to send", metadata: ["count": "\(oversized)"]) }
+    }
+
+    // MARK: - In
+
+    /// Takes and applies everything the transport has.
+    private func receive() {
+        guard !isShutDown else { return }
+        for event in transport.take() {
+            switch event {
+            case .connected: contactBegan()
+            case .disconnected(let why): contactLost(why)
+            case .dropped(let count): fellBehind(count)
+            case .payload(let payload): apply(payload)
+            }
+        }
+    }
+
+    private func apply(_ payload: String) {
+        guard let message = ClusterMessage(decoding: payload) else {
+            logger.debug("ignoring a payload that is not a cluster message", metadata: ["bytes": "\(payload.utf8.count)"])
+            return
+        }
+        guard message.origin != serverID else { return }  // our own echo
+        peers.insert(message.origin)
+        if let last = lastSequence[message.origin] {
+            if message.sequence <= last { return }  // a repeat
+            if message.sequence != last + 1 {
+                logger.warning("missed cluster messages; asking for a snapshot",
+                               metadata: ["server": "\(message.origin)", "missed": "\(message.sequence - last - 1)"])
+                snapshotParts[message.origin] = nil
+                publish(.wantSnapshot(server: message.origin))
+            }
+        }
+        lastSequence[message.origin] = message.sequence
+        let origin = message.origin
+        switch message.kind {
+        case .snapshot(let part, let parts):
+            var collected = part == 1 ? (next: 1, members: []) : (snapshotParts[origin] ?? (next: 0, members: []))
+            guard collected.next == part else {
+                snapshotParts[origin] = nil
+                return
+            }
+            for case .joined(let member, let visitor, let claimedAt, let nickname) in message.events {
+                collected.members.append(Roster.RemoteMember(
+                    id: Roster.RemoteID(server: origin, member: member), nickname: nickname, claimedAt: claimedAt,
+                    visitor: visitor))
+            }
+            collected.next += 1
+            if part == parts {
+                snapshotParts[origin] = nil
+                hub.replaceRemoteMembers(of: origin, with: collected.members)
+                snapshotArrived(from: origin)
+            } else {
+                snapshotParts[origin] = collected
+            }
+        case .events:
+            for event in message.events { apply(event, from: origin) }
+        }
+    }
+
+    private func apply(_ event: ClusterEvent, from origin: Int64) {
+        func id(_ member: UInt64) -> Roster.RemoteID { Roster.RemoteID(server: origin, member: member) }
+        switch event {
+        case .joined(let member, let visitor, let claimedAt, let nickname):
+            hub.remoteJoined(Roster.RemoteMember(id: id(member), nickname: nickname, claimedAt: claimedAt, visitor: visitor))
+        case .left(let member, let reason):
+            hub.remoteLeft(id(member), shownAs: reason)
+        case .renamed(let member, let claimedAt, let nickname):
+            hub.remoteRenamed(Roster.RemoteMember(id: id(member), nickname: nickname, claimedAt: claimedAt))
+        case .said(let member, let text):
+            hub.remoteSaid(id(member), text, kind: .say)
+        case .acted(let member, let text):
+            hub.remoteSaid(id(member), text, kind: .me)
+        case .privateMessage(let from, let toServer, let to, let text):
+            if toServer == serverID { hub.remotePrivateMessage(from: id(from), to: ConnectionKey(to), text) }
+        case .wantSnapshot(let server):
+            if server == 0 || server == serverID {
+                snapshotRequested = true
+                hub.scheduleTickTask()
+            }
+        }
+    }
+
+    // MARK: - Contact
+
+    private func contactBegan() {
+        logger.info("in contact with the other servers")
+        inContact = true
+        contactSince = eventLoop.now
+        lastSequence.removeAll()
+        snapshotParts.removeAll()
+        snapshotsSeenSinceContact.removeAll()
+        publish(.wantSnapshot(server: 0))
+        snapshotRequested = true
+        hub.scheduleTickTask()
+        reconcileClaims()
+        // Visits made while apart: the database counted them.
+        directory.totalVisits().assumeIsolated().whenSuccess { total in self.hub.reseedVisits(atLeast: total) }
+        // Wait (bounded) for a snapshot from every live server before saying contact is back.
+        awaitedSnapshots = nil
+        syncTimer?.cancel()
+        syncTimer = eventLoop.assumeIsolated().scheduleTask(in: ChatCluster.syncWait) { self.synced() }
+        directory.liveServerIDs().assumeIsolated().whenComplete { result in
+            guard self.inContact, self.syncTimer != nil else { return }
+            switch result {
+            case .success(let ids):
+                // Those whose snapshot came already are not waited for.
+                self.awaitedSnapshots = Set(ids).subtracting(self.snapshotsSeenSinceContact)
+                if self.awaitedSnapshots!.isEmpty { self.synced() }
+            case .failure(let error):
+                self.logger.debug("cannot list the live servers", metadata: ["error": "\(error)"])
+            }
+        }
+    }
+
+    private var snapshotsSeenSinceContact: Set<Int64> = []
+
+    private func snapshotArrived(from server: Int64) {
+        snapshotsSeenSinceContact.insert(server)
+        guard var awaited = awaitedSnapshots else { return }
+        awaited.remove(server)
+        awaitedSnapshots = awaited
+        if awaited.isEmpty { synced() }
+    }
+
+    /// Contact (re)established and the rosters exchanged, or the wait is over.
+    private func synced() {
+        guard syncTimer != nil else { return }
+        syncTimer?.cancel()
+        syncTimer = nil
+        awaitedSnapshots = nil
+        if lossAnnounced {
+            lossAnnounced = false
+            hub.announce(ChatText.backInContact(connected: hub.connectedCount))
+        }
+        readyPromise?.succeed()
+        readyPromise = nil
+    }
+
+    private func contactLost(_ why: String) {
+        guard inContact else { return }
+        logger.warning("lost contact with the other servers", metadata: ["error": "\(why)"])
+        inContact = false
+        contactSince = nil
+        outgoing.removeAll()
+        syncTimer?.cancel()
+        syncTimer = nil
+        if !lossAnnounced && !isShutDown && !peers.isEmpty {
+            lossAnnounced = true
+            hub.announce(ChatText.lostContact)
+        }
+    }
+
+    /// The transport dropped payloads because this server fell behind: ask everyone for snapshots, and tell
+    /// the clients (at most every ten seconds) that lines from the other servers were lost.
+    private func fellBehind(_ count: Int) {
+        logger.warning("fell behind the other servers; dropped their messages", metadata: ["count": "\(count)"])
+        lastSequence.removeAll()
+        snapshotParts.removeAll()
+        publish(.wantSnapshot(server: 0))
+        let now = eventLoop.now
+        if lastFellBehindNotice.map({ now - $0 >= .seconds(10) }) ?? true, hub.announce(ChatText.fellBehind) > 0 {
+            lastFellBehindNotice = now  // a notice nobody was there to see does not count
+        }
+    }
+
+    // MARK: - Names
+
+    /// Claims `nickname` in the database for local member `id`; the future says whether it holds it now.
+    func claim(_ nickname: String, for id: ConnectionKey, at time: Int64) -> EventLoopFuture<Bool> {
+        pendingClaims.insert(id)
+        let claim = ClusterRepository.Claim(nickname: nickname, key: Nickname.key(nickname), connection: id.rawValue, claimedAt: time)
+        let claimed = directory.claim(claim)
+        claimed.assumeIsolated().whenComplete { _ in self.pendingClaims.remove(id) }
+        return claimed
+    }
+
+
+    /// Releases the names local member `id` held (it left, or was renamed to its guest name).
+    func release(_ id: ConnectionKey) { directory.release(connection: id.rawValue) }
+
+    /// After contact begins: claims again every name the local members hold (they may have been taken while
+    /// the servers were apart); members whose claim is later than another server's get their guest names.
+    private func reconcileClaims() {
+        let claims = hub.localClaims().map { claim in
+            ClusterRepository.Claim(nickname: claim.nickname, key: Nickname.key(claim.nickname),
+                                    connection: claim.id.rawValue, claimedAt: claim.claimedAt)
+        }
+        directory.reconcile(claims).assumeIsolated().whenComplete { result in
+            switch result {
+            case .success(let lost):
+                let lostSet = Set(lost)
+                for claim in claims {
+                    if lostSet.contains(claim.connection) {
+                        self.hub.loseName(ConnectionKey(claim.connection), ifStill: claim.nickname)
+                    } else {
+                        self.hub.nameClaimed(ConnectionKey(claim.connection), claim.nickname)
+                    }
+                }
+            case .failure(let error):
+                self.logger.warning("cannot claim this server's nicknames again", metadata: ["error": "\(error)"])
+            }
+        }
+    }
+
+    // MARK: - Other servers' health
+
+    /// Members of servers that stopped leave (`server shutdown`); servers whose heartbeat is older than
+    /// `--server-timeout` are lost: their members leave (`server lost`) and their rows are closed.
+    private func checkServers() {
+        guard inContact, !statusCheckRunning, !isShutDown, let since = contactSince else { return }
+        statusCheckRunning = true
+        let judgeLateness = eventLoop.now - since >= serverTimeout
+        directory.serverStatuses(known: Array(hub.remoteServers)).assumeIsolated().whenComplete { result in
+            self.statusCheckRunning = false
+            guard case .success(let statuses) = result, !self.isShutDown else { return }
+            for status in statuses {
+                if status.stopped {
+                    self.hub.removeServer(status.id, shownAs: "server shutdown")
+                    self.lastSequence[status.id] = nil
+                    self.peers.remove(status.id)
+                } else if status.late && judgeLateness {
+                    self.serverLost(status.id)
+                }
+            }
+        }
+    }
+
+    private func serverLost(_ id: Int64) {
+        logger.warning("server lost: no heartbeat within --server-timeout", metadata: ["server": "\(id)"])
+        // Its rows carry the names their members had when it was lost (a row's name is written at its close).
+        let names = hub.remoteMembers(of: id).filter { $0.visitor > 0 }.map { (visitor: $0.visitor, nickname: $0.nickname) }
+        hub.removeServer(id, shownAs: "server lost")
+        lastSequence[id] = nil
+        peers.remove(id)
+        let logger = self.logger
+        directory.closeLostServer(id, names: names).whenComplete { result in
+            switch result {
+            case .success(let closed) where closed > 0:
+                logger.notice("closed the connections of a lost server", metadata: ["server": "\(id)", "count": "\(closed)"])
+            case .success: break
+            case .failure(let error):
+                logger.warning("cannot close a lost server's connections", metadata: ["server": "\(id)", "error": "\(error)"])
+            }
+        }
+    }
+
+    // MARK: - Shutdown
+
+    /// Sends what this tick left (the members' leaves), then stops the transport.
+    func shutdown() -> EventLoopFuture<Void> {
+        eventLoop.preconditionInEventLoop()
+        flush()
+        isShutDown = true
+        statusCheck?.cancel()
+        syncTimer?.cancel()
+        readyPromise?.succeed()
+        readyPromise = nil
+        let transport = self.transport
+        let promise = eventLoop.makePromise(of: Void.self)
+        promise.completeWithTask { await transport.stop() }
+        return promise.futureResult
+    }
+}
+
+// Confined to its event loop; see the type's documentation.
+@available(*, unavailable)
+extension ChatCluster: Sendable {}

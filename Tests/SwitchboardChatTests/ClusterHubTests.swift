@@ -1,0 +1,209 @@
+import NIOCore
+@testable import SwitchboardChat
+import XCTest
+
+/// Hubs as one cluster over an in-memory NOTIFY bus and name table (``InMemoryCluster``): what clients on
+/// different servers see of each other, what they see when contact is lost and back, when a server falls
+/// behind or is lost, and how names are decided. The same paths run on PostgreSQL in
+/// `ClusterEndToEndTests`.
+final class ClusterHubTests: XCTestCase {
+    private func joined(_ server: InMemoryCluster.Server, _ cluster: InMemoryCluster) throws -> ChatTestHarness.Client {
+        let client = try server.harness.connect()
+        cluster.settle()
+        return client
+    }
+
+    /// Reads what every client was sent, so the next assertion sees only what follows.
+    private func drain(_ clients: [ChatTestHarness.Client]) throws {
+        for client in clients { _ = try client.lines() }
+    }
+
+    /// A line said on one server reaches every client on the others once, in order; counts, /who and
+    /// welcomes count everyone on every server.
+    func testLinesNoticesAndCountsAreClusterWide() throws {
+        let cluster = InMemoryCluster()
+        let a = cluster.addServer(1)
+        let b = cluster.addServer(2)
+        let alice = try joined(a, cluster)
+        XCTAssertEqual(try alice.lines().first?.contains("1 client connected"), true)
+        let bob = try joined(b, cluster)
+        let welcome = try XCTUnwrap(try bob.lines().first)
+        XCTAssertTrue(welcome.contains("2 clients connected"), welcome)
+        let aliceSaw = try alice.lines()
+        XCTAssertEqual(aliceSaw.count, 1)
+        XCTAssertTrue(aliceSaw[0].hasSuffix("joined (2 clients connected)"), "\(aliceSaw)")
+
+        try alice.send("/nick alice\r\none\r\ntwo\r\n/me waves\r\n")
+        cluster.settle()
+        XCTAssertEqual(try bob.lines().suffix(3), ["<alice> one", "<alice> two", "* alice waves"])
+        try bob.send("/who\r\n/count\r\n")
+        cluster.settle()
+        let lines = try bob.lines()
+        XCTAssertTrue(lines.contains { $0.hasPrefix("* 2 connected: alice, guest") }, "\(lines)")
+        XCTAssertTrue(lines.contains { $0.hasPrefix("* 2 clients connected") }, "\(lines)")
+    }
+
+    /// /msg reaches a nick on another server, and only that client.
+    func testPrivateMessagesCrossServers() throws {
+        let cluster = InMemoryCluster()
+        let a = cluster.addServer(1)
+        let b = cluster.addServer(2)
+        let alice = try joined(a, cluster)
+        let bob = try joined(b, cluster)
+        let carol = try joined(b, cluster)
+        try alice.send("/nick alice\r\n")
+        try bob.send("/nick bob\r\n")
+        cluster.settle()
+        try drain([alice, bob, carol])
+        try alice.send("/msg BOB psst\r\n")
+        cluster.settle()
+        XCTAssertEqual(try alice.lines(), ["-> bob: psst"])
+        XCTAssertEqual(try bob.lines(), ["*alice* psst"])
+        XCTAssertEqual(try carol.lines(), [])
+    }
+
+    /// A client's commands take effect in the order it sent them, even when the database decides a /nick:
+    /// the input after it waits for the decision.
+    func testCommandsAfterANickWaitForItsDecision() throws {
+        let cluster = InMemoryCluster()
+        let a = cluster.addServer(1)
+        let alice = try joined(a, cluster)
+        _ = try alice.lines()
+        a.directory.holdsAnswers = true
+        try alice.send("/nick alice\r\n/who\r\nhello\r\n")
+        cluster.settle()
+        XCTAssertEqual(try alice.lines(), [], "nothing happens before the database answers")
+        a.directory.answerHeld()
+        cluster.settle()
+        XCTAssertEqual(try alice.lines(), ["* guest1 is now known as alice", "* 1 connected: alice"])
+    }
+
+    /// The database decides names: two servers asking for one name at once, exactly one gets it.
+    func testOneNameOneHolderAcrossServers() throws {
+        let cluster = InMemoryCluster()
+        let a = cluster.addServer(1)
+        let b = cluster.addServer(2)
+        let x = try joined(a, cluster)
+        let y = try joined(b, cluster)
+        try drain([x, y])
+        try x.send("/nick Zed\r\n")
+        try y.send("/nick zed\r\n")
+        cluster.settle()
+        let (xs, ys) = (try x.lines(), try y.lines())
+        let won = [xs, ys].filter { $0.contains { $0.hasSuffix("is now known as Zed") || $0.hasSuffix("is now known as zed") } }
+        let refused = (xs + ys).filter { $0.hasPrefix("! nickname") && $0.hasSuffix("is already taken") }
+        XCTAssertEqual(refused.count, 1, "\(xs) \(ys)")
+        XCTAssertEqual(won.count, 2, "both clients see the winner's rename: \(xs) \(ys)")
+        XCTAssertEqual(cluster.claims.count, 1)
+    }
+
+    /// Contact lost: one notice, local chat goes on; back: one notice with the count, rosters re-synced,
+    /// what changed meanwhile is known.
+    func testContactLostAndBack() throws {
+        let cluster = InMemoryCluster()
+        let a = cluster.addServer(1)
+        let b = cluster.addServer(2)
+        let alice = try joined(a, cluster)
+        let alice2 = try joined(a, cluster)
+        let bob = try joined(b, cluster)
+        try drain([alice, alice2, bob])
+        a.transport.disconnect()
+        cluster.settle()
+        XCTAssertEqual(try alice.lines(), ["* lost contact with the other servers"])
+        a.transport.disconnect()  // a second report of the same outage says nothing more
+        cluster.settle()
+        try alice.send("local\r\n")
+        cluster.settle()
+        XCTAssertTrue(try alice2.lines().contains { $0.hasSuffix("> local") }, "local chat goes on")
+        XCTAssertEqual(try bob.lines(), [], "nothing crosses while apart")
+        let carol = try joined(b, cluster)  // joins while apart
+        _ = carol
+        a.transport.connect()
+        cluster.settle()
+        XCTAssertEqual(try alice.lines(), ["* back in contact with the other servers (4 clients connected)"])
+        try bob.send("/count\r\n")
+        cluster.settle()
+        XCTAssertTrue(try bob.lines().contains { $0.hasPrefix("* 4 clients connected") })
+    }
+
+    /// A name taken on both sides while apart: the later claim becomes its guest name, is told so, and
+    /// everyone sees the rename.
+    func testANameTakenOnBothSidesGoesToTheEarlierClaim() throws {
+        let cluster = InMemoryCluster()
+        let a = cluster.addServer(1)
+        let b = cluster.addServer(2)
+        let early = try joined(a, cluster)
+        let late = try joined(b, cluster)
+        try drain([early, late])
+        a.transport.disconnect()
+        b.transport.disconnect()
+        a.directory.isDown = true
+        b.directory.isDown = true
+        cluster.settle()
+        try early.send("/nick sam\r\n")
+        cluster.settle()
+        try late.send("/nick Sam\r\n")
+        cluster.settle()
+        try drain([early, late])
+        a.directory.isDown = false
+        b.directory.isDown = false
+        b.transport.connect()  // the later claim's server comes back first
+        cluster.settle()
+        a.transport.connect()
+        cluster.settle()
+        let lateSaw = try late.lines()
+        XCTAssertTrue(lateSaw.contains { $0.hasPrefix("! Sam was claimed earlier on another server") }, "\(lateSaw)")
+        XCTAssertTrue(lateSaw.contains { $0.hasPrefix("* Sam is now known as guest") }, "\(lateSaw)")
+        // The earlier side never saw the other Sam (it was settled before the rosters reached it).
+        XCTAssertEqual(try early.lines(), ["* back in contact with the other servers (2 clients connected)"])
+        XCTAssertEqual(cluster.claims["sam"]?.server, 1)
+        try late.send("/who\r\n")
+        cluster.settle()
+        XCTAssertTrue(try late.lines().contains { $0.hasPrefix("* 2 connected: guest") && $0.hasSuffix(", sam") })
+    }
+
+    /// A server that falls behind drops what it cannot hold, tells its clients once, and asks for the
+    /// rosters again, rather than growing without bound.
+    func testAServerThatFallsBehindDropsWithANotice() throws {
+        let cluster = InMemoryCluster()
+        let a = cluster.addServer(1)
+        let b = cluster.addServer(2)
+        let alice = try joined(a, cluster)
+        let bob = try joined(b, cluster)
+        try drain([alice, bob])
+        b.transport.maximumInbox = 3
+        // Five ticks on A, none taken by B in between: B holds three, drops two.
+        for index in 0..<5 {
+            try alice.send("line \(index)\r\n")
+            a.harness.loop.run()
+        }
+        let before = cluster.published.count
+        cluster.settle()
+        let lines = try bob.lines()
+        XCTAssertEqual(lines.filter { $0.hasPrefix("<") }.count, 3, "\(lines)")
+        XCTAssertEqual(lines.filter { $0.hasPrefix("! this server fell behind") }.count, 1, "\(lines)")
+        XCTAssertTrue(cluster.published[before...].contains { $0.from == 2 && $0.payload.contains("\nW 0") },
+                      "it asks for every roster again")
+    }
+
+    /// A server whose heartbeat is late: after --server-timeout in contact, its members leave as
+    /// `server lost` on the others; one that stopped: as `server shutdown`.
+    func testMembersOfALostServerLeave() throws {
+        let cluster = InMemoryCluster()
+        let a = cluster.addServer(1)
+        let b = cluster.addServer(2)
+        let c = cluster.addServer(3)
+        let alice = try joined(a, cluster)
+        _ = try joined(b, cluster)
+        _ = try joined(c, cluster)
+        try drain([alice])
+        cluster.late.insert(2)
+        cluster.stopped.insert(3)
+        a.harness.loop.advanceTime(by: .seconds(16))
+        cluster.settle()
+        let lines = try alice.lines()
+        XCTAssertTrue(lines.contains { $0.hasSuffix("left (server lost) (2 clients connected)") || $0.hasSuffix("left (server lost) (1 client connected)") }, "\(lines)")
+        XCTAssertTrue(lines.contains { $0.contains("left (server shutdown)") }, "\(lines)")
+        XCTAssertEqual(a.hub.connectedCount, 1)
+    }
+}
