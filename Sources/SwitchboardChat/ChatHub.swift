@@ -376,7 +376,7 @@ public final class ChatHub {
             }
         case .quit(let reason):
             session.send(ChatText.bye)
-            session.close(reason: reason.map { "quit: \($0)" } ?? "quit", shownAs: reason ?? "quit")
+            session.closeWhenAnswered(reason: reason.map { "quit: \($0)" } ?? "quit", shownAs: reason ?? "quit")
         case .help:
             for line in ChatCommand.helpLines { session.send("* " + line) }
         case .usage(let usage):

@@ -82,6 +82,8 @@ public final class ChatSession: ChannelDuplexHandler {
     /// The hub is deciding a command of this client's (a `/nick` the database decides, in cluster mode): the
     /// input after it waits, so the client's commands take effect in the order it sent them.
     var awaitsHub = false
+    /// A `/quit` waiting for the replies sent before it (``closeWhenAnswered(reason:shownAs:)``).
+    private var closeWhenAnswered: (reason: String, shown: String)?
     /// NIO asked to read while input was still queued; we pass the read on once the queue is empty.
     private var readHeld = false
     /// The client half-closed: answer what it sent, then close.
@@ -227,12 +229,13 @@ public final class ChatSession: ChannelDuplexHandler {
     /// Works off queued input while the hub's budget lasts (else parks until the hub resumes it), then lets
     /// NIO read again; after a half-close with everything answered, closes.
     func drain() {
-        guard isJoined, !draining, !isParked, !awaitsHub else { return }
+        guard isJoined, !draining, !isParked, !awaitsHub, closeWhenAnswered == nil else { return }
         draining = true
         defer { draining = false }
         while let event = inbound.first {
             guard isJoined else { break }
             guard !awaitsHub else { return }  // resumed by the hub once it has decided
+            guard closeWhenAnswered == nil else { return }  // quitting: nothing after /quit is read
             guard output.outstandingReplies < ChatSession.maximumOutstandingReplies else { return }
             guard hub.mayWork else {
                 hub.park(self)
@@ -351,6 +354,11 @@ public final class ChatSession: ChannelDuplexHandler {
         let encoded = lines.map(ChatSession.encode)
         guard let needsFlush = output.completeReply(id, with: encoded) else { return }
         if needsFlush { hub.markDirty(self) }
+        if let pending = closeWhenAnswered, output.outstandingReplies == 0 {
+            closeWhenAnswered = nil
+            close(reason: pending.reason, shownAs: pending.shown)
+            return
+        }
         drain()  // input may have waited for this reply; after a half-close this may be the last one
     }
 
@@ -383,6 +391,16 @@ public final class ChatSession: ChannelDuplexHandler {
         context.channel.closeFuture.cascade(to: promise)
         hub.scheduleClose(self)
         return promise.futureResult
+    }
+
+    /// Closes once every reply this client is owed has been sent (a `/quit` after `/history` gets the history,
+    /// then `* bye`); input after it is not read.
+    func closeWhenAnswered(reason: String, shownAs shown: String) {
+        guard output.outstandingReplies > 0 else {
+            close(reason: reason, shownAs: shown)
+            return
+        }
+        closeWhenAnswered = (reason, shown)
     }
 
     /// Closes the channel now, after flushing its last lines. Called only by the hub at the end of a tick.

@@ -83,6 +83,20 @@ final class ChatEndToEndTests: XCTestCase {
     /// The database is held locked from just before the last line until after the clients are closed, so
     /// the line is still queued when the signal comes and the server is still running (waiting to write
     /// it) while the test checks that nobody can connect any more.
+    func testQuitRightAfterHistoryGetsTheHistoryThenBye() async throws {
+        // `/history` is answered from the database later; the `/quit` after it waited for nothing and closed
+        // the connection first, so the client got neither the history nor `* bye`.
+        let directory = try makeTemporaryDirectory()
+        let server = try await InProcessServer.start(database: "sqlite:\(directory.path)/q.sqlite", for: self)
+        let (client, _) = try server.join()
+        client.send("hello\r\n/history 5\r\n/quit\r\nnot said\r\n")
+        let lines = client.readUntilClosed()
+        XCTAssertEqual(lines.count, 3, "\(lines)")
+        XCTAssertTrue(lines.first?.hasSuffix("] <guest1> hello") == true, "\(lines)")
+        XCTAssertEqual(lines.dropFirst(), ["* end of history", "* bye"])
+        await server.stop()
+    }
+
     func testStopSignalsClosesListenersFirstTellsClientsAndWritesQueuedLines() throws {
         for signal in [SIGTERM, SIGINT] {
             try forEachBackend { database, directory in
