@@ -62,6 +62,11 @@ struct Serve: AsyncParsableCommand {
     @Option(name: .long, parsing: .unconditional, help: "History events kept in memory while the database is slow or down.")
     var historyQueue = Serve.defaults.historyQueueLimit
 
+    @Option(name: .long, parsing: .unconditional, help: ArgumentHelp(
+        "Several servers on one PostgreSQL database: messages from the other servers held while this one is busy; past it they are dropped (clients are told) and the rosters re-synced.",
+        valueName: "messages"))
+    var clusterInbox = Serve.defaults.clusterInboxLimit
+
     @Option(name: .long, parsing: .unconditional, help: "Seconds a graceful stop may take.")
     var shutdownTimeout = Serve.defaults.shutdownTimeout.seconds
 
@@ -97,6 +102,7 @@ struct Serve: AsyncParsableCommand {
         configuration.databaseThreads = dbThreads
         configuration.databaseConnectTimeout = .seconds(dbConnectTimeout)
         configuration.historyQueueLimit = historyQueue
+        configuration.clusterInboxLimit = clusterInbox
         configuration.serverTimeout = .seconds(serverTimeout)
         configuration.shutdownTimeout = .seconds(shutdownTimeout)
         configuration.chat.maximumLineLength = maxLine
@@ -118,7 +124,10 @@ struct Serve: AsyncParsableCommand {
         guard text.hasPrefix("tcp:"), let range = text.range(of: ":interface=") else { return nil }
         let value = text[range.upperBound...].replacingOccurrences(of: "\\:", with: "\u{0}")
         guard !value.hasPrefix("[") else { return nil }
-        let address = value.split(separator: ":", omittingEmptySubsequences: false).prefix { !$0.contains("=") }
+        // The address runs up to the next option (`key=value`, or the `reuseport` flag).
+        let address = value.split(separator: ":", omittingEmptySubsequences: false).prefix {
+            !$0.contains("=") && $0 != "reuseport"
+        }
         guard address.count > 1 else { return nil }
         return address.joined(separator: ":").replacingOccurrences(of: "\u{0}", with: "\\:")
     }

@@ -37,14 +37,23 @@ final class CLIFlagsEndToEndTests: XCTestCase {
         XCTAssertTrue(result.errors.contains("interface=[::1]"), result.errors)
     }
 
-    /// `migrate` counts migrations in words (`1 migration`, `3 migrations`; there are three now).
+    /// An IPv4 interface followed by the `reuseport` flag is not mistaken for an IPv6 address (the bad
+    /// `--max-line` makes the run stop right after the endpoints are checked).
+    func testIPv4InterfaceBeforeReusePortIsAccepted() throws {
+        let result = try run(["serve", "--listen", "tcp:0:interface=127.0.0.1:reuseport", "--max-line", "1"])
+        XCTAssertNotEqual(result.status, 0)
+        XCTAssertFalse(result.errors.contains("brackets"), result.errors)
+        XCTAssertTrue(result.errors.contains("--max-line must be"), result.errors)
+    }
+
+    /// `migrate` counts migrations in words (`1 migration`, `4 migrations`; there are four now).
     func testMigrateCountsMigrationsInWords() throws {
         let directory = try makeTemporaryDirectory()
         let first = try runSwitchboard(["migrate", "--database", "sqlite:db.sqlite"], in: directory)
         XCTAssertEqual(first.status, 0, first.errors)
         let again = try runSwitchboard(["migrate", "--database", "sqlite:db.sqlite"], in: directory)
         XCTAssertEqual(again.status, 0, again.errors)
-        XCTAssertTrue(again.output.hasSuffix("up to date (3 migrations applied earlier)\n"), again.output)
+        XCTAssertTrue(again.output.hasSuffix("up to date (4 migrations applied earlier)\n"), again.output)
     }
 
     /// `Benchmarks/run.sh --help` and `-h` print the usage and exit 0 at once instead of starting a run.
