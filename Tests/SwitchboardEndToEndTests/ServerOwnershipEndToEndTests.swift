@@ -60,9 +60,10 @@ final class ServerOwnershipEndToEndTests: XCTestCase {
         XCTAssertEqual(try openNicknames(database, in: directory), [aliceNick, bobNick])
     }
 
-    /// PostgreSQL: A and B share the database; B's start closes none of A's rows. Then A is SIGKILLed: a
-    /// start before its heartbeat is `--server-timeout` old leaves its row open; once it is older, the next
-    /// start closes it (and says so) and never B's live row. (Before: every start closed every open row.)
+    /// PostgreSQL: A and B share the database; B's start closes none of A's rows. A SIGKILLed: B, the
+    /// survivor, closes A's row (`server lost`) and never its own. B SIGKILLed too: the next start after its
+    /// heartbeat is `--server-timeout` old closes B's row (and says so). (Before: every start closed every
+    /// open row.)
     func testServersSharingPostgreSQLOwnTheirRows() throws {
         let postgres = try TestDatabases.requirePostgres()
         defer { postgres.drop() }
@@ -81,18 +82,27 @@ final class ServerOwnershipEndToEndTests: XCTestCase {
         defer { bob.close() }
         XCTAssertEqual(try openNicknames(database, in: directory), [aliceNick, bobNick])
 
-        let killedPid = a.process.processIdentifier
+        // A is SIGKILLed while B runs: B, its survivor (cluster mode), closes A's row as `server lost` once
+        // A's heartbeat is --server-timeout old; B's own row stays open.
         a.kill()
+        let rows = try waitForHistory(database, in: directory) { rows in
+            rows.contains { $0["nickname"] as? String == aliceNick && $0["close_reason"] as? String == "server lost" }
+        }
+        XCTAssertEqual(rows.first { $0["nickname"] as? String == bobNick }?["disconnected_at"] is NSNull, true)
+
+        // Then B is SIGKILLed with no server left: the next start after its heartbeat is old closes its row.
+        let killedPid = b.process.processIdentifier
+        b.kill()
         try waitUntilHeartbeatIsOld(database, pid: killedPid, seconds: 2)
         let c = try ServerProcess.serve(database: database, in: directory, extraArguments: timeout)
         defer { c.kill() }
         XCTAssertTrue(c.logText.contains("count=1"), c.logText)
         XCTAssertTrue(c.logText.contains("closed connections left open by servers that stopped unexpectedly"), c.logText)
-        XCTAssertEqual(try openNicknames(database, in: directory), [bobNick], "A's row closed, B's (live) kept open")
-        let aliceRow = try historyJSON(database, in: directory).first { $0["nickname"] as? String == aliceNick }
-        XCTAssertEqual(aliceRow?["close_reason"] as? String, "server stopped unexpectedly")
+        XCTAssertEqual(try openNicknames(database, in: directory), [], "B's row closed at C's start")
+        let bobRow = try historyJSON(database, in: directory).first { $0["nickname"] as? String == bobNick }
+        XCTAssertEqual(bobRow?["close_reason"] as? String, "server stopped unexpectedly")
         XCTAssertEqual(c.terminate(), 0)
-        XCTAssertEqual(b.terminate(), 0)
+        withExtendedLifetime((alice, bob)) {}
     }
 
     /// PostgreSQL: a start while a SIGKILLed server's heartbeat is still fresh leaves its rows open (it

@@ -83,7 +83,7 @@ final class ServerProcess: @unchecked Sendable {
             workingDirectory: directory)
         _ = try requireBinary()
         try server.process.run()
-        let text = try server.waitForLog(containing: "listening", timeout: 60, file: file, line: line)
+        let text = try server.waitForLog(containing: "[SwitchboardChat] listening", timeout: 60, file: file, line: line)
         guard let range = text.range(of: #"address=127\.0\.0\.1:(\d+)"#, options: .regularExpression),
             let port = Int(text[range].split(separator: ":").last ?? "")
         else {

@@ -1,0 +1,242 @@
+import Foundation
+import SwitchboardTestSupport
+import XCTest
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Several servers on one PostgreSQL database are one chat (README, "Several servers"): real processes,
+/// real sockets, a real PostgreSQL (LISTEN/NOTIFY between the servers, names decided by its primary key).
+final class ClusterEndToEndTests: XCTestCase {
+    /// A server on `database` with a short `--server-timeout` (so a killed one is noticed quickly).
+    private func serve(
+        _ database: String, _ directory: URL, _ extra: [String] = [], serverTimeout: Int = 2
+    ) throws -> ServerProcess {
+        try ServerProcess.serve(
+            database: database, in: directory,
+            extraArguments: ["--server-timeout", "\(serverTimeout)", "--flood-rate", "0"] + extra)
+    }
+
+    private func join(_ port: Int, file: StaticString = #filePath, line: UInt = #line) throws -> LineClient {
+        let client = try LineClient(port: port)
+        let welcome = client.readLine() ?? "<nothing>"
+        XCTAssertTrue(welcome.hasPrefix("* Welcome, "), welcome, file: file, line: line)
+        return client
+    }
+
+    /// Renames `client` and waits for its own rename notice.
+    private func rename(_ client: LineClient, to name: String, file: StaticString = #filePath, line: UInt = #line) {
+        client.send("/nick \(name)\r\n")
+        let seen = client.readLines(until: { $0.hasSuffix(" is now known as \(name)") || $0.hasPrefix("!") })
+        XCTAssertEqual(seen.last?.hasSuffix(" is now known as \(name)"), true, "\(seen)", file: file, line: line)
+    }
+
+    /// Asks `client` for `/count` until it says `expected` clients (the other servers' news takes a moment),
+    /// bounded; returns the last answer.
+    @discardableResult
+    private func waitForCount(
+        _ client: LineClient, _ expected: Int, timeout: TimeInterval = 15, file: StaticString = #filePath, line: UInt = #line
+    ) -> String {
+        let deadline = Date().addingTimeInterval(timeout)
+        var last = ""
+        repeat {
+            client.send("/count\r\n")
+            last = client.readLines(until: { $0.contains(" in total") }).last ?? ""
+            if last.hasPrefix("* \(expected) clients connected") { return last }
+            usleep(50_000)
+        } while Date() < deadline
+        XCTFail("expected \(expected) clients, last /count: \(last)", file: file, line: line)
+        return last
+    }
+
+    /// Three servers, two of them sharing a port with `reuseport`: a line said on one reaches every client
+    /// on the others exactly once and in the sender's order; counts and /who agree on every server; /msg
+    /// crosses servers.
+    func testThreeServersAreOneChat() throws {
+        let postgres = try TestDatabases.requirePostgres()
+        defer { postgres.drop() }
+        let directory = try makeTemporaryDirectory()
+        let shared = try FreePort.tcp()
+        let reuse = ["--listen", "tcp:\(shared):interface=127.0.0.1:reuseport"]
+        let a = try serve(postgres.cliURL, directory, reuse)
+        defer { a.kill() }
+        let b = try serve(postgres.cliURL, directory, reuse)
+        defer { b.kill() }
+        let c = try serve(postgres.cliURL, directory)
+        defer { c.kill() }
+
+        let sender = try join(a.port)
+        let onA = try join(a.port)
+        let onB = try join(b.port)
+        let onC = try join(c.port)
+        let onC2 = try join(c.port)
+        var viaShared: [LineClient] = []
+        for _ in 0..<4 { viaShared.append(try join(shared)) }
+        let everyone = [sender, onA, onB, onC, onC2] + viaShared
+        for client in [sender, onB, onC] { waitForCount(client, everyone.count) }
+
+        rename(sender, to: "sender")
+        for index in 0..<100 { sender.send("line \(index)\r\n") }
+        let expected = (0..<100).map { "<sender> line \($0)" }
+        for (number, client) in everyone.dropFirst().enumerated() {
+            let lines = client.readLines(until: { $0 == "<sender> line 99" }, timeout: 20).filter { $0.hasPrefix("<sender> ") }
+            XCTAssertEqual(lines, expected, "client \(number + 1): every line once, in order")
+        }
+
+        var whoLines: [String] = []
+        for client in [onA, onB, onC] {
+            client.send("/who\r\n")
+            whoLines.append(client.readLines(until: { $0.contains(" connected: ") }).last ?? "")
+        }
+        XCTAssertEqual(Set(whoLines).count, 1, "/who agrees on every server: \(whoLines)")
+        XCTAssertTrue(whoLines[0].hasPrefix("* 9 connected: ") && whoLines[0].contains("sender"), whoLines[0])
+
+        rename(onC, to: "carol")
+        XCTAssertEqual(onB.readLines(until: { $0.hasSuffix(" is now known as carol") }).last?.hasSuffix("carol"), true)
+        onB.send("/msg CAROL psst\r\n")
+        XCTAssertEqual(onB.readLines(until: { $0.hasPrefix("-> ") || $0.hasPrefix("!") }).last, "-> carol: psst")
+        XCTAssertTrue(onC.readLines(until: { $0.hasSuffix("* psst") }).last?.hasSuffix("* psst") == true)
+        withExtendedLifetime(everyone) {}
+    }
+
+    /// Twenty clients on three servers ask for one nickname at once: PostgreSQL gives it to exactly one, the
+    /// other nineteen are told it is taken, and every client sees the one rename.
+    func testTwentyClientsOnThreeServersClaimOneNickAndOneWins() throws {
+        let postgres = try TestDatabases.requirePostgres()
+        defer { postgres.drop() }
+        let directory = try makeTemporaryDirectory()
+        let servers = try (0..<3).map { _ in try serve(postgres.cliURL, directory) }
+        defer { servers.forEach { $0.kill() } }
+        let clients = try (0..<20).map { try join(servers[$0 % 3].port) }
+        for server in servers.indices { waitForCount(clients[server], 20) }
+        // The /count after it is answered only once the /nick is decided (a client's commands take effect
+        // in the order it sent them).
+        for client in clients { client.send("/nick Highlander\r\n/count\r\n") }
+        var refused = 0
+        var renamesSeen = 0
+        var transcripts: [[String]] = []
+        for client in clients {
+            // Each client gets its own answer (taken, or its rename) and sees the winner's rename once.
+            var answered = false
+            var renamed = false
+            let lines = client.readLines(until: { line in
+                if line.contains(" in total") { answered = true }
+                if line.hasSuffix(" is now known as Highlander") { renamed = true }
+                return answered && renamed
+            }, timeout: 15)
+            transcripts.append(lines)
+            refused += lines.filter { $0 == "! nickname Highlander is already taken" }.count
+            renamesSeen += lines.filter { $0.hasSuffix(" is now known as Highlander") }.count
+        }
+        XCTAssertEqual(refused, 19, "\(transcripts)")
+        XCTAssertEqual(renamesSeen, 20, "every client sees the winner's rename once")
+    }
+
+    /// A server killed with SIGKILL: within --server-timeout (2 s) + 5 s the others show its members
+    /// leaving as `server lost`, and its open rows are closed as `server lost` by a survivor.
+    func testAKilledServersMembersLeaveAndItsRowsAreClosed() throws {
+        let postgres = try TestDatabases.requirePostgres()
+        defer { postgres.drop() }
+        let directory = try makeTemporaryDirectory()
+        let a = try serve(postgres.cliURL, directory)
+        defer { a.kill() }
+        let b = try serve(postgres.cliURL, directory)
+        defer { b.kill() }
+        let alice = try join(a.port)
+        let bob = try join(b.port)
+        waitForCount(alice, 2)
+        rename(bob, to: "bob")
+        XCTAssertEqual(alice.readLines(until: { $0.hasSuffix(" is now known as bob") }).last?.hasSuffix("bob"), true)
+        // /history waits for B's queued history: bob's row is written (a row younger than ~20 ms can be lost
+        // with its server; README, "Operating").
+        bob.send("/history 1\r\n")
+        _ = bob.readLines(until: { $0 == "* end of history" })
+        b.kill()
+        let started = Date()
+        let lines = alice.readLines(until: { $0.hasPrefix("* bob left") }, timeout: 20)
+        XCTAssertEqual(lines.last, "* bob left (server lost) (1 client connected)", "\(lines)")
+        XCTAssertLessThan(Date().timeIntervalSince(started), 2 + 5 + 3, "within --server-timeout + 5 s (+3 s slack)")
+        let rows = try waitForHistory(postgres.cliURL, in: directory) { rows in
+            rows.contains { $0["nickname"] as? String == "bob" && $0["close_reason"] as? String == "server lost" }
+        }
+        XCTAssertEqual(rows.filter { $0["close_reason"] as? String == "server lost" }.count, 1,
+                       "only the lost server's row, named as its member was last known: \(rows)")
+        withExtendedLifetime(bob) {}
+    }
+
+    /// PostgreSQL restarts mid-chat: each server's clients see one `* lost contact with the other servers`,
+    /// local chat goes on, then one `* back in contact with the other servers (N clients connected)`;
+    /// chat across servers resumes and /history holds everything said, the outage included.
+    func testPostgresRestartedMidChat() throws {
+        let postgres = try PrivatePostgresCluster.make()
+        let directory = try makeTemporaryDirectory()
+        let a = try serve(postgres.url, directory)
+        defer { a.kill() }
+        let b = try serve(postgres.url, directory)
+        defer { b.kill() }
+        let alice = try join(a.port)
+        let alice2 = try join(a.port)
+        let bob = try join(b.port)
+        waitForCount(bob, 3)
+        rename(alice, to: "alice")
+        bob.send("before\r\n")
+        XCTAssertEqual(alice.readLines(until: { $0.hasSuffix("> before") }).last?.hasSuffix("> before"), true)
+
+        try postgres.stop()
+        for client in [alice, bob] {
+            let lines = client.readLines(until: { $0.hasPrefix("* lost contact") }, timeout: 20)
+            XCTAssertEqual(lines.last, "* lost contact with the other servers")
+        }
+        alice.send("during\r\n")
+        XCTAssertEqual(alice2.readLines(until: { $0 == "<alice> during" }).last, "<alice> during", "local chat goes on")
+
+        try postgres.start()
+        for client in [alice, bob] {
+            let lines = client.readLines(until: { $0.hasPrefix("* back in contact") }, timeout: 30)
+            XCTAssertEqual(lines.last, "* back in contact with the other servers (3 clients connected)", "\(lines)")
+            XCTAssertEqual(lines.filter { $0.hasPrefix("* lost contact") }.count, 0, "one notice per outage: \(lines)")
+        }
+        alice.send("after\r\n")
+        XCTAssertEqual(bob.readLines(until: { $0 == "<alice> after" }, timeout: 15).last, "<alice> after")
+        // Asked on alice's server: /history waits for that server's queued history to be written.
+        alice2.send("/history 10\r\n")
+        let history = alice2.readLines(until: { $0 == "* end of history" }, timeout: 20)
+        for said in ["> before", "<alice> during", "<alice> after"] {
+            XCTAssertTrue(history.contains { $0.hasSuffix(said) }, "\(said) missing from /history: \(history)")
+        }
+    }
+
+    /// A server that cannot keep up with the others drops what it cannot hold, tells its clients once, keeps
+    /// serving, and does not grow. Here it is stopped (SIGSTOP, as a stall would) while the other says 2 000
+    /// lines, then resumed with room for one waiting message (`--cluster-inbox 1`): the backlog arrives at once.
+    func testAServerThatFallsBehindDropsWithANoticeAndKeepsServing() throws {
+        let postgres = try TestDatabases.requirePostgres()
+        defer { postgres.drop() }
+        let directory = try makeTemporaryDirectory()
+        // A stopped server's heartbeat stops too: a long --server-timeout keeps it from being judged lost.
+        let a = try serve(postgres.cliURL, directory, serverTimeout: 60)
+        defer { a.kill() }
+        let b = try serve(postgres.cliURL, directory, ["--cluster-inbox", "1"], serverTimeout: 60)
+        defer { b.kill() }
+        let talkers = try (0..<10).map { _ in try join(a.port) }
+        let witness = try join(a.port)
+        let listener = try join(b.port)
+        waitForCount(listener, 12)
+        XCTAssertEqual(kill(b.process.processIdentifier, SIGSTOP), 0)
+        for round in 0..<200 {
+            for talker in talkers { talker.send("burst \(round)\r\n") }
+        }
+        // Everything was said (and sent on) once a client of the talkers' own server has it all.
+        let heard = witness.readLines(until: { $0.hasSuffix("> burst 199") && $0.hasPrefix("<") }, timeout: 30)
+        XCTAssertTrue(heard.last?.hasSuffix("burst 199") == true)
+        XCTAssertEqual(kill(b.process.processIdentifier, SIGCONT), 0)
+        let lines = listener.readLines(until: { $0.hasPrefix("! this server fell behind") }, timeout: 20)
+        XCTAssertEqual(lines.last?.hasPrefix("! this server fell behind the other servers"), true,
+                       "no drop notice after \(lines.count) lines")
+        XCTAssertLessThan(lines.filter { $0.hasPrefix("<") }.count, 2_000, "some lines were dropped")
+        waitForCount(listener, 12)  // still serving, rosters re-synced
+        XCTAssertTrue(b.logText.contains("fell behind the other servers"), b.logTail())
+        withExtendedLifetime(talkers) {}
+    }
+}
