@@ -4,7 +4,8 @@ import Yams
 
 /// Checks `docker-compose.yml` and `Dockerfile` without a Docker engine: the services are wired the way
 /// `docker compose up` needs (PostgreSQL healthy before Switchboard starts, the same credentials on both
-/// sides, data on a named volume, ports published).
+/// sides, data on a named volume, ports published) — and two Switchboard servers, on ports 8000 and 8001,
+/// share the one database (cluster mode).
 ///
 /// The compose file is read with Yams (libyaml), so every YAML form compose accepts reads the way Docker reads
 /// it, with no home-made parser and nothing (python3, PyYAML) that a machine might lack.
@@ -17,6 +18,9 @@ final class ComposeFileTests: XCTestCase {
         let url = Self.root.appendingPathComponent("docker-compose.yml")
         return try ComposeYAML.parse(String(contentsOf: url, encoding: .utf8))
     }
+
+    /// The Switchboard services and the port each listens on.
+    private static let servers = [("switchboard", "8000"), ("switchboard-2", "8001")]
 
     private func service(_ name: String) throws -> ComposeYAML.Node {
         try XCTUnwrap(compose()["services"]?[name], "docker-compose.yml has no service '\(name)'")
@@ -100,6 +104,10 @@ final class ComposeFileTests: XCTestCase {
 
     /// Switchboard is built from this repository's Dockerfile, and that Dockerfile builds the product.
     func testSwitchboardBuildsFromTheRepositoryDockerfile() throws {
+        for (name, _) in Self.servers {
+            let build = try XCTUnwrap(try service(name)["build"], "\(name) has no build section")
+            XCTAssertEqual(build["context"]?.text, ".", name)
+        }
         let build = try XCTUnwrap(try service("switchboard")["build"], "switchboard has no build section")
         let context = build.text ?? build["context"]?.text ?? "."
         let dockerfile = build["dockerfile"]?.text ?? "Dockerfile"
@@ -121,14 +129,20 @@ final class ComposeFileTests: XCTestCase {
 
     /// Switchboard starts only once PostgreSQL is healthy.
     func testSwitchboardWaitsForHealthyPostgres() throws {
-        let dependsOn = try XCTUnwrap(try service("switchboard")["depends_on"], "switchboard has no depends_on")
-        XCTAssertEqual(dependsOn["postgres"]?["condition"]?.text, "service_healthy")
+        for (name, _) in Self.servers {
+            let dependsOn = try XCTUnwrap(try service(name)["depends_on"], "\(name) has no depends_on")
+            XCTAssertEqual(dependsOn["postgres"]?["condition"]?.text, "service_healthy", name)
+        }
     }
 
     /// The database URL in switchboard's command reaches the `postgres` service with its user, password and
     /// database.
     func testSwitchboardDatabaseURLMatchesPostgresService() throws {
-        let switchboard = try service("switchboard")
+        for (name, _) in Self.servers { try checkDatabaseURL(of: name) }
+    }
+
+    private func checkDatabaseURL(of name: String) throws {
+        let switchboard = try service(name)
         let command = switchboard["command"]?.list?.compactMap(\.text)
             ?? switchboard["command"]?.text?.split(separator: " ").map(String.init) ?? []
         let urlText = try XCTUnwrap(
@@ -145,12 +159,17 @@ final class ComposeFileTests: XCTestCase {
         XCTAssertTrue(command.contains("serve"), "\(command)")
     }
 
-    /// The chat port is published.
-    func testSwitchboardPublishesPort8000() throws {
-        let published = ports(of: try service("switchboard"))
-        XCTAssertTrue(
-            published.contains { $0.target == "8000" && ($0.published == "8000" || $0.published.hasSuffix(":8000")) },
-            "\(published)")
+    /// Each server listens on its own chat port (8000, 8001) and publishes it.
+    func testEachSwitchboardListensOnAndPublishesItsPort() throws {
+        for (name, port) in Self.servers {
+            let switchboard = try service(name)
+            let published = ports(of: switchboard)
+            XCTAssertTrue(
+                published.contains { $0.target == port && ($0.published == port || $0.published.hasSuffix(":\(port)")) },
+                "\(name): \(published)")
+            let command = switchboard["command"]?.list?.compactMap(\.text) ?? []
+            XCTAssertTrue(command.contains("tcp:\(port)"), "\(name) does not listen on \(port): \(command)")
+        }
     }
 }
 
