@@ -169,7 +169,7 @@ final class ClusterEndToEndTests: XCTestCase {
     /// local chat goes on, then one `* back in contact with the other servers (N clients connected)`;
     /// chat across servers resumes and /history holds everything said, the outage included.
     func testPostgresRestartedMidChat() throws {
-        let postgres = try PrivatePostgresCluster.make()
+        let postgres = try RestartablePostgresCluster.make()
         let directory = try makeTemporaryDirectory()
         let a = try serve(postgres.url, directory)
         defer { a.kill() }

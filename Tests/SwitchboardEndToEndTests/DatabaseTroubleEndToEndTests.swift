@@ -94,7 +94,7 @@ extension DatabaseTroubleEndToEndTests {
     /// out takes), and every queued event is written once PostgreSQL is back (adbapi's reconnect, with
     /// nothing lost).
     func testStoppedPostgresIsWaitedForAndNothingIsLost() async throws {
-        let cluster = try PrivatePostgresCluster.make()
+        let cluster = try RestartablePostgresCluster.make()
         let server = try await InProcessServer.start(database: cluster.url, for: self) {
             $0.chat.floodRate = 0
             $0.chat.visitorNumberBlock = 0
@@ -137,7 +137,7 @@ extension DatabaseTroubleEndToEndTests {
     /// Start-up against a PostgreSQL that is not up yet retries (within `--db-connect-timeout`) and then
     /// serves once it comes up.
     func testStartUpWaitsForPostgresToComeUp() throws {
-        let cluster = try PrivatePostgresCluster.make()
+        let cluster = try RestartablePostgresCluster.make()
         try cluster.stop()
         let directory = try makeTemporaryDirectory()
         let server = ServerProcess(

@@ -1,4 +1,5 @@
 import Foundation
+import SwitchboardTestSupport
 import NIOConcurrencyHelpers
 import SwitchboardStorage
 import XCTest
@@ -7,17 +8,17 @@ import XCTest
 import Glibc
 #endif
 
-/// A ``PrivatePostgresCluster`` that checks passwords: TCP logins need SCRAM-SHA-256, except `postgres`
+/// A ``RestartablePostgresCluster`` that checks passwords: TCP logins need SCRAM-SHA-256, except `postgres`
 /// (the test's own admin connection) and any role on the database `trustdb` (so an unknown role gets the
 /// server's own "role does not exist"). Unix-socket logins stay trusted.
 final class PasswordCheckingCluster {
-    let cluster: PrivatePostgresCluster
+    let cluster: RestartablePostgresCluster
     var port: Int { cluster.port }
 
-    /// Starts a cluster and switches its authentication (see ``PrivatePostgresCluster/make()`` for what
+    /// Starts a cluster and switches its authentication (see ``RestartablePostgresCluster/make()`` for what
     /// happens without PostgreSQL's server binaries).
     static func make() throws -> PasswordCheckingCluster {
-        let cluster = try PrivatePostgresCluster.make()
+        let cluster = try RestartablePostgresCluster.make()
         let checking = PasswordCheckingCluster(cluster: cluster)
         let hba = """
             local all all trust
@@ -33,7 +34,7 @@ final class PasswordCheckingCluster {
         return checking
     }
 
-    private init(cluster: PrivatePostgresCluster) { self.cluster = cluster }
+    private init(cluster: RestartablePostgresCluster) { self.cluster = cluster }
 
     /// Runs SQL as the `postgres` superuser.
     func execute(_ sql: String) throws {

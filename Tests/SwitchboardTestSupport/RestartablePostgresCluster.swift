@@ -9,8 +9,8 @@ import Glibc
 ///
 /// Made with `scripts/pg-cluster.sh`, the recipe `scripts/with-postgres.sh` uses: trust authentication on
 /// 127.0.0.1, a free port that stays the same across restarts, server binaries from
-/// `/usr/lib/postgresql/*/bin` (as root they run as the `postgres` user). The end-to-end tests'
-/// `PrivatePostgresCluster` is the same recipe; this one is public, for the storage tests.
+/// `/usr/lib/postgresql/*/bin` (as root they run as the `postgres` user). Shared by the storage and
+/// end-to-end tests.
 public final class RestartablePostgresCluster {
     public let directory: String
     public private(set) var port: Int

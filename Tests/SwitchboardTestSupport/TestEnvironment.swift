@@ -23,7 +23,7 @@ public enum TestEnvironment {
     /// `providedByTestCommand` says `scripts/test.sh` would have provided the missing piece — an error that
     /// fails the test. Every skip in the suite goes through here.
     ///
-    ///     guard let cluster = try PrivatePostgresCluster.make() else {
+    ///     guard let cluster = try RestartablePostgresCluster.make() else {
     ///         throw TestEnvironment.unavailable("no PostgreSQL server binaries", providedByTestCommand: true)
     ///     }
     public static func unavailable(
