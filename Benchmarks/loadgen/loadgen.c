@@ -13,6 +13,11 @@
  *       the same lines at a fixed total rate: line k of the whole fleet is due at start + k/R and is
  *       sent by client k mod C. The embedded time is when the line was DUE, so a late send counts as
  *       latency (no coordinated omission). A timerfd wakes the tool at each due time.
+ *   fanout and paced, --senders S: only clients 0..S-1 send; the others (the receivers) only read. Every
+ *       client still expects every line but its own (one chat), so the counting stays exact, and the
+ *       latency and recv_lines_per_s are measured at the receivers only. --port2 P2 connects the
+ *       receivers to a second server (several servers on one database are one chat): then every
+ *       measured delivery is a line said on the --port server and delivered by the --port2 server.
  *   loadgen churn --port P [--connections 2000 --concurrency 50]
  *       N cycles of connect → read the welcome → "/quit" → wait for the server to close, K in flight.
  *   loadgen hold --port P --server-pid PID [--connections 2000 --settle 1]
@@ -20,7 +25,9 @@
  *       for --settle seconds, reads VmRSS again: growth per connection.
  *
  * Common: --host (IPv4, default 127.0.0.1), --timeout S (whole run, default 60), --server-pid PID
- * (server CPU over the measured phase), --connect-concurrency K (connections being set up at once).
+ * (server CPU over the measured phase), --connect-concurrency K (connections being set up at once);
+ * --server-pid2 PID (the --port2 server), --db-pid PID (a database's postmaster: its CPU and its
+ * children's, the backends included, summed over the processes alive at both ends of the phase).
  *
  * Output: one line "RESULT mode=… ok=0|1 k=v …" on stdout; a short human summary on stderr. Exit
  * status 0 when ok=1, 1 when the run failed or was incomplete, 2 on bad usage.
@@ -28,7 +35,7 @@
  * CPU: tool_cpu_s is this process's CPU (CLOCK_PROCESS_CPUTIME_ID) over the measured phase;
  * server_cpu_s the server's, summed over its threads from /proc/PID/task/TID/schedstat (ns) when the
  * kernel has it, else /proc/PID/stat utime+stime (clock ticks); server_cpu_stat_s is always the
- * latter. *_cores = CPU seconds ÷ wall seconds.
+ * latter; server2_cpu_s and db_cpu_s the same way. *_cores = CPU seconds ÷ wall seconds.
  *
  * Build: cc -O2 -o loadgen loadgen.c
  */
@@ -121,21 +128,82 @@ static long proc_rss_kib(int pid) {
     return kib;
 }
 
-/* CPU of the tool and the server at one instant; the difference of two covers a phase. */
+/* CPU of PID: schedstat when the kernel has it, else /proc/PID/stat; -1 if unreadable. */
+static double proc_cpu_s(int pid) {
+    double s = proc_schedstat_cpu_s(pid);
+    return s >= 0 ? s : proc_stat_cpu_s(pid);
+}
+
+/* Parent PID from /proc/PID/stat; -1 if unreadable. */
+static int proc_ppid(int pid) {
+    char path[64], buf[1024];
+    snprintf(path, sizeof path, "/proc/%d/stat", pid);
+    FILE *f = fopen(path, "r");
+    if (!f) return -1;
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[n] = 0;
+    char *p = strrchr(buf, ')');
+    int ppid;
+    return p && sscanf(p + 1, " %*c %d", &ppid) == 1 ? ppid : -1;
+}
+
+/* A postmaster and its children (backends, writers): CPU by PID, so that a phase sums only the processes
+ * alive at both ends (a backend that came or went in between would count its whole life or nothing). */
+#define MAX_DB_PROCS 256
+typedef struct {
+    int n, pid[MAX_DB_PROCS];
+    double cpu[MAX_DB_PROCS];
+} db_sample_t;
+
+static void db_take(int root, db_sample_t *s) {
+    s->n = 0;
+    if (root <= 0) return;
+    s->pid[s->n] = root;
+    s->cpu[s->n++] = proc_cpu_s(root);
+    DIR *d = opendir("/proc");
+    if (!d) return;
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL && s->n < MAX_DB_PROCS) {
+        if (e->d_name[0] < '0' || e->d_name[0] > '9') continue;
+        int pid = atoi(e->d_name);
+        if (pid == root || proc_ppid(pid) != root) continue;
+        double cpu = proc_cpu_s(pid);
+        if (cpu < 0) continue;
+        s->pid[s->n] = pid;
+        s->cpu[s->n++] = cpu;
+    }
+    closedir(d);
+}
+
+/* CPU the processes in both samples spent between them; -1 without a database. */
+static double db_delta(const db_sample_t *a, const db_sample_t *b) {
+    if (a->n == 0 || b->n == 0) return -1;
+    double sum = 0;
+    for (int i = 0; i < b->n; i++)
+        for (int j = 0; j < a->n; j++)
+            if (a->pid[j] == b->pid[i]) { sum += b->cpu[i] - a->cpu[j]; break; }
+    return sum;
+}
+
+/* CPU of the tool and the server(s) at one instant; the difference of two covers a phase. */
 typedef struct {
     uint64_t wall_ns;
-    double tool, server, server_stat;
+    double tool, server, server_stat, server2;
+    db_sample_t db;
 } sample_t;
 
-static int server_pid;
+static int server_pid, server2_pid, db_pid;
 
 static sample_t take_sample(void) {
-    sample_t s = {.wall_ns = now_ns(), .tool = self_cpu_s(), .server = -1, .server_stat = -1};
+    sample_t s = {.wall_ns = now_ns(), .tool = self_cpu_s(), .server = -1, .server_stat = -1, .server2 = -1};
     if (server_pid > 0) {
         s.server_stat = proc_stat_cpu_s(server_pid);
         s.server = proc_schedstat_cpu_s(server_pid);
         if (s.server < 0) s.server = s.server_stat;
     }
+    if (server2_pid > 0) s.server2 = proc_cpu_s(server2_pid);
+    db_take(db_pid, &s.db);
     return s;
 }
 
@@ -191,7 +259,7 @@ static const char *mode_names[] = {"fanout", "paced", "churn", "hold"};
 static struct {
     int mode;
     const char *host;
-    int port;
+    int port, port2, senders;
     double timeout;
     int clients, messages, batch, settle_ms;
     double rate, duration;
@@ -207,8 +275,11 @@ static void usage(FILE *f) {
     fputs("usage: loadgen fanout|paced|churn|hold --port PORT [options]\n"
           "  common:  --host ADDR (IPv4, 127.0.0.1)  --timeout S (60)  --server-pid PID\n"
           "           --connect-concurrency K (64)\n"
+          "           --server-pid2 PID (the --port2 server)  --db-pid PID (a postmaster: it and its children)\n"
           "  fanout:  --clients C (50)  --messages M (200)  --batch B (64 lines per write)  --settle-ms MS (200)\n"
           "  paced:   --clients C (50)  --rate LINES_PER_S (2000)  --duration S (5)  --settle-ms MS (200)\n"
+          "  both:    --senders S (all): only clients 0..S-1 send, latency is measured at the others\n"
+          "           --port2 PORT: those others connect to a second server (cross-server delivery)\n"
           "  churn:   --connections N (2000)  --concurrency K (50)\n"
           "  hold:    --connections N (2000)  --settle S (1)  --server-pid PID (required)\n"
           "Prints one 'RESULT mode=... ok=1 ...' line on stdout; exit 0 only when ok=1.\n",
@@ -252,13 +323,14 @@ static conn_t *conns;
 static int nconns;
 static int ep = -1, timer_fd = -1;
 #define TIMER_TAG UINT32_MAX
-static struct sockaddr_in addr;
+static struct sockaddr_in addr, addr2; /* addr2: the receivers' server (--port2) */
 static uint64_t deadline_ns;
 
 /* counters */
 static uint64_t n_connect_failed, n_peer_closed, n_welcomed, n_other_lines;
 static uint64_t deliveries, n_bad, n_self, n_order;
-static uint64_t last_delivery_ns;
+static uint64_t recv_deliveries; /* to the receivers (the clients past --senders; all when every client sends) */
+static uint64_t last_delivery_ns, last_recv_delivery_ns;
 static uint32_t *next_seq; /* fanout/paced: next expected seq, [receiver * C + sender] */
 static int last_errno;
 static int inflight;       /* connecting or waiting for the welcome */
@@ -283,7 +355,8 @@ static int conn_open(conn_t *c) {
     if (fd < 0) { last_errno = errno; return -1; }
     int one = 1;
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one); /* like the servers measured */
-    if (connect(fd, (struct sockaddr *)&addr, sizeof addr) < 0 && errno != EINPROGRESS) {
+    const struct sockaddr_in *to = opt.port2 && c->id >= (uint32_t)opt.senders ? &addr2 : &addr;
+    if (connect(fd, (const struct sockaddr *)to, sizeof *to) < 0 && errno != EINPROGRESS) {
         last_errno = errno;
         close(fd);
         return -1;
@@ -359,11 +432,12 @@ static void conn_flush(conn_t *c, int more_to_come) {
 
 static int sending;            /* fanout: the burst has started */
 static uint32_t fleet;         /* fanout/paced: C */
+static uint32_t nsenders;      /* fanout/paced: S, the clients that send (C unless --senders) */
 static uint64_t expected;      /* fanout/paced: deliveries expected */
 static uint64_t churn_started, churn_done, churn_failed;
 
 static void fanout_refill(conn_t *c) {
-    if (!sending || c->state != C_OPEN || c->sent >= (uint32_t)opt.messages) return;
+    if (!sending || c->state != C_OPEN || c->id >= nsenders || c->sent >= (uint32_t)opt.messages) return;
     if (c->out_off < c->out_len) return; /* the last batch is not out yet: no fresh timestamps behind it */
     uint64_t ts = now_ns();
     for (int i = 0; i < opt.batch && c->sent < (uint32_t)opt.messages; i++) queue_bench_line(c, c->sent++, ts);
@@ -397,7 +471,7 @@ static void on_line(conn_t *c, const char *line, size_t len, uint64_t now) {
     const char *end = line + len, *p = m + 6;
     uint64_t from, seq, ts;
     if (!(p = parse_uint(p, end, &from)) || p >= end || *p++ != ' ' || !(p = parse_uint(p, end, &seq)) ||
-        p >= end || *p++ != ' ' || !parse_uint(p, end, &ts) || from >= fleet) {
+        p >= end || *p++ != ' ' || !parse_uint(p, end, &ts) || from >= nsenders) {
         n_bad++;
         return;
     }
@@ -407,7 +481,12 @@ static void on_line(conn_t *c, const char *line, size_t len, uint64_t now) {
     *want = (uint32_t)seq + 1;
     deliveries++;
     last_delivery_ns = now;
-    hist_add(now > ts ? now - ts : 0);
+    /* Latency at the receivers only: with --port2 the senders' own deliveries are local to their server. */
+    if (c->id >= nsenders || nsenders == fleet) {
+        recv_deliveries++;
+        last_recv_delivery_ns = now;
+        hist_add(now > ts ? now - ts : 0);
+    }
 }
 
 static void feed(conn_t *c, const char *p, size_t n, uint64_t now) {
@@ -576,9 +655,9 @@ static void arm_timer(uint64_t at_ns) {
 static void paced_tick(void) {
     uint64_t now = now_ns(), before = paced_next;
     while (paced_next < paced_total && due_ns(paced_next) <= now) {
-        conn_t *c = &conns[paced_next % fleet];
+        conn_t *c = &conns[paced_next % nsenders];
         if (c->state == C_OPEN) {
-            queue_bench_line(c, (uint32_t)(paced_next / fleet), due_ns(paced_next));
+            queue_bench_line(c, (uint32_t)(paced_next / nsenders), due_ns(paced_next));
             conn_flush(c, 0);
         }
         paced_next++;
@@ -625,6 +704,12 @@ static void put_phase(sample_t a, sample_t b) {
         put(" server_cpu_s=%.4f server_cores=%.3f", s, wall > 0 ? s / wall : 0);
     }
     if (a.server_stat >= 0 && b.server_stat >= 0) put(" server_cpu_stat_s=%.3f", b.server_stat - a.server_stat);
+    if (a.server2 >= 0 && b.server2 >= 0) {
+        double s = b.server2 - a.server2;
+        put(" server2_cpu_s=%.4f server2_cores=%.3f", s, wall > 0 ? s / wall : 0);
+    }
+    double db = db_delta(&a.db, &b.db);
+    if (db >= 0) put(" db_cpu_s=%.4f db_cores=%.3f db_procs=%d", db, wall > 0 ? db / wall : 0, b.db.n);
 }
 
 static void put_latency(const char *prefix) {
@@ -645,6 +730,7 @@ static int finish(int ok, const char *error) {
 
 static int run_fleet_mode(void) { /* fanout and paced */
     fleet = (uint32_t)opt.clients;
+    nsenders = opt.senders ? (uint32_t)opt.senders : fleet;
     nconns = opt.clients;
     conns = calloc((size_t)nconns, sizeof *conns);
     next_seq = calloc((size_t)fleet * fleet, sizeof *next_seq);
@@ -661,7 +747,7 @@ static int run_fleet_mode(void) { /* fanout and paced */
 
     sample_t a, b;
     if (opt.mode == FANOUT) {
-        expected = (uint64_t)opt.messages * fleet * (fleet - 1);
+        expected = (uint64_t)opt.messages * nsenders * (fleet - 1);
         put(" messages=%d batch=%d", opt.messages, opt.batch);
         a = take_sample();
         sending = 1;
@@ -670,9 +756,9 @@ static int run_fleet_mode(void) { /* fanout and paced */
         b = take_sample();
         b.wall_ns = last_delivery_ns ? last_delivery_ns : b.wall_ns; /* throughput ends at the last delivery */
     } else {
-        uint64_t per_client = (uint64_t)(opt.rate * opt.duration / opt.clients + 0.5);
+        uint64_t per_client = (uint64_t)(opt.rate * opt.duration / nsenders + 0.5);
         if (per_client == 0) per_client = 1;
-        paced_total = per_client * fleet;
+        paced_total = per_client * nsenders;
         expected = paced_total * (fleet - 1);
         timer_fd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
         struct epoll_event ev = {.events = EPOLLIN, .data.u32 = TIMER_TAG};
@@ -691,6 +777,13 @@ static int run_fleet_mode(void) { /* fanout and paced */
     double wall = (double)(b.wall_ns - a.wall_ns) / 1e9;
     put(" expected=%" PRIu64 " deliveries=%" PRIu64 " deliveries_per_s=%.0f", expected, deliveries,
         wall > 0 ? (double)deliveries / wall : 0);
+    /* Lines per second as the receivers saw them: each line reaches every receiver (C-1 of them when every
+     * client sends), from the first send to the receivers' last delivery. */
+    uint32_t receivers = nsenders < fleet ? fleet - nsenders : fleet;
+    uint64_t per_line = nsenders < fleet ? receivers : fleet - 1;
+    double recv_wall = last_recv_delivery_ns > a.wall_ns ? (double)(last_recv_delivery_ns - a.wall_ns) / 1e9 : 0;
+    put(" senders=%u receivers=%u port2=%d recv_deliveries=%" PRIu64 " recv_lines_per_s=%.0f", nsenders, receivers,
+        opt.port2, recv_deliveries, recv_wall > 0 ? (double)recv_deliveries / (double)per_line / recv_wall : 0);
     put(" order_errors=%" PRIu64 " self=%" PRIu64 " bad=%" PRIu64 " other_lines=%" PRIu64, n_order, n_self, n_bad,
         n_other_lines);
     put_phase(a, b);
@@ -757,13 +850,14 @@ int main(int argc, char **argv) {
     opt.mode = m;
 
     enum { O_HOST = 256, O_PORT, O_TIMEOUT, O_PID, O_CC, O_CLIENTS, O_MESSAGES, O_BATCH, O_SETTLE_MS, O_RATE,
-           O_DURATION, O_CONNECTIONS, O_CONCURRENCY, O_SETTLE };
+           O_DURATION, O_CONNECTIONS, O_CONCURRENCY, O_SETTLE, O_PORT2, O_SENDERS, O_PID2, O_DB_PID };
     static const struct option longs[] = {
         {"host", 1, 0, O_HOST}, {"port", 1, 0, O_PORT}, {"timeout", 1, 0, O_TIMEOUT}, {"server-pid", 1, 0, O_PID},
         {"connect-concurrency", 1, 0, O_CC}, {"clients", 1, 0, O_CLIENTS}, {"messages", 1, 0, O_MESSAGES},
         {"batch", 1, 0, O_BATCH}, {"settle-ms", 1, 0, O_SETTLE_MS}, {"rate", 1, 0, O_RATE},
         {"duration", 1, 0, O_DURATION}, {"connections", 1, 0, O_CONNECTIONS}, {"concurrency", 1, 0, O_CONCURRENCY},
-        {"settle", 1, 0, O_SETTLE}, {"help", 0, 0, 'h'}, {0, 0, 0, 0},
+        {"settle", 1, 0, O_SETTLE}, {"port2", 1, 0, O_PORT2}, {"senders", 1, 0, O_SENDERS},
+        {"server-pid2", 1, 0, O_PID2}, {"db-pid", 1, 0, O_DB_PID}, {"help", 0, 0, 'h'}, {0, 0, 0, 0},
     };
     optind = 2;
     int o;
@@ -783,6 +877,10 @@ int main(int argc, char **argv) {
         case O_CONNECTIONS: opt.connections = (int)num(optarg, "--connections", 1, 1000000); break;
         case O_CONCURRENCY: opt.concurrency = (int)num(optarg, "--concurrency", 1, 100000); break;
         case O_SETTLE: opt.settle = num(optarg, "--settle", 0, 86400); break;
+        case O_PORT2: opt.port2 = (int)num(optarg, "--port2", 1, 65535); break;
+        case O_SENDERS: opt.senders = (int)num(optarg, "--senders", 1, 4096); break;
+        case O_PID2: server2_pid = (int)num(optarg, "--server-pid2", 1, 1 << 22); break;
+        case O_DB_PID: db_pid = (int)num(optarg, "--db-pid", 1, 1 << 22); break;
         case 'h': usage(stdout); return 0;
         default: usage(stderr); return 2;
         }
@@ -793,6 +891,13 @@ int main(int argc, char **argv) {
     addr.sin_port = htons((uint16_t)opt.port);
     if (inet_pton(AF_INET, opt.host, &addr.sin_addr) != 1) bad_usage("--host must be an IPv4 address, not", opt.host);
     if (opt.mode == PACED && opt.duration >= opt.timeout) bad_usage("--duration must be shorter than", "--timeout");
+    if ((opt.port2 || opt.senders) && opt.mode != FANOUT && opt.mode != PACED)
+        bad_usage("--port2 and --senders are for", "fanout and paced");
+    if (opt.senders > opt.clients) bad_usage("--senders must be at most", "--clients");
+    if (opt.port2 && (!opt.senders || opt.senders == opt.clients))
+        bad_usage("--port2 needs receivers:", "--senders S below --clients");
+    addr2 = addr;
+    addr2.sin_port = htons((uint16_t)opt.port2);
 
     signal(SIGPIPE, SIG_IGN);
     struct rlimit rl;
