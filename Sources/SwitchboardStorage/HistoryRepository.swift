@@ -58,7 +58,16 @@ public struct HistoryRepository: Sendable {
         if let sqlite = connection as? SQLiteConnection { try sqlite.verifyFileIdentity() }
         var ids = known
         var opened: [ConnectionKey: Int64] = [:]
+        // Chat lines in a row go in multi-row INSERTs (one statement per up to 64 lines, not one per line);
+        // any other event first writes the lines before it, so rows keep the order events came in.
+        var lines: [DatabaseValue] = []
         for event in events {
+            if case .message(let key, let nickname, let kind, let body, let time) = event {
+                guard let id = ids[key] else { continue }
+                lines += [.integer(id), .text(nickname), .text(kind.rawValue), .text(body), .text(time.iso8601)]
+                continue
+            }
+            try insertMessages(&lines, on: connection)
             switch event {
             case .opened(let key, let peer, let nickname, let time, let visitor):
                 let id: Int64
@@ -83,14 +92,42 @@ public struct HistoryRepository: Sendable {
                     .integer(summary.linesIn), .integer(summary.linesOut),
                     .integer(summary.bytesIn), .integer(summary.bytesOut),
                 ])
-            case .message(let key, let nickname, let kind, let body, let time):
-                guard let id = ids[key] else { continue }
-                try connection.fetch(sql.insertMessage, [
-                    .integer(id), .text(nickname), .text(kind.rawValue), .text(body), .text(time.iso8601),
-                ])
+            case .message:
+                break  // gathered above
             }
         }
+        try insertMessages(&lines, on: connection)
         return opened
+    }
+
+    /// Values per message row: connection id, nickname, kind, body, sent at.
+    private static let messageColumns = 5
+
+    /// Inserts the gathered message rows (five values each) and empties `values`: 64 rows per statement,
+    /// the rest in statements of 16, 4 and 1 rows — four statement shapes, each prepared once per connection.
+    private func insertMessages(_ values: inout [DatabaseValue], on connection: any DatabaseConnection) throws(DatabaseError) {
+        var start = 0
+        let rows = values.count / Self.messageColumns
+        var remaining = rows
+        for size in [64, 16, 4, 1] {
+            while remaining >= size {
+                let end = start + size * Self.messageColumns
+                try connection.fetch(insertMessagesSQL(rows: size), Array(values[start..<end]))
+                start = end
+                remaining -= size
+            }
+        }
+        values.removeAll(keepingCapacity: true)
+    }
+
+    /// `INSERT INTO messages … VALUES (…), (…)` for `rows` rows, in this dialect's placeholders.
+    private func insertMessagesSQL(rows: Int) -> String {
+        if rows == 1 { return sql.insertMessage }
+        let mark = dialect == .sqlite ? "?" : "$"
+        let tuples = (0..<rows).map { row in
+            "(" + (1...Self.messageColumns).map { "\(mark)\(row * Self.messageColumns + $0)" }.joined(separator: ", ") + ")"
+        }
+        return "INSERT INTO messages (connection_id, nickname, kind, body, sent_at) VALUES " + tuples.joined(separator: ", ")
     }
 
     /// Reserves `count` visitor numbers (connection row ids) from the database's counter: the returned

@@ -53,6 +53,36 @@ final class HistoryRepositoryTests: XCTestCase {
         }
     }
 
+    /// A batch of chat lines is written in multi-row INSERTs (64, 16, 4, 1 rows a statement): 150 lines from
+    /// two connections, interleaved with a third connection's open and close, all come back in order with
+    /// their text, kinds and authors.
+    func testABatchOfLinesIsWrittenWholeAndInOrder() async throws {
+        try await forEachDatabase { db in
+            let now = Timestamp.now()
+            _ = try await db.awaitOnLoop { $0.connectionOpened(ConnectionKey(1), peer: "a", nickname: "ann", at: now) }
+            _ = try await db.awaitOnLoop { $0.connectionOpened(ConnectionKey(2), peer: "b", nickname: "bob", at: now) }
+            try await db.onLoop { writer in
+                for index in 0..<150 {
+                    let (key, name) = index % 3 == 0 ? (ConnectionKey(2), "bob") : (ConnectionKey(1), "ann")
+                    writer.messageSaid(key, nickname: name, kind: index % 5 == 0 ? .me : .say,
+                                       body: "line \(index) 'quoted' é", at: now)
+                    if index == 70 {
+                        _ = writer.connectionOpened(ConnectionKey(3), peer: "c", nickname: "cy", at: now)
+                    }
+                }
+            }
+            try await db.flush()
+            let messages = try await db.withRepository { repository, connection throws(DatabaseError) in
+                try repository.recentMessages(limit: 500, on: connection)
+            }
+            XCTAssertEqual(messages.map(\.body), (0..<150).map { "line \($0) 'quoted' é" })
+            XCTAssertEqual(messages.map(\.nickname), (0..<150).map { $0 % 3 == 0 ? "bob" : "ann" })
+            XCTAssertEqual(messages.map(\.kind), (0..<150).map { $0 % 5 == 0 ? MessageKind.me : .say })
+            let rows = try await db.connections(limit: 10)
+            XCTAssertEqual(rows.count, 3)
+        }
+    }
+
     /// Every listing column round-trips through both dialects' SQL, open rows included.
     func testConnectionsListEveryColumn() async throws {
         try await forEachDatabase { db in
