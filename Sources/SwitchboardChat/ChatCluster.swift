@@ -58,6 +58,9 @@ final class ChatCluster {
     private(set) var pendingClaims: Set<ConnectionKey> = []
     private var isShutDown = false
 
+    /// The start of every payload this server sends: `sb1 ID `.
+    private lazy var ownPrefix = "\(ClusterMessage.magic) \(serverID) "
+
     /// How long to wait for the live servers' snapshots after contact begins.
     static let syncWait = TimeAmount.seconds(3)
     /// How often the servers table is checked for stopped and lost servers.
@@ -140,6 +143,8 @@ final class ChatCluster {
     }
 
     private func apply(_ payload: String) {
+        // Our own echo, told by its header alone (the origin is the second field), before any decoding.
+        if payload.hasPrefix(ownPrefix) { return }
         guard let message = ClusterMessage(decoding: payload) else {
             logger.debug("ignoring a payload that is not a cluster message", metadata: ["bytes": "\(payload.utf8.count)"])
             return
