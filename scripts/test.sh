@@ -31,32 +31,11 @@ export SWITCHBOARD_TEST_STRICT=1
 swift build --build-tests
 
 log=$(mktemp /tmp/switchboard-test.XXXXXX)
-heavy_log=$(mktemp /tmp/switchboard-test-heavy.XXXXXX)
-trap 'rm -f "$log" "$heavy_log"' EXIT
+trap 'rm -f "$log"' EXIT
 # XCTest only: the suite has no swift-testing tests, and its empty summary line would be misleading.
 set +e
-if [[ $# -eq 0 && -z "${SWITCHBOARD_TEST_SERIAL:-}" ]]; then
-    # The whole suite, in two processes side by side on the one throwaway PostgreSQL (every test makes its
-    # own database): the two suites that load the machine for a fixed time (the 30 s chaos run, the crash
-    # recipes) beside everything else, which mostly waits on sockets, timers and PostgreSQL. The heavy half's
-    # log follows the other's. SWITCHBOARD_TEST_SERIAL=1 runs them one after the other instead.
-    heavy='ChaosEndToEndTests|CrashRegressionEndToEndTests'
-    scripts/with-postgres.sh bash -c '
-        swift test --skip-build --disable-swift-testing --filter "$1" >"$2" 2>&1 &
-        heavy=$!
-        swift test --skip-build --disable-swift-testing --skip "$1" 2>&1
-        rest=$?
-        wait "$heavy"
-        heavy_status=$?
-        echo "test.sh: the heavy half ($1), run beside the rest:"
-        cat "$2"
-        if [[ $rest -ne 0 ]]; then exit "$rest"; fi
-        exit "$heavy_status"' _ "$heavy" "$heavy_log" 2>&1 | tee "$log"
-    status=${PIPESTATUS[0]}
-else
-    scripts/with-postgres.sh swift test --skip-build --disable-swift-testing "$@" 2>&1 | tee "$log"
-    status=${PIPESTATUS[0]}
-fi
+scripts/with-postgres.sh swift test --skip-build --disable-swift-testing "$@" 2>&1 | tee "$log"
+status=${PIPESTATUS[0]}
 set -e
 
 count() { grep -cE "^Test Case '[^']+' $1 \(" "$log" || true; }
