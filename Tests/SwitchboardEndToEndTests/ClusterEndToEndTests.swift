@@ -167,7 +167,8 @@ final class ClusterEndToEndTests: XCTestCase {
 
     /// PostgreSQL restarts mid-chat: each server's clients see one `* lost contact with the other servers`,
     /// local chat goes on, then one `* back in contact with the other servers (N clients connected)`;
-    /// chat across servers resumes and /history holds everything said, the outage included.
+    /// chat across servers resumes and /history holds everything said, the outage included; a nickname taken on
+    /// both sides while apart goes to the earlier claim.
     func testPostgresRestartedMidChat() throws {
         let postgres = try RestartablePostgresCluster.make()
         let directory = try makeTemporaryDirectory()
@@ -190,13 +191,31 @@ final class ClusterEndToEndTests: XCTestCase {
         }
         alice.send("during\r\n")
         XCTAssertEqual(alice2.readLines(until: { $0 == "<alice> during" }).last, "<alice> during", "local chat goes on")
+        // One name taken on both sides while apart: first on A, then on B.
+        rename(alice2, to: "sam")
+        XCTAssertEqual(alice.readLines(until: { $0.hasSuffix(" is now known as sam") }).last?.hasSuffix("sam"), true)
+        rename(bob, to: "Sam")
 
         try postgres.start()
+        var bobSaw: [String] = []
         for client in [alice, bob] {
             let lines = client.readLines(until: { $0.hasPrefix("* back in contact") }, timeout: 30)
             XCTAssertEqual(lines.last, "* back in contact with the other servers (3 clients connected)", "\(lines)")
             XCTAssertEqual(lines.filter { $0.hasPrefix("* lost contact") }.count, 0, "one notice per outage: \(lines)")
+            if client === bob { bobSaw = lines }
         }
+        // The later claim (B's) gives way: its holder is told and becomes its guest name, everywhere (settled
+        // while the rosters are exchanged, so before or just after `* back in contact`).
+        var settled = bobSaw
+        if !settled.contains(where: { $0.hasPrefix("* Sam is now known as guest") }) {
+            settled += bob.readLines(until: { $0.hasPrefix("* Sam is now known as guest") }, timeout: 15)
+        }
+        XCTAssertTrue(settled.contains { $0.hasPrefix("! Sam was claimed earlier on another server") }, "\(settled)")
+        alice2.send("/who\r\n")
+        let who = alice2.readLines(until: { $0.contains(" connected: ") }).last ?? ""
+        XCTAssertTrue(who.hasPrefix("* 3 connected: alice, guest") && who.hasSuffix(", sam"), who)
+        bob.send("/who\r\n")
+        XCTAssertEqual(bob.readLines(until: { $0.contains(" connected: ") }).last, who, "both sides agree")
         alice.send("after\r\n")
         XCTAssertEqual(bob.readLines(until: { $0 == "<alice> after" }, timeout: 15).last, "<alice> after")
         // Asked on alice's server: /history waits for that server's queued history to be written.
