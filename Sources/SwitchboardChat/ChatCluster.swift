@@ -54,6 +54,7 @@ final class ChatCluster {
     private var statusCheckRunning = false
     private var readyPromise: EventLoopPromise<Void>?
     private var lastFellBehindNotice: NIODeadline?
+    private var lastSnapshotRequest: NIODeadline?
     /// Name claims waiting for the database, by member.
     private(set) var pendingClaims: Set<ConnectionKey> = []
     private var isShutDown = false
@@ -286,8 +287,12 @@ final class ChatCluster {
         logger.warning("fell behind the other servers; dropped their messages", metadata: ["count": "\(count)"])
         lastSequence.removeAll()
         snapshotParts.removeAll()
-        publish(.wantSnapshot(server: 0))
         let now = eventLoop.now
+        // At most one request a second: the snapshots it brings must not be what overflows the inbox again.
+        if lastSnapshotRequest.map({ now - $0 >= .seconds(1) }) ?? true {
+            lastSnapshotRequest = now
+            publish(.wantSnapshot(server: 0))
+        }
         if lastFellBehindNotice.map({ now - $0 >= .seconds(10) }) ?? true, hub.announce(ChatText.fellBehind) > 0 {
             lastFellBehindNotice = now  // a notice nobody was there to see does not count
         }
