@@ -211,8 +211,15 @@ final class ClusterEndToEndTests: XCTestCase {
             settled += bob.readLines(until: { $0.hasPrefix("* Sam is now known as guest") }, timeout: 15)
         }
         XCTAssertTrue(settled.contains { $0.hasPrefix("! Sam was claimed earlier on another server") }, "\(settled)")
-        alice2.send("/who\r\n")
-        let who = alice2.readLines(until: { $0.contains(" connected: ") }).last ?? ""
+        // A may have seen B's Sam for a moment (as a rename notice, then): ask until the names settle.
+        var who = ""
+        let settleBy = Date().addingTimeInterval(15)
+        repeat {
+            alice2.send("/who\r\n")
+            who = alice2.readLines(until: { $0.contains(" connected: ") }).last ?? ""
+            if who.hasPrefix("* 3 connected: alice, guest") && who.hasSuffix(", sam") { break }
+            usleep(50_000)
+        } while Date() < settleBy
         XCTAssertTrue(who.hasPrefix("* 3 connected: alice, guest") && who.hasSuffix(", sam"), who)
         bob.send("/who\r\n")
         XCTAssertEqual(bob.readLines(until: { $0.contains(" connected: ") }).last, who, "both sides agree")
