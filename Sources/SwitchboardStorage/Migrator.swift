@@ -39,8 +39,27 @@ public struct Migrator: Sendable {
         return pending.isEmpty ? .upToDate : .pending(pending)
     }
 
-    /// Applies every pending migration, each in its own transaction.
+    /// The PostgreSQL advisory lock migrators take, so servers started together (`docker compose up`, a
+    /// cluster's hosts) migrate one after the other instead of racing to create the same tables.
+    static let postgresLockKey: Int64 = 0x5377_6974_6368  // "Switch"
+
+    /// Applies every pending migration, each in its own transaction. On PostgreSQL it holds a session
+    /// advisory lock throughout: a second migrator waits, then finds the migrations applied.
     public func migrate(_ connection: any DatabaseConnection) throws(DatabaseError) -> Outcome {
+        guard connection.dialect == .postgres else { return try migrateUnlocked(connection) }
+        try connection.fetch("SELECT pg_advisory_lock($1)", [.integer(Migrator.postgresLockKey)])
+        do {
+            let outcome = try migrateUnlocked(connection)
+            try connection.fetch("SELECT pg_advisory_unlock($1)", [.integer(Migrator.postgresLockKey)])
+            return outcome
+        } catch {
+            // A broken connection lets go of the lock by itself; on a working one, let go now.
+            _ = try? connection.fetch("SELECT pg_advisory_unlock($1)", [.integer(Migrator.postgresLockKey)])
+            throw error
+        }
+    }
+
+    private func migrateUnlocked(_ connection: any DatabaseConnection) throws(DatabaseError) -> Outcome {
         try connection.executeScript(createTableSQL)
         let done = try recordedVersions(connection)
         var applied: [Migration] = []

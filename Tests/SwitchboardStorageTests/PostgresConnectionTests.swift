@@ -1,5 +1,6 @@
 import Foundation
 @testable import SwitchboardStorage
+import NIOConcurrencyHelpers
 import SwitchboardTestSupport
 import XCTest
 
@@ -213,6 +214,25 @@ final class PostgresConnectionTests: XCTestCase {
         let error = databaseError { _ = try PostgresConnection(uri: "postgres://u@127.0.0.1:\(try Self.closedPort())/db") }
         XCTAssertEqual(error?.healsByWaiting, true, "\(String(describing: error))")
         XCTAssertNil(error?.sqlState)
+    }
+
+    /// Servers started together migrate one after the other: four migrators racing on a fresh database all
+    /// succeed, and every migration is applied once. (Before: two servers started at once on an empty
+    /// database failed with `duplicate key value violates unique constraint "pg_type_typname_nsp_index"`.)
+    func testMigratorsStartedTogetherTakeTurns() throws {
+        let migrator = Migrator(dialect: .postgres)
+        let outcomes = NIOLockedValueBox<[Result<Int, DatabaseError>]>([])
+        let uri = self.uri
+        DispatchQueue.concurrentPerform(iterations: 4) { _ in
+            // Each on a connection of its own, opened on its own thread.
+            let result = Result { () throws(DatabaseError) -> Int in
+                try migrator.migrate(try PostgresConnection(uri: uri)).applied.count
+            }
+            outcomes.withLockedValue { $0.append(result) }
+        }
+        let applied = try outcomes.withLockedValue { $0 }.map { try $0.get() }
+        XCTAssertEqual(applied.reduce(0, +), migrator.migrations.count, "each migration once: \(applied)")
+        XCTAssertEqual(applied.filter { $0 > 0 }.count, 1, "\(applied)")
     }
 
     /// The PostgreSQL migrations apply, a second run applies nothing, and a tampered checksum is refused.
