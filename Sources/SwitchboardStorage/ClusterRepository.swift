@@ -132,10 +132,6 @@ public struct ClusterRepository: Sendable {
             .map(\.id)
     }
 
-    private static func cutoff(_ parameter: String) -> String {
-        "now() - \(parameter)::float8 * interval '1 second'"
-    }
-
     // $1 key, $2 nickname, $3 server, $4 connection, $5 claimed_at, $6 take over (1/0), $7 timeout (s).
     static let claimSQL = """
         INSERT INTO nicknames AS held (nickname_key, nickname, server_id, connection_key, claimed_at)
@@ -149,7 +145,7 @@ public struct ClusterRepository: Sendable {
             WHERE (held.server_id = EXCLUDED.server_id AND held.connection_key = EXCLUDED.connection_key)
                OR ($6::int = 1 AND (EXCLUDED.claimed_at, EXCLUDED.server_id) < (held.claimed_at, held.server_id))
                OR held.server_id IN (
-                   SELECT id FROM servers WHERE stopped_at IS NOT NULL OR heartbeat_at < \(cutoff("$7")))
+                   SELECT id FROM servers WHERE stopped_at IS NOT NULL OR heartbeat_at < \(HistorySQL.cutoff("$7")))
         RETURNING server_id
         """
     static let releaseOthersSQL =
@@ -158,9 +154,9 @@ public struct ClusterRepository: Sendable {
     static let releaseAllSQL = "DELETE FROM nicknames WHERE server_id = $1"
     static let statusSQL = """
         SELECT id, CASE WHEN stopped_at IS NOT NULL THEN 1 ELSE 0 END AS stopped,
-               CASE WHEN stopped_at IS NULL AND heartbeat_at < \(cutoff("$2")) THEN 1 ELSE 0 END AS late
+               CASE WHEN stopped_at IS NULL AND heartbeat_at < \(HistorySQL.cutoff("$2")) THEN 1 ELSE 0 END AS late
         FROM servers
-        WHERE id <> $1 AND ((stopped_at IS NULL AND heartbeat_at < \(cutoff("$2"))) OR id = ANY($3::bigint[]))
+        WHERE id <> $1 AND ((stopped_at IS NULL AND heartbeat_at < \(HistorySQL.cutoff("$2"))) OR id = ANY($3::bigint[]))
         ORDER BY id
         """
     static let nameRowSQL =

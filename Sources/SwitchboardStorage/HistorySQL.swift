@@ -88,7 +88,7 @@ struct HistorySQL: Sendable {
     }
 
     /// The oldest heartbeat still alive: the database's clock minus the timeout in `parameter` (seconds).
-    private static func cutoff(_ parameter: String) -> String {
+    static func cutoff(_ parameter: String) -> String {
         "now() - \(parameter)::float8 * interval '1 second'"
     }
 
