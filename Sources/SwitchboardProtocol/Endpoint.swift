@@ -14,7 +14,10 @@ public enum Endpoint: Sendable, Equatable, CustomStringConvertible {
     case tcp(host: String, port: Int, backlog: Int, reusePort: Bool = false)
     case unix(path: String, mode: UInt16?, backlog: Int)
 
-    public static let defaultBacklog = 256
+    /// The listen backlog unless `backlog=N` says otherwise: room for a crowd connecting while the loop is
+    /// busy (at 256 the chaos test overflowed it hundreds of times a run, and a client whose handshake was
+    /// dropped could be reset before its welcome). The kernel caps it at `net.core.somaxconn`.
+    public static let defaultBacklog = 4096
 
     /// Parses an endpoint description.
     public init(parsing text: String) throws(EndpointError) {

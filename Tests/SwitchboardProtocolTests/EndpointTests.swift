@@ -7,8 +7,8 @@ final class EndpointTests: XCTestCase {
 
     /// `tcp:PORT` listens on every IPv4 interface with the default backlog.
     func testTcpPortAloneListensOnEveryInterface() throws {
-        XCTAssertEqual(try Endpoint(parsing: "tcp:8000"), .tcp(host: "0.0.0.0", port: 8000, backlog: 256))
-        XCTAssertEqual(Endpoint.defaultBacklog, 256)
+        XCTAssertEqual(try Endpoint(parsing: "tcp:8000"), .tcp(host: "0.0.0.0", port: 8000, backlog: 4096))
+        XCTAssertEqual(Endpoint.defaultBacklog, 4096)
     }
 
     /// `interface=ADDR` chooses the address to bind.
@@ -23,7 +23,7 @@ final class EndpointTests: XCTestCase {
     /// the endpoint's description does not change.
     func testReusePortIsATcpFlag() throws {
         XCTAssertEqual(try Endpoint(parsing: "tcp:8000:reuseport"),
-                       .tcp(host: "0.0.0.0", port: 8000, backlog: 256, reusePort: true))
+                       .tcp(host: "0.0.0.0", port: 8000, backlog: 4096, reusePort: true))
         XCTAssertEqual(try Endpoint(parsing: "tcp:8000:interface=127.0.0.1:reuseport:backlog=64"),
                        .tcp(host: "127.0.0.1", port: 8000, backlog: 64, reusePort: true))
         XCTAssertEqual(try Endpoint(parsing: "tcp:8000:reuseport").description, "tcp:0.0.0.0:8000")
@@ -34,13 +34,13 @@ final class EndpointTests: XCTestCase {
 
     /// Port 0 (ephemeral, for tests) and 65535 are the inclusive bounds.
     func testTcpPortBoundsZeroAnd65535AreAccepted() throws {
-        XCTAssertEqual(try Endpoint(parsing: "tcp:0:interface=127.0.0.1"), .tcp(host: "127.0.0.1", port: 0, backlog: 256))
-        XCTAssertEqual(try Endpoint(parsing: "tcp:65535"), .tcp(host: "0.0.0.0", port: 65_535, backlog: 256))
+        XCTAssertEqual(try Endpoint(parsing: "tcp:0:interface=127.0.0.1"), .tcp(host: "127.0.0.1", port: 0, backlog: 4096))
+        XCTAssertEqual(try Endpoint(parsing: "tcp:65535"), .tcp(host: "0.0.0.0", port: 65_535, backlog: 4096))
     }
 
     /// An IPv6 literal in brackets keeps its colons, and the brackets are not part of the host.
     func testBracketedIPv6InterfaceKeepsItsColons() throws {
-        XCTAssertEqual(try Endpoint(parsing: "tcp:8000:interface=[::1]"), .tcp(host: "::1", port: 8000, backlog: 256))
+        XCTAssertEqual(try Endpoint(parsing: "tcp:8000:interface=[::1]"), .tcp(host: "::1", port: 8000, backlog: 4096))
         XCTAssertEqual(
             try Endpoint(parsing: "tcp:6667:interface=[2001:db8::42]:backlog=8"),
             .tcp(host: "2001:db8::42", port: 6667, backlog: 8)
@@ -49,7 +49,7 @@ final class EndpointTests: XCTestCase {
 
     /// Twisted's `\:` escape makes an IPv6 literal too.
     func testBackslashEscapedIPv6InterfaceKeepsItsColons() throws {
-        XCTAssertEqual(try Endpoint(parsing: #"tcp:8000:interface=\:\:1"#), .tcp(host: "::1", port: 8000, backlog: 256))
+        XCTAssertEqual(try Endpoint(parsing: #"tcp:8000:interface=\:\:1"#), .tcp(host: "::1", port: 8000, backlog: 4096))
     }
 
     /// `backlog=N` overrides the default listen backlog.
@@ -113,7 +113,7 @@ final class EndpointTests: XCTestCase {
 
     /// `mode=660` is read as octal permission bits, and backlog works for unix too.
     func testUnixModeIsReadAsOctal() throws {
-        XCTAssertEqual(try Endpoint(parsing: "unix:/tmp/sb.sock:mode=660"), .unix(path: "/tmp/sb.sock", mode: 0o660, backlog: 256))
+        XCTAssertEqual(try Endpoint(parsing: "unix:/tmp/sb.sock:mode=660"), .unix(path: "/tmp/sb.sock", mode: 0o660, backlog: 4096))
         XCTAssertEqual(
             try Endpoint(parsing: "unix:/tmp/sb.sock:mode=0777:backlog=3"),
             .unix(path: "/tmp/sb.sock", mode: 0o777, backlog: 3)
@@ -122,12 +122,12 @@ final class EndpointTests: XCTestCase {
 
     /// Twisted's `lockfile=` option is accepted (and ignored) so Twisted strings keep working.
     func testUnixLockfileOptionIsAccepted() throws {
-        XCTAssertEqual(try Endpoint(parsing: "unix:/tmp/sb.sock:lockfile=1"), .unix(path: "/tmp/sb.sock", mode: nil, backlog: 256))
+        XCTAssertEqual(try Endpoint(parsing: "unix:/tmp/sb.sock:lockfile=1"), .unix(path: "/tmp/sb.sock", mode: nil, backlog: 4096))
     }
 
     /// A `\:` in a unix path is a literal colon.
     func testEscapedColonInUnixPathIsKept() throws {
-        XCTAssertEqual(try Endpoint(parsing: #"unix:/tmp/a\:b.sock"#), .unix(path: "/tmp/a:b.sock", mode: nil, backlog: 256))
+        XCTAssertEqual(try Endpoint(parsing: #"unix:/tmp/a\:b.sock"#), .unix(path: "/tmp/a:b.sock", mode: nil, backlog: 4096))
     }
 
     /// Non-octal digits, values above 0777, signs or nothing are refused as modes.
