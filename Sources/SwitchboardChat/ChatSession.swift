@@ -153,12 +153,12 @@ public final class ChatSession: ChannelDuplexHandler {
     }
 
     private func joinOnce(visitor: Int64?) {
-        guard case .admitted(let id) = state, let context else { return }
+        guard case .admitted(let id) = state, context != nil else { return }
         state = .joined(id)
         hub.join(self, id, visitor: visitor)
-        // Input was not read until now (autoRead starts off): commands run only once we have a name. Input
-        // that came early anyway (a client that sent and half-closed at once) is worked off now.
-        context.channel.setOption(ChannelOptions.autoRead, value: true).whenFailure { _ in }
+        // Input was not read until now (`read` held it): commands run only once we have a name. Input that
+        // came early anyway (a client that sent and half-closed at once) is worked off now, and the held read
+        // is passed on.
         drain()
     }
 
@@ -195,6 +195,14 @@ public final class ChatSession: ChannelDuplexHandler {
     }
 
     public func read(context: ChannelHandlerContext) {
+        switch state {
+        case .connecting, .admitted, .refused:
+            // Not joined yet: commands run only once the client has a name (`joinOnce` passes the read on).
+            readHeld = true
+            return
+        case .joined, .closing, .closed:
+            break
+        }
         if inbound.isEmpty && !isParked {
             context.read()
         } else {
