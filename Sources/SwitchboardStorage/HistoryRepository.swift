@@ -58,6 +58,9 @@ public struct HistoryRepository: Sendable {
         if let sqlite = connection as? SQLiteConnection { try sqlite.verifyFileIdentity() }
         var ids = known
         var opened: [ConnectionKey: Int64] = [:]
+        // A connection that opens and closes within this batch (most visits under churn) becomes one INSERT
+        // of the finished row, where its `opened` stands, instead of an INSERT and an UPDATE.
+        let finished = Self.finishedWithin(events)
         // Chat lines in a row go in multi-row INSERTs (one statement per up to 64 lines, not one per line);
         // any other event first writes the lines before it, so rows keep the order events came in.
         var lines: [DatabaseValue] = []
@@ -73,10 +76,18 @@ public struct HistoryRepository: Sendable {
                 let id: Int64
                 if let visitor { id = visitor } else { id = try nextVisitorNumber(on: connection) }
                 // A guest's row is named as the hub names it: guest<visitor number>.
-                try connection.fetch(
-                    sql.insertConnection, [.integer(id), .text(peer), .text(nickname ?? "guest\(id)"), .text(time.iso8601),
-                    owner,
-                ])
+                let name = nickname ?? "guest\(id)"
+                if let summary = finished[key] {
+                    try connection.fetch(sql.insertFinishedConnection, [
+                        .integer(id), .text(peer), .text(summary.nickname ?? name), .text(time.iso8601), owner,
+                        .text(summary.closedAt.iso8601), .text(summary.reason),
+                        .integer(summary.linesIn), .integer(summary.linesOut),
+                        .integer(summary.bytesIn), .integer(summary.bytesOut),
+                    ])
+                } else {
+                    try connection.fetch(
+                        sql.insertConnection, [.integer(id), .text(peer), .text(name), .text(time.iso8601), owner])
+                }
                 ids[key] = id
                 opened[key] = id
             case .refused(let peer, let reason, let time, let visitor):
@@ -85,7 +96,7 @@ public struct HistoryRepository: Sendable {
                 try connection.fetch(
                     sql.insertRefused, [.integer(id), .text(peer), .text(time.iso8601), .text(reason), owner])
             case .closed(let key, let summary):
-                guard let id = ids[key] else { continue }
+                guard finished[key] == nil, let id = ids[key] else { continue }
                 try connection.fetch(sql.closeConnection, [
                     .integer(id), summary.nickname.map(DatabaseValue.text) ?? .null, .text(summary.closedAt.iso8601),
                     .text(summary.reason),
@@ -98,6 +109,20 @@ public struct HistoryRepository: Sendable {
         }
         try insertMessages(&lines, on: connection)
         return opened
+    }
+
+    /// The connections both opened and closed in `events`, with how they closed.
+    static func finishedWithin(_ events: [HistoryEvent]) -> [ConnectionKey: ConnectionSummary] {
+        var openedHere = Set<ConnectionKey>()
+        var finished: [ConnectionKey: ConnectionSummary] = [:]
+        for event in events {
+            switch event {
+            case .opened(let key, _, _, _, _): openedHere.insert(key)
+            case .closed(let key, let summary) where openedHere.contains(key): finished[key] = summary
+            case .closed, .refused, .message: break
+            }
+        }
+        return finished
     }
 
     /// Values per message row: connection id, nickname, kind, body, sent at.

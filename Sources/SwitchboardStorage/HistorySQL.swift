@@ -7,6 +7,7 @@ struct HistorySQL: Sendable {
     var returnVisitorNumbers: String
     var insertConnection: String
     var insertRefused: String
+    var insertFinishedConnection: String
     var closeConnection: String
     var insertMessage: String
     var recentMessages: String
@@ -34,6 +35,11 @@ struct HistorySQL: Sendable {
         insertRefused: """
             INSERT INTO connections (id, peer, nickname, connected_at, disconnected_at, close_reason, server_id)
             VALUES (?1, ?2, NULL, ?3, ?3, ?4, ?5)
+            """,
+        insertFinishedConnection: """
+            INSERT INTO connections (id, peer, nickname, connected_at, server_id, disconnected_at, close_reason,
+                lines_in, lines_out, bytes_in, bytes_out)
+            VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)
             """,
         closeConnection: """
             UPDATE connections SET nickname = COALESCE(?2, nickname), disconnected_at = ?3, close_reason = ?4,
@@ -102,6 +108,11 @@ struct HistorySQL: Sendable {
         insertRefused: """
             INSERT INTO connections (id, peer, nickname, connected_at, disconnected_at, close_reason, server_id)
             OVERRIDING SYSTEM VALUE VALUES ($1, $2, NULL, $3, $3, $4, $5)
+            """,
+        insertFinishedConnection: """
+            INSERT INTO connections (id, peer, nickname, connected_at, server_id, disconnected_at, close_reason,
+                lines_in, lines_out, bytes_in, bytes_out)
+            OVERRIDING SYSTEM VALUE VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
             """,
         closeConnection: """
             UPDATE connections SET nickname = COALESCE($2, nickname), disconnected_at = $3, close_reason = $4,

@@ -59,6 +59,45 @@ final class HistoryWriterTests: XCTestCase {
         }
     }
 
+    /// A visit that opens and closes within one batch (most of them under churn) is written as one finished
+    /// row: the same row an INSERT and a later UPDATE give, final nickname, guest name and lines said included.
+    func testAVisitOpenedAndClosedInOneBatchIsWrittenFinished() async throws {
+        try await forEachDatabase { db in
+            let connectedAt = Timestamp(microsecondsSinceEpoch: 1_764_083_639_000_000)
+            let named = summary("zed", "quit: bye", lines: 3)
+            let nameless = summary(nil, "connection closed")
+            try await db.onLoop { store in
+                // Reserved numbers: the opens linger with the rest, so all of this is one batch.
+                _ = store.connectionOpened(ConnectionKey(1), visitor: 5_000, peer: "10.0.0.1:1", nickname: nil, at: connectedAt)
+                _ = store.connectionOpened(ConnectionKey(2), visitor: 5_001, peer: "10.0.0.2:2", nickname: nil, at: connectedAt)
+                _ = store.connectionOpened(ConnectionKey(3), visitor: 5_002, peer: "10.0.0.3:3", nickname: nil, at: connectedAt)
+                store.messageSaid(ConnectionKey(1), nickname: "zed", kind: .say, body: "hello", at: connectedAt)
+                store.connectionClosed(ConnectionKey(1), named)
+                store.connectionClosed(ConnectionKey(2), nameless)
+            }
+            try await db.flush()
+            let batches = try await db.onLoop { $0.committedBatches }
+            XCTAssertEqual(batches, 1, "the opens and closes must have shared one batch for this test to mean anything")
+            let records = try await db.connections(limit: 10)
+            XCTAssertEqual(records, [
+                ConnectionRecord(
+                    id: 5_002, peer: "10.0.0.3:3", nickname: "guest5002", connectedAt: connectedAt, disconnectedAt: nil,
+                    closeReason: nil, linesIn: 0, linesOut: 0, bytesIn: 0, bytesOut: 0),
+                ConnectionRecord(
+                    id: 5_001, peer: "10.0.0.2:2", nickname: "guest5001", connectedAt: connectedAt,
+                    disconnectedAt: nameless.closedAt, closeReason: "connection closed",
+                    linesIn: 1, linesOut: 2, bytesIn: 10, bytesOut: 20),
+                ConnectionRecord(
+                    id: 5_000, peer: "10.0.0.1:1", nickname: "zed", connectedAt: connectedAt,
+                    disconnectedAt: named.closedAt, closeReason: "quit: bye",
+                    linesIn: 3, linesOut: 6, bytesIn: 30, bytesOut: 60),
+            ])
+            let lines = try await db.query("SELECT connection_id, body FROM messages")
+            XCTAssertEqual(lines.map { $0[0].int64 }, [5_000])
+            XCTAssertEqual(lines.map { $0[1].string }, ["hello"])
+        }
+    }
+
     /// `recentMessages` sees a line queued just before it, oldest first; `/me` keeps its kind.
     func testRecentMessagesIncludeLinesQueuedJustBefore() async throws {
         try await forEachDatabase { db in
