@@ -46,8 +46,11 @@ ALL_WORKLOADS=(
     "fanout-50x1000|fanout --clients 50 --messages 1000 --timeout 120"
     "fanout-200x100|fanout --clients 200 --messages 100 --timeout 120"
     "paced-2000|paced --clients 50 --rate 2000 --duration 5 --timeout 60"
+    # Churn cycles as ../shared/bench/loadgen.c --churn counts them: connect, read the welcome, close. The
+    # -quit workload sends /quit instead and waits for the server to close (more work for the server).
     "churn-1|churn --connections 1000 --concurrency 1 --timeout 120"
     "churn-16|churn --connections 4000 --concurrency 16 --timeout 120"
+    "churn-16-quit|churn --connections 4000 --concurrency 16 --quit --timeout 120"
     # The idle RSS is read 1 s after the last welcome (Switchboard batches join notices above 20 a second,
     # so a crowd no longer leaves a backlog of N²/2 notices to drain).
     "hold|hold --connections $HOLD --settle 1 --timeout 600"
@@ -210,8 +213,10 @@ port=$(free_port)
 start_server relay "$port" || { log "the relay does not start: cannot check the load generator"; exit 1; }
 smoke=$("$LOADGEN" fanout --port "$port" --clients 3 --messages 5 --settle-ms 0 --timeout 10 --server-pid "$SERVER_PID" || true)
 [[ $smoke == *" ok=1 "*" expected=30 deliveries=30 "* ]] || { log "load generator self-check failed: $smoke"; exit 1; }
-smoke=$("$LOADGEN" churn --port "$port" --connections 20 --concurrency 4 --timeout 10 || true)
-[[ $smoke == *" ok=1 "*" completed=20 failed=0 "* ]] || { log "load generator self-check failed: $smoke"; exit 1; }
+for quit in "" --quit; do
+    smoke=$("$LOADGEN" churn --port "$port" --connections 20 --concurrency 4 $quit --timeout 10 || true)
+    [[ $smoke == *" ok=1 "*" completed=20 failed=0 "* ]] || { log "load generator self-check failed: $smoke"; exit 1; }
+done
 stop_server
 log "load generator self-check passed"
 
@@ -268,6 +273,8 @@ METRICS = [
     ("churn, 16 in flight: connections/s", "churn-16", lambda r: r.get("connections_per_s"), "", "higher"),
     ("churn, 16 in flight: server CPU/connection", "churn-16", lambda r: per_delivery("completed")(r, 1e6), "us", "lower"),
     ("churn, 16 in flight: cycle p99", "churn-16", lambda r: r.get("cycle_p99_us", 0) / 1e3, "ms", "lower"),
+    ("churn with /quit, 16 in flight: connections/s", "churn-16-quit", lambda r: r.get("connections_per_s"), "", "higher"),
+    ("churn with /quit, 16 in flight: server CPU/connection", "churn-16-quit", lambda r: per_delivery("completed")(r, 1e6), "us", "lower"),
     (f"hold {hold} idle: seconds until all welcomed", "hold", lambda r: r.get("wall_s"), "s", "lower"),
     (f"hold {hold} idle: RSS per connection, 1 s after", "hold", lambda r: r.get("rss_per_connection_kib"), "KiB", "lower"),
 ]

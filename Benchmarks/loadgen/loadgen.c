@@ -18,8 +18,9 @@
  *       latency and recv_lines_per_s are measured at the receivers only. --port2 P2 connects the
  *       receivers to a second server (several servers on one database are one chat): then every
  *       measured delivery is a line said on the --port server and delivered by the --port2 server.
- *   loadgen churn --port P [--connections 2000 --concurrency 50]
- *       N cycles of connect → read the welcome → "/quit" → wait for the server to close, K in flight.
+ *   loadgen churn --port P [--connections 2000 --concurrency 50] [--quit]
+ *       N cycles of connect → read the welcome → close, K in flight (the cycle of ../shared's loadgen
+ *       --churn). --quit: connect → read the welcome → "/quit" → wait for the server to close instead.
  *   loadgen hold --port P --server-pid PID [--connections 2000 --settle 1]
  *       reads the server's VmRSS, opens N idle connections (welcomes read), keeps reading what arrives
  *       for --settle seconds, reads VmRSS again: growth per connection.
@@ -263,7 +264,7 @@ static struct {
     double timeout;
     int clients, messages, batch, settle_ms;
     double rate, duration;
-    int connections, concurrency, connect_concurrency;
+    int connections, concurrency, connect_concurrency, quit;
     double settle;
 } opt = {
     .host = "127.0.0.1", .timeout = 60, .clients = 50, .messages = 200, .batch = 64, .settle_ms = 200,
@@ -280,7 +281,7 @@ static void usage(FILE *f) {
           "  paced:   --clients C (50)  --rate LINES_PER_S (2000)  --duration S (5)  --settle-ms MS (200)\n"
           "  both:    --senders S (all): only clients 0..S-1 send, latency is measured at the others\n"
           "           --port2 PORT: those others connect to a second server (cross-server delivery)\n"
-          "  churn:   --connections N (2000)  --concurrency K (50)\n"
+          "  churn:   --connections N (2000)  --concurrency K (50)  --quit (send /quit, wait for the close)\n"
           "  hold:    --connections N (2000)  --settle S (1)  --server-pid PID (required)\n"
           "Prints one 'RESULT mode=... ok=1 ...' line on stdout; exit 0 only when ok=1.\n",
           f);
@@ -456,7 +457,12 @@ static void on_welcome(conn_t *c) {
     c->welcomed = 1;
     n_welcomed++;
     inflight--;
-    if (opt.mode == CHURN) {
+    if (opt.mode == CHURN && !opt.quit) { /* welcomed: the cycle is done, the client closes */
+        hist_add(now_ns() - c->started_ns);
+        churn_done++;
+        conn_close(c);
+        c->state = C_FREE;
+    } else if (opt.mode == CHURN) {
         queue_text(c, "/quit\r\n");
         conn_flush(c, 0);
         if (c->state == C_OPEN) c->quit_sent = 1; /* else the send failed: on_eof counted a failed cycle */
@@ -810,7 +816,7 @@ static int run_churn(void) {
     put_latency("cycle_");
     if (timed_out) return finish(0, "timeout");
     if (churn_failed || churn_done != (uint64_t)opt.connections) return finish(0, "failed_cycles");
-    n_peer_closed = 0; /* every close was the server answering /quit */
+    n_peer_closed = 0; /* with --quit, every close was the server answering it */
     return finish(1, NULL);
 }
 
@@ -850,14 +856,14 @@ int main(int argc, char **argv) {
     opt.mode = m;
 
     enum { O_HOST = 256, O_PORT, O_TIMEOUT, O_PID, O_CC, O_CLIENTS, O_MESSAGES, O_BATCH, O_SETTLE_MS, O_RATE,
-           O_DURATION, O_CONNECTIONS, O_CONCURRENCY, O_SETTLE, O_PORT2, O_SENDERS, O_PID2, O_DB_PID };
+           O_DURATION, O_CONNECTIONS, O_CONCURRENCY, O_SETTLE, O_PORT2, O_SENDERS, O_PID2, O_DB_PID, O_QUIT };
     static const struct option longs[] = {
         {"host", 1, 0, O_HOST}, {"port", 1, 0, O_PORT}, {"timeout", 1, 0, O_TIMEOUT}, {"server-pid", 1, 0, O_PID},
         {"connect-concurrency", 1, 0, O_CC}, {"clients", 1, 0, O_CLIENTS}, {"messages", 1, 0, O_MESSAGES},
         {"batch", 1, 0, O_BATCH}, {"settle-ms", 1, 0, O_SETTLE_MS}, {"rate", 1, 0, O_RATE},
         {"duration", 1, 0, O_DURATION}, {"connections", 1, 0, O_CONNECTIONS}, {"concurrency", 1, 0, O_CONCURRENCY},
         {"settle", 1, 0, O_SETTLE}, {"port2", 1, 0, O_PORT2}, {"senders", 1, 0, O_SENDERS},
-        {"server-pid2", 1, 0, O_PID2}, {"db-pid", 1, 0, O_DB_PID}, {"help", 0, 0, 'h'}, {0, 0, 0, 0},
+        {"server-pid2", 1, 0, O_PID2}, {"db-pid", 1, 0, O_DB_PID}, {"quit", 0, 0, O_QUIT}, {"help", 0, 0, 'h'}, {0, 0, 0, 0},
     };
     optind = 2;
     int o;
@@ -875,6 +881,7 @@ int main(int argc, char **argv) {
         case O_RATE: opt.rate = num(optarg, "--rate", 0.001, 1e8); break;
         case O_DURATION: opt.duration = num(optarg, "--duration", 0.001, 86400); break;
         case O_CONNECTIONS: opt.connections = (int)num(optarg, "--connections", 1, 1000000); break;
+        case O_QUIT: opt.quit = 1; break;
         case O_CONCURRENCY: opt.concurrency = (int)num(optarg, "--concurrency", 1, 100000); break;
         case O_SETTLE: opt.settle = num(optarg, "--settle", 0, 86400); break;
         case O_PORT2: opt.port2 = (int)num(optarg, "--port2", 1, 65535); break;
