@@ -55,6 +55,8 @@ final class ChatCluster {
     private var readyPromise: EventLoopPromise<Void>?
     private var lastFellBehindNotice: NIODeadline?
     private var lastSnapshotRequest: NIODeadline?
+    /// A roster request held back by the one-a-second limit is waiting for its turn.
+    private var snapshotRequestScheduled = false
     /// Name claims waiting for the database, by member.
     private(set) var pendingClaims: Set<ConnectionKey> = []
     private var isShutDown = false
@@ -288,13 +290,28 @@ final class ChatCluster {
         lastSequence.removeAll()
         snapshotParts.removeAll()
         let now = eventLoop.now
-        // At most one request a second: the snapshots it brings must not be what overflows the inbox again.
-        if lastSnapshotRequest.map({ now - $0 >= .seconds(1) }) ?? true {
-            lastSnapshotRequest = now
-            publish(.wantSnapshot(server: 0))
-        }
+        requestSnapshots()
         if lastFellBehindNotice.map({ now - $0 >= .seconds(10) }) ?? true, hub.announce(ChatText.fellBehind) > 0 {
             lastFellBehindNotice = now  // a notice nobody was there to see does not count
+        }
+    }
+
+    /// Asks every server for its roster: now, or — at most one request a second, so the snapshots it brings
+    /// are not what overflows the inbox again — once the second is up. A request held back is never dropped:
+    /// the drop that called for it may have been of the last request's answers, and nothing else would ask.
+    private func requestSnapshots() {
+        let now = eventLoop.now
+        let due = lastSnapshotRequest.map { $0 + .seconds(1) } ?? now
+        if due <= now {
+            lastSnapshotRequest = now
+            publish(.wantSnapshot(server: 0))
+        } else if !snapshotRequestScheduled {
+            snapshotRequestScheduled = true
+            eventLoop.assumeIsolated().scheduleTask(deadline: due) {
+                self.snapshotRequestScheduled = false
+                guard !self.isShutDown else { return }
+                self.requestSnapshots()
+            }
         }
     }
 

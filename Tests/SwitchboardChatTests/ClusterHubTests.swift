@@ -186,6 +186,42 @@ final class ClusterHubTests: XCTestCase {
                       "it asks for every roster again")
     }
 
+    /// Falling behind again within a second of the last roster request (its answers were what overflowed)
+    /// still asks again, once the second is up: the rosters are never left out of step for good.
+    func testFallingBehindAgainWithinASecondAsksForTheRostersOnceTheSecondIsUp() throws {
+        let cluster = InMemoryCluster()
+        let a = cluster.addServer(1)
+        let b = cluster.addServer(2)
+        let alice = try joined(a, cluster)
+        let bob = try joined(b, cluster)
+        try drain([alice, bob])
+        b.transport.maximumInbox = 3
+        func overflowB() throws {
+            for index in 0..<5 {
+                try alice.send("line \(index)\r\n")
+                a.harness.loop.run()
+            }
+            cluster.settle()
+        }
+        func requestsFromB() -> Int {
+            cluster.published.filter { $0.from == 2 && $0.payload.contains("\nW 0") }.count
+        }
+        let before = requestsFromB()  // the request made when contact began
+        try overflowB()
+        XCTAssertEqual(requestsFromB(), before + 1)
+        try overflowB()  // within the same second
+        XCTAssertEqual(requestsFromB(), before + 1, "at most one request a second")
+        b.harness.loop.advanceTime(by: .milliseconds(999))
+        cluster.settle()
+        XCTAssertEqual(requestsFromB(), before + 1, "at most one request a second")
+        b.harness.loop.advanceTime(by: .milliseconds(1))
+        cluster.settle()
+        XCTAssertEqual(requestsFromB(), before + 2, "the held-back request goes out once the second is up")
+        try bob.send("/count\r\n")
+        cluster.settle()
+        XCTAssertTrue(try bob.lines().contains { $0.hasPrefix("* 2 clients connected") })
+    }
+
     /// A server whose heartbeat is late: after --server-timeout in contact, its members leave as
     /// `server lost` on the others; one that stopped: as `server shutdown`.
     func testMembersOfALostServerLeave() throws {
