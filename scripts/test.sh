@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Runs every test: unit tests, storage tests on SQLite and PostgreSQL, and end-to-end tests of the real
 # binary over loopback sockets. Starts a throwaway PostgreSQL 15 cluster (scripts/with-postgres.sh) unless
-# SWITCHBOARD_TEST_POSTGRES_URL points at one already. Extra arguments go to `swift test`
-# (e.g. scripts/test.sh --filter ChatSessionTests).
+# SWITCHBOARD_TEST_POSTGRES_URL points at one already. Without arguments every test class runs, two at a
+# time in separate processes (scripts/test-shards.sh); arguments go to `swift test` instead (e.g.
+# scripts/test.sh --filter ChatSessionTests).
 #
 # Strict: everything the suite needs is provided here (PostgreSQL and its server binaries, a debug build),
 # and SWITCHBOARD_TEST_STRICT=1 makes a test that finds one of them missing fail instead of skipping. The
@@ -33,9 +34,16 @@ swift build --build-tests
 log=$(mktemp /tmp/switchboard-test.XXXXXX)
 trap 'rm -f "$log"' EXIT
 # XCTest only: the suite has no swift-testing tests, and its empty summary line would be misleading.
+# The whole suite runs two test classes at a time (scripts/test-shards.sh; SWITCHBOARD_TEST_JOBS=1 for one
+# at a time); with arguments, `swift test` runs what they select.
 set +e
-scripts/with-postgres.sh swift test --skip-build --disable-swift-testing "$@" 2>&1 | tee "$log"
-status=${PIPESTATUS[0]}
+if [[ $# -eq 0 ]]; then
+    scripts/with-postgres.sh scripts/test-shards.sh "$log"
+    status=$?
+else
+    scripts/with-postgres.sh swift test --skip-build --disable-swift-testing "$@" 2>&1 | tee "$log"
+    status=${PIPESTATUS[0]}
+fi
 set -e
 
 count() { grep -cE "^Test Case '[^']+' $1 \(" "$log" || true; }
