@@ -162,9 +162,11 @@ final class ClusterHubTests: XCTestCase {
         XCTAssertTrue(try late.lines().contains { $0.hasPrefix("* 2 connected: guest") && $0.hasSuffix(", sam") })
     }
 
-    /// A server that falls behind drops what it cannot hold, tells its clients once, and asks for the
-    /// rosters again, rather than growing without bound.
-    func testAServerThatFallsBehindDropsWithANotice() throws {
+    /// Servers A (alice) and B (bob), B holding at most three waiting payloads; `overflowB` has A say five
+    /// lines, each in its own tick, none taken by B in between (B holds three, drops two), then settles.
+    private func serverBWithAnInboxOfThree() throws -> (
+        cluster: InMemoryCluster, b: InMemoryCluster.Server, bob: ChatTestHarness.Client, overflowB: () throws -> Void
+    ) {
         let cluster = InMemoryCluster()
         let a = cluster.addServer(1)
         let b = cluster.addServer(2)
@@ -172,13 +174,21 @@ final class ClusterHubTests: XCTestCase {
         let bob = try joined(b, cluster)
         try drain([alice, bob])
         b.transport.maximumInbox = 3
-        // Five ticks on A, none taken by B in between: B holds three, drops two.
-        for index in 0..<5 {
-            try alice.send("line \(index)\r\n")
-            a.harness.loop.run()
-        }
+        return (cluster, b, bob, {
+            for index in 0..<5 {
+                try alice.send("line \(index)\r\n")
+                a.harness.loop.run()
+            }
+            cluster.settle()
+        })
+    }
+
+    /// A server that falls behind drops what it cannot hold, tells its clients once, and asks for the
+    /// rosters again, rather than growing without bound.
+    func testAServerThatFallsBehindDropsWithANotice() throws {
+        let (cluster, _, bob, overflowB) = try serverBWithAnInboxOfThree()
         let before = cluster.published.count
-        cluster.settle()
+        try overflowB()
         let lines = try bob.lines()
         XCTAssertEqual(lines.filter { $0.hasPrefix("<") }.count, 3, "\(lines)")
         XCTAssertEqual(lines.filter { $0.hasPrefix("! this server fell behind") }.count, 1, "\(lines)")
@@ -189,20 +199,7 @@ final class ClusterHubTests: XCTestCase {
     /// Falling behind again within a second of the last roster request (its answers were what overflowed)
     /// still asks again, once the second is up: the rosters are never left out of step for good.
     func testFallingBehindAgainWithinASecondAsksForTheRostersOnceTheSecondIsUp() throws {
-        let cluster = InMemoryCluster()
-        let a = cluster.addServer(1)
-        let b = cluster.addServer(2)
-        let alice = try joined(a, cluster)
-        let bob = try joined(b, cluster)
-        try drain([alice, bob])
-        b.transport.maximumInbox = 3
-        func overflowB() throws {
-            for index in 0..<5 {
-                try alice.send("line \(index)\r\n")
-                a.harness.loop.run()
-            }
-            cluster.settle()
-        }
+        let (cluster, b, bob, overflowB) = try serverBWithAnInboxOfThree()
         func requestsFromB() -> Int {
             cluster.published.filter { $0.from == 2 && $0.payload.contains("\nW 0") }.count
         }
