@@ -309,13 +309,10 @@ public final class ChatServer: Service {
                 channel.eventLoop.makeCompletedFuture {
                     let waterMark = ChannelOptions.Types.WriteBufferWaterMark(
                         low: max(1, sendQueue / 2), high: max(2, sendQueue))
-                    if let options = channel.syncOptions {
-                        try options.setOption(.allowRemoteHalfClosure, value: true)
-                        try options.setOption(.writeBufferWaterMark, value: waterMark)
-                    } else {
-                        _ = channel.setOption(.allowRemoteHalfClosure, value: true)
-                        _ = channel.setOption(.writeBufferWaterMark, value: waterMark)
-                    }
+                    // Every NIOPosix socket channel has synchronous options.
+                    guard let options = channel.syncOptions else { throw ChannelError.operationUnsupported }
+                    try options.setOption(.allowRemoteHalfClosure, value: true)
+                    try options.setOption(.writeBufferWaterMark, value: waterMark)
                     try channel.pipeline.syncOperations.addHandler(ChatSession(hub: hub.value))
                 }
             }
