@@ -75,20 +75,28 @@ static double self_cpu_s(void) {
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-/* utime + stime of PID from /proc/PID/stat, in seconds; -1 if unreadable. */
-static double proc_stat_cpu_s(int pid) {
-    char path[64], buf[4096];
+/* Reads /proc/PID/stat into buf; returns the fields after the command name (which may hold spaces and
+ * parentheses, hence the last ')'), or NULL if unreadable. */
+static const char *proc_stat_fields(int pid, char *buf, size_t size) {
+    char path[64];
     snprintf(path, sizeof path, "/proc/%d/stat", pid);
     FILE *f = fopen(path, "r");
-    if (!f) return -1;
-    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    if (!f) return NULL;
+    size_t n = fread(buf, 1, size - 1, f);
     fclose(f);
     buf[n] = 0;
-    char *p = strrchr(buf, ')'); /* the command name may hold spaces and parentheses */
+    char *p = strrchr(buf, ')');
+    return p ? p + 1 : NULL;
+}
+
+/* utime + stime of PID from /proc/PID/stat, in seconds; -1 if unreadable. */
+static double proc_stat_cpu_s(int pid) {
+    char buf[4096];
+    const char *p = proc_stat_fields(pid, buf, sizeof buf);
     if (!p) return -1;
     unsigned long long utime = 0, stime = 0;
     /* after ")": state(3) ppid pgrp session tty_nr tpgid flags minflt cminflt majflt cmajflt utime(14) stime(15) */
-    if (sscanf(p + 1, " %*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &utime, &stime) != 2) return -1;
+    if (sscanf(p, " %*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &utime, &stime) != 2) return -1;
     return (double)(utime + stime) / (double)sysconf(_SC_CLK_TCK);
 }
 
@@ -137,16 +145,10 @@ static double proc_cpu_s(int pid) {
 
 /* Parent PID from /proc/PID/stat; -1 if unreadable. */
 static int proc_ppid(int pid) {
-    char path[64], buf[1024];
-    snprintf(path, sizeof path, "/proc/%d/stat", pid);
-    FILE *f = fopen(path, "r");
-    if (!f) return -1;
-    size_t n = fread(buf, 1, sizeof buf - 1, f);
-    fclose(f);
-    buf[n] = 0;
-    char *p = strrchr(buf, ')');
+    char buf[1024];
+    const char *p = proc_stat_fields(pid, buf, sizeof buf);
     int ppid;
-    return p && sscanf(p + 1, " %*c %d", &ppid) == 1 ? ppid : -1;
+    return p && sscanf(p, " %*c %d", &ppid) == 1 ? ppid : -1;
 }
 
 /* A postmaster and its children (backends, writers): CPU by PID, so that a phase sums only the processes
