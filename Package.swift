@@ -81,7 +81,7 @@ let package = Package(
         // Shared by the test targets: strict mode and skips, throwaway databases, processes, ports, seeded randomness.
         .target(
             name: "SwitchboardTestSupport",
-            dependencies: ["SwitchboardStorage"],
+            dependencies: ["SwitchboardStorage", .product(name: "Logging", package: "swift-log")],
             path: "Tests/SwitchboardTestSupport"
         ),
         .testTarget(

@@ -148,7 +148,6 @@ final class InProcessServer: Sendable {
 
 enum InProcessServerError: Error {
     case noPort([String])
-    case noLogLine(String)
 }
 
 extension XCTestCase {
@@ -164,55 +163,3 @@ extension XCTestCase {
     }
 }
 
-/// What an in-process server logged, one line per message (`LEVEL message key=value …`), and a condition
-/// to wait on it.
-final class CapturedLog: @unchecked Sendable {
-    // @unchecked Sendable: `lines` is only touched under `changed`'s lock.
-    private var lines = ""
-    private let changed = NSCondition()
-
-    func append(_ line: String) {
-        changed.lock()
-        lines += line + "\n"
-        changed.broadcast()
-        changed.unlock()
-    }
-
-    var text: String {
-        changed.lock()
-        defer { changed.unlock() }
-        return lines
-    }
-
-    func wait(containing needle: String, timeout: TimeInterval, file: StaticString, line: UInt) throws -> String {
-        let deadline = Date().addingTimeInterval(timeout)
-        changed.lock()
-        defer { changed.unlock() }
-        while !lines.contains(needle) {
-            if !changed.wait(until: deadline) && !lines.contains(needle) {
-                XCTFail("timed out waiting for '\(needle)' in the server log:\n\(lines)", file: file, line: line)
-                throw InProcessServerError.noLogLine(needle)
-            }
-        }
-        return lines
-    }
-}
-
-/// A `LogHandler` that writes into a ``CapturedLog``.
-struct CapturingLogHandler: LogHandler {
-    let log: CapturedLog
-    var metadata: Logger.Metadata = [:]
-    var logLevel: Logger.Level = .trace
-    var metadataProvider: Logger.MetadataProvider?
-
-    subscript(metadataKey key: String) -> Logger.Metadata.Value? {
-        get { metadata[key] }
-        set { metadata[key] = newValue }
-    }
-
-    func log(event: LogEvent) {
-        let all = metadata.merging(event.metadata ?? [:]) { $1 }
-        let pairs = all.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }
-        log.append(([event.level.rawValue, event.message.description] + pairs).joined(separator: " "))
-    }
-}

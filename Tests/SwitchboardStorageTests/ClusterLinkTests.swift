@@ -143,7 +143,7 @@ final class ClusterLinkTests: XCTestCase {
         let parameters = try PostgresConnectionParameters(
             parsing: "postgres://postgres:\(password)@127.0.0.1:\(cluster.port)/postgres")
         let log = CapturedLog()
-        var logger = Logger(label: "test") { _ in CapturingHandler(log: log) }
+        var logger = Logger(label: "test") { _ in CapturingLogHandler(log: log) }
         logger.logLevel = .info
         let recorder = LinkRecorder(makeLink(parameters, logger: logger))
         try recorder.waitUntilConnected()
@@ -408,35 +408,5 @@ private final class LinkRecorder: @unchecked Sendable {
 
     func waitUntilConnected(file: StaticString = #filePath, line: UInt = #line) throws {
         try waitFor("contact", file: file, line: line) { $0.connectionEvents.contains(.connected) }
-    }
-}
-
-/// Log lines kept for assertions: level and message with metadata.
-///
-/// `@unchecked Sendable`: `entries` is only touched with `lock` held.
-private final class CapturedLog: @unchecked Sendable {
-    private let lock = NSLock()
-    private var entries: [(level: Logger.Level, line: String)] = []
-
-    func append(_ level: Logger.Level, _ line: String) { lock.withLock { entries.append((level, line)) } }
-    var lines: [String] { lock.withLock { entries.map(\.line) } }
-    func count(level: Logger.Level? = nil, containing text: String) -> Int {
-        lock.withLock { entries.filter { (level == nil || $0.level == level) && $0.line.contains(text) }.count }
-    }
-}
-
-private struct CapturingHandler: LogHandler {
-    let log: CapturedLog
-    var metadata: Logger.Metadata = [:]
-    var logLevel: Logger.Level = .trace
-
-    subscript(metadataKey key: String) -> Logger.Metadata.Value? {
-        get { metadata[key] }
-        set { metadata[key] = newValue }
-    }
-
-    func log(event: LogEvent) {
-        let all = metadata.merging(event.metadata ?? [:]) { $1 }
-        log.append(event.level, "\(event.message) \(all.sorted { $0.key < $1.key }.map { "\($0)=\($1)" })")
     }
 }

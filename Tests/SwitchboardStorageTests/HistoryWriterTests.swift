@@ -234,8 +234,8 @@ final class HistoryWriterTests: XCTestCase {
     /// Each overflow episode is logged when it ends, with how many events it dropped and between when.
     func testEachQueueOverflowEpisodeIsLoggedWithItsCount() async throws {
         try await TestDatabases.forEach { database in
-            let lines = NIOLockedValueBox<[String]>([])
-            var logger = Logger(label: "test") { _ in CapturingLogHandler(lines: lines) }
+            let log = CapturedLog()
+            var logger = Logger(label: "test") { _ in CapturingLogHandler(log: log) }
             logger.logLevel = .info
             let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
             let pool = DatabasePool(url: database.url, numberOfThreads: 1, logger: logger)
@@ -255,8 +255,8 @@ final class HistoryWriterTests: XCTestCase {
                     return store.value.flushed()
                 }.get()
             }
-            let episodes = lines.withLockedValue { $0 }.filter { $0.hasPrefix("history queue overflowed: ") }
-            XCTAssertEqual(episodes.count, 2, "[\(database.url.dialect)] \(lines.withLockedValue { $0 })")
+            let episodes = log.messages.filter { $0.hasPrefix("history queue overflowed: ") }
+            XCTAssertEqual(episodes.count, 2, "[\(database.url.dialect)] \(log.messages)")
             XCTAssertTrue(episodes.first?.hasPrefix("history queue overflowed: dropped 3 events between ") ?? false, "\(episodes)")
             XCTAssertTrue(episodes.last?.hasPrefix("history queue overflowed: dropped 6 events between ") ?? false, "\(episodes)")
             let pattern = #"between \d{4}-\d\d-\d\dT[0-9:.]+Z and \d{4}-\d\d-\d\dT[0-9:.]+Z$"#
@@ -287,22 +287,6 @@ final class HistoryWriterTests: XCTestCase {
             let rows = try await db.query("SELECT count(*) FROM connections")
             XCTAssertEqual(rows.first?.first?.int64, 0)
         }
-    }
-}
-
-/// Keeps every log message (with nothing else) for assertions.
-private struct CapturingLogHandler: LogHandler {
-    let lines: NIOLockedValueBox<[String]>
-    var metadata: Logger.Metadata = [:]
-    var logLevel: Logger.Level = .trace
-
-    subscript(metadataKey key: String) -> Logger.Metadata.Value? {
-        get { metadata[key] }
-        set { metadata[key] = newValue }
-    }
-
-    func log(event: LogEvent) {
-        lines.withLockedValue { $0.append("\(event.message)") }
     }
 }
 
