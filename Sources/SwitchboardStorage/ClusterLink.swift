@@ -355,7 +355,27 @@ extension ClusterLink {
         // MARK: The listen thread
 
         func runListener() {
-            enter("sb-link-listen")
+            runConnections(.listener, threadName: "sb-link-listen") { connection, generation, failures in
+                var listening = false
+                do {
+                    try listen(on: connection, generation: generation, listening: &listening)
+                    return 0
+                } catch {
+                    // A LISTEN that fails is a failed attempt (backoff grows); a broken LISTEN is a lost contact.
+                    let counted = reportFailure(.listener, generation, error, established: listening)
+                    return listening ? 1 : (counted ? failures + 1 : 0)
+                }
+            }
+        }
+
+        /// One thread's life: connects for the current generation (pausing longer after each failure), runs
+        /// `session` on the connection, closes it, and again, until the link stops. `session` gets the
+        /// failures so far and returns the count to go on with.
+        private func runConnections(
+            _ role: ClusterLinkState.Role, threadName: String,
+            _ session: (PostgresConnection, _ generation: Int, _ failures: Int) -> Int
+        ) {
+            enter(threadName)
             defer { leave() }
             var failures = 0
             while let generation = currentGeneration() {
@@ -364,18 +384,10 @@ extension ClusterLink {
                 do {
                     connection = try connect(generation)
                 } catch {
-                    failures = reportFailure(.listener, generation, error, established: false) ? failures + 1 : 0
+                    failures = reportFailure(role, generation, error, established: false) ? failures + 1 : 0
                     continue
                 }
-                var listening = false
-                do {
-                    try listen(on: connection, generation: generation, listening: &listening)
-                    failures = 0
-                } catch {
-                    // A LISTEN that fails is a failed attempt (backoff grows); a broken LISTEN is a lost contact.
-                    let counted = reportFailure(.listener, generation, error, established: listening)
-                    failures = listening ? 1 : (counted ? failures + 1 : 0)
-                }
+                failures = session(connection, generation, failures)
                 connection.close()
             }
         }
@@ -430,27 +442,15 @@ extension ClusterLink {
         // MARK: The notify thread
 
         func runNotifier() {
-            enter("sb-link-notify")
-            defer { leave() }
-            var failures = 0
-            while let generation = currentGeneration() {
-                if failures > 0 && !pause(afterFailures: failures) { return }
-                let connection: PostgresConnection
-                do {
-                    connection = try connect(generation)
-                } catch {
-                    failures = reportFailure(.notifier, generation, error, established: false) ? failures + 1 : 0
-                    continue
-                }
-                failures = 0
+            runConnections(.notifier, threadName: "sb-link-notify") { connection, generation, _ in
                 report { $0.ready(.notifier, generation: generation) }
                 do {
                     try notify(on: connection, generation: generation)
+                    return 0
                 } catch {
                     _ = reportFailure(.notifier, generation, error, established: true)
-                    failures = 1
+                    return 1
                 }
-                connection.close()
             }
         }
 
