@@ -8,12 +8,12 @@ import SwitchboardStorage
 /// Ownership: all state lives on ``eventLoop``, the single loop every client channel is registered on, so
 /// no locks are needed and a chat line never hops threads. Every method must be called on that loop.
 ///
-/// A broadcast encodes its line once and copies it into each recipient's output without flushing;
-/// recipients are marked dirty and flushed once per event loop tick (one task that runs after every socket
-/// the tick found readable has been read). So the lines of every sender read in one
-/// tick, and every join or leave announced in it, cost one `writev` per recipient, not one per line per
-/// recipient — on loopback each write syscall also runs the receiver's TCP path, so this is the main cost
-/// of fan-out.
+/// A broadcast encodes its line once, into the tick's shared buffer (``TickLines``), and records its range in
+/// each recipient's output without flushing; recipients are marked dirty and flushed once per event loop
+/// tick (one task that runs after every socket the tick found readable has been read). So the lines of every
+/// sender read in one tick, and every join or leave announced in it, cost one `writev` per recipient (of
+/// slices of that one buffer), not one write per line per recipient — on loopback each write syscall also
+/// runs the receiver's TCP path, so this is the main cost of fan-out.
 ///
 /// The rules that keep a hostile client from crashing or stalling the server (README, "Hostile load"):
 /// - Nothing inside a fan-out flushes or closes a channel. Flushes and closes wait for the end-of-tick
@@ -49,6 +49,8 @@ public final class ChatHub {
     private var refillInFlight: EventLoopFuture<Void>?
 
     // End-of-tick work.
+    /// This tick's broadcast lines, encoded once and shared by every recipient's output.
+    private(set) var tickLines = TickLines()
     private var dirty: [ChatSession] = []
     private var closing: [ChatSession] = []
     private var tickTaskScheduled = false
@@ -306,25 +308,20 @@ public final class ChatHub {
 
     // MARK: - Chat
 
-    /// Sends `text` (one line, without CRLF) to every joined client except `sender`. Never flushes.
+    /// Sends `text` (one line, without CRLF) to every joined client except `sender`. Never flushes. The line
+    /// is encoded once, into ``tickLines``; each recipient's output records where it is.
     func broadcast(_ text: String, except sender: ChatSession?) {
-        var encoded = Array(text.utf8)
-        encoded.append(13)
-        encoded.append(10)
-        var newlyDirty = false
+        let range = tickLines.append(text)
+        let tick = tickLines
         let skip = sender.map { Unmanaged.passUnretained($0).toOpaque() }
-        encoded.withUnsafeBytes { line in
-            for member in members where member.toOpaque() != skip {
-                member._withUnsafeGuaranteedRef { recipient in
-                    if recipient.deliver(line) {
-                        dirty.append(recipient)
-                        newlyDirty = true
-                    }
-                }
+        for member in members where member.toOpaque() != skip {
+            member._withUnsafeGuaranteedRef { recipient in
+                if recipient.deliver(range, of: tick) { dirty.append(recipient) }
             }
         }
-        fanOutSpent += encoded.count * members.count
-        if newlyDirty { scheduleTickTask() }
+        fanOutSpent += range.count * members.count
+        // The tick task also resets ``tickLines``, so it is scheduled even when nobody was sent the line.
+        scheduleTickTask()
     }
 
     /// Carries out one command from a joined session: the hub is the only user of history, reads included.
@@ -454,6 +451,8 @@ public final class ChatHub {
             for session in toClose { session.performClose() }
         }
         isInCallout = false
+        // Every output that took a range of this tick's lines was in `dirty` and has taken it.
+        tickLines.reset()
         fanOutSpent = 0
         if !parked.isEmpty && !resumeScheduled {
             resumeScheduled = true

@@ -324,19 +324,18 @@ public final class ChatSession: ChannelDuplexHandler {
 
     /// Queues an encoded line (shared by a broadcast) for this client: the hot path of fan-out. Returns
     /// `true` when the hub must add this client to the tick's flush list (its first line this tick).
-    func deliver(_ line: UnsafeRawBufferPointer) -> Bool {
-        output.enqueue(line)
+    func deliver(_ line: Range<Int>, of tick: TickLines) -> Bool {
+        output.enqueue(line, of: tick)
     }
 
-    /// Hands this tick's lines to the channel as one buffer and flushes. Called only by the hub, at the end
-    /// of the tick, never from inside a fan-out. Returns `false` when the channel's send queue stays over
+    /// Hands this tick's lines to the channel (slices of the hub's shared tick buffer, and one buffer of
+    /// what only this client gets) and flushes. Called only by the hub, at the end of the tick, never from
+    /// inside a fan-out. Returns `false` when the channel's send queue stays over
     /// `--max-sendq` after the flush: the client is not reading.
     func flush() -> Bool {
         guard let context else { return true }
         if case .closed = state { return true }
-        if let pending = output.take() {
-            context.write(wrapOutboundOut(pending), promise: nil)
-        }
+        output.take(sharing: hub.tickLines) { context.write(wrapOutboundOut($0), promise: nil) }
         context.flush()
         return !context.channel.isActive || context.channel.isWritable
     }

@@ -4,14 +4,17 @@ import NIOCore
 /// broadcast is one mutation of one stored property (one exclusivity check, not one per field).
 ///
 /// ```
-///  enqueue(a) enqueue(b)        reserveReply()=r  enqueue(c)   complete(r, [h1, h2])      take()
-///  pending: a+b                 held: [r?, c]                  pending: a+b+h1+h2+c       → a+b+h1+h2+c
+///  enqueue(a) enqueue(5..<9, of: tick)   reserveReply()=r  enqueue(c)   complete(r, [h1, h2])   take(sharing: tick)
+///  pieces: a | tick[5..<9]               held: [r?, c]                  pieces: … | h1+h2+c       → a, tick[5..<9], h1+h2+c
 /// ```
-/// - Lines are copied into ``pending``, one plain byte array per tick (appending to an array is a bounds
-///   check and a `memcpy`; appending to a `ByteBuffer` cost several times that per line in the fan-out
-///   profile). ``take()`` hands the tick's bytes over as one `ByteBuffer`. The hub does so once per tick, and only
-///   then: nothing here ever asks for an immediate flush, because a flush inside a fan-out can make NIO
-///   close or read that socket right there, re-entering a session (README, "Hostile load").
+/// - A broadcast line is not copied here: it is a range of the hub's ``TickLines``, and consecutive lines of
+///   the tick extend one range. ``take(sharing:_:)`` hands those ranges to the channel as slices of the tick's
+///   buffer. Lines only this client gets (replies, notices, private messages) are copied into one plain byte
+///   array per tick (appending to an array is a bounds check and a `memcpy`; appending to a `ByteBuffer` cost
+///   several times that per line in the fan-out profile).
+/// - The hub takes a client's output once per tick, and only then: nothing here ever asks for an immediate
+///   flush, because a flush inside a fan-out can make NIO close or read that socket right there, re-entering a
+///   session (README, "Hostile load").
 /// - While a database reply is outstanding its slot holds everything queued after it, so replies keep
 ///   command order.
 /// - Counters count lines and bytes queued for the client (the history row's `lines_out`/`bytes_out`).
@@ -21,14 +24,27 @@ struct SessionOutput {
         case waiting(UInt64)
     }
 
+    /// A run of bytes to send: a range of ``own`` or of the tick's shared buffer.
+    private struct Piece {
+        var range: Range<Int>
+        var isShared: Bool
+    }
+
     private(set) var lines: Int64 = 0
     private(set) var bytes: Int64 = 0
-    private var pending: [UInt8] = []
+    private var pieces: [Piece] = []
+    private var own: [UInt8] = []
+    /// The ``TickLines/generation`` the shared pieces belong to.
+    private var sharedGeneration: UInt64 = 0
     /// Bytes queued for this tick and not yet taken.
-    var pendingBytes: Int { pending.count }
-    /// A tick's array keeps its capacity for the next tick up to this size; a bigger one is let go, so a
-    /// burst does not leave every client holding its peak.
+    var pendingBytes: Int { pieces.reduce(0) { $0 + $1.range.count } }
+    /// A tick's own-bytes array keeps its capacity for the next tick up to this size; a bigger one is let
+    /// go, so a burst does not leave every client holding its peak.
     static let retainedCapacity = 4096
+    /// Shared bytes are sent as slices of the tick's buffer only when they are at least this fraction of
+    /// its capacity (else copied): a slice keeps the whole buffer alive while the client is behind, so this
+    /// bounds what a slow reader can hold to a few times what it is owed.
+    static let sliceFraction = 4
     private var held: [Slot] = []
     private var nextReplyID: UInt64 = 0
     /// Replies reserved and not yet completed.
@@ -39,7 +55,7 @@ struct SessionOutput {
 
     /// Queues one encoded line (with its CRLF), or raw protocol bytes (telnet replies: `countsAsLine`
     /// false, counted in ``bytes`` only). Returns `true` when this is the first output since the last
-    /// ``take()``: the caller must then make sure the hub flushes this client at the end of the tick.
+    /// take: the caller must then make sure the hub flushes this client at the end of the tick.
     mutating func enqueue(_ line: UnsafeRawBufferPointer, countsAsLine: Bool = true) -> Bool {
         if isClosed { return false }
         if !held.isEmpty {
@@ -54,20 +70,71 @@ struct SessionOutput {
         line.withUnsafeReadableBytes { enqueue($0, countsAsLine: countsAsLine) }
     }
 
+    /// Queues the broadcast line at `range` of `tick` without copying it: the hot path of fan-out. Returns
+    /// `true` as ``enqueue(_:countsAsLine:)`` does.
+    mutating func enqueue(_ range: Range<Int>, of tick: TickLines) -> Bool {
+        if isClosed { return false }
+        if !held.isEmpty {
+            let line = tick.buffer.withUnsafeReadableBytes { ByteBuffer(bytes: UnsafeRawBufferPointer(rebasing: $0[range])) }
+            held.append(.ready(line, countsAsLine: true))
+            return false
+        }
+        lines += 1
+        bytes += Int64(range.count)
+        if sharedGeneration != tick.generation { startGeneration(tick.generation) }
+        if let last = pieces.last, last.isShared, last.range.upperBound == range.lowerBound {
+            pieces[pieces.count - 1].range = last.range.lowerBound..<range.upperBound
+            return false
+        }
+        pieces.append(Piece(range: range, isShared: true))
+        return pieces.count == 1
+    }
+
+    /// Shared pieces of an earlier tick were never taken. The hub takes every output it wrote to before it
+    /// resets the tick, so this does not happen; if it did, those bytes are gone and must not be sent.
+    private mutating func startGeneration(_ generation: UInt64) {
+        if pieces.contains(where: \.isShared) {
+            assertionFailure("a client's broadcast lines outlived their tick")
+            pieces.removeAll { $0.isShared }
+        }
+        sharedGeneration = generation
+    }
+
     private mutating func append(_ line: UnsafeRawBufferPointer, countsAsLine: Bool) -> Bool {
         if countsAsLine { lines += 1 }
         bytes += Int64(line.count)
-        let first = pending.isEmpty
-        pending.append(contentsOf: line)
-        return first
+        own.append(contentsOf: line)
+        if let last = pieces.last, !last.isShared {
+            pieces[pieces.count - 1].range = last.range.lowerBound..<own.count
+            return false
+        }
+        pieces.append(Piece(range: (own.count - line.count)..<own.count, isShared: false))
+        return pieces.count == 1
     }
 
-    /// The tick's bytes as one buffer, emptied.
-    mutating func take() -> ByteBuffer? {
-        guard !pending.isEmpty else { return nil }
-        let buffer = ByteBuffer(bytes: pending)
-        pending.removeAll(keepingCapacity: pending.capacity <= SessionOutput.retainedCapacity)
-        return buffer
+    /// Hands this tick's bytes to `write`, in order, and empties the output: own bytes as one new buffer,
+    /// broadcast lines as slices of `tick`'s buffer (copied instead when they are a small part of it).
+    mutating func take(sharing tick: TickLines, _ write: (ByteBuffer) -> Void) {
+        guard !pieces.isEmpty else { return }
+        if sharedGeneration != tick.generation { startGeneration(tick.generation) }
+        let ownBuffer = own.isEmpty ? nil : ByteBuffer(bytes: own)
+        var sharedBytes = 0
+        for piece in pieces where piece.isShared { sharedBytes += piece.range.count }
+        if sharedBytes > 0 && sharedBytes * SessionOutput.sliceFraction < tick.buffer.capacity {
+            var copy = ByteBufferAllocator().buffer(capacity: own.count + sharedBytes)
+            for piece in pieces {
+                guard let source = piece.isShared ? tick.buffer : ownBuffer else { continue }
+                source.withUnsafeReadableBytes { _ = copy.writeBytes(UnsafeRawBufferPointer(rebasing: $0[piece.range])) }
+            }
+            write(copy)
+        } else {
+            for piece in pieces {
+                guard let source = piece.isShared ? tick.buffer : ownBuffer else { continue }
+                if let slice = source.getSlice(at: piece.range.lowerBound, length: piece.range.count) { write(slice) }
+            }
+        }
+        pieces.removeAll(keepingCapacity: true)
+        own.removeAll(keepingCapacity: own.capacity <= SessionOutput.retainedCapacity)
     }
 
     /// Holds a place for a reply that will arrive later; everything queued after waits behind it.
@@ -100,7 +167,8 @@ struct SessionOutput {
         isClosed = true
         held.removeAll()
         outstandingReplies = 0
-        pending = []
+        pieces = []
+        own = []
     }
 }
 
