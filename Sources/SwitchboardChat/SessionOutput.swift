@@ -32,12 +32,18 @@ struct SessionOutput {
 
     private(set) var lines: Int64 = 0
     private(set) var bytes: Int64 = 0
+    /// What is queued, in order: ``pieces``, then ``run``.
     private var pieces: [Piece] = []
+    /// The newest range of broadcast lines, still growing. Kept out of ``pieces`` so that the per-line hot path
+    /// of a fan-out touches this value only, not an array of its own in another part of memory.
+    private var run: Range<Int> = 0..<0
     private var own: [UInt8] = []
     /// The ``TickLines/generation`` the shared pieces belong to.
     private var sharedGeneration: UInt64 = 0
     /// Bytes queued for this tick and not yet taken.
-    var pendingBytes: Int { pieces.reduce(0) { $0 + $1.range.count } }
+    private(set) var pendingBytes = 0
+    /// The part of ``pendingBytes`` that is ranges of the tick's shared buffer.
+    private var sharedBytes = 0
     /// A tick's own-bytes array keeps its capacity for the next tick up to this size; a bigger one is let
     /// go, so a burst does not leave every client holding its peak.
     static let retainedCapacity = 4096
@@ -45,6 +51,8 @@ struct SessionOutput {
     /// its capacity (else copied): a slice keeps the whole buffer alive while the client is behind, so this
     /// bounds what a slow reader can hold to a few times what it is owed.
     static let sliceFraction = 4
+    /// Everything queued after the first reply still waiting (so empty exactly when ``outstandingReplies``
+    /// is 0).
     private var held: [Slot] = []
     private var nextReplyID: UInt64 = 0
     /// Replies reserved and not yet completed.
@@ -58,7 +66,7 @@ struct SessionOutput {
     /// take: the caller must then make sure the hub flushes this client at the end of the tick.
     mutating func enqueue(_ line: UnsafeRawBufferPointer, countsAsLine: Bool = true) -> Bool {
         if isClosed { return false }
-        if !held.isEmpty {
+        if outstandingReplies > 0 {
             held.append(.ready(ByteBuffer(bytes: line), countsAsLine: countsAsLine))
             return false
         }
@@ -74,28 +82,42 @@ struct SessionOutput {
     /// `true` as ``enqueue(_:countsAsLine:)`` does.
     mutating func enqueue(_ range: Range<Int>, of tick: TickLines) -> Bool {
         if isClosed { return false }
-        if !held.isEmpty {
+        if outstandingReplies > 0 {
             let line = tick.buffer.withUnsafeReadableBytes { ByteBuffer(bytes: UnsafeRawBufferPointer(rebasing: $0[range])) }
             held.append(.ready(line, countsAsLine: true))
             return false
         }
+        if sharedGeneration != tick.generation { startGeneration(tick.generation) }
         lines += 1
         bytes += Int64(range.count)
-        if sharedGeneration != tick.generation { startGeneration(tick.generation) }
-        if let last = pieces.last, last.isShared, last.range.upperBound == range.lowerBound {
-            pieces[pieces.count - 1].range = last.range.lowerBound..<range.upperBound
-            return false
+        let first = pendingBytes == 0
+        pendingBytes += range.count
+        sharedBytes += range.count
+        if !run.isEmpty && run.upperBound == range.lowerBound {
+            run = run.lowerBound..<range.upperBound
+        } else {
+            closeRun()
+            run = range
         }
-        pieces.append(Piece(range: range, isShared: true))
-        return pieces.count == 1
+        return first
+    }
+
+    /// Moves the growing range of broadcast lines into ``pieces``: something else comes after it.
+    private mutating func closeRun() {
+        guard !run.isEmpty else { return }
+        pieces.append(Piece(range: run, isShared: true))
+        run = 0..<0
     }
 
     /// Shared pieces of an earlier tick were never taken. The hub takes every output it wrote to before it
     /// resets the tick, so this does not happen; if it did, those bytes are gone and must not be sent.
     private mutating func startGeneration(_ generation: UInt64) {
-        if pieces.contains(where: \.isShared) {
+        if sharedBytes > 0 {
             assertionFailure("a client's broadcast lines outlived their tick")
             pieces.removeAll { $0.isShared }
+            run = 0..<0
+            pendingBytes -= sharedBytes
+            sharedBytes = 0
         }
         sharedGeneration = generation
     }
@@ -103,25 +125,27 @@ struct SessionOutput {
     private mutating func append(_ line: UnsafeRawBufferPointer, countsAsLine: Bool) -> Bool {
         if countsAsLine { lines += 1 }
         bytes += Int64(line.count)
+        let first = pendingBytes == 0
+        pendingBytes += line.count
+        closeRun()
         own.append(contentsOf: line)
         if let last = pieces.last, !last.isShared {
             pieces[pieces.count - 1].range = last.range.lowerBound..<own.count
-            return false
+        } else {
+            pieces.append(Piece(range: (own.count - line.count)..<own.count, isShared: false))
         }
-        pieces.append(Piece(range: (own.count - line.count)..<own.count, isShared: false))
-        return pieces.count == 1
+        return first
     }
 
     /// Hands this tick's bytes to `write`, in order, and empties the output: own bytes as one new buffer,
     /// broadcast lines as slices of `tick`'s buffer (copied instead when they are a small part of it).
     mutating func take(sharing tick: TickLines, _ write: (ByteBuffer) -> Void) {
-        guard !pieces.isEmpty else { return }
         if sharedGeneration != tick.generation { startGeneration(tick.generation) }
+        guard pendingBytes > 0 else { return }
+        closeRun()
         let ownBuffer = own.isEmpty ? nil : ByteBuffer(bytes: own)
-        var sharedBytes = 0
-        for piece in pieces where piece.isShared { sharedBytes += piece.range.count }
         if sharedBytes > 0 && sharedBytes * SessionOutput.sliceFraction < tick.buffer.capacity {
-            var copy = ByteBufferAllocator().buffer(capacity: own.count + sharedBytes)
+            var copy = ByteBufferAllocator().buffer(capacity: pendingBytes)
             for piece in pieces {
                 guard let source = piece.isShared ? tick.buffer : ownBuffer else { continue }
                 source.withUnsafeReadableBytes { _ = copy.writeBytes(UnsafeRawBufferPointer(rebasing: $0[piece.range])) }
@@ -135,6 +159,8 @@ struct SessionOutput {
         }
         pieces.removeAll(keepingCapacity: true)
         own.removeAll(keepingCapacity: own.capacity <= SessionOutput.retainedCapacity)
+        pendingBytes = 0
+        sharedBytes = 0
     }
 
     /// Holds a place for a reply that will arrive later; everything queued after waits behind it.
@@ -168,7 +194,10 @@ struct SessionOutput {
         held.removeAll()
         outstandingReplies = 0
         pieces = []
+        run = 0..<0
         own = []
+        pendingBytes = 0
+        sharedBytes = 0
     }
 }
 
