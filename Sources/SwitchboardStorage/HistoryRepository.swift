@@ -22,12 +22,16 @@ public struct HistoryRepository: Sendable {
     /// `nil` (tools, tests): rows without an owner.
     public let serverID: Int64?
     private let sql: HistorySQL
+    /// The multi-row message INSERT for each size of ``messageStatementSizes``, built once: rebuilding its
+    /// text for every batch was a visible part of the pool's CPU under a chat flood.
+    private let insertMessagesSQL: [String]
 
     /// The repository for databases speaking `dialect`, writing rows owned by `serverID`.
     public init(dialect: SQLDialect, serverID: Int64? = nil) {
         self.dialect = dialect
         self.serverID = serverID
         self.sql = HistorySQL.forDialect(dialect)
+        self.insertMessagesSQL = Self.messageStatementSizes.map { Self.insertMessagesSQL(rows: $0, dialect) }
     }
 
     private var owner: DatabaseValue { serverID.map(DatabaseValue.integer) ?? .null }
@@ -128,16 +132,19 @@ public struct HistoryRepository: Sendable {
     /// Values per message row: connection id, nickname, kind, body, sent at.
     private static let messageColumns = 5
 
-    /// Inserts the gathered message rows (five values each) and empties `values`: 64 rows per statement,
-    /// the rest in statements of 16, 4 and 1 rows — four statement shapes, each prepared once per connection.
+    /// Rows per message INSERT: as many 64-row statements as fit, the rest in statements of 16, 4 and 1 rows —
+    /// four statement shapes, each prepared once per connection.
+    private static let messageStatementSizes = [64, 16, 4, 1]
+
+    /// Inserts the gathered message rows (five values each) in statements of ``messageStatementSizes`` rows,
+    /// and empties `values`.
     private func insertMessages(_ values: inout [DatabaseValue], on connection: any DatabaseConnection) throws(DatabaseError) {
         var start = 0
-        let rows = values.count / Self.messageColumns
-        var remaining = rows
-        for size in [64, 16, 4, 1] {
+        var remaining = values.count / Self.messageColumns
+        for (size, statement) in zip(Self.messageStatementSizes, insertMessagesSQL) {
             while remaining >= size {
                 let end = start + size * Self.messageColumns
-                try connection.fetch(insertMessagesSQL(rows: size), Array(values[start..<end]))
+                try connection.fetch(statement, Array(values[start..<end]))
                 start = end
                 remaining -= size
             }
@@ -145,12 +152,12 @@ public struct HistoryRepository: Sendable {
         values.removeAll(keepingCapacity: true)
     }
 
-    /// `INSERT INTO messages … VALUES (…), (…)` for `rows` rows, in this dialect's placeholders.
-    private func insertMessagesSQL(rows: Int) -> String {
-        if rows == 1 { return sql.insertMessage }
+    /// `INSERT INTO messages … VALUES (…), (…)` for `rows` rows, in `dialect`'s placeholders.
+    private static func insertMessagesSQL(rows: Int, _ dialect: SQLDialect) -> String {
+        if rows == 1 { return HistorySQL.forDialect(dialect).insertMessage }
         let mark = dialect == .sqlite ? "?" : "$"
         let tuples = (0..<rows).map { row in
-            "(" + (1...Self.messageColumns).map { "\(mark)\(row * Self.messageColumns + $0)" }.joined(separator: ", ") + ")"
+            "(" + (1...messageColumns).map { "\(mark)\(row * messageColumns + $0)" }.joined(separator: ", ") + ")"
         }
         return "INSERT INTO messages (connection_id, nickname, kind, body, sent_at) VALUES " + tuples.joined(separator: ", ")
     }
