@@ -24,26 +24,71 @@ public struct Timestamp: Sendable, Hashable, Comparable, CustomStringConvertible
         lhs.microsecondsSinceEpoch < rhs.microsecondsSinceEpoch
     }
 
-    private var brokenDown: (tm, Int64) {
-        var seconds = time_t(microsecondsSinceEpoch.floorDiv(1_000_000))
-        let micros = microsecondsSinceEpoch - Int64(seconds) * 1_000_000
-        var parts = tm()
-        gmtime_r(&seconds, &parts)
-        return (parts, micros)
+    /// The UTC calendar date and time, computed (days to civil date, H. Hinnant's algorithm) rather than asked
+    /// of `gmtime_r`, which takes the C library's time zone lock: every chat line's timestamp is formatted on a
+    /// pool thread.
+    private var civil: (year: Int64, month: Int64, day: Int64, hour: Int64, minute: Int64, second: Int64, micros: Int64) {
+        let seconds = microsecondsSinceEpoch.floorDiv(1_000_000)
+        let micros = microsecondsSinceEpoch - seconds * 1_000_000
+        let days = seconds.floorDiv(86_400)
+        let secondOfDay = seconds - days * 86_400
+        let shifted = days + 719_468  // days since 0000-03-01
+        let era = shifted.floorDiv(146_097)
+        let dayOfEra = shifted - era * 146_097
+        let yearOfEra = (dayOfEra - dayOfEra / 1460 + dayOfEra / 36_524 - dayOfEra / 146_096) / 365
+        let dayOfYear = dayOfEra - (365 * yearOfEra + yearOfEra / 4 - yearOfEra / 100)
+        let monthFromMarch = (5 * dayOfYear + 2) / 153
+        let month = monthFromMarch < 10 ? monthFromMarch + 3 : monthFromMarch - 9
+        return (
+            yearOfEra + era * 400 + (month <= 2 ? 1 : 0), month, dayOfYear - (153 * monthFromMarch + 2) / 5 + 1,
+            secondOfDay / 3600, secondOfDay % 3600 / 60, secondOfDay % 60, micros
+        )
     }
 
     /// `2026-11-25T15:13:59.123456Z`: the storage and JSON form.
     public var iso8601: String {
-        let (t, micros) = brokenDown
-        return "\(pad(Int(t.tm_year) + 1900, 4))-\(pad(Int(t.tm_mon) + 1, 2))-\(pad(Int(t.tm_mday), 2))T"
-            + "\(pad(Int(t.tm_hour), 2)):\(pad(Int(t.tm_min), 2)):\(pad(Int(t.tm_sec), 2)).\(pad(Int(micros), 6))Z"
+        let t = civil
+        return format([
+            (t.year, 4, ascii("-")), (t.month, 2, ascii("-")), (t.day, 2, ascii("T")), (t.hour, 2, ascii(":")),
+            (t.minute, 2, ascii(":")), (t.second, 2, ascii(".")), (t.micros, 6, ascii("Z")),
+        ])
     }
 
     /// `2026-11-25 15:13:59`: what chat users see (always UTC).
     public var displayString: String {
-        let (t, _) = brokenDown
-        return "\(pad(Int(t.tm_year) + 1900, 4))-\(pad(Int(t.tm_mon) + 1, 2))-\(pad(Int(t.tm_mday), 2)) "
-            + "\(pad(Int(t.tm_hour), 2)):\(pad(Int(t.tm_min), 2)):\(pad(Int(t.tm_sec), 2))"
+        let t = civil
+        return format([
+            (t.year, 4, ascii("-")), (t.month, 2, ascii("-")), (t.day, 2, ascii(" ")), (t.hour, 2, ascii(":")),
+            (t.minute, 2, ascii(":")), (t.second, 2, nil),
+        ])
+    }
+
+    /// Zero-padded fields, each followed by its separator (if any), written straight into the string's storage
+    /// (string interpolation of seven padded numbers cost more than the database insert it was for).
+    private func format(_ fields: [(value: Int64, width: Int, separator: UInt8?)]) -> String {
+        guard (0...9999).contains(fields[0].value) else {
+            // A year of more than four digits, or before year 0: rare enough for the general path.
+            return fields.map { field in
+                pad(field.value, field.width) + (field.separator.map { String(UnicodeScalar($0)) } ?? "")
+            }.joined()
+        }
+        let length = fields.reduce(0) { $0 + $1.width + ($1.separator == nil ? 0 : 1) }
+        return String(unsafeUninitializedCapacity: length) { out in
+            var index = 0
+            for field in fields {
+                var value = field.value
+                for position in stride(from: index + field.width - 1, through: index, by: -1) {
+                    out[position] = UInt8(48 + value % 10)
+                    value /= 10
+                }
+                index += field.width
+                if let separator = field.separator {
+                    out[index] = separator
+                    index += 1
+                }
+            }
+            return index
+        }
     }
 
     public var description: String { iso8601 }
@@ -91,7 +136,9 @@ public struct Timestamp: Sendable, Hashable, Comparable, CustomStringConvertible
     }
 }
 
-private func pad(_ value: Int, _ width: Int) -> String {
+private func ascii(_ character: Unicode.Scalar) -> UInt8? { UInt8(character.value) }
+
+private func pad(_ value: Int64, _ width: Int) -> String {
     let digits = String(value)
     return digits.count >= width ? digits : String(repeating: "0", count: width - digits.count) + digits
 }

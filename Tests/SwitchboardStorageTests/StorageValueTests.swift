@@ -1,3 +1,6 @@
+#if canImport(Glibc)
+import Glibc
+#endif
 @testable import SwitchboardStorage
 import XCTest
 
@@ -28,6 +31,38 @@ final class StorageValueTests: XCTestCase {
         XCTAssertEqual(Timestamp(iso8601: early.iso8601), early)
         XCTAssertNil(Timestamp(iso8601: "yesterday"))
         XCTAssertNil(Timestamp(iso8601: "2025-11-25T15:13:59+02:00"), "only UTC is stored")
+    }
+
+    /// The calendar date and time a timestamp shows is the C library's (`gmtime_r`) for every instant tried:
+    /// leap days, century years, year and month boundaries, before 1970, and 20 000 instants spread over
+    /// years 1 to 9999.
+    func testTimestampCalendarMatchesTheCLibrary() {
+        func expected(_ micros: Int64) -> String {
+            var seconds = time_t(micros >= 0 ? micros / 1_000_000 : (micros - 999_999) / 1_000_000)
+            var parts = tm()
+            gmtime_r(&seconds, &parts)
+            let fraction = micros - Int64(seconds) * 1_000_000
+            func pad(_ value: Int32, _ width: Int) -> String {
+                let digits = String(value)
+                return String(repeating: "0", count: max(0, width - digits.count)) + digits
+            }
+            return "\(pad(parts.tm_year + 1900, 4))-\(pad(parts.tm_mon + 1, 2))-\(pad(parts.tm_mday, 2))T"
+                + "\(pad(parts.tm_hour, 2)):\(pad(parts.tm_min, 2)):\(pad(parts.tm_sec, 2)).\(pad(Int32(fraction), 6))Z"
+        }
+        let day: Int64 = 86_400_000_000
+        var instants: [Int64] = [0, -1, 1, day - 1, -day, 951_782_400_000_000 /* 2000-02-29 */, 4_107_542_400_000_000 /* 2100-03-01 */]
+        for boundary in [Int64(946_684_800_000_000) /* 2000-01-01 */, 1_709_164_800_000_000 /* 2024-02-29 */] {
+            instants += [boundary - 1, boundary, boundary + day - 1]
+        }
+        var generator = SystemRandomNumberGenerator()
+        let first: Int64 = -62_135_596_800_000_000  // 0001-01-01
+        let last: Int64 = 253_402_300_799_999_999  // 9999-12-31T23:59:59.999999
+        for _ in 0..<20_000 { instants.append(Int64.random(in: first...last, using: &generator)) }
+        for micros in instants {
+            XCTAssertEqual(Timestamp(microsecondsSinceEpoch: micros).iso8601, expected(micros), "at \(micros) µs")
+        }
+        XCTAssertEqual(Timestamp(microsecondsSinceEpoch: first).displayString, "0001-01-01 00:00:00")
+        XCTAssertEqual(Timestamp(microsecondsSinceEpoch: last).displayString, "9999-12-31 23:59:59")
     }
 
     /// Database URLs: sqlite paths, libpq URIs, and a clear error for anything else.
