@@ -28,20 +28,12 @@
 # started (servers, PostgreSQL) and nothing else.
 set -euo pipefail
 
-usage() { awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"; } # the header above
-case $# in
-0) ;;
-*)
-    case $1 in
-    -h | --help) usage; exit 0 ;;
-    *) printf 'cluster.sh: unknown argument %s (configure with environment variables)\n\n' "$1" >&2; usage >&2; exit 2 ;;
-    esac
-    ;;
-esac
-
+SCRIPT=cluster.sh
 cd "$(dirname "$0")/.."
-ROOT=$PWD
-OUT=$ROOT/Benchmarks/out
+# shellcheck source=Benchmarks/lib.sh
+source Benchmarks/lib.sh
+check_arguments "$@"
+
 LOGS=$OUT/cluster
 RUNS=${RUNS:-3}
 TOOL_LIMIT=${TOOL_LIMIT:-0.9}
@@ -68,8 +60,6 @@ done
 # shellcheck source=scripts/pg-cluster.sh
 source "$ROOT/scripts/pg-cluster.sh"
 
-log() { printf '== %s\n' "$*" >&2; }
-
 mkdir -p "$OUT" "$LOGS"
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/switchboard-cluster.XXXXXX")
 PGDIR=$(mktemp -d /tmp/pg.XXXXXX) # short: the socket path DIR/.s.PGSQL.PORT must fit in 107 bytes
@@ -77,34 +67,10 @@ PG_STARTED=0
 RESULTS=$OUT/cluster-results.jsonl
 : >"$RESULTS"
 rm -f "$LOGS"/*.log
-STARTED_PIDS=()
-
-stop_pids() { # PID... — TERM all, up to 20 s to go (a graceful stop drains history), then KILL
-    local pid i alive
-    for pid in "$@"; do kill -TERM "$pid" 2>/dev/null || true; done
-    for ((i = 0; i < 200; i++)); do
-        alive=0
-        for pid in "$@"; do kill -0 "$pid" 2>/dev/null && alive=1; done
-        [[ $alive -eq 1 ]] || break
-        sleep 0.1
-    done
-    for pid in "$@"; do
-        kill -KILL "$pid" 2>/dev/null || true
-        wait "$pid" 2>/dev/null || true
-    done
-    forget_pid "$@"
-}
-
-forget_pid() { # PID... — no longer ours to stop (it ended)
-    local kept=() p
-    for p in "${STARTED_PIDS[@]+"${STARTED_PIDS[@]}"}"; do [[ " $* " == *" $p "* ]] || kept+=("$p"); done
-    STARTED_PIDS=("${kept[@]+"${kept[@]}"}")
-}
-
 cleanup() {
     local status=$?
     trap - EXIT INT TERM HUP
-    if [[ ${#STARTED_PIDS[@]} -gt 0 ]]; then stop_pids "${STARTED_PIDS[@]}"; fi
+    if [[ ${#STARTED_PIDS[@]} -gt 0 ]]; then stop_pids 20 "${STARTED_PIDS[@]}"; fi
     if [[ $PG_STARTED -eq 1 ]]; then pg_stop "$PGDIR" || log "could not stop PostgreSQL in $PGDIR (see $PGDIR/log)"; fi
     if [[ $PG_STARTED -eq 0 || ! -e $PGDIR/data/postmaster.pid ]]; then rm -rf "$PGDIR"; fi
     rm -rf "$WORK"
@@ -120,25 +86,8 @@ ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 log "load at the start: $(uptime)"
 
 # ---------------------------------------------------------------- build
-log "compiling the C load generator and the C relay"
-LOADGEN=$WORK/loadgen
-cc -O2 -o "$LOADGEN" "$ROOT/Benchmarks/loadgen/loadgen.c"
-cc -O2 -o "$WORK/relay" "$ROOT/Benchmarks/baseline/relay.c"
-log "building switchboard (release)"
-swift build -c release --product switchboard >&2
-SWITCHBOARD=$ROOT/.build/release/switchboard
-# As in run.sh, policies that would measure themselves are off, each only when `serve --help` lists it.
-SWITCHBOARD_FLAGS=()
-help=$(timeout 30 "$SWITCHBOARD" serve --help 2>&1 || true)
-if [[ $help == *--flood-rate* ]]; then SWITCHBOARD_FLAGS+=(--flood-rate 0); fi
-if [[ $help == *--max-clients* ]]; then SWITCHBOARD_FLAGS+=(--max-clients 20000); fi
-if [[ $help == *--max-sendq* ]]; then SWITCHBOARD_FLAGS+=(--max-sendq 67108864); fi
-
-free_port() {
-    python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
-}
-
-listening() { ss -Hltn "sport = :$1" 2>/dev/null | grep -q .; }
+build_c_tools
+build_switchboard
 
 # ---------------------------------------------------------------- the tool checks itself first
 # Against the relay (one server, so no --port2): with --senders the counting must stay exact.
@@ -146,12 +95,12 @@ port=$(free_port)
 "$WORK/relay" "$port" 2>/dev/null &
 relay=$!
 STARTED_PIDS+=("$relay")
-for ((i = 0; i < 50; i++)); do listening "$port" && break; sleep 0.1; done
+wait_listening "$relay" "$port" 5 relay
 smoke=$("$LOADGEN" fanout --port "$port" --clients 4 --senders 2 --messages 5 --settle-ms 0 --timeout 10 || true)
 [[ $smoke == *" ok=1 "*" expected=30 deliveries=30 "*" recv_deliveries=20 "* ]] || { log "load generator self-check failed: $smoke"; exit 1; }
 smoke=$("$LOADGEN" paced --port "$port" --clients 4 --senders 1 --rate 1000 --duration 0.1 --settle-ms 0 --timeout 10 || true)
 [[ $smoke == *" ok=1 "*" expected=300 deliveries=300 "* ]] || { log "load generator self-check failed: $smoke"; exit 1; }
-stop_pids "$relay"
+stop_pids 20 "$relay"
 log "load generator self-check passed"
 
 # ---------------------------------------------------------------- PostgreSQL
@@ -183,8 +132,8 @@ counters() {
         FROM pg_stat_statements WHERE dbid = (SELECT oid FROM pg_database WHERE datname = '$1')"
 }
 
-# start_server LOGFILE PORT URL — starts a server, prints its PID, waits (bounded) until it listens.
-start_server() {
+# start_cluster_server LOGFILE PORT URL — starts a server, sets SERVER_PID, waits (bounded) until it listens.
+start_cluster_server() {
     local logfile=$1 port=$2 url=$3 pid i
     "$SWITCHBOARD" serve --listen "tcp:$port:interface=127.0.0.1" --database "$url" \
         "${SWITCHBOARD_FLAGS[@]+"${SWITCHBOARD_FLAGS[@]}"}" 2>>"$logfile" &
@@ -320,7 +269,7 @@ for ((run = 1; run <= RUNS; run++)); do
         extra=()
         ok=1
         port=$(free_port)
-        if start_server "$LOGS/$workload-$run-A.log" "$port" "$url"; then
+        if start_cluster_server "$LOGS/$workload-$run-A.log" "$port" "$url"; then
             pids+=("$SERVER_PID")
             extra=(--port "$port" --server-pid "$SERVER_PID")
         else
@@ -328,7 +277,7 @@ for ((run = 1; run <= RUNS; run++)); do
         fi
         if [[ $ok -eq 1 && $servers -eq 2 ]]; then
             port2=$(free_port)
-            if start_server "$LOGS/$workload-$run-B.log" "$port2" "$url"; then
+            if start_cluster_server "$LOGS/$workload-$run-B.log" "$port2" "$url"; then
                 pids+=("$SERVER_PID")
                 extra+=(--port2 "$port2" --server-pid2 "$SERVER_PID")
             else
@@ -336,7 +285,7 @@ for ((run = 1; run <= RUNS; run++)); do
             fi
         fi
         if [[ $ok -eq 0 ]]; then
-            [[ ${#pids[@]} -eq 0 ]] || stop_pids "${pids[@]}"
+            [[ ${#pids[@]} -eq 0 ]] || stop_pids 20 "${pids[@]}"
             log "$workload run $run: a server did not start"
             record "$workload" "$run" "RESULT ok=0 error=server_did_not_start"
             continue
@@ -349,14 +298,14 @@ for ((run = 1; run <= RUNS; run++)); do
         tool=$!
         STARTED_PIDS+=("$tool")
         wait "$tool" || status=$?
-        forget_pid "$tool"
+        forget_pids "$tool"
         output=$(cat "$WORK/result")
         cpu_snapshot "$WORK/cpu1" "${pids[@]}"
         IFS='|' read -r n1 p1 h1 <<<"$(counters "$db")"
         rows=$(sql "$db" "SELECT count(*) FROM messages")
         backend_roles "$db" "$WORK/roles" "${pids[@]}"
         read -r -a roles <<<"$(cpu_roles "$WORK/cpu0" "$WORK/cpu1" "$WORK/roles" "${pids[@]}")"
-        stop_pids "${pids[@]}"
+        stop_pids 20 "${pids[@]}"
         # After a graceful stop: what history kept (the rest was dropped from a full queue, or left unwritten).
         rows_final=$(sql "$db" "SELECT count(*) FROM messages")
         sql postgres "DROP DATABASE $db WITH (FORCE)" >/dev/null

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Benchmarks/run.sh — one command: build Switchboard (release), the C relay and the C load generator,
 # run the same workloads against the C relay, the classic Twisted server and Switchboard, each RUNS
-# times on a fresh server, and print one side-by-side table of medians with ratios.
+# times on a fresh server, interleaved (run 1 of every server, then run 2, …, so a slow spell of the machine
+# hits all three alike), and print one side-by-side table of medians with ratios.
 #
 #   Benchmarks/run.sh                          # all servers, all workloads, 5 runs each
 #   RUNS=1 Benchmarks/run.sh                   # a quick look
@@ -16,21 +17,12 @@
 # run) go to Benchmarks/out/results.jsonl, the table to Benchmarks/out/table.txt.
 set -euo pipefail
 
-usage() { awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"; } # the header above
-case $# in
-0) ;;
-*)
-    case $1 in
-    -h | --help) usage; exit 0 ;;
-    *) printf 'run.sh: unknown argument %s (configure with environment variables)\n\n' "$1" >&2; usage >&2; exit 2 ;;
-    esac
-    ;;
-esac
-
+SCRIPT=run.sh
 cd "$(dirname "$0")/.."
-ROOT=$PWD
-OUT=$ROOT/Benchmarks/out
-VENV=$ROOT/Benchmarks/.venv
+# shellcheck source=Benchmarks/lib.sh
+source Benchmarks/lib.sh
+check_arguments "$@"
+
 SERVERS=${SERVERS:-"relay twisted switchboard"}
 RUNS=${RUNS:-5}
 TOOL_LIMIT=${TOOL_LIMIT:-0.9}
@@ -70,141 +62,20 @@ WORK=$(mktemp -d "${TMPDIR:-/tmp}/switchboard-bench.XXXXXX")
 RESULTS=$OUT/results.jsonl
 : >"$RESULTS"
 
-STARTED_PIDS=()
-SERVER_PID=""
-
-stop_pid() { # PID — TERM, up to 5 s to go, then KILL; only ever called with PIDs this script started
-    local pid=$1 i
-    kill -TERM "$pid" 2>/dev/null || return 0
-    for ((i = 0; i < 50; i++)); do
-        kill -0 "$pid" 2>/dev/null || break
-        sleep 0.1
-    done
-    kill -KILL "$pid" 2>/dev/null || true
-    wait "$pid" 2>/dev/null || true
-}
-
 cleanup() {
-    local pid
-    for pid in "${STARTED_PIDS[@]+"${STARTED_PIDS[@]}"}"; do stop_pid "$pid"; done
+    if [[ ${#STARTED_PIDS[@]} -gt 0 ]]; then stop_pids 5 "${STARTED_PIDS[@]}"; fi
     rm -rf "$WORK"
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-log() { printf '== %s\n' "$*" >&2; }
-
 # Both the tool and the servers inherit this: 10 000 idle connections need 10 000+ descriptors each.
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 
 # ---------------------------------------------------------------- build
-log "compiling the C load generator and the C relay"
-LOADGEN=$WORK/loadgen
-cc -O2 -o "$LOADGEN" "$ROOT/Benchmarks/loadgen/loadgen.c"
-cc -O2 -o "$WORK/relay" "$ROOT/Benchmarks/baseline/relay.c"
-
-SWITCHBOARD=""
-SWITCHBOARD_FLAGS=()
-if [[ " $SERVERS " == *" switchboard "* ]]; then
-    log "building switchboard (release)"
-    if swift build -c release --product switchboard >&2; then
-        SWITCHBOARD=$ROOT/.build/release/switchboard
-        # Policies, not performance, each passed only when `serve --help` lists it: flood control
-        # (default 10 lines/s) would throttle every workload; the client cap (default 10 000) would refuse
-        # part of a large `hold`; the send queue (default 256 KiB) would disconnect a client that a fan-out
-        # burst gets ahead of — the relay's queues are unbounded.
-        help=$(timeout 30 "$SWITCHBOARD" serve --help 2>&1 || true)
-        if [[ $help == *--flood-rate* ]]; then SWITCHBOARD_FLAGS+=(--flood-rate 0); fi
-        if [[ $help == *--max-clients* ]]; then SWITCHBOARD_FLAGS+=(--max-clients 20000); fi
-        if [[ $help == *--max-sendq* ]]; then SWITCHBOARD_FLAGS+=(--max-sendq 67108864); fi
-    else
-        log "switchboard does not build: its column will say n/a"
-    fi
-fi
-
-if [[ " $SERVERS " == *" twisted "* ]]; then
-    if ! "$VENV/bin/python" -c 'import twisted' 2>/dev/null; then
-        log "making $VENV with Twisted"
-        python3 -m venv "$VENV"
-        "$VENV/bin/pip" install --quiet twisted >&2
-    fi
-fi
-
-# ---------------------------------------------------------------- servers
-free_port() {
-    python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
-}
-
-listening() { # PORT — is anything listening on 127.0.0.1:PORT? (no connection made)
-    ss -Hltn "sport = :$1" 2>/dev/null | grep -q .
-}
-
-# start_server NAME PORT — starts NAME on PORT, sets SERVER_PID, waits (bounded) until it listens.
-start_server() {
-    local name=$1 port=$2 i
-    SERVER_PID=""
-    case $name in
-    relay)
-        "$WORK/relay" "$port" 2>>"$OUT/relay.log" &
-        ;;
-    twisted)
-        rm -f "$WORK"/twisted.sqlite*
-        "$VENV/bin/python" "$ROOT/Benchmarks/twisted/chat.py" "$port" "$WORK/twisted.sqlite" 2>>"$OUT/twisted.log" &
-        ;;
-    switchboard)
-        [[ -n $SWITCHBOARD ]] || return 1
-        rm -f "$WORK"/bench.sqlite*
-        "$SWITCHBOARD" serve --listen "tcp:$port:interface=127.0.0.1" --database "sqlite:$WORK/bench.sqlite" \
-            "${SWITCHBOARD_FLAGS[@]+"${SWITCHBOARD_FLAGS[@]}"}" 2>>"$OUT/switchboard.log" &
-        ;;
-    *) return 1 ;;
-    esac
-    SERVER_PID=$!
-    STARTED_PIDS+=("$SERVER_PID")
-    for ((i = 0; i < 200; i++)); do # up to 20 s
-        if ! kill -0 "$SERVER_PID" 2>/dev/null; then
-            log "$name exited during start-up (see $OUT/$name.log)"
-            return 1
-        fi
-        listening "$port" && return 0
-        sleep 0.1
-    done
-    log "$name did not listen on $port within 20 s"
-    stop_server
-    return 1
-}
-
-stop_server() {
-    [[ -n $SERVER_PID ]] || return 0
-    stop_pid "$SERVER_PID"
-    local kept=() pid
-    for pid in "${STARTED_PIDS[@]}"; do [[ $pid == "$SERVER_PID" ]] || kept+=("$pid"); done
-    STARTED_PIDS=("${kept[@]+"${kept[@]}"}")
-    SERVER_PID=""
-}
-
-# record SERVER WORKLOAD RUN TEXT — appends one JSON line; TEXT is the tool's output (its RESULT line,
-# if any, becomes "result"; empty = the server was not available).
-record() {
-    python3 - "$@" >>"$RESULTS" <<'PY'
-import json, sys
-server, workload, run, text = sys.argv[1:5]
-result = None
-for line in text.splitlines():
-    if line.startswith("RESULT "):
-        result = {}
-        for field in line.split()[1:]:
-            key, _, value = field.partition("=")
-            try:
-                result[key] = int(value)
-            except ValueError:
-                try:
-                    result[key] = float(value)
-                except ValueError:
-                    result[key] = value
-print(json.dumps({"server": server, "workload": workload, "run": int(run), "result": result}))
-PY
-}
+build_c_tools
+if [[ " $SERVERS " == *" switchboard "* ]]; then build_switchboard || log "switchboard does not build: its column will say n/a"; fi
+if [[ " $SERVERS " == *" twisted "* ]]; then ensure_twisted; fi
 
 # ---------------------------------------------------------------- the tool checks itself first
 # A tiny fan-out and churn against the relay: every delivery counted, every cycle completed, or nothing
@@ -221,17 +92,17 @@ stop_server
 log "load generator self-check passed"
 
 # ---------------------------------------------------------------- workloads
-for server in $SERVERS; do
+for ((run = 1; run <= RUNS; run++)); do
     for entry in "${ALL_WORKLOADS[@]}"; do
         workload=${entry%%|*}
         [[ " $WORKLOADS " == *" $workload "* ]] || continue
         read -r -a args <<<"${entry#*|}"
-        for ((run = 1; run <= RUNS; run++)); do
+        for server in $SERVERS; do
             port=$(free_port)
             if ! start_server "$server" "$port"; then
-                log "$server: not running, $workload is n/a"
+                log "$server: not running, $workload run $run is n/a"
                 record "$server" "$workload" "$run" ""
-                break
+                continue
             fi
             status=0
             output=$(timeout 900 "$LOADGEN" "${args[@]}" --port "$port" --server-pid "$SERVER_PID" 2>>"$OUT/loadgen.log") || status=$?

@@ -1,0 +1,165 @@
+# Benchmarks/lib.sh — what the benchmark scripts (run.sh, cluster.sh, yardstick.sh) share: the --help
+# header, logging, ports, stopping only what the script started, and building the C tools and the server.
+# Sourced, never run. Before sourcing, the script sets SCRIPT (its name, for messages) and cds to the
+# repository's top; afterwards it sets WORK (a temporary directory) before building anything.
+# shellcheck shell=bash
+
+ROOT=$PWD
+OUT=$ROOT/Benchmarks/out
+STARTED_PIDS=()
+
+# The header comment of the script that sourced this file, without the #! line.
+usage() { awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"; }
+
+# check_arguments "$@" — the scripts are configured with environment variables: --help, or nothing.
+check_arguments() {
+    case $# in
+    0) return 0 ;;
+    *)
+        case $1 in
+        -h | --help) usage; exit 0 ;;
+        *) printf '%s: unknown argument %s (configure with environment variables)\n\n' "$SCRIPT" "$1" >&2; usage >&2; exit 2 ;;
+        esac
+        ;;
+    esac
+}
+
+log() { printf '== %s\n' "$*" >&2; }
+
+free_port() {
+    python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
+listening() { # PORT — is anything listening on 127.0.0.1:PORT? (no connection made)
+    ss -Hltn "sport = :$1" 2>/dev/null | grep -q .
+}
+
+# wait_listening PID PORT SECONDS NAME — until PORT listens (0), PID exits or SECONDS pass (1, said in the log).
+wait_listening() {
+    local pid=$1 port=$2 seconds=$3 name=$4 i
+    for ((i = 0; i < seconds * 10; i++)); do
+        kill -0 "$pid" 2>/dev/null || { log "$name exited during start-up"; return 1; }
+        listening "$port" && return 0
+        sleep 0.1
+    done
+    log "$name did not listen on $port within $seconds s"
+    return 1
+}
+
+forget_pids() { # PID... — no longer ours to stop
+    local kept=() p
+    for p in "${STARTED_PIDS[@]+"${STARTED_PIDS[@]}"}"; do [[ " $* " == *" $p "* ]] || kept+=("$p"); done
+    STARTED_PIDS=("${kept[@]+"${kept[@]}"}")
+}
+
+# stop_pids SECONDS PID... — TERM all, up to SECONDS to go, then KILL. Only ever given PIDs this script
+# started (STARTED_PIDS).
+stop_pids() {
+    local seconds=$1 pid i alive
+    shift
+    for pid in "$@"; do kill -TERM "$pid" 2>/dev/null || true; done
+    for ((i = 0; i < seconds * 10; i++)); do
+        alive=0
+        for pid in "$@"; do kill -0 "$pid" 2>/dev/null && alive=1; done
+        [[ $alive -eq 1 ]] || break
+        sleep 0.1
+    done
+    for pid in "$@"; do
+        kill -KILL "$pid" 2>/dev/null || true
+        wait "$pid" 2>/dev/null || true
+    done
+    forget_pids "$@"
+}
+
+# build_c_tools — the project's load generator ($LOADGEN) and the C relay ($WORK/relay), cc -O2.
+build_c_tools() {
+    log "compiling the C load generator and the C relay"
+    LOADGEN=$WORK/loadgen
+    cc -O2 -o "$LOADGEN" "$ROOT/Benchmarks/loadgen/loadgen.c"
+    cc -O2 -o "$WORK/relay" "$ROOT/Benchmarks/baseline/relay.c"
+}
+
+# build_switchboard — the release build ($SWITCHBOARD) and SWITCHBOARD_FLAGS; returns 1 if it does not build.
+# The flags are policies, not performance, each passed only when `serve --help` lists it: flood control
+# (default 10 lines/s) would throttle every workload; the client cap (default 10 000) would refuse part of
+# a large `hold`; the send queue (default 256 KiB) would disconnect a client that a fan-out burst gets ahead
+# of — the relay's queues are unbounded.
+build_switchboard() {
+    SWITCHBOARD=""
+    SWITCHBOARD_FLAGS=()
+    log "building switchboard (release)"
+    swift build -c release --product switchboard >&2 || return 1
+    SWITCHBOARD=$ROOT/.build/release/switchboard
+    local help
+    help=$(timeout 30 "$SWITCHBOARD" serve --help 2>&1 || true)
+    if [[ $help == *--flood-rate* ]]; then SWITCHBOARD_FLAGS+=(--flood-rate 0); fi
+    if [[ $help == *--max-clients* ]]; then SWITCHBOARD_FLAGS+=(--max-clients 20000); fi
+    if [[ $help == *--max-sendq* ]]; then SWITCHBOARD_FLAGS+=(--max-sendq 67108864); fi
+}
+
+# ensure_twisted — Benchmarks/.venv with Twisted from PyPI, made once and reused.
+ensure_twisted() {
+    VENV=$ROOT/Benchmarks/.venv
+    if ! "$VENV/bin/python" -c 'import twisted' 2>/dev/null; then
+        log "making $VENV with Twisted"
+        python3 -m venv "$VENV"
+        "$VENV/bin/pip" install --quiet twisted >&2
+    fi
+}
+
+# start_server NAME PORT — starts a fresh relay, twisted or switchboard (SQLite history in $WORK) on
+# 127.0.0.1:PORT, sets SERVER_PID, waits (bounded) until it listens. Its stderr goes to $OUT/NAME.log.
+start_server() {
+    local name=$1 port=$2
+    SERVER_PID=""
+    case $name in
+    relay)
+        "$WORK/relay" "$port" 2>>"$OUT/relay.log" &
+        ;;
+    twisted)
+        rm -f "$WORK"/twisted.sqlite*
+        "$VENV/bin/python" "$ROOT/Benchmarks/twisted/chat.py" "$port" "$WORK/twisted.sqlite" 2>>"$OUT/twisted.log" &
+        ;;
+    switchboard)
+        [[ -n $SWITCHBOARD ]] || return 1
+        rm -f "$WORK"/bench.sqlite*
+        "$SWITCHBOARD" serve --listen "tcp:$port:interface=127.0.0.1" --database "sqlite:$WORK/bench.sqlite" \
+            "${SWITCHBOARD_FLAGS[@]+"${SWITCHBOARD_FLAGS[@]}"}" 2>>"$OUT/switchboard.log" &
+        ;;
+    *) return 1 ;;
+    esac
+    SERVER_PID=$!
+    STARTED_PIDS+=("$SERVER_PID")
+    wait_listening "$SERVER_PID" "$port" 20 "$name (see $OUT/$name.log)" && return 0
+    stop_server
+    return 1
+}
+
+stop_server() {
+    [[ -n ${SERVER_PID:-} ]] || return 0
+    stop_pids 5 "$SERVER_PID"
+    SERVER_PID=""
+}
+
+# record SERVER WORKLOAD RUN TEXT — appends one JSON line to $RESULTS; TEXT is the tool's output (its
+# RESULT line, if any, becomes "result": k=v fields, numbers as numbers; empty = the server was not available).
+record() {
+    python3 - "$@" >>"$RESULTS" <<'PY'
+import json, sys
+server, workload, run, text = sys.argv[1:5]
+result = None
+for line in text.splitlines():
+    if line.startswith("RESULT "):
+        result = {}
+        for field in line.split()[1:]:
+            key, _, value = field.partition("=")
+            try:
+                result[key] = int(value)
+            except ValueError:
+                try:
+                    result[key] = float(value)
+                except ValueError:
+                    result[key] = value
+print(json.dumps({"server": server, "workload": workload, "run": int(run), "result": result}))
+PY
+}
