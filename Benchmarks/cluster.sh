@@ -50,12 +50,7 @@ ALL_WORKLOADS=(
     "single-burst|1|$BURST"
     "cross-burst|2|$BURST"
 )
-WORKLOAD_NAMES=()
-for entry in "${ALL_WORKLOADS[@]}"; do WORKLOAD_NAMES+=("${entry%%|*}"); done
-WORKLOADS=${WORKLOADS:-"${WORKLOAD_NAMES[*]}"}
-for w in $WORKLOADS; do
-    [[ " ${WORKLOAD_NAMES[*]} " == *" $w "* ]] || { echo "cluster.sh: unknown workload $w (known: ${WORKLOAD_NAMES[*]})" >&2; exit 2; }
-done
+pick_workloads
 
 # shellcheck source=scripts/pg-cluster.sh
 source "$ROOT/scripts/pg-cluster.sh"

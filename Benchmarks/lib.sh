@@ -26,6 +26,26 @@ check_arguments() {
 
 log() { printf '== %s\n' "$*" >&2; }
 
+# pick_workloads — WORKLOAD_NAMES from ALL_WORKLOADS ("name|arguments" entries) and WORKLOADS, by default
+# all of them; an unknown name in WORKLOADS is refused (exit 2).
+pick_workloads() {
+    local entry w
+    WORKLOAD_NAMES=()
+    for entry in "${ALL_WORKLOADS[@]}"; do WORKLOAD_NAMES+=("${entry%%|*}"); done
+    WORKLOADS=${WORKLOADS:-"${WORKLOAD_NAMES[*]}"}
+    for w in $WORKLOADS; do
+        [[ " ${WORKLOAD_NAMES[*]} " == *" $w "* ]] || { echo "$SCRIPT: unknown workload $w (known: ${WORKLOAD_NAMES[*]})" >&2; exit 2; }
+    done
+}
+
+# check_servers — every name in SERVERS is relay, twisted or switchboard, or the script stops (exit 2).
+check_servers() {
+    local s
+    for s in $SERVERS; do
+        case $s in relay | twisted | switchboard) ;; *) echo "$SCRIPT: unknown server $s (relay twisted switchboard)" >&2; exit 2 ;; esac
+    done
+}
+
 free_port() {
     python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
 }

@@ -47,15 +47,8 @@ ALL_WORKLOADS=(
     # so a crowd no longer leaves a backlog of N²/2 notices to drain).
     "hold|hold --connections $HOLD --settle 1 --timeout 600"
 )
-WORKLOAD_NAMES=()
-for entry in "${ALL_WORKLOADS[@]}"; do WORKLOAD_NAMES+=("${entry%%|*}"); done
-WORKLOADS=${WORKLOADS:-"${WORKLOAD_NAMES[*]}"}
-for w in $WORKLOADS; do
-    [[ " ${WORKLOAD_NAMES[*]} " == *" $w "* ]] || { echo "run.sh: unknown workload $w (known: ${WORKLOAD_NAMES[*]})" >&2; exit 2; }
-done
-for s in $SERVERS; do
-    case $s in relay | twisted | switchboard) ;; *) echo "run.sh: unknown server $s (relay twisted switchboard)" >&2; exit 2 ;; esac
-done
+pick_workloads
+check_servers
 
 mkdir -p "$OUT"
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/switchboard-bench.XXXXXX")

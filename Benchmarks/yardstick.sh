@@ -41,15 +41,8 @@ ALL_WORKLOADS=(
     "churn-16|--churn 2000 --concurrency 16 -t 120"
     "hold|--hold $HOLD --hold-secs 1.5 -t 600"
 )
-WORKLOAD_NAMES=()
-for entry in "${ALL_WORKLOADS[@]}"; do WORKLOAD_NAMES+=("${entry%%|*}"); done
-WORKLOADS=${WORKLOADS:-"${WORKLOAD_NAMES[*]}"}
-for w in $WORKLOADS; do
-    [[ " ${WORKLOAD_NAMES[*]} " == *" $w "* ]] || { echo "$SCRIPT: unknown workload $w (known: ${WORKLOAD_NAMES[*]})" >&2; exit 2; }
-done
-for s in $SERVERS; do
-    case $s in relay | twisted | switchboard) ;; *) echo "$SCRIPT: unknown server $s (relay twisted switchboard)" >&2; exit 2 ;; esac
-done
+pick_workloads
+check_servers
 
 mkdir -p "$OUT"
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/switchboard-yardstick.XXXXXX")
