@@ -239,7 +239,11 @@ public struct TelnetLineParser {
             discarding = false
             return
         }
-        let finished = line
+        // An exact-size copy, so a queued line holds its own length and not the capacity of the longest line
+        // seen so far; `line` keeps its buffer for the next one.
+        let finished = [UInt8](unsafeUninitializedCapacity: line.count) { buffer, count in
+            count = buffer.initialize(fromContentsOf: line)
+        }
         line.removeAll(keepingCapacity: true)
         emit(.line(finished))
     }
