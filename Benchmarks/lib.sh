@@ -38,6 +38,21 @@ pick_workloads() {
     done
 }
 
+# each_run MEASURE — for every run (1…RUNS), chosen workload and server, in that order (so a slow spell of
+# the machine hits every server alike), calls MEASURE SERVER WORKLOAD RUN with the workload's arguments in
+# the array `args`.
+each_run() {
+    local run entry workload server
+    for ((run = 1; run <= RUNS; run++)); do
+        for entry in "${ALL_WORKLOADS[@]}"; do
+            workload=${entry%%|*}
+            [[ " $WORKLOADS " == *" $workload "* ]] || continue
+            read -r -a args <<<"${entry#*|}"
+            for server in $SERVERS; do "$1" "$server" "$workload" "$run"; done
+        done
+    done
+}
+
 # check_servers — every name in SERVERS is relay, twisted or switchboard, or the script stops (exit 2).
 check_servers() {
     local s
@@ -52,6 +67,24 @@ free_port() {
 
 listening() { # PORT — is anything listening on 127.0.0.1:PORT? (no connection made)
     ss -Hltn "sport = :$1" 2>/dev/null | grep -q .
+}
+
+# start_work NAME RESULTS-FILE — a temporary WORK directory and an empty $OUT/RESULTS-FILE (as RESULTS); on
+# exit, also on Ctrl-C, every process this script started is stopped and WORK removed. Raises the open-file
+# limit, which the tool and the servers inherit: 10 000 idle connections need 10 000+ descriptors each.
+start_work() {
+    mkdir -p "$OUT"
+    WORK=$(mktemp -d "${TMPDIR:-/tmp}/switchboard-$1.XXXXXX")
+    RESULTS=$OUT/$2
+    : >"$RESULTS"
+    trap stop_work EXIT
+    trap 'exit 130' INT TERM
+    ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
+}
+
+stop_work() {
+    if [[ ${#STARTED_PIDS[@]} -gt 0 ]]; then stop_pids 5 "${STARTED_PIDS[@]}"; fi
+    rm -rf "$WORK"
 }
 
 # wait_listening PID PORT SECONDS NAME — until PORT listens (0), PID exits or SECONDS pass (1, said in the log).

@@ -50,20 +50,7 @@ ALL_WORKLOADS=(
 pick_workloads
 check_servers
 
-mkdir -p "$OUT"
-WORK=$(mktemp -d "${TMPDIR:-/tmp}/switchboard-bench.XXXXXX")
-RESULTS=$OUT/results.jsonl
-: >"$RESULTS"
-
-cleanup() {
-    if [[ ${#STARTED_PIDS[@]} -gt 0 ]]; then stop_pids 5 "${STARTED_PIDS[@]}"; fi
-    rm -rf "$WORK"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-# Both the tool and the servers inherit this: 10 000 idle connections need 10 000+ descriptors each.
-ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
+start_work bench results.jsonl
 
 # ---------------------------------------------------------------- build
 build_c_tools
@@ -85,26 +72,20 @@ stop_server
 log "load generator self-check passed"
 
 # ---------------------------------------------------------------- workloads
-for ((run = 1; run <= RUNS; run++)); do
-    for entry in "${ALL_WORKLOADS[@]}"; do
-        workload=${entry%%|*}
-        [[ " $WORKLOADS " == *" $workload "* ]] || continue
-        read -r -a args <<<"${entry#*|}"
-        for server in $SERVERS; do
-            port=$(free_port)
-            if ! start_server "$server" "$port"; then
-                log "$server: not running, $workload run $run is n/a"
-                record "$server" "$workload" "$run" ""
-                continue
-            fi
-            status=0
-            output=$(timeout 900 "$LOADGEN" "${args[@]}" --port "$port" --server-pid "$SERVER_PID" 2>>"$OUT/loadgen.log") || status=$?
-            stop_server
-            log "$server $workload run $run/$RUNS (exit $status): ${output:-no output}"
-            record "$server" "$workload" "$run" "${output:-RESULT ok=0 error=no_output}"
-        done
-    done
-done
+measure() { # SERVER WORKLOAD RUN, with the tool's arguments in `args`
+    local server=$1 workload=$2 run=$3 port output status=0
+    port=$(free_port)
+    if ! start_server "$server" "$port"; then
+        log "$server: not running, $workload run $run is n/a"
+        record "$server" "$workload" "$run" ""
+        return 0
+    fi
+    output=$(timeout 900 "$LOADGEN" "${args[@]}" --port "$port" --server-pid "$SERVER_PID" 2>>"$OUT/loadgen.log") || status=$?
+    stop_server
+    log "$server $workload run $run/$RUNS (exit $status): ${output:-no output}"
+    record "$server" "$workload" "$run" "${output:-RESULT ok=0 error=no_output}"
+}
+each_run measure
 
 # ---------------------------------------------------------------- table
 python3 - "$RESULTS" "$HOLD" "$RUNS" "$TOOL_LIMIT" <<'PY' | tee "$OUT/table.txt"

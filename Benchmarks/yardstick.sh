@@ -44,17 +44,7 @@ ALL_WORKLOADS=(
 pick_workloads
 check_servers
 
-mkdir -p "$OUT"
-WORK=$(mktemp -d "${TMPDIR:-/tmp}/switchboard-yardstick.XXXXXX")
-RESULTS=$OUT/yardstick-results.jsonl
-: >"$RESULTS"
-cleanup() {
-    if [[ ${#STARTED_PIDS[@]} -gt 0 ]]; then stop_pids 5 "${STARTED_PIDS[@]}"; fi
-    rm -rf "$WORK"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-ulimit -n "$(ulimit -Hn)" 2>/dev/null || true # 10 000 idle connections need 10 000+ descriptors
+start_work yardstick yardstick-results.jsonl
 
 build_c_tools
 SHARED_LOADGEN=$WORK/shared-loadgen
@@ -81,28 +71,22 @@ run_hold() {
     printf '%s rss_before_kib=%s rss_after_kib=%s\n' "$result" "$before" "$after"
 }
 
-for ((run = 1; run <= RUNS; run++)); do
-    for entry in "${ALL_WORKLOADS[@]}"; do
-        workload=${entry%%|*}
-        [[ " $WORKLOADS " == *" $workload "* ]] || continue
-        read -r -a args <<<"${entry#*|}"
-        for server in $SERVERS; do
-            port=$(free_port)
-            output=""
-            if start_server "$server" "$port"; then
-                if [[ $workload == hold ]]; then
-                    output=$(run_hold "$port")
-                else
-                    output=$(timeout 900 "$SHARED_LOADGEN" -q -p "$port" --server-pid "$SERVER_PID" "${args[@]}" \
-                        2>>"$OUT/yardstick-loadgen.log" | grep '^RESULT' || true)
-                fi
-                stop_server
-            fi
-            log "$server $workload run $run/$RUNS: ${output:-no result}"
-            record "$server" "$workload" "$run" "$output"
-        done
-    done
-done
+measure() { # SERVER WORKLOAD RUN, with the shared tool's arguments in `args`
+    local server=$1 workload=$2 run=$3 port output=""
+    port=$(free_port)
+    if start_server "$server" "$port"; then
+        if [[ $workload == hold ]]; then
+            output=$(run_hold "$port")
+        else
+            output=$(timeout 900 "$SHARED_LOADGEN" -q -p "$port" --server-pid "$SERVER_PID" "${args[@]}" \
+                2>>"$OUT/yardstick-loadgen.log" | grep '^RESULT' || true)
+        fi
+        stop_server
+    fi
+    log "$server $workload run $run/$RUNS: ${output:-no result}"
+    record "$server" "$workload" "$run" "$output"
+}
+each_run measure
 
 python3 - "$RESULTS" "$HOLD" "$RUNS" <<'PY' | tee "$OUT/yardstick-table.md"
 import json, statistics, sys
