@@ -225,10 +225,19 @@ final class ClusterEndToEndTests: XCTestCase {
         XCTAssertEqual(bob.readLines(until: { $0.contains(" connected: ") }).last, who, "both sides agree")
         alice.send("after\r\n")
         XCTAssertEqual(bob.readLines(until: { $0 == "<alice> after" }, timeout: 15).last, "<alice> after")
-        // Asked on alice's server: /history waits for that server's queued history to be written.
-        alice2.send("/history 10\r\n")
-        let history = alice2.readLines(until: { $0 == "* end of history" }, timeout: 20)
-        for said in ["> before", "<alice> during", "<alice> after"] {
+        // Asked on alice's server: /history waits for that server's queued history to be written, but "before"
+        // is bob's, on B, which may still have it queued from the outage (its writer retries with backoff up
+        // to 2 s): ask until everything said is there.
+        let everything = ["> before", "<alice> during", "<alice> after"]
+        var history: [String] = []
+        let writtenBy = Date().addingTimeInterval(20)
+        repeat {
+            alice2.send("/history 10\r\n")
+            history = alice2.readLines(until: { $0 == "* end of history" }, timeout: 20)
+            if everything.allSatisfy({ said in history.contains { $0.hasSuffix(said) } }) { break }
+            usleep(100_000)
+        } while Date() < writtenBy
+        for said in everything {
             XCTAssertTrue(history.contains { $0.hasSuffix(said) }, "\(said) missing from /history: \(history)")
         }
     }
