@@ -73,6 +73,8 @@ public final class ChatServer: Service {
 
     /// Connections accepted per event loop iteration, at most.
     static let acceptsPerIteration: UInt = 256
+    /// Reads of a client's socket per readable event, at most.
+    static let readsPerEvent: UInt = 1
 
     /// The loop that owns the hub and all clients.
     public var eventLoop: any EventLoop { loop }
@@ -313,6 +315,10 @@ public final class ChatServer: Service {
                     guard let options = channel.syncOptions else { throw ChannelError.operationUnsupported }
                     try options.setOption(.allowRemoteHalfClosure, value: true)
                     try options.setOption(.writeBufferWaterMark, value: waterMark)
+                    // One read (at most 64 KiB) per readable event, not NIO's default of four: a session holds
+                    // further reads while it has input queued, so this is what a flooding client can make the
+                    // server hold between two turns of the loop.
+                    try options.setOption(.maxMessagesPerRead, value: ChatServer.readsPerEvent)
                     try channel.pipeline.syncOperations.addHandler(ChatSession(hub: hub.value))
                 }
             }
