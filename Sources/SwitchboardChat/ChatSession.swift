@@ -88,6 +88,8 @@ public final class ChatSession: ChannelDuplexHandler {
     private var readHeld = false
     /// The client half-closed: answer what it sent, then close.
     private var inputClosed = false
+    /// Input was dropped (over ``maximumBufferedInput``) and the client told, since the queue was last empty.
+    private var toldOfDroppedInput = false
 
     // Flood control: a token bucket.
     private var floodTokens: Double
@@ -180,7 +182,12 @@ public final class ChatSession: ChannelDuplexHandler {
         for event in events {
             let size = ChatSession.size(of: event)
             guard inboundBytes + size <= ChatSession.maximumBufferedInput else {
+                // The rest of this read goes too, so what is kept stays in order; said once until the queue empties.
                 hub.logger.debug("input dropped: too much buffered", metadata: ["peer": "\(peer)"])
+                if !toldOfDroppedInput {
+                    toldOfDroppedInput = true
+                    send(ChatText.inputDropped(max: ChatSession.maximumBufferedInput))
+                }
                 break
             }
             inbound.append(event)
@@ -258,6 +265,7 @@ public final class ChatSession: ChannelDuplexHandler {
             inboundBytes = 0
             return
         }
+        toldOfDroppedInput = false
         if inputClosed {
             if output.outstandingReplies == 0 { close(reason: "connection closed") }
         } else if readHeld, let context {

@@ -58,6 +58,9 @@ enum ChatText {
     static func alreadyNamed(_ nickname: String) -> String { "! you are already \(nickname)" }
     static func invalidNickname(_ problem: String) -> String { "! \(problem)" }
     static let slowDown = "! slow down"
+    static func inputDropped(max: Int) -> String {
+        "! too much input at once: later lines were dropped (at most \(max / 1024) KiB can wait)"
+    }
     static let historyUnavailable = "! history is unavailable right now; try again later"
     static let serverFull = "! server full"
     static let nickPending = "! your last /nick is still being decided; try again in a moment"

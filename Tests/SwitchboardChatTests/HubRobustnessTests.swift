@@ -125,6 +125,38 @@ final class HubRobustnessTests: XCTestCase {
         XCTAssertGreaterThan(reads.reads, readsBefore, "the held read is passed on once the queue is empty")
     }
 
+    /// More input in one read than may wait (``ChatSession/maximumBufferedInput``, as telnet's EOF path can
+    /// deliver): what fits is worked off in order, the rest is dropped with one clear error line, and the
+    /// connection stays; once the queue has emptied, a new overflow is reported again.
+    func testTooMuchInputAtOnceIsDroppedWithOneErrorLineAndTheConnectionStays() throws {
+        var configuration = ChatConfiguration()
+        configuration.floodRate = 0
+        let chat = ChatTestHarness(configuration: configuration)
+        let listener = try chat.join()
+        let flooder = try chat.join([listener])
+        let lines = (0..<600).map { "\($0) " + String(repeating: "x", count: 1000) }  // 600 KB: more than may wait
+        try flooder.send(lines.map { $0 + "\r\n" }.joined())
+        var heard: [String] = []
+        var told: [String] = []
+        for _ in 0..<200 where heard.count < 600 {
+            chat.loop.advanceTime(by: .milliseconds(1))
+            heard += try listener.lines()
+            told += try flooder.lines()
+        }
+        let kept = heard.count
+        XCTAssertGreaterThan(kept, 400)
+        XCTAssertLessThan(kept, 600)
+        XCTAssertEqual(heard, lines.prefix(kept).map { "<guest2> \($0)" }, "what was kept, in order")
+        XCTAssertEqual(told, [ChatText.inputDropped(max: ChatSession.maximumBufferedInput)], "one error line")
+        XCTAssertTrue(told[0].hasPrefix("! too much input at once"))
+        XCTAssertTrue(flooder.isActive)
+        try flooder.send("still here\r\n")
+        XCTAssertEqual(try listener.lines(), ["<guest2> still here"])
+        try flooder.send(lines.map { $0 + "\r\n" }.joined())
+        chat.loop.advanceTime(by: .milliseconds(1))
+        XCTAssertEqual(try flooder.lines().filter { $0.hasPrefix("! too much input") }.count, 1, "told again")
+    }
+
     /// Under a flood every client gets its turn in order: a client whose read comes first in every tick
     /// cannot take every budget while the others starve (seen with 300 flooders: a third never got a
     /// line through).
