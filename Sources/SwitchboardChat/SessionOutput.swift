@@ -144,18 +144,15 @@ struct SessionOutput {
         guard pendingBytes > 0 else { return }
         closeRun()
         let ownBuffer = own.isEmpty ? nil : ByteBuffer(bytes: own)
+        let slices = pieces.lazy.compactMap { piece in
+            (piece.isShared ? tick.buffer : ownBuffer)?.getSlice(at: piece.range.lowerBound, length: piece.range.count)
+        }
         if sharedBytes > 0 && sharedBytes * SessionOutput.sliceFraction < tick.buffer.capacity {
             var copy = ByteBufferAllocator().buffer(capacity: pendingBytes)
-            for piece in pieces {
-                guard let source = piece.isShared ? tick.buffer : ownBuffer else { continue }
-                source.withUnsafeReadableBytes { _ = copy.writeBytes(UnsafeRawBufferPointer(rebasing: $0[piece.range])) }
-            }
+            for slice in slices { copy.writeImmutableBuffer(slice) }
             write(copy)
         } else {
-            for piece in pieces {
-                guard let source = piece.isShared ? tick.buffer : ownBuffer else { continue }
-                if let slice = source.getSlice(at: piece.range.lowerBound, length: piece.range.count) { write(slice) }
-            }
+            for slice in slices { write(slice) }
         }
         pieces.removeAll(keepingCapacity: true)
         own.removeAll(keepingCapacity: own.capacity <= SessionOutput.retainedCapacity)
