@@ -129,18 +129,14 @@ counters() {
 
 # start_cluster_server LOGFILE PORT URL — starts a server, sets SERVER_PID, waits (bounded) until it listens.
 start_cluster_server() {
-    local logfile=$1 port=$2 url=$3 pid i
+    local logfile=$1 port=$2 url=$3 pid
     "$SWITCHBOARD" serve --listen "tcp:$port:interface=127.0.0.1" --database "$url" \
         "${SWITCHBOARD_FLAGS[@]+"${SWITCHBOARD_FLAGS[@]}"}" 2>>"$logfile" &
     pid=$!
     STARTED_PIDS+=("$pid")
-    for ((i = 0; i < 300; i++)); do # up to 30 s (a cluster server waits up to 5 s for the others' rosters)
-        kill -0 "$pid" 2>/dev/null || { log "server exited during start-up (see $logfile)"; return 1; }
-        if listening "$port"; then SERVER_PID=$pid; return 0; fi
-        sleep 0.1
-    done
-    log "server did not listen on $port within 30 s (see $logfile)"
-    return 1
+    # Up to 30 s: a cluster server waits up to 5 s for the others' rosters before it listens.
+    wait_listening "$pid" "$port" 30 "server (see $logfile)" || return 1
+    SERVER_PID=$pid
 }
 
 # record WORKLOAD RUN TEXT KEY=VALUE... — appends one JSON line: the tool's RESULT fields plus the extras.
