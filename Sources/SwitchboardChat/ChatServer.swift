@@ -289,18 +289,12 @@ public final class ChatServer: Service {
             // newcomers wait seconds for their welcome while the loop serves everyone already in.
             .serverChannelOption(.maxMessagesPerRead, value: ChatServer.acceptsPerIteration)
             .serverChannelInitializer { channel in
-                // Out of file descriptors (EMFILE/ENFILE) or memory, accept(2) fails at once and would be retried
-                // at once, forever: 100 % CPU and nothing in the log. Pause accepting instead, and say so once
-                // per pause. The connections wait in the listen backlog meanwhile.
+                // Out of file descriptors (EMFILE/ENFILE) or memory, accept(2) fails at once, every time: pause
+                // accepting for a while instead of retrying at once (see `AcceptPause`). The connections wait
+                // in the listen backlog meanwhile.
                 channel.eventLoop.makeCompletedFuture {
-                    let backoff = AcceptBackoffHandler(shouldForwardIOErrorCaught: false) { error in
-                        logger.warning(
-                            "cannot accept connections; pausing accepts",
-                            metadata: ["endpoint": "\(endpoint)", "error": "\(error)",
-                                       "pause-ms": "\(acceptBackoff.nanoseconds / 1_000_000)"])
-                        return acceptBackoff
-                    }
-                    try channel.pipeline.syncOperations.addHandler(backoff)
+                    try channel.pipeline.syncOperations.addHandler(
+                        AcceptPause(pause: acceptBackoff, endpoint: "\(endpoint)", logger: logger))
                 }
             }
             // The child's options are set here, synchronously, not with `childChannelOption`: the bootstrap
