@@ -59,7 +59,7 @@ final class HistoryWriteStateMachineTests: XCTestCase {
         XCTAssertEqual(machine.enqueue(opened(1), now: t0, wallClock: wall), [.startBatchAtEndOfTick])
         XCTAssertEqual(machine.phase, .batchDue)
         XCTAssertEqual(machine.enqueue(message(1), now: t0, wallClock: wall), [], "joins the batch already due")
-        XCTAssertEqual(machine.writeDue(), [.startBatch(.init(events: [opened(1), message(1)], knownRowIDs: [:]))])
+        XCTAssertEqual(machine.writeDue(), [.startBatch(.init(events: [opened(1), message(1)], knownRowIDs: [:], lastSequence: 2))])
         XCTAssertEqual(machine.phase, .writing(count: 2))
     }
 
@@ -70,7 +70,7 @@ final class HistoryWriteStateMachineTests: XCTestCase {
         let reserved = HistoryEvent.opened(ConnectionKey(1), peer: "p1", nickname: nil, at: wall, visitor: 42)
         XCTAssertEqual(machine.enqueue(reserved, now: t0, wallClock: wall), [.lingerUntil(at(20))])
         XCTAssertEqual(machine.enqueue(message(1), now: at(5), wallClock: wall), [])
-        XCTAssertEqual(machine.lingerTimerFired(now: at(20)), [.startBatch(.init(events: [reserved, message(1)], knownRowIDs: [:]))])
+        XCTAssertEqual(machine.lingerTimerFired(now: at(20)), [.startBatch(.init(events: [reserved, message(1)], knownRowIDs: [:], lastSequence: 2))])
     }
 
     /// A chat line lingers for company: the batch starts when the linger timer fires, with every line
@@ -81,7 +81,7 @@ final class HistoryWriteStateMachineTests: XCTestCase {
         XCTAssertEqual(machine.phase, .lingering(until: at(20)))
         XCTAssertEqual(machine.enqueue(message(1, "b"), now: at(5), wallClock: wall), [], "one linger at a time")
         XCTAssertEqual(machine.lingerTimerFired(now: at(20)), [
-            .startBatch(.init(events: [message(1, "a"), message(1, "b")], knownRowIDs: [:]))
+            .startBatch(.init(events: [message(1, "a"), message(1, "b")], knownRowIDs: [:], lastSequence: 2))
         ])
     }
 
@@ -98,7 +98,7 @@ final class HistoryWriteStateMachineTests: XCTestCase {
         XCTAssertEqual(machine.lingerTimerFired(now: at(20)), [], "the first linger's timer")
         XCTAssertEqual(machine.phase, .lingering(until: at(30)))
         XCTAssertEqual(machine.lingerTimerFired(now: at(30)), [
-            .startBatch(.init(events: [message(2)], knownRowIDs: [ConnectionKey(2): 7]))
+            .startBatch(.init(events: [message(2)], knownRowIDs: [ConnectionKey(2): 7], lastSequence: 3))
         ])
     }
 
@@ -106,7 +106,7 @@ final class HistoryWriteStateMachineTests: XCTestCase {
     func testAFullBatchDoesNotLinger() {
         var machine = machine(batchSize: 1)
         XCTAssertEqual(machine.enqueue(message(1), now: t0, wallClock: wall), [.startBatchAtEndOfTick])
-        XCTAssertEqual(machine.writeDue(), [.startBatch(.init(events: [message(1)], knownRowIDs: [:]))])
+        XCTAssertEqual(machine.writeDue(), [.startBatch(.init(events: [message(1)], knownRowIDs: [:], lastSequence: 1))])
     }
 
     /// Batches hold at most the batch size; the rest follows at the end of the tick after each commit.
@@ -114,11 +114,11 @@ final class HistoryWriteStateMachineTests: XCTestCase {
         var machine = machine(batchSize: 2)
         _ = machine.enqueue(opened(1), now: t0, wallClock: wall)
         for n in 1...3 { _ = machine.enqueue(refused(n), now: t0, wallClock: wall) }
-        XCTAssertEqual(machine.writeDue(), [.startBatch(.init(events: [opened(1), refused(1)], knownRowIDs: [:]))])
+        XCTAssertEqual(machine.writeDue(), [.startBatch(.init(events: [opened(1), refused(1)], knownRowIDs: [:], lastSequence: 2))])
         XCTAssertEqual(machine.batchSucceeded(rowIDs: [ConnectionKey(1): 5]), [
             resolved(1, .number(5)), .startBatchAtEndOfTick,
         ])
-        XCTAssertEqual(machine.writeDue(), [.startBatch(.init(events: [refused(2), refused(3)], knownRowIDs: [:]))])
+        XCTAssertEqual(machine.writeDue(), [.startBatch(.init(events: [refused(2), refused(3)], knownRowIDs: [:], lastSequence: 4))])
         XCTAssertEqual(machine.batchSucceeded(rowIDs: [:]), [])
         XCTAssertEqual(machine.phase, .idle)
         XCTAssertEqual(machine.committedBatches, 2)
@@ -180,7 +180,7 @@ final class HistoryWriteStateMachineTests: XCTestCase {
         XCTAssertEqual(delays, [100, 200, 400, 800, 1_600, 2_000, 2_000].map { Duration.milliseconds($0) })
         XCTAssertEqual(
             machine.retryTimerFired(),
-            [.startBatch(.init(events: [opened(1), message(1), opened(2)], knownRowIDs: [:]))],
+            [.startBatch(.init(events: [opened(1), message(1), opened(2)], knownRowIDs: [:], lastSequence: 3))],
             "what was queued meanwhile joins the retry")
         XCTAssertEqual(machine.batchSucceeded(rowIDs: [ConnectionKey(1): 1, ConnectionKey(2): 2]), [
             .reportRecovered,
@@ -203,11 +203,11 @@ final class HistoryWriteStateMachineTests: XCTestCase {
         XCTAssertEqual(machine.batchFailed(.notTransient, now: t0), [.retryAfter(.milliseconds(200))])
         _ = machine.retryTimerFired()
         XCTAssertEqual(machine.batchFailed(.notTransient, now: t0), [
-            .dropBatch(events: 2), resolved(1, .batchDropped), .startBatchAtEndOfTick,
+            .dropBatch(events: 2), .linesNotStored([ConnectionKey(1)]), resolved(1, .batchDropped), .startBatchAtEndOfTick,
         ])
         XCTAssertEqual(machine.droppedEvents, 2)
         XCTAssertEqual(machine.queuedEvents, 1)
-        XCTAssertEqual(machine.writeDue(), [.startBatch(.init(events: [refused(1)], knownRowIDs: [:]))])
+        XCTAssertEqual(machine.writeDue(), [.startBatch(.init(events: [refused(1)], knownRowIDs: [:], lastSequence: 3))])
         XCTAssertEqual(machine.batchSucceeded(rowIDs: [:]), [.reportRecovered, .wakeFlushWaiters([waiter(999)])])
     }
 
@@ -259,7 +259,7 @@ final class HistoryWriteStateMachineTests: XCTestCase {
             .reportOverflowEpisode(.init(dropped: 3, from: wall(1), to: wall(3))), .startBatchAtEndOfTick,
         ], "two left: half the limit")
         _ = machine.writeDue()
-        XCTAssertEqual(machine.batchSucceeded(rowIDs: [:]), [], "reported once")
+        XCTAssertEqual(machine.batchSucceeded(rowIDs: [:]), [.behind(false)], "reported once (and caught up)")
 
         // A new episode is a new report.
         for n in 1...4 { _ = machine.enqueue(refused(n), now: t0, wallClock: wall) }
@@ -289,7 +289,7 @@ final class HistoryWriteStateMachineTests: XCTestCase {
         XCTAssertEqual(machine.flushRequested(waiter(1)), [.wakeFlushWaiters([waiter(1)])])
         _ = machine.enqueue(message(1, "a"), now: t0, wallClock: wall)
         XCTAssertEqual(machine.flushRequested(waiter(2)), [.startBatchAtEndOfTick], "cuts the linger")
-        XCTAssertEqual(machine.writeDue(), [.startBatch(.init(events: [message(1, "a")], knownRowIDs: [:]))])
+        XCTAssertEqual(machine.writeDue(), [.startBatch(.init(events: [message(1, "a")], knownRowIDs: [:], lastSequence: 1))])
         _ = machine.enqueue(message(1, "b"), now: t0, wallClock: wall)
         XCTAssertEqual(machine.flushRequested(waiter(3)), [])
         XCTAssertEqual(machine.batchSucceeded(rowIDs: [:]), [.wakeFlushWaiters([waiter(2)]), .startBatchAtEndOfTick])
