@@ -17,7 +17,8 @@ import NIOCore
 /// ```
 ///
 /// Failures are logged once per episode (a warning when the first beat fails, an info line with the count
-/// and length when one succeeds again). The thread never runs on an event loop (libpq and sqlite3 block).
+/// and length when one succeeds again). A SQLite file deleted or replaced under the server fails the beat
+/// (nothing is written into another database, and none is created at the path). The thread never runs on an event loop (libpq and sqlite3 block).
 /// ``stop(within:)`` ends it promptly: it waits on a condition between beats, and a connection attempt gives
 /// up when asked; a statement in flight is bounded by `statement_timeout` (PostgreSQL) or the busy timeout
 /// (SQLite), both at most one interval.
@@ -201,6 +202,9 @@ extension ServerHeartbeat {
 
         /// One beat: the heartbeat, a rejoin if this server was marked stopped, the visits read.
         private func beat(on connection: any DatabaseConnection, toldMarkedStopped: inout Bool) throws(DatabaseError) {
+            // A SQLite file deleted or replaced under the server: write nothing into another database (the
+            // connection stays usable, so it is not reopened either; moved back, the next beat writes again).
+            if let sqlite = connection as? SQLiteConnection { try sqlite.verifyFileIdentity() }
             if try !repository.heartbeat(serverID: serverID, on: connection) {
                 // Taken for lost by another server. Not after a stop began: the stop marks the row stopped itself.
                 guard !isStopping else { return }
@@ -228,6 +232,10 @@ extension ServerHeartbeat {
         }
 
         private func connect() throws(DatabaseError) -> any DatabaseConnection {
+            if case .sqlite(let path) = url, !FileManager.default.fileExists(atPath: path) {
+                // Opening would create a fresh, empty database at the path; the server never does that by itself.
+                throw DatabaseError(.connectionLost, message: "the database file \(path) is gone")
+            }
             let connection = try DatabasePool.connector(for: url, shouldGiveUp: { [weak self] in self?.isStopping ?? true })()
             if url.dialect == .postgres {
                 // A statement waiting on a lock (a survivor's repair of this row) is bounded by one interval.
