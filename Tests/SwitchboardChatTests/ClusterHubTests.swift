@@ -354,4 +354,41 @@ final class ClusterHubTests: XCTestCase {
         XCTAssertEqual(b.hub.totalVisits, 5)
         XCTAssertEqual(a.hub.totalVisits, 5)
     }
+
+    /// While what this server sends the others is backlogged, clients that keep talking are held (their input
+    /// waits, unread) after their share of lines — public lines and private messages to another server's
+    /// member alike — and go on once it drains; nothing they said is dropped, and others chat on meanwhile.
+    func testABackloggedClusterHoldsBackClientsThatKeepTalkingUntilItDrains() throws {
+        var noFloodControl = ChatConfiguration()
+        noFloodControl.floodRate = 0
+        let cluster = InMemoryCluster()
+        let a = cluster.addServer(1, configuration: noFloodControl)
+        let b = cluster.addServer(2, configuration: noFloodControl)
+        let alice = try joined(a, cluster)
+        let carol = try joined(a, cluster)
+        let bob = try joined(b, cluster)
+        try bob.send("/nick bob\r\n")
+        cluster.settle()
+        try drain([alice, carol, bob])
+        a.transport.isBacklogged = true
+        try alice.send("first\r\n")  // goes out, and at the end of its tick the cluster finds the backlog
+        cluster.settle()
+        let share = ChatSession.linesPerBehindEpisode
+        try alice.send((0..<40).map { "line \($0)\r\n" }.joined())
+        try carol.send("/msg bob " + (0..<40).map { "psst \($0)" }.joined(separator: "\r\n/msg bob ") + "\r\n")
+        cluster.settle()
+        var heard = try bob.lines()
+        XCTAssertEqual(heard.filter { $0.hasPrefix("<guest1> ") }.count, 1 + share, "alice is held after her share")
+        XCTAssertEqual(heard.filter { $0.hasPrefix("*guest2* ") }.count, share, "so is carol's /msg flood")
+        try alice.send("/who\r\n")  // queued behind her held lines: answered only once she goes on
+        cluster.settle()
+        XCTAssertFalse(try alice.lines().contains { $0.contains(" connected: ") })
+
+        a.transport.catchUp()
+        cluster.settle()
+        heard += try bob.lines()
+        XCTAssertEqual(heard.filter { $0.hasPrefix("<guest1> ") }, ["<guest1> first"] + (0..<40).map { "<guest1> line \($0)" })
+        XCTAssertEqual(heard.filter { $0.hasPrefix("*guest2* ") }, (0..<40).map { "*guest2* psst \($0)" })
+        XCTAssertTrue(try alice.lines().contains { $0.contains(" connected: ") })
+    }
 }
