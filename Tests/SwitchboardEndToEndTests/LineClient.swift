@@ -266,6 +266,12 @@ final class LineClient {
         fd = -1
     }
 
+    /// Shrinks the kernel send buffer (a client the server stops reading blocks sooner).
+    func setSendBuffer(_ bytes: Int32) {
+        var size = bytes
+        setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &size, socklen_t(MemoryLayout<Int32>.size))
+    }
+
     /// Shrinks the kernel receive buffer (a client that does not read fills up sooner).
     func setReceiveBuffer(_ bytes: Int32) {
         var size = bytes
