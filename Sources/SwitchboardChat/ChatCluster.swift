@@ -28,7 +28,8 @@ import SwitchboardStorage
 ///
 /// Sending is paced by the transport (`--cluster-send-rate`); while what waits to be sent is past its
 /// high-water mark (``ClusterTransport/isBacklogged``) the hub's producer gate is on for the cluster
-/// (``ChatHub/setBehind(_:_:)``): clients that already said a line wait, unread, until it drains.
+/// (``ChatHub/setBehind(_:_:)``): clients that said their share of lines since then wait, unread, until it
+/// drains.
 ///
 /// Ownership: everything here lives on the hub's event loop; database work runs on the pool and comes
 /// back to the loop; the transport runs on its own threads and only wakes the loop.

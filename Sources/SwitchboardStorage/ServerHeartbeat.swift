@@ -74,8 +74,13 @@ public final class ServerHeartbeat: Sendable {
         let shared = self.shared
         guard shared.begin() else { return }
         Thread {
-            // Named from inside (the kernel's name for the thread), so a leftover one is visible (ps -L).
+            // Named from inside, so a leftover one is visible (ps -L). Not with `Thread.current.name` on Linux:
+            // it names the kernel's thread only if the parent has stored the new thread's id by then, a race.
+            #if os(Linux)
+            try? "sb-heartbeat".write(toFile: "/proc/thread-self/comm", atomically: false, encoding: .utf8)
+            #else
             Thread.current.name = "sb-heartbeat"
+            #endif
             shared.run()
         }.start()
     }
