@@ -1,4 +1,5 @@
 import Dispatch
+import Foundation
 import Logging
 import NIOConcurrencyHelpers
 import NIOCore
@@ -40,6 +41,7 @@ public final class ChatServer: Service {
         var stopped = false
         var serverID: Int64?
         var heartbeat: RepeatedTask?
+        var trimmer: NIOLoopBound<MemoryTrimmer>?
     }
 
     /// This server's row in the `servers` table, once started.
@@ -121,6 +123,16 @@ public final class ChatServer: Service {
         for migration in outcome.applied {
             logger.info("applied migration", metadata: ["version": "\(migration.version)", "name": "\(migration.name)"])
         }
+        // What earlier servers left in the spool goes in first, so start-up repair only closes what it lacks.
+        let identity = try await pool.withConnection { connection throws(DatabaseError) in
+            try repository.databaseIdentity(on: connection)
+        }
+        let spoolDirectory = configuration.effectiveSpoolDirectory
+        if configuration.spoolMaximumBytes > 0 {
+            try prepareSpoolDirectory(spoolDirectory)
+            _ = try await HistorySpoolReplay.replay(
+                directory: spoolDirectory, databaseIdentity: identity, pool: pool, logger: logger)
+        }
         let (serverID, orphans) = try await register(repository: repository)
         if orphans > 0 {
             logger.warning(
@@ -134,10 +146,16 @@ public final class ChatServer: Service {
         let configuration = self.configuration
         let logger = self.logger
         let pool = self.pool
+        let spool = configuration.spoolMaximumBytes > 0
+            ? HistorySpool(
+                directory: spoolDirectory, databaseIdentity: identity, serverID: serverID,
+                maximumBytes: configuration.spoolMaximumBytes, logger: logger)
+            : nil
         let (hub, store) = try await loop.submit {
             let store = HistoryWriter(
                 pool: pool, eventLoop: loop, logger: logger, serverID: serverID,
-                maximumQueuedEvents: configuration.historyQueueLimit)
+                maximumQueuedEvents: configuration.historyQueueLimit, maximumQueuedBytes: configuration.historyQueueBytes,
+                spool: spool)
             let hub = ChatHub(
                 eventLoop: loop, history: store, configuration: configuration.chat, totalVisits: visits, logger: logger)
             return (NIOLoopBound(hub, eventLoop: loop), NIOLoopBound(store, eventLoop: loop))
@@ -146,9 +164,15 @@ public final class ChatServer: Service {
         // answer now leaves the welcomes to wait for their rows, as without blocks).
         try? await loop.flatSubmit { hub.value.visitorNumbersReady() }
             .withDeadline(NIODeadline.now() + configuration.chat.visitorNumberWait, on: loop).get()
+        let trimmer = try await loop.submit {
+            let trimmer = MemoryTrimmer(logger: logger)
+            trimmer.start(on: loop) { hub.value.takeSessionPeak() }
+            return NIOLoopBound(trimmer, eventLoop: loop)
+        }.get()
         state.withLockedValue {
             $0.hub = hub
             $0.store = store
+            $0.trimmer = trimmer
         }
         if case .postgres(let uri) = configuration.database {
             try await joinCluster(uri: uri, serverID: serverID, hub: hub)
@@ -167,6 +191,19 @@ public final class ChatServer: Service {
             logger.notice("listening", metadata: ["endpoint": "\(endpoint)", "address": "\(channel.localAddress?.displayString ?? "?")"])
         }
         return addresses
+    }
+
+    /// Creates the spool directory if need be, and checks it can be written: a spool that fails only when
+    /// it is needed (during an outage) would be found out too late.
+    private func prepareSpoolDirectory(_ directory: String) throws {
+        do {
+            try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        } catch {
+            throw SpoolDirectoryError(directory: directory, reason: "\(error.localizedDescription)")
+        }
+        guard access(directory, W_OK | X_OK) == 0 else {
+            throw SpoolDirectoryError(directory: directory, reason: String(cString: strerror(errno)))
+        }
     }
 
     /// Start-up's one transaction on the `servers` table: on SQLite, refuses (``DatabaseInUse``) when
@@ -289,18 +326,12 @@ public final class ChatServer: Service {
             // newcomers wait seconds for their welcome while the loop serves everyone already in.
             .serverChannelOption(.maxMessagesPerRead, value: ChatServer.acceptsPerIteration)
             .serverChannelInitializer { channel in
-                // Out of file descriptors (EMFILE/ENFILE) or memory, accept(2) fails at once and would be retried
-                // at once, forever: 100 % CPU and nothing in the log. Pause accepting instead, and say so once
-                // per pause. The connections wait in the listen backlog meanwhile.
+                // Out of file descriptors (EMFILE/ENFILE) or memory, accept(2) fails at once, every time: pause
+                // accepting for a while instead of retrying at once (see `AcceptPause`). The connections wait
+                // in the listen backlog meanwhile.
                 channel.eventLoop.makeCompletedFuture {
-                    let backoff = AcceptBackoffHandler(shouldForwardIOErrorCaught: false) { error in
-                        logger.warning(
-                            "cannot accept connections; pausing accepts",
-                            metadata: ["endpoint": "\(endpoint)", "error": "\(error)",
-                                       "pause-ms": "\(acceptBackoff.nanoseconds / 1_000_000)"])
-                        return acceptBackoff
-                    }
-                    try channel.pipeline.syncOperations.addHandler(backoff)
+                    try channel.pipeline.syncOperations.addHandler(
+                        AcceptPause(pause: acceptBackoff, endpoint: "\(endpoint)", logger: logger))
                 }
             }
             // The child's options are set here, synchronously, not with `childChannelOption`: the bootstrap
@@ -348,12 +379,13 @@ public final class ChatServer: Service {
     /// unexpectedly` at the next start).
     /// `quietly` (after a failed start): the tidy-up logs at debug level, so the cause stays the last word.
     public func stop(quietly: Bool = false) async {
-        let (listeners, hub, store, serverID, heartbeat, alreadyStopped) = state.withLockedValue { state in
+        let (listeners, hub, store, serverID, heartbeat, trimmer, alreadyStopped) = state.withLockedValue { state in
             defer { state.stopped = true }
-            return (state.listeners, state.hub, state.store, state.serverID, state.heartbeat, state.stopped)
+            return (state.listeners, state.hub, state.store, state.serverID, state.heartbeat, state.trimmer, state.stopped)
         }
         guard !alreadyStopped else { return }
         heartbeat?.cancel()
+        if let trimmer { trimmer.eventLoop.execute { trimmer.value.stop() } }
         let deadline = NIODeadline.now() + configuration.shutdownTimeout
         let level: Logger.Level = quietly ? .debug : .notice
         logger.log(level: level, "shutting down")
@@ -385,14 +417,25 @@ public final class ChatServer: Service {
         }
         if let store {
             let loop = store.eventLoop
+            // What cannot be written before the deadline goes to the spool: keep time for that.
+            let spoolReserve = TimeAmount.nanoseconds(min(TimeAmount.seconds(1).nanoseconds, configuration.shutdownTimeout.nanoseconds / 5))
             do {
-                try await loop.flatSubmit { store.value.drained() }.withDeadline(deadline, on: loop).get()
+                try await loop.flatSubmit { store.value.drained() }.withDeadline(deadline - spoolReserve, on: loop).get()
                 let written = try await loop.submit { store.value.writtenEvents }.get()
                 logger.log(level: quietly ? .debug : .info, "history written", metadata: ["events": "\(written)"])
             } catch {
-                let left = (try? await loop.submit { store.value.queuedEvents }.get()) ?? -1
-                logger.error("shutdown timed out before all history was written", metadata: ["unwritten-events": "\(left)"])
+                let outcome = try? await loop.flatSubmit { store.value.spoolUnwritten() }.withDeadline(deadline, on: loop).get()
+                if let outcome, outcome.lost == 0 {
+                    logger.warning(
+                        "history not all written before --shutdown-timeout; the rest is in the spool for the next start",
+                        metadata: ["spooled-events": "\(outcome.spooled)", "spool-dir": "\(configuration.effectiveSpoolDirectory)"])
+                } else {
+                    logger.error(
+                        "shutdown timed out before all history was written",
+                        metadata: ["spooled-events": "\(outcome?.spooled ?? 0)", "unwritten-events": "\(outcome?.lost ?? -1)"])
+                }
             }
+            if let spool = try? await loop.submit({ store.value.spool }).get() { await spool.shutdown() }
         }
         if let serverID {
             // After the history: the rows are closed by now, so marking the server stopped tells the next start
