@@ -120,6 +120,15 @@ public final class ChatHub {
     /// shows.
     public var connectedCount: Int { roster.joinedCount }
 
+    /// The most of this server's own connections at once since ``takeSessionPeak()`` was last called.
+    private var sessionPeak = 0
+
+    /// The most of this server's own connections at once since the last call, and how many there are now.
+    func takeSessionPeak() -> (peak: Int, now: Int) {
+        defer { sessionPeak = sessions.count }
+        return (max(sessionPeak, sessions.count), sessions.count)
+    }
+
     /// Checks for idle clients four times per timeout period (at most ten times a second).
     private func scheduleIdleSweep() {
         guard configuration.idleTimeout > .zero, !isShuttingDown else { return }
@@ -140,6 +149,7 @@ public final class ChatHub {
         switch result {
         case .success(let id):
             sessions[id] = session
+            if sessions.count > sessionPeak { sessionPeak = sessions.count }
         case .failure(let refusal):
             logger.notice("connection refused", metadata: ["peer": "\(session.peer)", "reason": "\(refusal.recordedReason)"])
             history.connectionRefused(

@@ -41,6 +41,7 @@ public final class ChatServer: Service {
         var stopped = false
         var serverID: Int64?
         var heartbeat: ServerHeartbeat?
+        var trimmer: NIOLoopBound<MemoryTrimmer>?
     }
 
     /// This server's row in the `servers` table, once started.
@@ -164,9 +165,15 @@ public final class ChatServer: Service {
         // answer now leaves the welcomes to wait for their rows, as without blocks).
         try? await loop.flatSubmit { hub.value.visitorNumbersReady() }
             .withDeadline(NIODeadline.now() + configuration.chat.visitorNumberWait, on: loop).get()
+        let trimmer = try await loop.submit {
+            let trimmer = MemoryTrimmer(logger: logger)
+            trimmer.start(on: loop) { hub.value.takeSessionPeak() }
+            return NIOLoopBound(trimmer, eventLoop: loop)
+        }.get()
         state.withLockedValue {
             $0.hub = hub
             $0.store = store
+            $0.trimmer = trimmer
         }
         if case .postgres(let uri) = configuration.database {
             try await joinCluster(uri: uri, serverID: serverID, hub: hub)
@@ -369,11 +376,12 @@ public final class ChatServer: Service {
     /// unexpectedly` at the next start).
     /// `quietly` (after a failed start): the tidy-up logs at debug level, so the cause stays the last word.
     public func stop(quietly: Bool = false) async {
-        let (listeners, hub, store, serverID, heartbeat, alreadyStopped) = state.withLockedValue { state in
+        let (listeners, hub, store, serverID, heartbeat, trimmer, alreadyStopped) = state.withLockedValue { state in
             defer { state.stopped = true }
-            return (state.listeners, state.hub, state.store, state.serverID, state.heartbeat, state.stopped)
+            return (state.listeners, state.hub, state.store, state.serverID, state.heartbeat, state.trimmer, state.stopped)
         }
         guard !alreadyStopped else { return }
+        if let trimmer { trimmer.eventLoop.execute { trimmer.value.stop() } }
         let deadline = NIODeadline.now() + configuration.shutdownTimeout
         // First, and waited for: a beat still running could otherwise find the row this stop marks stopped
         // and rejoin. Its thread waits between beats, so this takes microseconds unless a beat is in flight.

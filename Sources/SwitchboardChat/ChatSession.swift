@@ -126,6 +126,12 @@ public final class ChatSession: ChannelDuplexHandler {
         self.context = context
     }
 
+    public func handlerRemoved(context: ChannelHandlerContext) {
+        // The context holds this handler strongly: keeping it would make the pair (and with it the session's
+        // buffers and promises) outlive the connection — about 1 KB kept for every connection ever made.
+        self.context = nil
+    }
+
     public func channelActive(context: ChannelHandlerContext) {
         if let remote = context.channel.remoteAddress {
             address = remote.ipAddress

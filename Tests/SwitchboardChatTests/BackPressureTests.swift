@@ -8,16 +8,6 @@ import XCTest
 /// held back — their input waits, their reads are not passed on — and nothing is dropped; everyone else
 /// chats on. Driven through `EmbeddedChannel`s.
 final class BackPressureTests: XCTestCase {
-    /// Reads requested of a client's channel that reach the front of its pipeline.
-    final class ReadCounter: ChannelOutboundHandler {
-        typealias OutboundIn = ByteBuffer
-        var reads = 0
-        func read(context: ChannelHandlerContext) {
-            reads += 1
-            context.read()
-        }
-    }
-
     private func lines(_ count: ClosedRange<Int>, _ prefix: String = "line") -> String {
         count.map { "\(prefix) \($0)\r\n" }.joined()
     }
