@@ -324,7 +324,9 @@ public final class ChatSession: ChannelDuplexHandler {
         guard takeFloodToken(), case .joined(let id) = state else { return }
         let command = ChatCommand.parse(TextSanitizer.clean(raw))
         switch command {
-        case .say, .me:
+        // A private message is a line too: it is not stored, but one to another server's member crosses to it,
+        // so a /msg flood is held back like any other while the cluster's sending is backlogged.
+        case .say, .me, .privateMessage:
             guard hub.isBehind else { break }
             if behindEpisode.episode == hub.behindEpisode {
                 behindEpisode.lines += 1

@@ -137,9 +137,8 @@ struct HistorySQL: Sendable {
                 SELECT nickname, sent_at AS t FROM messages WHERE lower(nickname) = lower($1)) AS seen
             ORDER BY t DESC LIMIT 1
             """,
-        totalVisits: """
-            SELECT count(*) AS visits FROM connections WHERE close_reason IS NULL OR close_reason NOT LIKE 'refused:%'
-            """,
+        // Kept by a trigger as rows are inserted (migration 0005): a handful of rows, not the whole table.
+        totalVisits: "SELECT COALESCE(sum(visits), 0) AS visits FROM server_visits",
         closeOrphans: """
             UPDATE connections SET disconnected_at = $1, close_reason = $2
             WHERE disconnected_at IS NULL AND (

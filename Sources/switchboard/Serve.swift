@@ -83,6 +83,16 @@ struct Serve: AsyncParsableCommand {
         valueName: "messages"))
     var clusterInbox = Serve.defaults.clusterInboxLimit
 
+    @Option(name: .long, parsing: .unconditional, help: ArgumentHelp(
+        "Several servers on one PostgreSQL database: bytes of the other servers' messages held while this one is busy; past it, as --cluster-inbox.",
+        valueName: "bytes"))
+    var clusterInboxBytes = Serve.defaults.clusterInboxBytes
+
+    @Option(name: .long, parsing: .unconditional, help: ArgumentHelp(
+        "Several servers on one PostgreSQL database: bytes a second this server sends the others, at most; clients producing more are not read until it catches up.",
+        valueName: "bytes"))
+    var clusterSendRate = Serve.defaults.clusterSendRate
+
     @Option(name: .long, parsing: .unconditional, help: "Seconds a graceful stop may take.")
     var shutdownTimeout = Serve.defaults.shutdownTimeout.seconds
 
@@ -122,6 +132,8 @@ struct Serve: AsyncParsableCommand {
         configuration.spoolDirectory = spoolDir
         configuration.spoolMaximumBytes = spoolMax
         configuration.clusterInboxLimit = clusterInbox
+        configuration.clusterInboxBytes = clusterInboxBytes
+        configuration.clusterSendRate = clusterSendRate
         configuration.serverTimeout = .seconds(serverTimeout)
         configuration.shutdownTimeout = .seconds(shutdownTimeout)
         configuration.chat.maximumLineLength = maxLine
