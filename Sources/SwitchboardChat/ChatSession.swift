@@ -98,10 +98,11 @@ public final class ChatSession: ChannelDuplexHandler {
     private var behindEpisode: (episode: UInt64, lines: Int) = (0, 0)
     /// Holding its next line until history (or the other servers) caught up: see ``ChatHub/setBehind(_:_:)``.
     private var waitsForRelief = false
+    /// When this session began to wait for relief.
+    private var waitingSince: NIODeadline?
 
-    // Flood control: a token bucket.
-    private var floodTokens: Double
-    private var floodRefilledAt: NIODeadline
+    /// Flood control.
+    private var flood: TokenBucket
     private var lastSlowDownNotice: NIODeadline?
 
     /// What this client is about to be sent, in order (see ``SessionOutput``). Exclusivity is not checked
@@ -114,10 +115,10 @@ public final class ChatSession: ChannelDuplexHandler {
     public init(hub: ChatHub) {
         self.hub = hub
         self.parser = TelnetLineParser(maximumLineLength: hub.configuration.maximumLineLength)
-        self.floodTokens = hub.configuration.floodBurst
         // The loop's clock (virtual on an EmbeddedEventLoop, so tests can drive time).
         self.lastActivity = hub.eventLoop.now
-        self.floodRefilledAt = hub.eventLoop.now
+        self.flood = TokenBucket(
+            rate: hub.configuration.floodRate, burst: hub.configuration.floodBurst, now: hub.eventLoop.now)
     }
 
     // MARK: - Channel events
@@ -275,6 +276,7 @@ public final class ChatSession: ChannelDuplexHandler {
             {
                 // It said its share since history (or the cluster) fell behind: the next waits for it to catch up.
                 waitsForRelief = true
+                waitingSince = hub.eventLoop.now
                 hub.waitForRelief(self)
                 return
             }
@@ -341,20 +343,16 @@ public final class ChatSession: ChannelDuplexHandler {
     /// What consumed chat lines caught up: the line this session held goes on.
     func relieved() {
         waitsForRelief = false
+        let now = hub.eventLoop.now
+        // What it sent while held arrives at once now: that is the server's doing, not a flood.
+        if let since = waitingSince { flood.credit(heldFor: now - since, now: now) }
+        waitingSince = nil
         drain()
     }
 
     private func takeFloodToken() -> Bool {
-        let rate = hub.configuration.floodRate
-        guard rate > 0 else { return true }
         let now = hub.eventLoop.now
-        let elapsed = Double((now - floodRefilledAt).nanoseconds) / 1e9
-        floodRefilledAt = now
-        floodTokens = min(hub.configuration.floodBurst, floodTokens + elapsed * rate)
-        if floodTokens >= 1 {
-            floodTokens -= 1
-            return true
-        }
+        if flood.take(now: now) { return true }
         if lastSlowDownNotice.map({ now - $0 >= .seconds(1) }) ?? true {
             lastSlowDownNotice = now
             send(ChatText.slowDown)

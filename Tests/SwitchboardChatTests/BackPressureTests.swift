@@ -90,6 +90,27 @@ final class BackPressureTests: XCTestCase {
         XCTAssertEqual(try bob.lines(), ["<guest1> hello"])
     }
 
+    /// A client chatting within the flood limit that was held back is not told to slow down, nor loses a
+    /// line, when the hold ends and what it sent meanwhile arrives at once.
+    func testAHeldClientWithinTheFloodLimitLosesNothingWhenReleased() throws {
+        let chat = ChatTestHarness()  // default flood control: 10 a second, 20 at once
+        let talker = try chat.join()
+        let reader = try chat.join([talker])
+        chat.hub.setBehind(.history, true)
+        let share = ChatSession.linesPerBehindEpisode
+        try talker.send(lines(1...share))
+        XCTAssertEqual(try reader.lines().count, share)
+        // Ten seconds at 4 lines a second, held all along.
+        for n in 0..<40 {
+            chat.loop.advanceTime(by: .milliseconds(250))
+            try talker.send("later \(n)\r\n")
+        }
+        XCTAssertEqual(try reader.lines(), [])
+        chat.hub.setBehind(.history, false)
+        XCTAssertEqual(try reader.lines(), (0..<40).map { "<guest1> later \($0)" })
+        XCTAssertEqual(try talker.lines(), [], "no '! slow down'")
+    }
+
     /// A client whose lines history could not store is told once, however many were lost; others are not.
     func testClientsWhoseLinesWereNotStoredAreToldOnce() throws {
         let chat = ChatTestHarness()
