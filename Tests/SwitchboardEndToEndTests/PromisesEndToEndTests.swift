@@ -75,7 +75,7 @@ final class PromisesEndToEndTests: XCTestCase {
             let perServerVisits = database.hasPrefix("postgres") ? ["server_visits"] : []
             XCTAssertEqual(
                 try tables(connection),
-                ["connections", "database_identity", "messages", "nicknames", "schema_migrations"] + perServerVisits
+                ["connections", "database_identity", "history_progress", "messages", "nicknames", "schema_migrations"] + perServerVisits
                     + ["servers", "visitor_counter"])
         }
     }
