@@ -2,7 +2,8 @@ import Logging
 import NIOConcurrencyHelpers
 import NIOCore
 import SwitchboardProtocol
-import SwitchboardStorage
+import SwitchboardDatabase
+import SwitchboardHistory
 
 /// Twisted's `Factory` for the chat: tracks every client, owns nicknames and counters, fans lines out.
 ///
