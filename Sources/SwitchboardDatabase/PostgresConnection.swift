@@ -46,8 +46,13 @@ public final class PostgresConnection: DatabaseConnection {
         var sql: String
         var binds: [DatabaseValue]
         var failure: DatabaseError?
+        /// Its rows are kept (``send(_:textParameters:keepingRows:)``), and the rows so far.
+        var keepsRows = false
+        var rows: QueryResult?
     }
     private var inFlight: InFlight?
+    /// The rows of the last statement sent with `keepingRows` that finished.
+    private var finishedRows: QueryResult?
     /// What this connection was opened with; its password is scrubbed from every message.
     public let parameters: PostgresConnectionParameters
     /// The URI without the password; the only form shown in errors.
@@ -187,7 +192,11 @@ public final class PostgresConnection: DatabaseConnection {
             throw error
         }
         guard let result else { return QueryResult(sql: sql, columns: [], rows: []) }
+        return PostgresConnection.rows(of: result, sql: sql)
+    }
 
+    /// A successful result's rows, every value as text (NULL as ``DatabaseValue/null``).
+    private static func rows(of result: OpaquePointer, sql: String) -> QueryResult {
         EventLoopGuard.check("PQntuples")
         let rowCount = PQntuples(result)
         let columnCount = PQnfields(result)
@@ -211,9 +220,9 @@ public final class PostgresConnection: DatabaseConnection {
         return QueryResult(sql: sql, columns: names, rows: rows)
     }
 
-    // MARK: - Asynchronous use (ClusterLink)
+    // MARK: - Asynchronous use (NotifyTransport)
     //
-    // The cluster link never waits on the server without a deadline of its own: it sends a statement, polls the
+    // The cluster's transport never waits on the server without a deadline of its own: it sends a statement, polls the
     // socket itself, reads what arrived and asks whether the statement has finished. So it can give up on a
     // silent server and stop promptly, and it receives notifications while it waits.
     //
@@ -221,6 +230,7 @@ public final class PostgresConnection: DatabaseConnection {
     //     flush()                     PQflush until true (poll for POLLOUT | POLLIN in between)
     //     consumeInput()              PQconsumeInput when the socket is readable; throws when the connection broke
     //     statementFinished()         PQisBusy / PQgetResult: true once every result is read; throws its failure
+    //     takeRows()                  the finished statement's rows, when it was sent keepingRows
     //     takeNotifications()         PQnotifies until empty, each PQfreemem'd
 
     /// The connection's socket, to wait on with poll(2); -1 when closed.
@@ -234,7 +244,9 @@ public final class PostgresConnection: DatabaseConnection {
     /// until it returns `true`, then ``consumeInput()`` and ``statementFinished()`` whenever the socket is
     /// readable. One statement at a time. Parameters are neither prepared nor cached (the SQL may differ every
     /// time) and must not contain NUL.
-    package func send(_ sql: String, textParameters: [String]) throws(DatabaseError) {
+    /// `keepingRows`: the rows it returns are kept for ``takeRows()`` (read them by column name, as with
+    /// ``fetch(_:_:)``).
+    package func send(_ sql: String, textParameters: [String], keepingRows: Bool = false) throws(DatabaseError) {
         let conn = try openHandle(sql)
         precondition(inFlight == nil, "a statement is already in flight on this connection")
         EventLoopGuard.check("PQsetnonblocking")
@@ -262,7 +274,8 @@ public final class PostgresConnection: DatabaseConnection {
             let message = PostgresConnection.redactingBinds(binds, in: errorMessage(conn))
             throw DatabaseError(isUsable ? .statementFailed : .connectionLost, message: message, sql: sql)
         }
-        inFlight = InFlight(sql: sql, binds: binds)
+        inFlight = InFlight(sql: sql, binds: binds, keepsRows: keepingRows)
+        finishedRows = nil
     }
 
     /// Sends what libpq still holds of the statement (PQflush): `true` once all of it is out, `false` when the
@@ -312,6 +325,9 @@ public final class PostgresConnection: DatabaseConnection {
             if statement.failure == nil {
                 do {
                     try check(result, conn, sql: statement.sql, binds: statement.binds)
+                    if statement.keepsRows, PQresultStatus(result) == PGRES_TUPLES_OK {
+                        statement.rows = PostgresConnection.rows(of: result, sql: statement.sql)
+                    }
                 } catch {
                     statement.failure = error
                 }
@@ -319,7 +335,15 @@ public final class PostgresConnection: DatabaseConnection {
         }
         inFlight = nil
         if let failure = statement.failure { throw failure }
+        finishedRows = statement.rows
         return true
+    }
+
+    /// The rows of the last statement sent `keepingRows` once ``statementFinished()`` said it finished (empty
+    /// when it returned none); `nil` before that. Taking them clears them.
+    package func takeRows() -> QueryResult? {
+        defer { finishedRows = nil }
+        return finishedRows
     }
 
     /// The notifications libpq has read so far (PQnotifies), oldest first: the channel and the payload of each.

@@ -278,7 +278,7 @@ final class ClusterEndToEndTests: XCTestCase {
         XCTAssertEqual(kill(b.process.processIdentifier, SIGCONT), 0)
         // What B shows after the stall: every line, or — if it dropped some — the one notice that says so.
         // (Whether the backlog overflows the inbox depends on how the listen thread and the loop interleave;
-        // the drop itself is pinned by ClusterLinkTests and ClusterHubTests. Here: nothing is lost silently.)
+        // the drop itself is pinned by NotifyTransportTests and ClusterHubTests. Here: nothing is lost silently.)
         var bursts = heardByListener.filter { $0.contains("> burst ") }
         if !heardByListener.contains(where: { $0.hasPrefix("! this server fell behind") }) {
             let more = listener.readLines(until: { line in
