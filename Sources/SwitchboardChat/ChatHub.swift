@@ -65,10 +65,7 @@ public final class ChatHub {
     private var isResuming = false
 
     // Join/leave notices: named below the rate, batched above it.
-    private var noticeWindowStart: NIODeadline
-    private var noticesInWindow = 0
-    private var batchedJoins = 0
-    private var batchedLeaves = 0
+    private var notices: NoticeThrottle
     private var batchTimer: Scheduled<Void>?
 
     private var idleSweep: Scheduled<Void>?
@@ -111,7 +108,7 @@ public final class ChatHub {
             totalVisits: totalVisits)
         self.visitorNumbers = VisitorNumbers(blockSize: configuration.visitorNumberBlock)
         self.logger = logger
-        self.noticeWindowStart = eventLoop.now
+        self.notices = NoticeThrottle(now: eventLoop.now)
         history.delegate = self
         scheduleIdleSweep()
         refillVisitorNumbersIfNeeded()
@@ -295,46 +292,31 @@ public final class ChatHub {
 
     // MARK: - Notice batching
 
-    /// Whether a join or leave may be announced by name now; if not, it is counted for the next batched
-    /// line. Below ``ChatConfiguration/noticeRate`` notices in a one-second window every one is named;
-    /// past it the hub batches until a whole second passes with no more than the rate.
+    /// Whether a join or leave may be announced by name now; if not, it is counted for the next batched line
+    /// (see ``NoticeThrottle``).
     func takeNamedNotice(joined: Bool) -> Bool {
-        let rate = configuration.noticeRate
-        guard rate > 0 else { return true }
-        if batchTimer == nil {
-            let now = eventLoop.now
-            if now - noticeWindowStart >= .seconds(1) {
-                noticeWindowStart = now
-                noticesInWindow = 0
-            }
-            if noticesInWindow < rate {
-                noticesInWindow += 1
-                return true
-            }
-            batchTimer = eventLoop.assumeIsolated().scheduleTask(in: .seconds(1)) { self.announceBatch() }
-            noticesInWindow = 0
+        switch notices.notice(joined: joined, rate: configuration.noticeRate, now: eventLoop.now) {
+        case .named:
+            return true
+        case .counted(let startTimer):
+            if startTimer { scheduleBatchedNotice() }
+            return false
         }
-        noticesInWindow += 1
-        if joined { batchedJoins += 1 } else { batchedLeaves += 1 }
-        return false
     }
 
-    /// The batched line for the last second; keeps batching while the storm lasts.
+    private func scheduleBatchedNotice() {
+        batchTimer = eventLoop.assumeIsolated().scheduleTask(in: .seconds(1)) { self.announceBatch() }
+    }
+
+    /// The batched line for the last second; batching goes on while the storm lasts.
     private func announceBatch() {
         batchTimer = nil
         guard !isShuttingDown else { return }
-        if batchedJoins > 0 || batchedLeaves > 0 {
-            broadcast(ChatText.batchedNotice(joined: batchedJoins, left: batchedLeaves, connected: connectedCount),
-                      except: nil)
+        let (batch, continues) = notices.timerFired(rate: configuration.noticeRate, now: eventLoop.now)
+        if let batch {
+            broadcast(ChatText.batchedNotice(joined: batch.joined, left: batch.left, connected: connectedCount), except: nil)
         }
-        let stormContinues = noticesInWindow > configuration.noticeRate
-        batchedJoins = 0
-        batchedLeaves = 0
-        noticesInWindow = 0
-        noticeWindowStart = eventLoop.now
-        if stormContinues {
-            batchTimer = eventLoop.assumeIsolated().scheduleTask(in: .seconds(1)) { self.announceBatch() }
-        }
+        if continues { scheduleBatchedNotice() }
     }
 
     // MARK: - Chat
