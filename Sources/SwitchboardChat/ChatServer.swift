@@ -177,8 +177,8 @@ public final class ChatServer: Service {
             $0.store = store
             $0.trimmer = trimmer
         }
-        if case .postgres(let uri) = configuration.database {
-            try await joinCluster(uri: uri, serverID: serverID, hub: hub)
+        if case .postgres(let parameters) = configuration.database {
+            try await joinCluster(parameters, serverID: serverID, hub: hub)
         }
 
         var addresses: [SocketAddress] = []
@@ -254,8 +254,9 @@ public final class ChatServer: Service {
 
     /// On PostgreSQL every server on the database is one chat: starts the LISTEN/NOTIFY link and waits
     /// (bounded) until this server has the others' rosters, so its first welcomes count everyone.
-    private func joinCluster(uri: String, serverID: Int64, hub: NIOLoopBound<ChatHub>) async throws {
-        let parameters = try PostgresConnectionParameters(parsing: uri)
+    private func joinCluster(
+        _ parameters: PostgresConnectionParameters, serverID: Int64, hub: NIOLoopBound<ChatHub>
+    ) async throws {
         let link = ClusterLink(
             parameters: parameters, maximumInbox: configuration.clusterInboxLimit,
             maximumInboxBytes: configuration.clusterInboxBytes, sendRate: configuration.clusterSendRate, logger: logger)

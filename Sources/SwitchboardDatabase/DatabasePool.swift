@@ -52,8 +52,8 @@ public final class DatabasePool: Service, Sendable {
         self.makeConnection = DatabasePool.connector(for: url, shouldGiveUp: { stopping.isSet || waitAbandoned.isSet })
     }
 
-    /// Opens connections of the right kind for `url`. A PostgreSQL URL is parsed here, once; the
-    /// connections get its keywords.
+    /// Opens connections of the right kind for `url` (a PostgreSQL URL's parameters, parsed when the URL
+    /// was).
     public static func connector(for url: DatabaseURL) -> @Sendable () throws(DatabaseError) -> any DatabaseConnection {
         connector(for: url, shouldGiveUp: { false })
     }
@@ -70,13 +70,7 @@ public final class DatabasePool: Service, Sendable {
                     throw DatabasePool.classifyingSQLiteOpenFailure(error, path: path)
                 }
             }
-        case .postgres(let uri):
-            let parameters: PostgresConnectionParameters
-            do throws(DatabaseError) {
-                parameters = try PostgresConnectionParameters(parsing: uri)
-            } catch {
-                return { () throws(DatabaseError) in throw error }
-            }
+        case .postgres(let parameters):
             return { () throws(DatabaseError) in
                 try PostgresConnection(parameters: parameters, shouldGiveUp: shouldGiveUp)
             }

@@ -69,7 +69,10 @@ final class StorageValueTests: XCTestCase {
     func testDatabaseURLParsing() throws {
         XCTAssertEqual(try DatabaseURL(parsing: "sqlite:chat.sqlite"), .sqlite(path: "chat.sqlite"))
         XCTAssertEqual(try DatabaseURL(parsing: "sqlite:///var/db/chat.sqlite"), .sqlite(path: "/var/db/chat.sqlite"))
-        XCTAssertEqual(try DatabaseURL(parsing: "postgresql://u@h/db"), .postgres(uri: "postgresql://u@h/db"))
+        XCTAssertEqual(try DatabaseURL(parsing: "postgresql://u@h/db"), .postgres(try PostgresConnectionParameters(parsing: "postgresql://u@h/db")))
+        guard case .postgres(let parameters) = try DatabaseURL(parsing: "postgresql://u@h/db") else { return XCTFail() }
+        XCTAssertEqual(parameters.uri, "postgresql://u@h/db", "the URI as given is kept")
+        XCTAssertEqual(parameters.host, "h")
         XCTAssertThrowsError(try DatabaseURL(parsing: "mysql://root:pw@h/db")) { error in
             let message = (error as? DatabaseError)?.message ?? ""
             XCTAssertTrue(message.contains("use sqlite:PATH or postgres://"), message)
@@ -85,6 +88,6 @@ final class StorageValueTests: XCTestCase {
         XCTAssertEqual(DatabaseURL.redact("postgres://db/chat?user=u&password=hunter2&sslmode=require"),
                        "postgres://db/chat?user=u&password=***&sslmode=require")
         XCTAssertEqual(DatabaseURL.redact("postgres://chat@db/chat"), "postgres://chat@db/chat")
-        XCTAssertEqual(DatabaseURL.postgres(uri: "postgres://a:b@c/d").description, "postgres://a:***@c/d")
+        XCTAssertEqual(try DatabaseURL(parsing: "postgres://a:b@c/d").description, "postgres://a:***@c/d")
     }
 }
