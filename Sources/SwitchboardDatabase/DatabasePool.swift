@@ -28,6 +28,8 @@ public final class DatabasePool: Service, Sendable {
     public let url: DatabaseURL
     /// How many worker threads (and so connections) the pool runs.
     public let numberOfThreads: Int
+    /// Between failed attempts to reconnect a pool thread's connection: 100 ms, doubling to 5 s.
+    static let reconnectBackoff = Backoff(first: .milliseconds(100), maximum: .seconds(5))
     private let threadPool: NIOThreadPool
     private let lifecycle = NIOLockedValueBox(Lifecycle.new)
     private enum Lifecycle { case new, running, stopped }
@@ -258,8 +260,7 @@ final class ConnectionSlot: @unchecked Sendable {
         } catch {
             failures += 1
             lastFailure = error
-            let backoff = min(UInt64(100_000_000) << UInt64(min(failures - 1, 6)), 5_000_000_000)
-            retryAtNanoseconds = now + backoff
+            retryAtNanoseconds = now + UInt64(DatabasePool.reconnectBackoff.delay(afterFailures: failures).nanoseconds)
             throw error
         }
     }

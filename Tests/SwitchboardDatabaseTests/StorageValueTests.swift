@@ -1,6 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import NIOCore
 import XCTest
 @testable import SwitchboardDatabase
 
@@ -89,5 +90,16 @@ final class StorageValueTests: XCTestCase {
                        "postgres://db/chat?user=u&password=***&sslmode=require")
         XCTAssertEqual(DatabaseURL.redact("postgres://chat@db/chat"), "postgres://chat@db/chat")
         XCTAssertEqual(try DatabaseURL(parsing: "postgres://a:b@c/d").description, "postgres://a:***@c/d")
+    }
+}
+
+/// The one backoff: first, doubling, capped, never overflowing.
+final class BackoffTests: XCTestCase {
+    func testDoublesFromTheFirstUpToTheMaximum() {
+        let backoff = Backoff(first: .milliseconds(100), maximum: .seconds(2))
+        XCTAssertEqual((1...7).map { backoff.delay(afterFailures: $0) },
+                       [100, 200, 400, 800, 1_600, 2_000, 2_000].map { TimeAmount.milliseconds($0) })
+        XCTAssertEqual(backoff.delay(afterFailures: 0), .milliseconds(100), "no failure yet waits as the first")
+        XCTAssertEqual(backoff.delay(afterFailures: 10_000), .seconds(2), "no overflow, however many")
     }
 }
