@@ -1,5 +1,6 @@
 import NIOCore
 import SwitchboardDatabase
+import SwitchboardProtocol
 
 /// Every statement history runs, for both dialects, and the decoding of their rows by column name.
 ///
@@ -85,7 +86,7 @@ public struct HistoryRepository: Sendable {
                 let id: Int64
                 if let visitor { id = visitor } else { id = try nextVisitorNumber(on: connection) }
                 // A guest's row is named as the hub names it: guest<visitor number>.
-                let name = nickname ?? "guest\(id)"
+                let name = nickname ?? GuestName.base(visitor: id, connection: 0)
                 if let summary = finished[key] {
                     try connection.fetch(sql.insertFinishedConnection, [
                         .integer(id), .text(peer), .text(summary.nickname ?? name), .text(time.iso8601), owner,
