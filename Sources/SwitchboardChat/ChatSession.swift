@@ -418,8 +418,7 @@ public final class ChatSession: ChannelDuplexHandler {
     static func encode(_ line: String) -> ByteBuffer {
         var buffer = ByteBuffer()
         buffer.reserveCapacity(line.utf8.count + 2)
-        buffer.writeString(line)
-        buffer.writeStaticString("\r\n")
+        buffer.writeChatLine(line)
         return buffer
     }
 
