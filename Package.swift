@@ -59,7 +59,7 @@ let package = Package(
         .target(
             name: "SwitchboardHistory",
             dependencies: [
-                "SwitchboardDatabase",
+                "SwitchboardDatabase", "SwitchboardProtocol",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),

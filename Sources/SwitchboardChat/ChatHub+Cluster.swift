@@ -87,10 +87,10 @@ extension ChatHub {
         cluster?.publish(.renamed(member: forced.id.rawValue, claimedAt: claimedAt, nickname: forced.new))
     }
 
+    /// Guest names are never claimed (``GuestName``).
     private func isGuestName(_ member: Roster.Member) -> Bool {
         guard let nickname = member.nickname else { return false }
-        let base = member.visitor.map { "guest\($0)" } ?? "guest-\(member.id.rawValue)"
-        return nickname == base || nickname.hasPrefix(base + "-")
+        return GuestName.isGuestName(nickname, base: GuestName.base(visitor: member.visitor, connection: member.id.rawValue))
     }
 
     /// The database's count of the other servers' visits, read by the heartbeat when ``visitsHeardTally``

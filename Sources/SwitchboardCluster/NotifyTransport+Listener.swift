@@ -112,6 +112,7 @@ extension NotifyTransport.Shared {
         if !ids.isEmpty {
             guard let read = try readStored(ids, on: connection, generation: generation) else { return false }
             stored = read
+            locked { [count = read.count] in $0.readBack(count) }
         }
         var run: [String] = []
         for item in items {
@@ -129,7 +130,6 @@ extension NotifyTransport.Shared {
             }
         }
         if !run.isEmpty { report { [run] in $0.received(run, generation: generation) } }
-        if !stored.isEmpty { locked { [count = stored.count] in $0.readBack(count) } }
         return true
     }
 
@@ -168,16 +168,14 @@ extension NotifyTransport.Shared {
     private func runToEnd(
         _ sql: String, _ parameters: [String], on connection: PostgresConnection, generation: Int
     ) throws(DatabaseError) -> QueryResult? {
-        try connection.send(sql, textParameters: parameters, keepingRows: true)
+        try connection.send(sql, textParameters: parameters)
         let deadline = NIODeadline.now() + Self.answerTimeout
         var flushed = false
         while !isOver(generation) {
             if !flushed { flushed = try connection.flush() }
             let ready = Self.wait(on: connection.socket, writable: !flushed)
             if ready.readable { try connection.consumeInput() }
-            if try connection.statementFinished() {
-                return connection.takeRows() ?? QueryResult(sql: sql, columns: [], rows: [])
-            }
+            if let rows = try connection.statementRows() { return rows }
             if NIODeadline.now() > deadline { throw DatabaseError(.connectionLost, message: Self.noAnswer, sql: sql) }
         }
         return nil

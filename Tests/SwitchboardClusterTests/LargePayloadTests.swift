@@ -35,8 +35,8 @@ final class LargePayloadTests: XCTestCase {
                     + "VALUES ('test', 1, '', 'test', now(), now()) RETURNING id")
             ids.append(try XCTUnwrap(rows.first?.first?.int64))
         }
-        guard case .postgres(let uri) = database.url else { throw TestDatabaseUnavailable(description: "not PostgreSQL") }
-        return (try PostgresConnectionParameters(parsing: uri), ids)
+        guard case .postgres(let parameters) = database.url else { throw TestDatabaseUnavailable(description: "not PostgreSQL") }
+        return (parameters, ids)
     }
 
     private func transport(_ parameters: PostgresConnectionParameters, server: Int64) -> LinkRecorder {

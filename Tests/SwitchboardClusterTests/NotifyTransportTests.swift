@@ -25,10 +25,10 @@ final class NotifyTransportTests: XCTestCase {
     /// Links on the shared test server, in a fresh database of this test's own.
     private func parameters() throws -> PostgresConnectionParameters {
         if database == nil { database = try TestDatabases.requirePostgres() }
-        guard case .postgres(let uri)? = database?.url else {
+        guard case .postgres(let parameters)? = database?.url else {
             throw TestDatabaseUnavailable(description: "not PostgreSQL")
         }
-        return try PostgresConnectionParameters(parsing: uri)
+        return parameters
     }
 
     private func makeLink(
