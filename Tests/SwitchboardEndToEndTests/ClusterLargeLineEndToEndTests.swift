@@ -82,17 +82,4 @@ final class ClusterLargeLineEndToEndTests: XCTestCase {
         XCTAssertEqual(longest, 180_000)
         withExtendedLifetime(clients) {}
     }
-
-    /// Asks `client` for `/count` until it says `expected` clients (the other servers' news takes a moment).
-    private func waitForCount(_ client: LineClient, _ expected: Int, file: StaticString = #filePath, line: UInt = #line) {
-        let deadline = Date().addingTimeInterval(15)
-        var last = ""
-        repeat {
-            client.send("/count\r\n")
-            last = client.readLines(until: { $0.contains(" in total") }).last ?? ""
-            if last.hasPrefix("* \(expected) clients connected") { return }
-            usleep(50_000)
-        } while Date() < deadline
-        XCTFail("expected \(expected) clients, last /count: \(last)", file: file, line: line)
-    }
 }
