@@ -113,20 +113,43 @@ public final class ChatHub {
 
     // MARK: - Arrivals and departures
 
-    /// Admits a new connection (its id) or refuses it, recording the refusal; the session then says why and
-    /// closes.
-    func admit(_ session: ChatSession) -> Result<ConnectionKey, Roster.Refusal> {
+    /// Admits a new connection (its id) or refuses it, recording the refusal unless `recordingRefusal` is
+    /// false (a connection behind TLS or a proxy is recorded once it is through: ``recordRefusal(_:_:)``);
+    /// the session then says why and closes.
+    func admit(_ session: ChatSession, recordingRefusal: Bool = true) -> Result<ConnectionKey, Roster.Refusal> {
         eventLoop.preconditionInEventLoop()
         let result = roster.admit(address: session.address)
         switch result {
         case .success(let id):
             sessions[id] = session
         case .failure(let refusal):
-            logger.notice("connection refused", metadata: ["peer": "\(session.peer)", "reason": "\(refusal.recordedReason)"])
-            history.connectionRefused(
-                visitor: takeVisitorNumber(), peer: session.peer, reason: refusal.recordedReason, at: Timestamp.now())
+            if recordingRefusal { recordRefusal(session, refusal) }
         }
         return result
+    }
+
+    /// Logs and records a refused connection (a row with its own visitor number).
+    func recordRefusal(_ session: ChatSession, _ refusal: Roster.Refusal) {
+        logger.notice("connection refused", metadata: ["peer": "\(session.peer)", "reason": "\(refusal.recordedReason)"])
+        history.connectionRefused(
+            visitor: takeVisitorNumber(), peer: session.peer, reason: refusal.recordedReason, at: Timestamp.now())
+    }
+
+    /// Behind a proxy: the PROXY header named the client at `session.address`; it now counts against that
+    /// address's limit, or is refused (then ``withdraw(_:_:)`` it and ``recordRefusal(_:_:)``).
+    func readdress(_ session: ChatSession, _ id: ConnectionKey) -> Result<Void, Roster.Refusal> {
+        eventLoop.preconditionInEventLoop()
+        guard sessions[id] === session, let address = session.address else { return .success(()) }
+        return roster.setAddress(id, to: address)
+    }
+
+    /// Forgets an admitted connection that never reached the chat (no row, no notice, no visit): its TLS
+    /// handshake or PROXY header failed, or it was refused once its address was known.
+    func withdraw(_ session: ChatSession, _ id: ConnectionKey) {
+        eventLoop.preconditionInEventLoop()
+        guard sessions[id] === session else { return }
+        sessions[id] = nil
+        roster.withdraw(id)
     }
 
     /// Records an admitted connection; the future gives its visitor number (its row id) — at once when a

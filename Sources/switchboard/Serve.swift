@@ -2,6 +2,7 @@ import ArgumentParser
 import Logging
 import NIOCore
 import ServiceLifecycle
+import UnixSignals
 import SwitchboardChat
 import SwitchboardProtocol
 import SwitchboardStorage
@@ -13,7 +14,7 @@ struct Serve: AsyncParsableCommand {
     @OptionGroup var common: CommonOptions
 
     @Option(name: .long, help: ArgumentHelp(
-        "Where to listen; repeatable. tcp:PORT[:interface=ADDR], unix:PATH[:mode=OCTAL]. Default: tcp:8000.",
+        "Where to listen; repeatable. tcp:PORT[:interface=ADDR], unix:PATH[:mode=OCTAL], ssl:PORT:privateKey=KEY.pem:certKey=CERT.pem, systemd:domain=INET:index=N; haproxy: before any of them reads a PROXY header first. Default: tcp:8000.",
         valueName: "endpoint"))
     var listen: [String] = []
 
@@ -70,6 +71,19 @@ struct Serve: AsyncParsableCommand {
     @Option(name: .long, parsing: .unconditional, help: "Seconds a graceful stop may take.")
     var shutdownTimeout = Serve.defaults.shutdownTimeout.seconds
 
+    @Option(name: .long, parsing: .unconditional, help: "Seconds a TLS handshake may take on an ssl: endpoint before the client is dropped.")
+    var tlsHandshakeTimeout = Serve.defaults.tlsHandshakeTimeout.seconds
+
+    @Option(name: .long, parsing: .unconditional, help: ArgumentHelp(
+        "Seconds between checks of the ssl: endpoints' certificate files for a renewal; 0 = only on SIGHUP.",
+        valueName: "seconds"))
+    var tlsReloadInterval = Serve.defaults.tlsReloadInterval.seconds
+
+    @Option(name: .long, help: ArgumentHelp(
+        "An address range (CIDR) whose connections to haproxy: endpoints may send a PROXY header; repeatable. Default: none.",
+        valueName: "cidr"))
+    var trustedProxy: [String] = []
+
     // Numeric options parse the next word unconditionally, so `--flood-rate -1` reaches validate() and is
     // refused with its range instead of ArgumentParser's "Missing value" (it takes `-1` for a flag).
     // Errors thrown here are shown with `serve`'s usage; errors thrown from run() get the top-level one.
@@ -114,6 +128,11 @@ struct Serve: AsyncParsableCommand {
         configuration.chat.idleTimeout = .seconds(idleTimeout)
         configuration.chat.noticeRate = noticeRate
         configuration.chat.visitorNumberBlock = visitorNumberBlock
+        configuration.tlsHandshakeTimeout = .seconds(tlsHandshakeTimeout)
+        configuration.tlsReloadInterval = .seconds(tlsReloadInterval)
+        configuration.trustedProxies = try trustedProxy.map { text in
+            do { return try IPAddressRange(parsing: text) } catch { throw ValidationError("--trusted-proxy: \(error)") }
+        }
         return configuration
     }
 
@@ -148,8 +167,13 @@ struct Serve: AsyncParsableCommand {
         let pool = DatabasePool(
             url: configuration.database, numberOfThreads: configuration.databaseThreads, logger: logger)
         let server = ChatServer(configuration: configuration, pool: pool, logger: logger)
+        // SIGHUP is trapped before anything listens: its default action would end the process.
+        let reload = ReloadService(signals: await UnixSignalsSequence(trapping: .sighup)) {
+            logger.notice("SIGHUP: reloading")
+            await server.reloadCertificates(force: true)
+        }
         var groupConfiguration = ServiceGroupConfiguration(
-            services: [pool, server], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
+            services: [pool, server, reload], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
         // A second budget on top of the server's own bounded steps, so a stop can never hang.
         groupConfiguration.maximumGracefulShutdownDuration = .milliseconds(Int64(shutdownTimeout * 1000) + 5_000)
         // The server has logged the cause of a failed start, first, before tidying up; here it only
@@ -163,6 +187,8 @@ struct Serve: AsyncParsableCommand {
         } catch is ListenError {
             throw ExitCode(1)
         } catch is DatabaseInUse {
+            throw ExitCode(1)
+        } catch is TLSLoadError {
             throw ExitCode(1)
         }
     }
