@@ -5,6 +5,8 @@ import SwitchboardStorage
 ///
 /// Every method is called on the hub's event loop, and every future completes there.
 public protocol ChatHistory: AnyObject {
+    /// Told when history falls behind and catches up, and which clients' lines were not stored (the hub).
+    var delegate: (any HistoryWriterDelegate)? { get set }
     /// Reserves `count` visitor numbers (row ids), higher than any reserved before.
     func reserveVisitorNumbers(count: Int) -> EventLoopFuture<Range<Int64>>
     /// Gives back numbers reserved and not used (at shutdown), if nobody reserved after them.

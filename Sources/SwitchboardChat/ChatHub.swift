@@ -79,6 +79,18 @@ public final class ChatHub {
     /// Set once shutdown begins: no new clients, no leave notices.
     public private(set) var isShuttingDown = false
 
+    // Back-pressure from what consumes chat lines (history, the other servers).
+    /// The consumers behind now.
+    private var behindSources: Set<BehindSource> = []
+    /// Counts the times some consumer fell behind while none was: a session that says its share of lines
+    /// during an episode says no more until the episode ends.
+    private(set) var behindEpisode: UInt64 = 0
+    /// Sessions holding a line until every consumer has caught up.
+    private var waitingForRelief: [ChatSession] = []
+    private var reliefScheduled = false
+    /// Connections told their lines are not being saved (told once each).
+    private var toldNotSaved: Set<ConnectionKey> = []
+
     /// Creates a hub on `eventLoop`. `totalVisits` seeds `/count` (read from the database at start-up).
     public init(
         eventLoop: any EventLoop, history: any ChatHistory, configuration: ChatConfiguration = ChatConfiguration(),
@@ -93,6 +105,7 @@ public final class ChatHub {
         self.visitorNumbers = VisitorNumbers(blockSize: configuration.visitorNumberBlock)
         self.logger = logger
         self.noticeWindowStart = eventLoop.now
+        history.delegate = self
         scheduleIdleSweep()
         refillVisitorNumbersIfNeeded()
     }
@@ -273,6 +286,7 @@ public final class ChatHub {
         if let nickname = member.nickname, !isShuttingDown, takeNamedNotice(joined: false) {
             broadcast(ChatText.left(nickname, reason: shown, connected: connectedCount), except: session)
         }
+        toldNotSaved.remove(id)
         if let cluster, member.nickname != nil {
             cluster.publish(.left(member: id.rawValue, reason: shown))
             if claimedNames.remove(id) != nil || cluster.pendingClaims.contains(id) { cluster.release(id) }
@@ -501,6 +515,48 @@ public final class ChatHub {
         if !parked.isEmpty { scheduleTickTask() }
     }
 
+    // MARK: - Back-pressure
+
+    /// What consumes chat lines after the fan-out and can fall behind it.
+    public enum BehindSource: Hashable, Sendable {
+        /// The history writer's queue (the database is up but slower than the chat).
+        case history
+        /// The other servers (this server's share of what may cross to them).
+        case cluster
+    }
+
+    /// Whether some consumer of chat lines is behind: clients who say lines are being held back.
+    public var isBehind: Bool { !behindSources.isEmpty }
+
+    /// `source` fell behind (`true`) or caught up (`false`). While any source is behind, a client that has
+    /// said ``ChatSession/linesPerBehindEpisode`` lines since it fell behind says no more until every source
+    /// has caught up: its input waits (its reads are held, so TCP pushes back on it) while everyone else
+    /// chats on. Nothing is dropped.
+    public func setBehind(_ source: BehindSource, _ behind: Bool) {
+        eventLoop.preconditionInEventLoop()
+        let wasBehind = isBehind
+        if behind { behindSources.insert(source) } else { behindSources.remove(source) }
+        if !wasBehind && isBehind { behindEpisode &+= 1 }
+        if wasBehind && !isBehind && !waitingForRelief.isEmpty && !reliefScheduled {
+            // Not from inside the caller (a writer's callback): the sessions drain in a task of their own.
+            reliefScheduled = true
+            eventLoop.assumeIsolated().execute { self.releaseWaiting() }
+        }
+    }
+
+    /// `session` holds its next line until every consumer has caught up (``setBehind(_:_:)``).
+    func waitForRelief(_ session: ChatSession) {
+        waitingForRelief.append(session)
+    }
+
+    private func releaseWaiting() {
+        reliefScheduled = false
+        guard !isBehind else { return }  // behind again already: they wait for the next relief
+        let waiting = waitingForRelief
+        waitingForRelief.removeAll()
+        for session in waiting { session.relieved() }
+    }
+
     // MARK: - Limits and shutdown
 
     private func closeIdleSessions() {
@@ -725,6 +781,20 @@ extension ChatHub {
     func removeServer(_ server: Int64, shownAs shown: String) {
         for member in roster.remoteMembers(of: server).sorted(by: { $0.id.member < $1.id.member }) {
             remoteLeft(member.id, shownAs: shown)
+        }
+    }
+}
+
+extension ChatHub: HistoryWriterDelegate {
+    public func historyWriter(isBehind: Bool) {
+        setBehind(.history, isBehind)
+    }
+
+    public func historyWriter(couldNotStoreLinesOf keys: Set<ConnectionKey>) {
+        for key in keys where !toldNotSaved.contains(key) {
+            guard let session = sessions[key] else { continue }
+            toldNotSaved.insert(key)
+            session.send(ChatText.historyNotSaved)
         }
     }
 }

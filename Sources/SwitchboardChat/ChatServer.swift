@@ -1,4 +1,5 @@
 import Dispatch
+import Foundation
 import Logging
 import NIOConcurrencyHelpers
 import NIOCore
@@ -128,6 +129,16 @@ public final class ChatServer: Service {
         for migration in outcome.applied {
             logger.info("applied migration", metadata: ["version": "\(migration.version)", "name": "\(migration.name)"])
         }
+        // What earlier servers left in the spool goes in first, so start-up repair only closes what it lacks.
+        let identity = try await pool.withConnection { connection throws(DatabaseError) in
+            try repository.databaseIdentity(on: connection)
+        }
+        let spoolDirectory = configuration.effectiveSpoolDirectory
+        if configuration.spoolMaximumBytes > 0 {
+            try prepareSpoolDirectory(spoolDirectory)
+            _ = try await HistorySpoolReplay.replay(
+                directory: spoolDirectory, databaseIdentity: identity, pool: pool, logger: logger)
+        }
         let (serverID, orphans) = try await register(repository: repository)
         if orphans > 0 {
             logger.warning(
@@ -141,10 +152,16 @@ public final class ChatServer: Service {
         let configuration = self.configuration
         let logger = self.logger
         let pool = self.pool
+        let spool = configuration.spoolMaximumBytes > 0
+            ? HistorySpool(
+                directory: spoolDirectory, databaseIdentity: identity, serverID: serverID,
+                maximumBytes: configuration.spoolMaximumBytes, logger: logger)
+            : nil
         let (hub, store) = try await loop.submit {
             let store = HistoryWriter(
                 pool: pool, eventLoop: loop, logger: logger, serverID: serverID,
-                maximumQueuedEvents: configuration.historyQueueLimit)
+                maximumQueuedEvents: configuration.historyQueueLimit, maximumQueuedBytes: configuration.historyQueueBytes,
+                spool: spool)
             let hub = ChatHub(
                 eventLoop: loop, history: store, configuration: configuration.chat, totalVisits: visits, logger: logger)
             return (NIOLoopBound(hub, eventLoop: loop), NIOLoopBound(store, eventLoop: loop))
@@ -175,6 +192,19 @@ public final class ChatServer: Service {
         }
         startFrontDoorTasks()
         return addresses
+    }
+
+    /// Creates the spool directory if need be, and checks it can be written: a spool that fails only when
+    /// it is needed (during an outage) would be found out too late.
+    private func prepareSpoolDirectory(_ directory: String) throws {
+        do {
+            try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        } catch {
+            throw SpoolDirectoryError(directory: directory, reason: "\(error.localizedDescription)")
+        }
+        guard access(directory, W_OK | X_OK) == 0 else {
+            throw SpoolDirectoryError(directory: directory, reason: String(cString: strerror(errno)))
+        }
     }
 
     /// Start-up's one transaction on the `servers` table: on SQLite, refuses (``DatabaseInUse``) when
@@ -298,18 +328,12 @@ public final class ChatServer: Service {
             // newcomers wait seconds for their welcome while the loop serves everyone already in.
             .serverChannelOption(.maxMessagesPerRead, value: ChatServer.acceptsPerIteration)
             .serverChannelInitializer { channel in
-                // Out of file descriptors (EMFILE/ENFILE) or memory, accept(2) fails at once and would be retried
-                // at once, forever: 100 % CPU and nothing in the log. Pause accepting instead, and say so once
-                // per pause. The connections wait in the listen backlog meanwhile.
+                // Out of file descriptors (EMFILE/ENFILE) or memory, accept(2) fails at once, every time: pause
+                // accepting for a while instead of retrying at once (see `AcceptPause`). The connections wait
+                // in the listen backlog meanwhile.
                 channel.eventLoop.makeCompletedFuture {
-                    let backoff = AcceptBackoffHandler(shouldForwardIOErrorCaught: false) { error in
-                        logger.warning(
-                            "cannot accept connections; pausing accepts",
-                            metadata: ["endpoint": "\(endpoint)", "error": "\(error)",
-                                       "pause-ms": "\(acceptBackoff.nanoseconds / 1_000_000)"])
-                        return acceptBackoff
-                    }
-                    try channel.pipeline.syncOperations.addHandler(backoff)
+                    try channel.pipeline.syncOperations.addHandler(
+                        AcceptPause(pause: acceptBackoff, endpoint: "\(endpoint)", logger: logger))
                 }
             }
             // The child's options are set here, synchronously, not with `childChannelOption`: the bootstrap
@@ -399,14 +423,25 @@ public final class ChatServer: Service {
         }
         if let store {
             let loop = store.eventLoop
+            // What cannot be written before the deadline goes to the spool: keep time for that.
+            let spoolReserve = TimeAmount.nanoseconds(min(TimeAmount.seconds(1).nanoseconds, configuration.shutdownTimeout.nanoseconds / 5))
             do {
-                try await loop.flatSubmit { store.value.drained() }.withDeadline(deadline, on: loop).get()
+                try await loop.flatSubmit { store.value.drained() }.withDeadline(deadline - spoolReserve, on: loop).get()
                 let written = try await loop.submit { store.value.writtenEvents }.get()
                 logger.log(level: quietly ? .debug : .info, "history written", metadata: ["events": "\(written)"])
             } catch {
-                let left = (try? await loop.submit { store.value.queuedEvents }.get()) ?? -1
-                logger.error("shutdown timed out before all history was written", metadata: ["unwritten-events": "\(left)"])
+                let outcome = try? await loop.flatSubmit { store.value.spoolUnwritten() }.withDeadline(deadline, on: loop).get()
+                if let outcome, outcome.lost == 0 {
+                    logger.warning(
+                        "history not all written before --shutdown-timeout; the rest is in the spool for the next start",
+                        metadata: ["spooled-events": "\(outcome.spooled)", "spool-dir": "\(configuration.effectiveSpoolDirectory)"])
+                } else {
+                    logger.error(
+                        "shutdown timed out before all history was written",
+                        metadata: ["spooled-events": "\(outcome?.spooled ?? 0)", "unwritten-events": "\(outcome?.lost ?? -1)"])
+                }
             }
+            if let spool = try? await loop.submit({ store.value.spool }).get() { await spool.shutdown() }
         }
         if let serverID {
             // After the history: the rows are closed by now, so marking the server stopped tells the next start

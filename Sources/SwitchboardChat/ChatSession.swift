@@ -102,6 +102,14 @@ public final class ChatSession: ChannelDuplexHandler {
     private var inputClosed = false
     /// Input was dropped (over ``maximumBufferedInput``) and the client told, since the queue was last empty.
     private var toldOfDroppedInput = false
+    /// Lines a client may say in one "behind" episode (``ChatHub/setBehind(_:_:)``) before its input waits
+    /// for the episode to end: someone chatting along says a few and goes on; a flooder is held.
+    static let linesPerBehindEpisode = 16
+    /// The hub's ``ChatHub/behindEpisode`` in which this client last said a line while something was behind,
+    /// and how many it said in it.
+    private var behindEpisode: (episode: UInt64, lines: Int) = (0, 0)
+    /// Holding its next line until history (or the other servers) caught up: see ``ChatHub/setBehind(_:_:)``.
+    private var waitsForRelief = false
 
     // Flood control: a token bucket.
     private var floodTokens: Double
@@ -275,7 +283,7 @@ public final class ChatSession: ChannelDuplexHandler {
         case .joined, .closing, .closed:
             break
         }
-        if inbound.isEmpty && !isParked {
+        if inbound.isEmpty && !isParked && !waitsForRelief {
             context.read()
         } else {
             readHeld = true  // back-pressure: the kernel's buffer fills and TCP slows the client down
@@ -313,7 +321,7 @@ public final class ChatSession: ChannelDuplexHandler {
     /// Works off queued input while the hub's budget lasts (else parks until the hub resumes it), then lets
     /// NIO read again; after a half-close with everything answered, closes.
     func drain() {
-        guard isJoined, !draining, !isParked, !awaitsHub, closeWhenAnswered == nil else { return }
+        guard isJoined, !draining, !isParked, !awaitsHub, !waitsForRelief, closeWhenAnswered == nil else { return }
         draining = true
         defer { draining = false }
         while let event = inbound.first {
@@ -323,6 +331,14 @@ public final class ChatSession: ChannelDuplexHandler {
             guard output.outstandingReplies < ChatSession.maximumOutstandingReplies else { return }
             guard hub.mayWork else {
                 hub.park(self)
+                return
+            }
+            if case .line = event, hub.isBehind, behindEpisode.episode == hub.behindEpisode,
+                behindEpisode.lines >= ChatSession.linesPerBehindEpisode
+            {
+                // It said its share since history (or the cluster) fell behind: the next waits for it to catch up.
+                waitsForRelief = true
+                hub.waitForRelief(self)
                 return
             }
             inbound.removeFirst()
@@ -369,7 +385,24 @@ public final class ChatSession: ChannelDuplexHandler {
     /// Flood control and sanitising are the session's; what the command means is the hub's.
     private func handleLine(_ raw: [UInt8]) {
         guard takeFloodToken(), case .joined(let id) = state else { return }
-        hub.perform(ChatCommand.parse(TextSanitizer.clean(raw)), from: self, id)
+        let command = ChatCommand.parse(TextSanitizer.clean(raw))
+        switch command {
+        case .say, .me:
+            guard hub.isBehind else { break }
+            if behindEpisode.episode == hub.behindEpisode {
+                behindEpisode.lines += 1
+            } else {
+                behindEpisode = (hub.behindEpisode, 1)
+            }
+        default: break
+        }
+        hub.perform(command, from: self, id)
+    }
+
+    /// What consumed chat lines caught up: the line this session held goes on.
+    func relieved() {
+        waitsForRelief = false
+        drain()
     }
 
     private func takeFloodToken() -> Bool {

@@ -62,6 +62,7 @@ enum ChatText {
         "! too much input at once: later lines were dropped (at most \(max / 1024) KiB can wait)"
     }
     static let historyUnavailable = "! history is unavailable right now; try again later"
+    static let historyNotSaved = "! the history is not being saved right now"
     static let serverFull = "! server full"
     static let nickPending = "! your last /nick is still being decided; try again in a moment"
     static let nickUnavailable = "! cannot change nicknames right now (the database is unavailable); try again later"

@@ -1,3 +1,4 @@
+import Foundation
 import NIOCore
 import SwitchboardProtocol
 import SwitchboardStorage
@@ -16,8 +17,17 @@ public struct ServerConfiguration: Sendable {
     public var databaseThreads = 2
     /// How long start-up waits for an unreachable database (`--db-connect-timeout`).
     public var databaseConnectTimeout: TimeAmount = .seconds(30)
-    /// History events held in memory while the database is slow or down (`--history-queue`).
+    /// History events held in memory while the database is slow or down (`--history-queue`). Past half of
+    /// it (or of ``historyQueueBytes``) while the database is up, clients who say lines are held back.
     public var historyQueueLimit = 100_000
+    /// Bytes of history events held in memory (`--history-queue-bytes`), the other bound of the queue.
+    public var historyQueueBytes = 64 << 20
+    /// Where the spool files go (`--spool-dir`): what does not fit the queue during an outage, and what a
+    /// stop could not write. `nil`: next to a SQLite database file, else the working directory.
+    public var spoolDirectory: String?
+    /// The most bytes the spool may hold (`--spool-max`); past it, events are dropped (and counted, and the
+    /// clients told). 0: no spool — what does not fit the queue is dropped.
+    public var spoolMaximumBytes: Int64 = 1 << 30
     /// The longest a graceful stop may take (`--shutdown-timeout`).
     public var shutdownTimeout: TimeAmount = .seconds(10)
     /// How old another server's heartbeat must be before it counts as dead (`--server-timeout`): start-up
@@ -43,6 +53,16 @@ public struct ServerConfiguration: Sendable {
 
     public init() {}
 
+    /// The spool directory in effect: ``spoolDirectory``, else the SQLite file's directory, else `.`.
+    public var effectiveSpoolDirectory: String {
+        if let spoolDirectory { return spoolDirectory }
+        if case .sqlite(let path) = database {
+            let directory = (path as NSString).deletingLastPathComponent
+            return directory.isEmpty ? "." : directory
+        }
+        return "."
+    }
+
     /// The longest line on PostgreSQL (cluster mode): sanitised, a line can grow to three times its bytes
     /// (each invalid byte becomes U+FFFD), and it must still fit one NOTIFY payload.
     public static let maximumClusterLineLength = 2_048
@@ -58,6 +78,9 @@ public struct ServerConfiguration: Sendable {
             throw ConfigurationError("--server-timeout must be more than 0 and at most 86400 seconds")
         }
         guard historyQueueLimit > 0 else { throw ConfigurationError("--history-queue must be 1 or more") }
+        guard historyQueueBytes >= 1 << 20 else { throw ConfigurationError("--history-queue-bytes must be at least 1048576 (1 MiB)") }
+        guard spoolMaximumBytes >= 0 else { throw ConfigurationError("--spool-max must be 0 (no spool) or more") }
+        if let spoolDirectory, spoolDirectory.isEmpty { throw ConfigurationError("--spool-dir must not be empty") }
         guard clusterInboxLimit > 0 else { throw ConfigurationError("--cluster-inbox must be 1 or more") }
         if database.dialect == .postgres, chat.maximumLineLength > ServerConfiguration.maximumClusterLineLength {
             throw ConfigurationError(

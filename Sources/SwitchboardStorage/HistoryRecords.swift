@@ -117,6 +117,22 @@ enum HistoryEvent: Sendable, Equatable {
         case .opened, .refused: return nil
         }
     }
+
+    /// About what the event holds in memory while it waits: its text plus a fixed overhead. The queue's
+    /// byte limits count this (a 64 KiB line weighs what it is, not what an average event does).
+    var estimatedBytes: Int {
+        let overhead = 96
+        switch self {
+        case .opened(_, let peer, let nickname, _, _):
+            return overhead + peer.utf8.count + (nickname?.utf8.count ?? 0)
+        case .refused(let peer, let reason, _, _):
+            return overhead + peer.utf8.count + reason.utf8.count
+        case .closed(_, let summary):
+            return overhead + (summary.nickname?.utf8.count ?? 0) + summary.reason.utf8.count
+        case .message(_, let nickname, _, let body, _):
+            return overhead + nickname.utf8.count + body.utf8.count
+        }
+    }
 }
 
 /// What a server records about itself in the `servers` table when it starts.

@@ -56,8 +56,12 @@ public struct HistoryRepository: Sendable {
     ///
     /// Checks first that a SQLite file is still the one opened (``SQLiteConnection/verifyFileIdentity()``),
     /// so nothing is committed into a deleted or replaced file.
+    ///
+    /// `lastSequence` (the writer's number for the last event; 0: none) is recorded in this server's row
+    /// (`servers.history_sequence`) in the same transaction, so a spool replay knows these events are stored.
     func write(
-        _ events: [HistoryEvent], known: [ConnectionKey: Int64], on connection: any DatabaseConnection
+        _ events: [HistoryEvent], known: [ConnectionKey: Int64], through lastSequence: UInt64 = 0,
+        on connection: any DatabaseConnection
     ) throws(DatabaseError) -> [ConnectionKey: Int64] {
         if let sqlite = connection as? SQLiteConnection { try sqlite.verifyFileIdentity() }
         var ids = known
@@ -112,7 +116,25 @@ public struct HistoryRepository: Sendable {
             }
         }
         try insertMessages(&lines, on: connection)
+        if let serverID, lastSequence > 0 {
+            try connection.fetch(sql.recordSequence, [.integer(serverID), .integer(Int64(clamping: lastSequence))])
+        }
         return opened
+    }
+
+    /// The sequence number of the last history event of server `id` known to be stored (0: none, or no such
+    /// server). On PostgreSQL the server's row stays locked until the transaction ends.
+    func historySequence(ofServer id: Int64, on connection: any DatabaseConnection) throws(DatabaseError) -> UInt64 {
+        guard let row = try connection.fetch(sql.historySequence, [.integer(id)]).firstRow else { return 0 }
+        return UInt64(clamping: try row.decode("history_sequence", as: Int64.self))
+    }
+
+    /// The database's identity (see migration 0005): names it in spool files.
+    public func databaseIdentity(on connection: any DatabaseConnection) throws(DatabaseError) -> String {
+        guard let row = try connection.fetch(sql.databaseIdentity, []).firstRow else {
+            throw DatabaseError(.decodingFailed, message: "the database has no identity row", sql: sql.databaseIdentity, column: "id")
+        }
+        return try row.decode("id")
     }
 
     /// The connections both opened and closed in `events`, with how they closed.

@@ -20,6 +20,9 @@ struct HistorySQL: Sendable {
     var markServerStopped: String
     var markServerGone: String
     var liveServers: String
+    var recordSequence: String
+    var historySequence: String
+    var databaseIdentity: String
 
     static func forDialect(_ dialect: SQLDialect) -> HistorySQL {
         switch dialect {
@@ -85,7 +88,10 @@ struct HistorySQL: Sendable {
         liveServers: """
             SELECT id, host, pid, endpoints, started_at, heartbeat_at FROM servers
             WHERE stopped_at IS NULL AND heartbeat_at >= ?1 AND id <> ?2 ORDER BY id
-            """
+            """,
+        recordSequence: "UPDATE servers SET history_sequence = ?2 WHERE id = ?1 AND history_sequence < ?2",
+        historySequence: "SELECT history_sequence FROM servers WHERE id = ?1",
+        databaseIdentity: "SELECT id FROM database_identity"
     )
 
     /// `timestamptz` rendered as the same ISO 8601 UTC text SQLite stores.
@@ -159,6 +165,11 @@ struct HistorySQL: Sendable {
         liveServers: """
             SELECT id, host, pid, endpoints, \(iso("started_at")) AS started_at, \(iso("heartbeat_at")) AS heartbeat_at
             FROM servers WHERE stopped_at IS NULL AND heartbeat_at >= \(cutoff("$1")) AND id <> $2 ORDER BY id
-            """
+            """,
+        recordSequence: "UPDATE servers SET history_sequence = $2 WHERE id = $1 AND history_sequence < $2",
+        // Locked, so two replays of one spool (two servers starting at once) take turns, the second seeing
+        // what the first committed.
+        historySequence: "SELECT history_sequence FROM servers WHERE id = $1 FOR UPDATE",
+        databaseIdentity: "SELECT id FROM database_identity"
     )
 }

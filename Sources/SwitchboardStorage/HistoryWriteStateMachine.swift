@@ -18,34 +18,71 @@
 /// (A batch due with an empty queue goes back to idle; inputs that do not apply to the phase do nothing.)
 /// † a connect without a reserved visitor number; one with a number lingers like any other event.
 ///
+/// Beside the phase, two things about the queue as a whole:
+/// ```
+/// behind:    database up and (queue ≥ half a limit, or spilling)  → behind(true)   (the hub stops reading
+///            queue ≤ a quarter of both limits and not spilling,    → behind(false)   from clients who say
+///            or the database is down                                                  lines)
+/// spilling:  queue full (events or bytes) and a spool exists       → spool(events)  every event from now on
+///            database up, queue ≤ a quarter, no read in flight     → readSpool       read back in order
+///            every spooled event read back                         → removeSpool    events queue in memory again
+/// ```
+///
 /// - Connects without a reserved visitor number start a batch at the end of the tick (their welcome waits
 ///   for the row id); everything else — connects under reserved numbers, chat lines, leaves and
 ///   refusals — lingers up to ``Configuration/lingerTime`` for company, unless ``Configuration/maximumBatchSize``
 ///   events already wait, or a drain is under way.
 /// - A failed batch stays queued and is retried after 100 ms, doubling to 2 s. One that fails for a reason
 ///   other than reaching the database (``BatchFailure/notTransient``) three times running is dropped.
-/// - At most ``Configuration/maximumQueuedEvents`` wait; past that, events are dropped and counted, and the
-///   overflow episode is reported when it starts and, with its count and span, once the queue has drained
-///   to half the limit.
+/// - While the database is up, the queue is kept short by back-pressure, not by dropping: past half of
+///   ``Configuration/maximumQueuedEvents`` or ``Configuration/maximumQueuedBytes`` the machine says
+///   ``Action/behind(_:)`` `true` (the hub stops reading from the clients who say lines) and `false` once the
+///   queue is down to a quarter of both. While the database is down nothing is held back: the queue fills.
+/// - At most ``Configuration/maximumQueuedEvents`` events and ``Configuration/maximumQueuedBytes`` bytes
+///   wait in memory. Past that, with a spool (``Configuration/spoolsOverflow``), every event goes to the spool
+///   file in order (``Action/spool(_:)``) until the database is back and the spool has been read back into
+///   the queue; without one, or when the spool refuses them, events are dropped and counted, the clients
+///   whose lines were lost are named (``Action/linesNotStored(_:)``), and the overflow episode is reported
+///   when it starts and, with its count and span, once the queue has drained to half the limit.
 ///
 /// Ownership: a plain value, owned by whoever holds it (the writer keeps it on its event loop).
 struct HistoryWriteStateMachine {
     /// The limits the machine works within.
     struct Configuration: Sendable, Equatable {
-        /// Queued events beyond this are dropped (and counted).
+        /// Events held in memory, at most; beyond this they are spooled or dropped.
         var maximumQueuedEvents: Int
+        /// Bytes of events (``HistoryEvent/estimatedBytes``) held in memory, at most.
+        var maximumQueuedBytes: Int
         /// Events per transaction, at most.
         var maximumBatchSize: Int
         /// How long a chat line, leave or refusal may wait for others to share its transaction.
         var lingerTime: Duration
         /// How often a deleted or replaced database file is reported while it lasts.
         var fileGoneReportInterval: Duration = .seconds(10)
+        /// Whether events that do not fit go to a spool file (the writer has one) instead of being dropped.
+        var spoolsOverflow = false
 
-        init(maximumQueuedEvents: Int, maximumBatchSize: Int, lingerTime: Duration) {
+        init(maximumQueuedEvents: Int, maximumQueuedBytes: Int = 64 << 20, maximumBatchSize: Int, lingerTime: Duration) {
             self.maximumQueuedEvents = max(1, maximumQueuedEvents)
+            self.maximumQueuedBytes = max(1, maximumQueuedBytes)
             self.maximumBatchSize = max(1, maximumBatchSize)
             self.lingerTime = lingerTime
         }
+
+        /// Past either high-water mark (half a limit) the producers are held back, while the database is up.
+        var highWaterEvents: Int { max(1, maximumQueuedEvents / 2) }
+        var highWaterBytes: Int { max(1, maximumQueuedBytes / 2) }
+        /// Below both low-water marks (a quarter of each limit) they are read again.
+        var lowWaterEvents: Int { maximumQueuedEvents / 4 }
+        var lowWaterBytes: Int { maximumQueuedBytes / 4 }
+    }
+
+    /// An event on its way to or from the spool: its place in the writer's order, and the row id of the
+    /// connection it refers to when the writer knew it (so a replay in another process can do without).
+    struct SpooledEvent: Sendable, Equatable {
+        var sequence: UInt64
+        var event: HistoryEvent
+        var rowID: Int64?
     }
 
     /// A reading of a monotonic clock (the writer's is `NIODeadline.uptimeNanoseconds`).
@@ -94,6 +131,8 @@ struct HistoryWriteStateMachine {
     struct Batch: Sendable, Equatable {
         var events: [HistoryEvent]
         var knownRowIDs: [ConnectionKey: Int64]
+        /// The sequence number of its last event: committed with it, so a spool replay can skip it.
+        var lastSequence: UInt64 = 0
     }
 
     /// An overflow episode: how many events were dropped, when the first and the last were.
@@ -129,6 +168,19 @@ struct HistoryWriteStateMachine {
         case reportRecovered
         /// A batch of this many events failed permanently and was dropped.
         case dropBatch(events: Int)
+        /// The queue fell behind a database that is up (`true`): stop reading from the clients who say lines;
+        /// or caught up, or the database went down (`false`): read them again.
+        case behind(Bool)
+        /// These connections said lines that will not be stored (dropped): tell them.
+        case linesNotStored(Set<ConnectionKey>)
+        /// Append these events to the spool file, in order; report with ``spoolAppendFailed(_:)`` if it
+        /// cannot.
+        case spool([SpooledEvent])
+        /// Read the next spooled events back (at most this many, of about this many bytes); report with
+        /// ``spoolRead(_:)``.
+        case readSpool(maximumEvents: Int, maximumBytes: Int)
+        /// Every spooled event has been read back: the spool file can go.
+        case removeSpool
     }
 
     /// What the writer is doing; replaces the old `writing` / `retryScheduled` / `lingerScheduled` flags.
@@ -167,6 +219,15 @@ struct HistoryWriteStateMachine {
     private var overflow: OverflowEpisode?
     /// Set by ``drainRequested(_:)``: from then on nothing lingers.
     private(set) var isDraining = false
+    /// Bytes of the events waiting (``HistoryEvent/estimatedBytes``).
+    private(set) var queuedBytes = 0
+    /// Whether the producers are being held back (the last ``Action/behind(_:)`` said `true`).
+    private(set) var isBehind = false
+    /// New events go to the spool, not the queue (it overflowed; the spool is not read back yet).
+    private(set) var isSpilling = false
+    /// Events handed to the spool and not yet read back (or given up on).
+    private(set) var spooledEvents = 0
+    private var spoolReadInFlight = false
 
     /// Events dropped because the queue was full or a batch failed permanently.
     private(set) var droppedEvents = 0
@@ -186,28 +247,154 @@ struct HistoryWriteStateMachine {
 
     /// An event to write. `now` times the linger; `wallClock` dates an overflow episode.
     mutating func enqueue(_ event: HistoryEvent, now: Instant, wallClock: Timestamp) -> [Action] {
-        guard queuedEvents < configuration.maximumQueuedEvents else {
-            droppedEvents += 1
+        let bytes = event.estimatedBytes
+        let fits = queuedEvents < configuration.maximumQueuedEvents
+            && (queuedBytes + bytes <= configuration.maximumQueuedBytes || queuedEvents == 0)
+        if isSpilling || (!fits && configuration.spoolsOverflow) {
+            // In order: once one event has gone to the spool, every later one follows it there.
             var actions: [Action] = []
-            if var episode = overflow {
-                episode.dropped += 1
-                episode.to = wallClock
-                overflow = episode
-            } else {
-                overflow = OverflowEpisode(dropped: 1, from: wallClock, to: wallClock)
-                actions.append(.reportOverflowStarted)
-            }
-            if case .opened(let key, _, _, _, _) = event {
-                actions.append(.resolveVisitors([VisitorResolution(key: key, outcome: .queueFull)]))
-            }
+            isSpilling = true
+            spooledEvents += 1
+            let rowID = event.referencedKey.flatMap { rowIDs[$0] }
+            actions.append(.spool([SpooledEvent(sequence: nextSequence, event: event, rowID: rowID)]))
+            nextSequence += 1
+            updateBehind(into: &actions)
+            return actions
+        }
+        guard fits else {
+            var actions: [Action] = []
+            drop([event], wallClock: wallClock, into: &actions)
             return actions
         }
         queue.append(Queued(sequence: nextSequence, event: event))
         nextSequence += 1
+        queuedBytes += bytes
+        var actions: [Action]
         if case .opened(_, _, _, _, nil) = event {
-            return writeSoon()  // someone's welcome waits for this row id
-        }  // one opened under a reserved number lingers like the rest: nobody waits for it
-        return isDraining ? writeSoon() : writeAfterLinger(now: now)
+            actions = writeSoon()  // someone's welcome waits for this row id
+        } else {  // one opened under a reserved number lingers like the rest: nobody waits for it
+            actions = isDraining ? writeSoon() : writeAfterLinger(now: now)
+        }
+        if !isBehind && !outageReported
+            && (queuedEvents >= configuration.highWaterEvents || queuedBytes >= configuration.highWaterBytes)
+        {
+            isBehind = true
+            actions.append(.behind(true))
+        }
+        return actions
+    }
+
+    /// Counts `events` as dropped (an overflow episode), resolves their connections' visitor numbers as
+    /// lost, and names the connections whose lines are lost.
+    private mutating func drop(_ events: [HistoryEvent], wallClock: Timestamp, into actions: inout [Action]) {
+        guard !events.isEmpty else { return }
+        droppedEvents += events.count
+        if var episode = overflow {
+            episode.dropped += events.count
+            episode.to = wallClock
+            overflow = episode
+        } else {
+            overflow = OverflowEpisode(dropped: events.count, from: wallClock, to: wallClock)
+            actions.append(.reportOverflowStarted)
+        }
+        var resolutions: [VisitorResolution] = []
+        var speakers = Set<ConnectionKey>()
+        for event in events {
+            switch event {
+            case .opened(let key, _, _, _, _): resolutions.append(VisitorResolution(key: key, outcome: .queueFull))
+            case .message(let key, _, _, _, _): speakers.insert(key)
+            case .closed, .refused: break
+            }
+        }
+        if !resolutions.isEmpty { actions.append(.resolveVisitors(resolutions)) }
+        if !speakers.isEmpty { actions.append(.linesNotStored(speakers)) }
+    }
+
+    // MARK: - The spool
+
+    /// The spool could not take these events (disk full, say): they are dropped and counted.
+    mutating func spoolAppendFailed(_ events: [SpooledEvent], wallClock: Timestamp) -> [Action] {
+        var actions: [Action] = []
+        spooledEvents -= events.count
+        drop(events.map(\.event), wallClock: wallClock, into: &actions)
+        actions += spoolProgress()
+        return actions
+    }
+
+    /// Spooled events read back, oldest first (empty: the spool had nothing more to give, which ends the
+    /// spilling). They queue in memory as if just recorded, keeping their place in the order.
+    mutating func spoolRead(_ events: [SpooledEvent]) -> [Action] {
+        guard spoolReadInFlight else { return [] }
+        spoolReadInFlight = false
+        var actions: [Action] = []
+        if events.isEmpty {
+            // Whatever the count says, the file is done: what it does not hold is not coming.
+            spooledEvents = 0
+        } else {
+            spooledEvents -= events.count
+            for spooled in events {
+                queue.append(Queued(sequence: spooled.sequence, event: spooled.event))
+                queuedBytes += spooled.event.estimatedBytes
+            }
+            actions += writeSoon()
+        }
+        actions += spoolProgress()
+        return actions
+    }
+
+    /// Reads the spool back when the database is up and the queue has room; ends the spilling once
+    /// everything spooled is back.
+    private mutating func spoolProgress() -> [Action] {
+        var actions: [Action] = []
+        if isSpilling && !spoolReadInFlight {
+            if spooledEvents <= 0 {
+                isSpilling = false
+                spooledEvents = 0
+                actions.append(.removeSpool)
+            } else if !outageReported && queuedEvents <= configuration.lowWaterEvents
+                && queuedBytes <= configuration.lowWaterBytes
+            {
+                spoolReadInFlight = true
+                actions.append(.readSpool(
+                    maximumEvents: max(1, configuration.lowWaterEvents), maximumBytes: max(1, configuration.lowWaterBytes)))
+            }
+        }
+        updateBehind(into: &actions)
+        return actions
+    }
+
+    /// Producers are held back while the database is up and the queue is past a high-water mark or the
+    /// spool is being read back; released once it is down to the low-water marks, or the database is down.
+    private mutating func updateBehind(into actions: inout [Action]) {
+        let behind: Bool
+        if outageReported {
+            behind = false
+        } else if isBehind {
+            behind = isSpilling || queuedEvents > configuration.lowWaterEvents || queuedBytes > configuration.lowWaterBytes
+        } else {
+            behind = isSpilling || queuedEvents >= configuration.highWaterEvents
+                || queuedBytes >= configuration.highWaterBytes
+        }
+        if behind != isBehind {
+            isBehind = behind
+            actions.append(.behind(behind))
+        }
+    }
+
+    /// At a stop that could not write everything: every event not yet committed (the batch in flight
+    /// included: if it commits after all, a replay skips it by its sequence number), in order, for the
+    /// spool. The machine forgets them.
+    mutating func takeUnwritten() -> [SpooledEvent] {
+        let events = queue[head...].map { queued in
+            SpooledEvent(
+                sequence: queued.sequence, event: queued.event,
+                rowID: queued.event.referencedKey.flatMap { rowIDs[$0] })
+        }
+        queue.removeAll()
+        head = 0
+        queuedBytes = 0
+        phase = .idle
+        return events
     }
 
     /// The end of the tick after ``Action/startBatchAtEndOfTick``.
@@ -242,6 +429,7 @@ struct HistoryWriteStateMachine {
         writtenEvents += count
         settle(count: count, opened: opened, missing: .notRecorded, into: &actions)
         actions += continueAfterBatch()
+        actions += spoolProgress()
         return actions
     }
 
@@ -269,10 +457,14 @@ struct HistoryWriteStateMachine {
                 droppedEvents += count
                 consecutiveFailures = 0
                 actions.append(.dropBatch(events: count))
+                var speakers = Set<ConnectionKey>()
+                for case .message(let key, _, _, _, _) in queue[head..<head + count].map(\.event) { speakers.insert(key) }
+                if !speakers.isEmpty { actions.append(.linesNotStored(speakers)) }
                 settle(count: count, opened: [:], missing: .batchDropped, into: &actions)
                 actions += continueAfterBatch()
             }
         }
+        updateBehind(into: &actions)
         return actions
     }
 
@@ -335,7 +527,7 @@ struct HistoryWriteStateMachine {
             if let key = queued.event.referencedKey, let id = rowIDs[key] { known[key] = id }
         }
         phase = .writing(count: count)
-        return [.startBatch(Batch(events: events, knownRowIDs: known))]
+        return [.startBatch(Batch(events: events, knownRowIDs: known, lastSequence: queue[head + count - 1].sequence))]
     }
 
     /// After a batch settled: the rest of the queue goes at the end of the tick, so what the settled batch's
@@ -366,6 +558,7 @@ struct HistoryWriteStateMachine {
         var resolutions: [VisitorResolution] = []
         for queued in queue[head..<head + count] {
             settledSequence = queued.sequence
+            queuedBytes -= queued.event.estimatedBytes
             switch queued.event {
             case .opened(let key, _, _, _, _):
                 resolutions.append(VisitorResolution(key: key, outcome: opened[key].map(VisitorOutcome.number) ?? missing))

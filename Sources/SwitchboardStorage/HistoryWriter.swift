@@ -38,6 +38,13 @@ import NIOPosix
 ///
 /// Ownership: every method must be called on ``eventLoop`` (the hub's loop); all state lives there.
 public final class HistoryWriter {
+    /// Told when history falls behind and catches up, and which clients' lines were lost (see
+    /// ``HistoryWriterDelegate``). Held weakly: the hub owns the writer.
+    public weak var delegate: (any HistoryWriterDelegate)?
+    /// Where events go that do not fit in memory during an outage, and what a stop could not write.
+    public let spool: HistorySpool?
+    /// Events the machine handed to the spool this tick, appended together at its end.
+    private var spooling: [HistoryWriteStateMachine.SpooledEvent] = []
     public let eventLoop: any EventLoop
     public let pool: DatabasePool
     /// The statements, in the pool's dialect.
@@ -53,23 +60,36 @@ public final class HistoryWriter {
 
     /// Creates a writer through `pool`; call it only on `eventLoop`. `serverID` (the server's row in
     /// `servers`) is recorded in every connection row written, so the rows are known to be that server's.
+    ///
+    /// `maximumQueuedEvents` and `maximumQueuedBytes` bound the events held in memory; past half of either
+    /// the writer tells its ``delegate`` it is behind (while the database is up). What does not fit goes to
+    /// `spool` if there is one, else it is dropped.
     public init(
         pool: DatabasePool, eventLoop: any EventLoop, logger: Logger, serverID: Int64? = nil,
-        maximumQueuedEvents: Int = 100_000, maximumBatchSize: Int = 2_000, lingerTime: TimeAmount = .milliseconds(20)
+        maximumQueuedEvents: Int = 100_000, maximumQueuedBytes: Int = 64 << 20, maximumBatchSize: Int = 2_000,
+        lingerTime: TimeAmount = .milliseconds(20), spool: HistorySpool? = nil
     ) {
         self.pool = pool
         self.eventLoop = eventLoop
         self.logger = logger
+        self.spool = spool
         self.repository = HistoryRepository(dialect: pool.url.dialect, serverID: serverID)
         var configuration = HistoryWriteStateMachine.Configuration(
-            maximumQueuedEvents: maximumQueuedEvents, maximumBatchSize: maximumBatchSize,
-            lingerTime: .nanoseconds(lingerTime.nanoseconds))
+            maximumQueuedEvents: maximumQueuedEvents, maximumQueuedBytes: maximumQueuedBytes,
+            maximumBatchSize: maximumBatchSize, lingerTime: .nanoseconds(lingerTime.nanoseconds))
         configuration.fileGoneReportInterval = .nanoseconds(HistoryWriter.fileGoneLogInterval.nanoseconds)
+        configuration.spoolsOverflow = spool != nil
         self.machine = HistoryWriteStateMachine(configuration: configuration)
     }
 
-    /// Queued events beyond this are dropped (and counted).
+    /// Events held in memory, at most; beyond this they are spooled (or dropped without a spool).
     public var maximumQueuedEvents: Int { machine.configuration.maximumQueuedEvents }
+    /// Bytes of events held in memory, at most.
+    public var maximumQueuedBytes: Int { machine.configuration.maximumQueuedBytes }
+    /// Whether the writer has told its delegate it is behind (and not yet that it caught up).
+    public var isBehind: Bool { machine.isBehind }
+    /// Events in the spool, not yet read back.
+    public var spooledEvents: Int { machine.spooledEvents }
     /// Events per transaction, at most.
     public var maximumBatchSize: Int { machine.configuration.maximumBatchSize }
     /// How long a chat line or leave may wait for others to share its transaction.
@@ -153,6 +173,25 @@ public final class HistoryWriter {
         let (id, future) = makeFlushWaiter()
         perform(machine.drainRequested(id))
         return future
+    }
+
+    /// At a stop that could not write everything in time: puts every event not yet committed in the spool's
+    /// stop file (fsynced), after whatever was on its way to the spool. The future gives how many events
+    /// were spooled and how many were lost (no spool, or it was full). The writer writes nothing after this.
+    public func spoolUnwritten() -> EventLoopFuture<(spooled: Int, lost: Int)> {
+        eventLoop.preconditionInEventLoop()
+        let unwritten = machine.takeUnwritten()
+        let inSpool = machine.spooledEvents + spooling.count
+        flushSpooling()
+        guard let spool else { return eventLoop.makeSucceededFuture((0, unwritten.count)) }
+        guard !unwritten.isEmpty else { return eventLoop.makeSucceededFuture((inSpool, 0)) }
+        let logger = self.logger
+        return spool.writeAtStop(unwritten, on: eventLoop).map { written in
+            (inSpool + written, unwritten.count - written)
+        }.recover { error in
+            logger.error("cannot write the history spool at the stop", metadata: ["error": "\(error)"])
+            return (inSpool, unwritten.count)
+        }
     }
 
     /// The last `limit` public lines, oldest first, including any queued before this call.
@@ -264,15 +303,64 @@ public final class HistoryWriter {
                 logger.error(
                     "history batch failed permanently; dropping it",
                     metadata: ["error": "\(failure.map { "\($0)" } ?? "?")", "events": "\(events)"])
+            case .behind(let behind):
+                logger.debug(
+                    behind ? "history is behind; holding back clients who say lines" : "history caught up",
+                    metadata: ["queued": "\(queuedEvents)"])
+                delegate?.historyWriter(isBehind: behind)
+            case .linesNotStored(let keys):
+                delegate?.historyWriter(couldNotStoreLinesOf: keys)
+            case .spool(let events):
+                if spooling.isEmpty { loop.execute { self.flushSpooling() } }
+                spooling += events
+            case .readSpool(let maximumEvents, let maximumBytes):
+                readSpool(maximumEvents: maximumEvents, maximumBytes: maximumBytes)
+            case .removeSpool:
+                logger.notice("history spool read back; events queue in memory again")
+                _ = spool?.removeOverflow(on: eventLoop)
             }
         }
+    }
+
+    /// Appends the events the machine spooled this tick, in one fsynced write on the spool's thread.
+    private func flushSpooling() {
+        guard !spooling.isEmpty else { return }
+        let events = spooling
+        spooling = []
+        guard let spool else {
+            return perform(machine.spoolAppendFailed(events, wallClock: Timestamp.now()))
+        }
+        if machine.spooledEvents == events.count {
+            logger.warning(
+                "history queue full during an outage; spooling events to disk",
+                metadata: ["spool": "\(spool.overflowPath)", "queued": "\(queuedEvents)"])
+        }
+        spool.append(events, on: eventLoop).assumeIsolated().whenSuccess { failed in
+            if !failed.isEmpty { self.perform(self.machine.spoolAppendFailed(failed, wallClock: Timestamp.now())) }
+        }
+    }
+
+    private func readSpool(maximumEvents: Int, maximumBytes: Int) {
+        guard let spool else { return perform(machine.spoolRead([])) }
+        spool.read(maximumEvents: maximumEvents, maximumBytes: maximumBytes, on: eventLoop).assumeIsolated()
+            .whenComplete { result in
+                switch result {
+                case .success(let events):
+                    self.perform(self.machine.spoolRead(events))
+                case .failure(let error):
+                    self.logger.error(
+                        "cannot read the history spool back; its events are lost",
+                        metadata: ["error": "\(error)", "events": "\(self.machine.spooledEvents)"])
+                    self.perform(self.machine.spoolRead([]))
+                }
+            }
     }
 
     /// Writes one batch in a transaction on a pool thread; the outcome goes back into the machine.
     private func write(_ batch: HistoryWriteStateMachine.Batch) {
         let repository = self.repository
         pool.transaction(on: eventLoop) { connection throws(DatabaseError) in
-            try repository.write(batch.events, known: batch.knownRowIDs, on: connection)
+            try repository.write(batch.events, known: batch.knownRowIDs, through: batch.lastSequence, on: connection)
         }.assumeIsolated().whenComplete { result in
             switch result {
             case .success(let rowIDs):
@@ -286,6 +374,15 @@ public final class HistoryWriter {
             }
         }
     }
+}
+
+/// Who hears from a ``HistoryWriter`` what it cannot do by itself. Called on the writer's event loop.
+public protocol HistoryWriterDelegate: AnyObject {
+    /// `true`: history fell behind a database that is up — stop reading from the clients who say lines, so
+    /// TCP pushes back on them; `false`: it caught up, or the database is down (holding back would not help).
+    func historyWriter(isBehind: Bool)
+    /// These connections said lines that will not be stored (the queue and the spool were full): tell them.
+    func historyWriter(couldNotStoreLinesOf keys: Set<ConnectionKey>)
 }
 
 /// Why a history event did not reach the database.

@@ -60,8 +60,24 @@ struct Serve: AsyncParsableCommand {
         valueName: "seconds"))
     var serverTimeout = Serve.defaults.serverTimeout.seconds
 
-    @Option(name: .long, parsing: .unconditional, help: "History events kept in memory while the database is slow or down.")
+    @Option(name: .long, parsing: .unconditional, help: ArgumentHelp(
+        "History events kept in memory while the database is slow or down; past half of it, clients who say lines are held back (the database is up) or, when it is full, events go to the spool (it is down).",
+        valueName: "events"))
     var historyQueue = Serve.defaults.historyQueueLimit
+
+    @Option(name: .long, parsing: .unconditional, help: ArgumentHelp(
+        "Bytes of history events kept in memory (the queue's other bound).", valueName: "bytes"))
+    var historyQueueBytes = Serve.defaults.historyQueueBytes
+
+    @Option(name: .long, help: ArgumentHelp(
+        "Directory for the history spool (events that do not fit in memory during an outage, and what a stop could not write; replayed at the next start). Default: the SQLite file's directory, else the working directory.",
+        valueName: "path"))
+    var spoolDir: String?
+
+    @Option(name: .long, parsing: .unconditional, help: ArgumentHelp(
+        "Most bytes the history spool may hold; past it events are dropped (counted, clients told). 0 = no spool.",
+        valueName: "bytes"))
+    var spoolMax = Serve.defaults.spoolMaximumBytes
 
     @Option(name: .long, parsing: .unconditional, help: ArgumentHelp(
         "Several servers on one PostgreSQL database: messages from the other servers held while this one is busy; past it they are dropped (clients are told) and the rosters re-synced.",
@@ -116,6 +132,9 @@ struct Serve: AsyncParsableCommand {
         configuration.databaseThreads = dbThreads
         configuration.databaseConnectTimeout = .seconds(dbConnectTimeout)
         configuration.historyQueueLimit = historyQueue
+        configuration.historyQueueBytes = historyQueueBytes
+        configuration.spoolDirectory = spoolDir
+        configuration.spoolMaximumBytes = spoolMax
         configuration.clusterInboxLimit = clusterInbox
         configuration.serverTimeout = .seconds(serverTimeout)
         configuration.shutdownTimeout = .seconds(shutdownTimeout)
@@ -189,6 +208,8 @@ struct Serve: AsyncParsableCommand {
         } catch is DatabaseInUse {
             throw ExitCode(1)
         } catch is TLSLoadError {
+            throw ExitCode(1)
+        } catch is SpoolDirectoryError {
             throw ExitCode(1)
         }
     }

@@ -7,6 +7,7 @@ import SwitchboardStorage
 /// numbers and reads back to exercise timeouts and reply ordering.
 final class InMemoryChatHistory: ChatHistory {
     let loop: any EventLoop
+    weak var delegate: (any HistoryWriterDelegate)?
     var nextID: Int64 = 1
     var opened: [ConnectionKey: Int64] = [:]
     /// The peer each opened connection's row names.

@@ -140,10 +140,13 @@ final class CrashRegressionEndToEndTests: XCTestCase {
 
     // MARK: - Out of file descriptors
 
-    /// With its descriptors used up, accept(2) fails with EMFILE at once, every time: the server used to retry
-    /// at once forever (100 % CPU, ~24 000 failed accepts a second) and log nothing. Now it says so and pauses
-    /// accepting; once clients leave, the ones waiting in the backlog are welcomed.
-    func testRunningOutOfFileDescriptorsPausesAcceptingAndRecovers() throws {
+    /// With its descriptors used up, accept(2) fails with EMFILE at once, every time. The server used to retry
+    /// at once forever (100 % CPU, ~24 000 failed accepts a second); then it paused once and spun after the
+    /// pause (a million log lines in 10 s). Now, with many more clients waiting than it has descriptors for,
+    /// it tries one accept per pause for as long as the shortage lasts: over 10 s its CPU stays near zero and
+    /// it logs one line for the episode; once clients leave, the waiting ones are welcomed and the end of the
+    /// episode is logged with its count.
+    func testRunningOutOfFileDescriptorsPausesAcceptingWithoutSpinningAndRecovers() throws {
         let directory = try makeTemporaryDirectory()
         let server = try ServerProcess.serve(database: "sqlite:\(directory.path)/c.sqlite", in: directory)
         // The server raised its soft limit to the hard one at start; now lower both under it (root may).
@@ -155,22 +158,45 @@ final class CrashRegressionEndToEndTests: XCTestCase {
         XCTAssertEqual(limit.terminationStatus, 0, "prlimit failed")
 
         var first: [LineClient] = []
-        var waiting: LineClient?
+        var waiting: [LineClient] = []
         for _ in 0..<48 {
             let client = try LineClient(connectingTo: server.port)
             guard client.readLine(timeout: 3)?.hasPrefix("* Welcome") == true else {
-                waiting = client  // left in the listen backlog: accept fails with EMFILE
+                waiting.append(client)  // left in the listen backlog: accept fails with EMFILE
                 break
             }
             first.append(client)
         }
-        guard let waiting else { return XCTFail("48 clients were welcomed: the descriptor limit was not applied") }
+        guard !waiting.isEmpty else { return XCTFail("48 clients were welcomed: the descriptor limit was not applied") }
+        // Many more than the limit allows wait in the backlog.
+        for _ in 0..<150 { waiting.append(try LineClient(connectingTo: server.port)) }
         let paused = try server.waitForLog(containing: "pausing accepts", timeout: 10)
         XCTAssertTrue(paused.contains("Too many open files") || paused.contains("EMFILE") || paused.contains("errno: 24"),
                       "the pause names the cause: \(server.logTail(5))")
+
+        // Ten seconds of shortage: sampled every second, so a spin fails the test as soon as it shows.
+        let cpuBefore = try XCTUnwrap(ProcessFacts.cpuSeconds(pid: server.pid))
+        let logBefore = server.logText.utf8.count
+        for second in 1...10 {
+            _ = waiting[0].readLine(timeout: 1)  // nothing comes: the observation window, not a synchronisation
+            let cpu = (ProcessFacts.cpuSeconds(pid: server.pid) ?? .infinity) - cpuBefore
+            guard cpu < 1.0 else {
+                return XCTFail("after \(second) s out of descriptors the server used \(cpu) s of CPU: it spins; \(server.diagnosis)")
+            }
+        }
+        let cpu = (ProcessFacts.cpuSeconds(pid: server.pid) ?? .infinity) - cpuBefore
+        print("out of descriptors for 10 s: \(String(format: "%.3f", cpu)) s of server CPU, \(server.logText.utf8.count - logBefore) bytes logged")
+        XCTAssertLessThan(server.logText.utf8.count - logBefore, 4_096, "the log grew during the shortage: \(server.logTail(10))")
+        XCTAssertEqual(server.logText.components(separatedBy: "pausing accepts").count - 1, 1,
+                       "one line for the episode: \(server.logTail(10))")
+
         for client in first.prefix(5) { client.close() }
-        XCTAssertEqual(waiting.readLine(timeout: 15)?.hasPrefix("* Welcome"), true,
-                       "the waiting client is welcomed once descriptors are free; \(server.diagnosis)")
+        XCTAssertEqual(waiting[0].readLine(timeout: 15)?.hasPrefix("* Welcome"), true,
+                       "the first waiting client is welcomed once descriptors are free; \(server.diagnosis)")
+        let recovered = try server.waitForLog(containing: "accepting connections again after", timeout: 10)
+        XCTAssertNotNil(recovered.range(of: #"after \d+ failed accepts over \d+\.\d s"#, options: .regularExpression),
+                        "the end of the episode says how many accepts failed and for how long: \(server.logTail(5))")
+        for client in waiting { client.close() }
         XCTAssertEqual(server.terminate(timeout: 20), 0, server.diagnosis)
     }
 

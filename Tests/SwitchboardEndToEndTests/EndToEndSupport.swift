@@ -8,14 +8,6 @@ import Glibc
 #endif
 
 extension XCTestCase {
-    /// A fresh temporary directory, removed when the test ends.
-    func makeTemporaryDirectory() throws -> URL {
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("sb-e2e-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-        addTeardownBlock { try? FileManager.default.removeItem(at: directory) }
-        return directory
-    }
-
     /// Runs `body` once per backend (``TestDatabases/forEach(file:line:_:)``) with a fresh database URL, as
     /// the CLI takes it, and a working directory.
     func forEachBackend(

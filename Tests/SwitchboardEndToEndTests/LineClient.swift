@@ -266,6 +266,12 @@ final class LineClient {
         fd = -1
     }
 
+    /// Shrinks the kernel send buffer (a client the server stops reading blocks sooner).
+    func setSendBuffer(_ bytes: Int32) {
+        var size = bytes
+        setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &size, socklen_t(MemoryLayout<Int32>.size))
+    }
+
     /// Shrinks the kernel receive buffer (a client that does not read fills up sooner).
     func setReceiveBuffer(_ bytes: Int32) {
         var size = bytes
@@ -331,6 +337,17 @@ enum ProcessFacts {
             return Int(line.split(separator: " ", omittingEmptySubsequences: true).dropFirst().first ?? "")
         }
         return nil
+    }
+
+    /// CPU time the process has used so far (user + system), in seconds, from `/proc/PID/stat`.
+    static func cpuSeconds(pid: Int32) -> Double? {
+        guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+            let close = stat.lastIndex(of: ")")
+        else { return nil }
+        // After "pid (comm)": field 3 is the state, so utime (field 14) and stime (15) are the 12th and 13th.
+        let fields = stat[stat.index(after: close)...].split(separator: " ")
+        guard fields.count > 12, let user = Double(fields[11]), let system = Double(fields[12]) else { return nil }
+        return (user + system) / Double(sysconf(Int32(_SC_CLK_TCK)))
     }
 
     /// Resets the process's peak RSS (`VmHWM`) to its current RSS (`echo 5 > /proc/PID/clear_refs`), so a

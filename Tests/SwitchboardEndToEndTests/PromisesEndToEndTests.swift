@@ -71,7 +71,7 @@ final class PromisesEndToEndTests: XCTestCase {
             let applied = try runSwitchboard(["migrate", "--database", database], in: directory)
             XCTAssertEqual(applied.status, 0, applied.errors)
             XCTAssertTrue(applied.output.contains("applied 1 create_connections_and_messages"), applied.output)
-            XCTAssertEqual(try tables(connection), ["connections", "messages", "nicknames", "schema_migrations", "servers", "visitor_counter"])
+            XCTAssertEqual(try tables(connection), ["connections", "database_identity", "messages", "nicknames", "schema_migrations", "servers", "visitor_counter"])
         }
     }
 

@@ -59,7 +59,7 @@ final class HistoryWriteStateMachineTests: XCTestCase {
         XCTAssertEqual(machine.enqueue(opened(1), now: t0, wallClock: wall), [.startBatchAtEndOfTick])
         XCTAssertEqual(machine.phase, .batchDue)
         XCTAssertEqual(machine.enqueue(message(1), now: t0, wallClock: wall), [], "joins the batch already due")
-        XCTAssertEqual(machine.writeDue(), [.startBatch(.init(events: [opened(1), message(1)], knownRowIDs: [:]))])
+        XCTAssertEqual(machine.writeDue(), [.startBatch(.init(events: [opened(1), message(1)], knownRowIDs: [:], lastSequence: 2))])
         XCTAssertEqual(machine.phase, .writing(count: 2))
     }
 
@@ -70,7 +70,7 @@ final class HistoryWriteStateMachineTests: XCTestCase {
         let reserved = HistoryEvent.opened(ConnectionKey(1), peer: "p1", nickname: nil, at: wall, visitor: 42)
         XCTAssertEqual(machine.enqueue(reserved, now: t0, wallClock: wall), [.lingerUntil(at(20))])
         XCTAssertEqual(machine.enqueue(message(1), now: at(5), wallClock: wall), [])
-        XCTAssertEqual(machine.lingerTimerFired(now: at(20)), [.startBatch(.init(events: [reserved, message(1)], knownRowIDs: [:]))])
+        XCTAssertEqual(machine.lingerTimerFired(now: at(20)), [.startBatch(.init(events: [reserved, message(1)], knownRowIDs: [:], lastSequence: 2))])
     }
 
     /// A chat line lingers for company: the batch starts when the linger timer fires, with every line
@@ -81,7 +81,7 @@ final class HistoryWriteStateMachineTests: XCTestCase {
         XCTAssertEqual(machine.phase, .lingering(until: at(20)))
         XCTAssertEqual(machine.enqueue(message(1, "b"), now: at(5), wallClock: wall), [], "one linger at a time")
         XCTAssertEqual(machine.lingerTimerFired(now: at(20)), [
-            .startBatch(.init(events: [message(1, "a"), message(1, "b")], knownRowIDs: [:]))
+            .startBatch(.init(events: [message(1, "a"), message(1, "b")], knownRowIDs: [:], lastSequence: 2))
         ])
     }
 
@@ -98,7 +98,7 @@ final class HistoryWriteStateMachineTests: XCTestCase {
         XCTAssertEqual(machine.lingerTimerFired(now: at(20)), [], "the first linger's timer")
         XCTAssertEqual(machine.phase, .lingering(until: at(30)))
         XCTAssertEqual(machine.lingerTimerFired(now: at(30)), [
-            .startBatch(.init(events: [message(2)], knownRowIDs: [ConnectionKey(2): 7]))
+            .startBatch(.init(events: [message(2)], knownRowIDs: [ConnectionKey(2): 7], lastSequence: 3))
         ])
     }
 
@@ -106,7 +106,7 @@ final class HistoryWriteStateMachineTests: XCTestCase {
     func testAFullBatchDoesNotLinger() {
         var machine = machine(batchSize: 1)
         XCTAssertEqual(machine.enqueue(message(1), now: t0, wallClock: wall), [.startBatchAtEndOfTick])
-        XCTAssertEqual(machine.writeDue(), [.startBatch(.init(events: [message(1)], knownRowIDs: [:]))])
+        XCTAssertEqual(machine.writeDue(), [.startBatch(.init(events: [message(1)], knownRowIDs: [:], lastSequence: 1))])
     }
 
     /// Batches hold at most the batch size; the rest follows at the end of the tick after each commit.
@@ -114,11 +114,11 @@ final class HistoryWriteStateMachineTests: XCTestCase {
         var machine = machine(batchSize: 2)
         _ = machine.enqueue(opened(1), now: t0, wallClock: wall)
         for n in 1...3 { _ = machine.enqueue(refused(n), now: t0, wallClock: wall) }
-        XCTAssertEqual(machine.writeDue(), [.startBatch(.init(events: [opened(1), refused(1)], knownRowIDs: [:]))])
+        XCTAssertEqual(machine.writeDue(), [.startBatch(.init(events: [opened(1), refused(1)], knownRowIDs: [:], lastSequence: 2))])
         XCTAssertEqual(machine.batchSucceeded(rowIDs: [ConnectionKey(1): 5]), [
             resolved(1, .number(5)), .startBatchAtEndOfTick,
         ])
-        XCTAssertEqual(machine.writeDue(), [.startBatch(.init(events: [refused(2), refused(3)], knownRowIDs: [:]))])
+        XCTAssertEqual(machine.writeDue(), [.startBatch(.init(events: [refused(2), refused(3)], knownRowIDs: [:], lastSequence: 4))])
         XCTAssertEqual(machine.batchSucceeded(rowIDs: [:]), [])
         XCTAssertEqual(machine.phase, .idle)
         XCTAssertEqual(machine.committedBatches, 2)
@@ -180,7 +180,7 @@ final class HistoryWriteStateMachineTests: XCTestCase {
         XCTAssertEqual(delays, [100, 200, 400, 800, 1_600, 2_000, 2_000].map { Duration.milliseconds($0) })
         XCTAssertEqual(
             machine.retryTimerFired(),
-            [.startBatch(.init(events: [opened(1), message(1), opened(2)], knownRowIDs: [:]))],
+            [.startBatch(.init(events: [opened(1), message(1), opened(2)], knownRowIDs: [:], lastSequence: 3))],
             "what was queued meanwhile joins the retry")
         XCTAssertEqual(machine.batchSucceeded(rowIDs: [ConnectionKey(1): 1, ConnectionKey(2): 2]), [
             .reportRecovered,
@@ -203,11 +203,11 @@ final class HistoryWriteStateMachineTests: XCTestCase {
         XCTAssertEqual(machine.batchFailed(.notTransient, now: t0), [.retryAfter(.milliseconds(200))])
         _ = machine.retryTimerFired()
         XCTAssertEqual(machine.batchFailed(.notTransient, now: t0), [
-            .dropBatch(events: 2), resolved(1, .batchDropped), .startBatchAtEndOfTick,
+            .dropBatch(events: 2), .linesNotStored([ConnectionKey(1)]), resolved(1, .batchDropped), .startBatchAtEndOfTick,
         ])
         XCTAssertEqual(machine.droppedEvents, 2)
         XCTAssertEqual(machine.queuedEvents, 1)
-        XCTAssertEqual(machine.writeDue(), [.startBatch(.init(events: [refused(1)], knownRowIDs: [:]))])
+        XCTAssertEqual(machine.writeDue(), [.startBatch(.init(events: [refused(1)], knownRowIDs: [:], lastSequence: 3))])
         XCTAssertEqual(machine.batchSucceeded(rowIDs: [:]), [.reportRecovered, .wakeFlushWaiters([waiter(999)])])
     }
 
@@ -259,7 +259,7 @@ final class HistoryWriteStateMachineTests: XCTestCase {
             .reportOverflowEpisode(.init(dropped: 3, from: wall(1), to: wall(3))), .startBatchAtEndOfTick,
         ], "two left: half the limit")
         _ = machine.writeDue()
-        XCTAssertEqual(machine.batchSucceeded(rowIDs: [:]), [], "reported once")
+        XCTAssertEqual(machine.batchSucceeded(rowIDs: [:]), [.behind(false)], "reported once (and caught up)")
 
         // A new episode is a new report.
         for n in 1...4 { _ = machine.enqueue(refused(n), now: t0, wallClock: wall) }
@@ -289,7 +289,7 @@ final class HistoryWriteStateMachineTests: XCTestCase {
         XCTAssertEqual(machine.flushRequested(waiter(1)), [.wakeFlushWaiters([waiter(1)])])
         _ = machine.enqueue(message(1, "a"), now: t0, wallClock: wall)
         XCTAssertEqual(machine.flushRequested(waiter(2)), [.startBatchAtEndOfTick], "cuts the linger")
-        XCTAssertEqual(machine.writeDue(), [.startBatch(.init(events: [message(1, "a")], knownRowIDs: [:]))])
+        XCTAssertEqual(machine.writeDue(), [.startBatch(.init(events: [message(1, "a")], knownRowIDs: [:], lastSequence: 1))])
         _ = machine.enqueue(message(1, "b"), now: t0, wallClock: wall)
         XCTAssertEqual(machine.flushRequested(waiter(3)), [])
         XCTAssertEqual(machine.batchSucceeded(rowIDs: [:]), [.wakeFlushWaiters([waiter(2)]), .startBatchAtEndOfTick])
@@ -335,6 +335,133 @@ final class HistoryWriteStateMachineTests: XCTestCase {
         XCTAssertEqual(machine.phase, .waitingToRetry)
         _ = machine.retryTimerFired()
         XCTAssertEqual(machine.batchSucceeded(rowIDs: [ConnectionKey(1): 1]).last, .wakeFlushWaiters([waiter(999), waiter(1)]))
+    }
+
+    // MARK: - Back-pressure
+
+    /// While the database is up, a queue past half its event limit holds the producers back (`behind`), and
+    /// lets them go once it is down to a quarter — not at the first free slot.
+    func testPastHalfTheQueueTheProducersAreHeldBackUntilItIsDownToAQuarter() {
+        var machine = machine(queueLimit: 8, batchSize: 2)
+        for n in 1...3 { XCTAssertFalse(machine.enqueue(message(UInt64(n)), now: t0, wallClock: wall).contains(.behind(true))) }
+        XCTAssertEqual(machine.enqueue(message(4), now: t0, wallClock: wall), [.behind(true)], "4 of 8: half")
+        XCTAssertEqual(machine.enqueue(message(5), now: t0, wallClock: wall), [], "said once")
+        _ = machine.lingerTimerFired(now: at(20))
+        XCTAssertEqual(machine.batchSucceeded(rowIDs: [:]), [.startBatchAtEndOfTick], "3 left: above a quarter")
+        _ = machine.writeDue()
+        XCTAssertEqual(machine.batchSucceeded(rowIDs: [:]), [.startBatchAtEndOfTick, .behind(false)], "1 left")
+    }
+
+    /// The queue's bytes count too: one long line can be half the byte limit on its own.
+    func testLongLinesHoldTheProducersBackByBytes() {
+        var machine = Machine(configuration: .init(maximumQueuedEvents: 1_000, maximumQueuedBytes: 4_000, maximumBatchSize: 10, lingerTime: .milliseconds(20)))
+        XCTAssertEqual(machine.enqueue(message(1, String(repeating: "x", count: 500)), now: t0, wallClock: wall), [.lingerUntil(at(20))])
+        XCTAssertEqual(machine.enqueue(message(1, String(repeating: "x", count: 1_500)), now: t0, wallClock: wall), [.behind(true)])
+        XCTAssertGreaterThanOrEqual(machine.queuedBytes, 2_000)
+        _ = machine.lingerTimerFired(now: at(20))
+        XCTAssertEqual(machine.batchSucceeded(rowIDs: [:]), [.behind(false)])
+        XCTAssertEqual(machine.queuedBytes, 0)
+    }
+
+    /// Holding producers back cannot help a database that is down: an outage lets them go (the queue fills,
+    /// then spills), and the recovery holds them again while the queue is long.
+    func testAnOutageLetsTheProducersGoAndTheRecoveryHoldsThemAgain() {
+        var machine = machine(queueLimit: 8, batchSize: 2)
+        for n in 1...4 { _ = machine.enqueue(message(UInt64(n)), now: t0, wallClock: wall) }
+        XCTAssertTrue(machine.isBehind)
+        _ = machine.lingerTimerFired(now: at(20))
+        XCTAssertEqual(machine.batchFailed(.transient, now: t0), [.reportOutage, .retryAfter(.milliseconds(100)), .behind(false)])
+        XCTAssertEqual(machine.enqueue(message(5), now: t0, wallClock: wall), [], "not behind during the outage")
+        XCTAssertEqual(machine.enqueue(message(6), now: t0, wallClock: wall), [])
+        _ = machine.retryTimerFired()
+        XCTAssertEqual(machine.batchSucceeded(rowIDs: [:]), [.reportRecovered, .startBatchAtEndOfTick, .behind(true)], "4 left")
+    }
+
+    // MARK: - The spool
+
+    private func spooled(_ sequence: UInt64, _ event: HistoryEvent, row: Int64? = nil) -> Machine.SpooledEvent {
+        Machine.SpooledEvent(sequence: sequence, event: event, rowID: row)
+    }
+
+    /// A queue full during an outage sends every later event to the spool, in order, even once there is room
+    /// again; the spool is read back when the database is up and the queue is down to a quarter; once
+    /// everything spooled is back the spool goes, and a flush waits for the spooled events to be written.
+    func testAFullQueueDuringAnOutageSpillsInOrderAndIsReadBackOnceTheDatabaseIsUp() {
+        var configuration = Machine.Configuration(maximumQueuedEvents: 4, maximumBatchSize: 2, lingerTime: .milliseconds(20))
+        configuration.spoolsOverflow = true
+        var machine = Machine(configuration: configuration)
+        _ = machine.enqueue(opened(1), now: t0, wallClock: wall)
+        _ = machine.writeDue()
+        _ = machine.batchSucceeded(rowIDs: [ConnectionKey(1): 10])
+        _ = machine.enqueue(message(1, "a"), now: t0, wallClock: wall)
+        _ = machine.enqueue(message(1, "b"), now: t0, wallClock: wall)
+        _ = machine.lingerTimerFired(now: at(20))
+        _ = machine.batchFailed(.transient, now: t0)
+        _ = machine.enqueue(message(1, "c"), now: t0, wallClock: wall)
+        _ = machine.enqueue(message(1, "d"), now: t0, wallClock: wall)
+        XCTAssertEqual(machine.queuedEvents, 4, "full")
+        XCTAssertEqual(machine.enqueue(message(1, "e"), now: t0, wallClock: wall), [.spool([spooled(6, message(1, "e"), row: 10)])])
+        XCTAssertEqual(machine.enqueue(refused(1), now: t0, wallClock: wall), [.spool([spooled(7, refused(1))])])
+        XCTAssertEqual(machine.flushRequested(waiter(1)), [])
+
+        _ = machine.retryTimerFired()  // a, b
+        XCTAssertEqual(machine.batchSucceeded(rowIDs: [:]), [.reportRecovered, .startBatchAtEndOfTick, .behind(true)],
+                       "room again, but the spool is not read back yet: the producers wait for it")
+        XCTAssertEqual(machine.enqueue(message(1, "f"), now: t0, wallClock: wall), [.spool([spooled(8, message(1, "f"), row: 10)])],
+                       "still spilling: the spool holds earlier events")
+        XCTAssertEqual(machine.writeDue(), [.startBatch(.init(events: [message(1, "c"), message(1, "d")], knownRowIDs: [ConnectionKey(1): 10], lastSequence: 5))])
+        XCTAssertEqual(machine.batchSucceeded(rowIDs: [:]), [.readSpool(maximumEvents: 1, maximumBytes: 16 << 20)])
+        XCTAssertEqual(machine.spoolRead([spooled(6, message(1, "e"), row: 10)]),
+                       [.startBatchAtEndOfTick, .readSpool(maximumEvents: 1, maximumBytes: 16 << 20)],
+                       "a quarter full: the next read goes out while this one is written")
+        XCTAssertEqual(machine.writeDue(), [.startBatch(.init(events: [message(1, "e")], knownRowIDs: [ConnectionKey(1): 10], lastSequence: 6))])
+        XCTAssertEqual(machine.spoolRead([spooled(7, refused(1)), spooled(8, message(1, "f"), row: 10)]), [.removeSpool])
+        XCTAssertFalse(machine.isSpilling)
+        XCTAssertEqual(machine.batchSucceeded(rowIDs: [:]), [.startBatchAtEndOfTick], "2 left: still behind")
+        XCTAssertEqual(machine.enqueue(message(1, "g"), now: t0, wallClock: wall), [], "back in memory, joining the batch due")
+        XCTAssertEqual(machine.writeDue(), [.startBatch(.init(events: [refused(1), message(1, "f")], knownRowIDs: [ConnectionKey(1): 10], lastSequence: 8))])
+        XCTAssertEqual(machine.batchSucceeded(rowIDs: [:]), [.wakeFlushWaiters([waiter(1)]), .startBatchAtEndOfTick, .behind(false)],
+                       "the flush asked for while spilling waited for the spooled events")
+    }
+
+    /// Events the spool cannot take (disk full) are dropped and counted, and the clients whose lines they
+    /// were are named; with nothing left in the spool it is done.
+    func testEventsTheSpoolCannotTakeAreDroppedAndTheirSpeakersNamed() {
+        var configuration = Machine.Configuration(maximumQueuedEvents: 1, maximumBatchSize: 2, lingerTime: .milliseconds(20))
+        configuration.spoolsOverflow = true
+        var machine = Machine(configuration: configuration)
+        _ = machine.enqueue(message(1), now: t0, wallClock: wall)
+        let spilled = machine.enqueue(message(5, "lost"), now: t0, wallClock: wall)
+        XCTAssertEqual(spilled, [.spool([spooled(2, message(5, "lost"))])])
+        XCTAssertEqual(machine.spoolAppendFailed([spooled(2, message(5, "lost"))], wallClock: wall),
+                       [.reportOverflowStarted, .linesNotStored([ConnectionKey(5)]), .removeSpool])
+        XCTAssertEqual(machine.droppedEvents, 1)
+    }
+
+    /// Without a spool, a full queue drops, and names the clients whose lines are lost.
+    func testWithoutASpoolAFullQueueDropsAndNamesTheSpeakers() {
+        var machine = machine(queueLimit: 1)
+        _ = machine.enqueue(refused(1), now: t0, wallClock: wall)
+        XCTAssertEqual(machine.enqueue(message(3), now: t0, wallClock: wall), [.reportOverflowStarted, .linesNotStored([ConnectionKey(3)])])
+        XCTAssertEqual(machine.enqueue(closed(3), now: t0, wallClock: wall), [], "a close loses no line")
+    }
+
+    /// At a stop, every event not yet committed — the batch in flight included — is handed over for the
+    /// spool, in order, with the row ids the machine knew.
+    func testTheUnwrittenRestGoesToTheSpoolWithItsRowIDs() {
+        var machine = machine(batchSize: 1)
+        _ = machine.enqueue(opened(1), now: t0, wallClock: wall)
+        _ = machine.writeDue()
+        _ = machine.batchSucceeded(rowIDs: [ConnectionKey(1): 10])
+        _ = machine.enqueue(message(1), now: t0, wallClock: wall)
+        _ = machine.enqueue(opened(2), now: t0, wallClock: wall)
+        _ = machine.enqueue(closed(1), now: t0, wallClock: wall)
+        _ = machine.writeDue()  // message(1) in flight
+        XCTAssertEqual(machine.takeUnwritten(), [
+            spooled(2, message(1), row: 10), spooled(3, opened(2)), spooled(4, closed(1), row: 10),
+        ])
+        XCTAssertEqual(machine.queuedEvents, 0)
+        XCTAssertEqual(machine.queuedBytes, 0)
     }
 
     // MARK: - Inputs out of turn
