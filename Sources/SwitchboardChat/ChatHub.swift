@@ -26,7 +26,8 @@ import SwitchboardStorage
 ///   not N²/2.
 public final class ChatHub {
     public let eventLoop: any EventLoop
-    public let configuration: ChatConfiguration
+    /// The limits and rates in force; ``reconfigure(_:)`` changes them while running (SIGHUP).
+    public private(set) var configuration: ChatConfiguration
     let history: any ChatHistory
     let logger: Logger
 
@@ -113,6 +114,24 @@ public final class ChatHub {
     /// Clients in the room (welcomed), on every server of the cluster: the count every notice and `/count`
     /// shows.
     public var connectedCount: Int { roster.joinedCount }
+
+    /// Takes new limits and rates while running (SIGHUP): `--max-clients` and `--max-per-ip` apply to the next
+    /// arrivals (no one is closed for being over a lowered limit), flood control and `--notice-rate` to the
+    /// next line and notice, `--idle-timeout` from the next sweep, `--max-line` to new connections (each
+    /// session keeps the limit it started with). Values fixed at start (the visitor-number block, the send
+    /// queue a connection was given) are the caller's to leave alone.
+    public func reconfigure(_ new: ChatConfiguration) {
+        eventLoop.preconditionInEventLoop()
+        let idleChanged = new.idleTimeout != configuration.idleTimeout
+        configuration = new
+        roster.maximumMembers = new.maximumClients
+        roster.maximumPerAddress = new.maximumClientsPerAddress
+        if idleChanged {
+            idleSweep?.cancel()
+            idleSweep = nil
+            scheduleIdleSweep()
+        }
+    }
 
     /// Checks for idle clients four times per timeout period (at most ten times a second).
     private func scheduleIdleSweep() {

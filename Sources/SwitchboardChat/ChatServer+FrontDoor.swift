@@ -15,6 +15,7 @@ extension ChatServer {
     /// Loads the certificate of every `ssl:` endpoint, off the event loops. A file that cannot be used stops
     /// the start with one line naming it (``TLSLoadError``).
     func loadCertificates() async throws {
+        state.withLockedValue { $0.trustedProxies = configuration.trustedProxies }
         var stores: [TLSFiles: TLSCertificateStore] = [:]
         for endpoint in configuration.endpoints {
             guard let files = endpoint.tlsFiles, stores[files] == nil else { continue }
@@ -29,7 +30,7 @@ extension ChatServer {
     func frontDoorPipeline(for endpoint: Endpoint) -> FrontDoorPipeline {
         let certificates = endpoint.tlsFiles.flatMap { files in state.withLockedValue { $0.certificates[files] } }
         return FrontDoorPipeline(
-            endpoint: endpoint, certificates: certificates, trustedProxies: configuration.trustedProxies,
+            endpoint: endpoint, certificates: certificates, trustedProxies: { [state] in state.withLockedValue { $0.trustedProxies } },
             handshakeTimeout: configuration.tlsHandshakeTimeout, counters: frontDoorCounters, logger: logger)
     }
 

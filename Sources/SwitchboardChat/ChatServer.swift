@@ -42,6 +42,8 @@ public final class ChatServer: Service {
         var certificates: [TLSFiles: TLSCertificateStore] = [:]
         /// The certificate check and the front door's summary line.
         var frontDoorTasks: [RepeatedTask] = []
+        /// `--trusted-proxy` as in force (``reconfigure(_:)`` changes it).
+        var trustedProxies: [IPAddressRange] = []
         var store: NIOLoopBound<HistoryWriter>?
         var listeners: [any Channel] = []
         var stopped = false

@@ -368,7 +368,7 @@ public final class ChatSession: ChannelDuplexHandler {
         case .lineTooLong:
             traffic.linesIn += 1
             lastActivity = hub.eventLoop.now
-            send(ChatText.lineTooLong(max: hub.configuration.maximumLineLength))
+            send(ChatText.lineTooLong(max: parser.maximumLineLength))  // the limit this connection started with
         case .reply(let bytes):
             // Telnet's answer (WILL TIMING-MARK, WONT/DONT): raw bytes, never sanitised. Until a Ctrl-C's timing
             // mark is answered, telnet shows nothing the server sends.

@@ -21,13 +21,14 @@ import SwitchboardProtocol
 struct FrontDoorPipeline: Sendable {
     let door: FrontDoor
     let certificates: TLSCertificateStore?
-    let trustedProxies: [IPAddressRange]
+    /// The `--trusted-proxy` ranges in force (they can change on SIGHUP), read at each accept.
+    let trustedProxies: @Sendable () -> [IPAddressRange]
     let handshakeTimeout: TimeAmount
     let counters: FrontDoorCounters
     let logger: Logger
 
     init(
-        endpoint: Endpoint, certificates: TLSCertificateStore?, trustedProxies: [IPAddressRange],
+        endpoint: Endpoint, certificates: TLSCertificateStore?, trustedProxies: @escaping @Sendable () -> [IPAddressRange],
         handshakeTimeout: TimeAmount, counters: FrontDoorCounters, logger: Logger
     ) {
         precondition((endpoint.tlsFiles != nil) == (certificates != nil), "an ssl: endpoint needs its certificates")
@@ -51,7 +52,7 @@ struct FrontDoorPipeline: Sendable {
         }
         if door.proxyHeader {
             if let remote = channel.remoteAddress, remote.pathname == nil,
-                !trustedProxies.contains(where: { $0.contains(remote) })
+                !trustedProxies().contains(where: { $0.contains(remote) })
             {
                 counters.count { $0.untrustedProxies += 1 }
                 logger.debug("PROXY connection from an untrusted address closed", metadata: ["peer": "\(remote.displayString)"])

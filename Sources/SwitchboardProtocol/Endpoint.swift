@@ -180,6 +180,31 @@ public enum Endpoint: Sendable, Equatable, CustomStringConvertible {
         }
     }
 
+    /// The endpoint as a string ``init(parsing:)`` reads back to the same endpoint (configuration files and
+    /// `switchboard config --show`): every option spelled out, colons in paths escaped as `\:`.
+    public var specification: String {
+        func escaped(_ text: String) -> String {
+            String(text.flatMap { $0 == ":" || $0 == "\\" ? ["\\", $0] : [$0] })
+        }
+        func interface(_ host: String) -> String { host.contains(":") ? "[\(host)]" : host }
+        func backlogOption(_ backlog: Int) -> String { backlog == Endpoint.defaultBacklog ? "" : ":backlog=\(backlog)" }
+        switch self {
+        case .tcp(let host, let port, let backlog, let reusePort):
+            return "tcp:\(port):interface=\(interface(host))\(backlogOption(backlog))\(reusePort ? ":reuseport" : "")"
+        case .unix(let path, let mode, let backlog):
+            let modeOption = mode.map { ":mode=\(String($0, radix: 8))" } ?? ""
+            return "unix:\(escaped(path))\(modeOption)\(backlogOption(backlog))"
+        case .ssl(let host, let port, let backlog, let reusePort, let files):
+            let chain = files.extraCertificateChain.map { ":extraCertChain=\(escaped($0))" } ?? ""
+            return "ssl:\(port):interface=\(interface(host))\(backlogOption(backlog))\(reusePort ? ":reuseport" : "")"
+                + ":privateKey=\(escaped(files.privateKey)):certKey=\(escaped(files.certificate))\(chain)"
+        case .systemd(let domain, let index):
+            return "systemd:domain=\(domain.rawValue):index=\(index)"
+        case .haproxy(let inner):
+            return "haproxy:\(inner.specification)"
+        }
+    }
+
     /// Splits on `:` except where escaped as `\:` (Twisted's rule) or inside `[…]` (IPv6 literals).
     static func splitEscaped(_ text: String) -> [String] {
         var parts: [String] = []

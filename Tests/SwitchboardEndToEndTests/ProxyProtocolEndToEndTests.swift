@@ -153,7 +153,8 @@ final class ProxyProtocolEndToEndTests: XCTestCase {
         let check = try OpenSSLClient(port: local.port)
         check.expectWelcome()
         check.send("/quit health\r\n")
-        XCTAssertEqual(check.readLine(), "* bye")
+        // (The first client's leave may come first: its connection closes at its own pace.)
+        XCTAssertEqual(check.readLines(until: { $0 == "* bye" }).last, "* bye")
 
         let rows = try await server.waitForHistory { rows in rows.filter { $0["close_reason"] is String }.count == 2 }
         let byReason = Dictionary(rows.compactMap { row in (row["close_reason"] as? String).map { ($0, row) } }) { a, _ in a }
