@@ -44,6 +44,8 @@ public final class ChatServer: Service {
         var frontDoorTasks: [RepeatedTask] = []
         /// `--trusted-proxy` as in force (``reconfigure(_:)`` changes it).
         var trustedProxies: [IPAddressRange] = []
+        /// Whether every listener is up (``whenListening(_:)``), and who waits for it.
+        var readiness = Readiness.starting([])
         var store: NIOLoopBound<HistoryWriter>?
         var listeners: [any Channel] = []
         var stopped = false
@@ -192,7 +194,7 @@ public final class ChatServer: Service {
             if let address = channel.localAddress { addresses.append(address) }
             logger.notice("listening", metadata: ["endpoint": "\(endpoint)", "address": "\(channel.localAddress?.displayString ?? "?")"])
         }
-        startFrontDoorTasks()
+        didStartListening()
         return addresses
     }
 
@@ -392,6 +394,7 @@ public final class ChatServer: Service {
             return (state.listeners, state.hub, state.store, state.serverID, state.heartbeat, state.stopped)
         }
         guard !alreadyStopped else { return }
+        didStop()
         heartbeat?.cancel()
         stopFrontDoorTasks()
         let deadline = NIODeadline.now() + configuration.shutdownTimeout

@@ -85,14 +85,28 @@ struct Serve: AsyncParsableCommand {
             url: configuration.database, numberOfThreads: configuration.databaseThreads, logger: logger)
         let server = ChatServer(configuration: configuration, pool: pool, logger: logger)
         let settings = SettingsReloader(loader: loader, loaded: loaded, server: server, logger: logger)
+        // Under systemd (Type=notify): READY=1, RELOADING=1, STATUS=, STOPPING=1.
+        let systemd = SystemdNotifier(environment: ProcessInfo.processInfo.environment).map {
+            SystemdService(notifier: $0, server: server)
+        }
         // SIGHUP is trapped before anything listens: its default action would end the process.
         let reload = ReloadService(signals: await UnixSignalsSequence(trapping: .sighup)) {
             logger.notice("SIGHUP: reloading the configuration and the certificates")
+            systemd?.reloading()
             await server.reloadCertificates(force: true)
             await settings.reload()
+            await systemd?.reloaded()
+        }
+        var services: [ServiceGroupConfiguration.ServiceConfiguration] = [
+            .init(service: pool), .init(service: server), .init(service: reload),
+        ]
+        if let systemd {
+            // Last, so graceful shutdown reaches it first (STOPPING=1 at once); it returns early only when the
+            // server never listened, which the server's own failure reports.
+            services.append(.init(service: systemd, successTerminationBehavior: .ignore))
         }
         var groupConfiguration = ServiceGroupConfiguration(
-            services: [pool, server, reload], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
+            services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
         // A second budget on top of the server's own bounded steps, so a stop can never hang.
         groupConfiguration.maximumGracefulShutdownDuration = .milliseconds(configuration.shutdownTimeout.nanoseconds / 1_000_000 + 5_000)
         // The server has logged the cause of a failed start, first, before tidying up; here it only
