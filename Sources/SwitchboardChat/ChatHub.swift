@@ -284,8 +284,7 @@ public final class ChatHub {
         if takeNamedNotice(joined: true) {
             broadcast(ChatText.joined(nickname, connected: connectedCount), except: session)
         }
-        logger.debug("client joined", metadata: ["peer": "\(session.peer)", "nickname": "\(nickname)",
-                                                "visitor": "\(visitor.map(String.init) ?? "unknown")"])
+        logAccepted(session, id, nickname: nickname, visitor: visitor)
     }
 
     /// Forgets a session that closed, tells the others (`shownAs` is the reason in the notice), and records
@@ -314,8 +313,7 @@ public final class ChatHub {
         history.connectionClosed(id, ConnectionSummary(
             nickname: member.nickname, closedAt: Timestamp.now(), reason: reason,
             linesIn: traffic.linesIn, linesOut: traffic.linesOut, bytesIn: traffic.bytesIn, bytesOut: traffic.bytesOut))
-        logger.debug("client left", metadata: ["peer": "\(session.peer)", "nickname": "\(member.nickname ?? "")",
-                                              "reason": "\(reason)"])
+        logClosed(session, id, member: member, reason: reason, traffic: traffic)
     }
 
     // MARK: - Notice batching

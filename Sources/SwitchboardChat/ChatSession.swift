@@ -70,6 +70,8 @@ public final class ChatSession: ChannelDuplexHandler {
     /// When the client last sent a whole line (bytes without a line end do not count: a client trickling
     /// one byte a second is idle).
     private(set) var lastActivity: NIODeadline
+    /// When the connection was accepted (for the duration in the log's close line).
+    let acceptedAt: NIODeadline
     /// Set by the hub while this session waits for fan-out budget.
     var isParked = false
     private var traffic = Traffic()
@@ -131,6 +133,7 @@ public final class ChatSession: ChannelDuplexHandler {
         // The loop's clock (virtual on an EmbeddedEventLoop, so tests can drive time).
         self.lastActivity = hub.eventLoop.now
         self.floodRefilledAt = hub.eventLoop.now
+        self.acceptedAt = hub.eventLoop.now
     }
 
     // MARK: - Channel events

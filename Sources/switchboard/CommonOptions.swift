@@ -15,6 +15,9 @@ struct CommonOptions: ParsableArguments {
     @Option(name: .long, help: "trace, debug, info, notice, warning, error or critical. (default: info)")
     var logLevel: Logger.Level?
 
+    @Option(name: .long, help: "text (swift-log's lines) or json (one object per line, for log shippers). (default: text)")
+    var logFormat: LogFormat?
+
     /// The database URL from `--database`, then `SWITCHBOARD_DATABASE`, then `DATABASE_URL`, then the SQLite
     /// default (`migrate` and `history`; `serve` reads its configuration file too).
     func databaseURL() throws -> DatabaseURL {
@@ -29,17 +32,23 @@ struct CommonOptions: ParsableArguments {
         }
     }
 
-    /// A logger writing to stderr (stdout is for command output) at `level` (`serve`: the configured one),
-    /// else `--log-level`, else info. Every logger of the process shares one level: setting `logLevel` on
-    /// any copy (SIGHUP's `log-level`) changes it for all.
-    func makeLogger(level: Logger.Level? = nil) -> Logger {
+    /// A logger writing to stderr (stdout is for command output) at `level` in `format` (`serve`: the
+    /// configured ones), else `--log-level` and `--log-format`, else info and text. Every logger of the
+    /// process shares one level: setting `logLevel` on any copy (SIGHUP's `log-level`) changes it for all.
+    /// `serve` writes from a thread of its own (an event loop never waits for the log); flush the writer
+    /// before the process exits.
+    func makeLogger(
+        level: Logger.Level? = nil, format: LogFormat? = nil, synchronous: Bool = true
+    ) -> (Logger, LogLineWriter) {
         let shared = LiveLogLevel(level ?? logLevel ?? .info)
-        LoggingSystem.bootstrap { label in
-            var output = StreamLogHandler.standardError(label: label)
-            output.logLevel = .trace
-            return LiveLevelLogHandler(output: output, level: shared)
+        let writer = LogLineWriter(synchronous: synchronous)
+        switch format ?? logFormat ?? .text {
+        case .text:
+            LoggingSystem.bootstrap { TextLogHandler(label: $0, writer: writer, level: shared) }
+        case .json:
+            LoggingSystem.bootstrap { JSONLogHandler(label: $0, writer: writer, level: shared) }
         }
-        return Logger(label: "switchboard")
+        return (Logger(label: "switchboard"), writer)
     }
 }
 

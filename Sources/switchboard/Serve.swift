@@ -68,7 +68,9 @@ struct Serve: AsyncParsableCommand {
             FileHandle.standardError.write(Data("switchboard: \(error)\n".utf8))
             throw ExitCode(1)
         }
-        let logger = common.makeLogger(level: loaded.settings.logLevel)
+        let (logger, logWriter) = common.makeLogger(
+            level: loaded.settings.logLevel, format: loaded.settings.logFormat, synchronous: false)
+        defer { logWriter.flush() }  // the last lines (why a start failed, "stopped") before the process exits
         let configuration = loaded.settings.server
         let maxClients = configuration.chat.maximumClients
 

@@ -116,6 +116,7 @@ struct ServeOptions: ParsableArguments {
         set("listen", listen.isEmpty ? nil : .stringArray(listen))
         set("database", common.database.map { .string($0) })
         set("log-level", common.logLevel.map { .string($0.rawValue) })
+        set("log-format", common.logFormat.map { .string($0.rawValue) })
         set("max-line", maxLine.map { .int($0) })
         set("max-clients", maxClients.map { .int($0) })
         set("max-per-ip", maxPerIp.map { .int($0) })

@@ -9,6 +9,8 @@ struct ServeSettings: Sendable {
     var server = ServerConfiguration()
     /// `--log-level`.
     var logLevel: Logger.Level = .info
+    /// `--log-format`.
+    var logFormat: LogFormat = .text
 
     /// Checks every value; the error names the flag and its range.
     func validate() throws(ConfigurationError) {

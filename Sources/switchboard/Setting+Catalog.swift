@@ -60,6 +60,12 @@ extension Setting {
                   return level
               },
               show: { $0.rawValue }),
+        .text("log-format", \.logFormat, live: false,
+              parse: { text in
+                  guard let format = LogFormat(rawValue: text) else { throw SettingError("must be text or json") }
+                  return format
+              },
+              show: { $0.rawValue }),
     ]
 
     /// The setting for `key`.

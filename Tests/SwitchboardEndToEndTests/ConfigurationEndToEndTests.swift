@@ -19,7 +19,7 @@ final class ConfigurationEndToEndTests: XCTestCase {
         "db-connect-timeout": "60", "server-timeout": "30", "history-queue": "50000",
         "history-queue-bytes": "33554432", "spool-dir": "/var/lib/switchboard/spool", "spool-max": "1048576",
         "cluster-inbox": "5000", "shutdown-timeout": "20", "tls-handshake-timeout": "5",
-        "tls-reload-interval": "300", "trusted-proxy": "10.0.0.0/8", "log-level": "debug",
+        "tls-reload-interval": "300", "trusted-proxy": "10.0.0.0/8", "log-level": "debug", "log-format": "json",
     ]
 
     /// Options of `serve` that are not settings.

@@ -66,20 +66,18 @@ final class TLSEndToEndTests: XCTestCase {
     // MARK: - Handshakes and the limits
 
     /// A ClientHello and then silence: the handshake holds a place under `--max-clients` while it lasts (a
-    /// TLS client arriving meanwhile is told `! server full` over TLS, and that refusal is recorded), and it
-    /// is dropped after `--tls-handshake-timeout` (1 s here; the bound allows for a loaded machine), counted,
-    /// with no row; then the place is free again.
-    func testAClientHelloAndSilenceHoldsAPlaceUntilTheHandshakeTimeout() async throws {
+    /// TLS client arriving meanwhile is told `! server full` over TLS, and that refusal is recorded); when
+    /// it goes, the place is free again. (The handshake timeout is long here, so a slow machine cannot end
+    /// the handshake before the second client arrives; the next test lets it expire.)
+    func testAHandshakeInProgressHoldsAPlaceUnderTheClientLimit() async throws {
         let directory = try makeTemporaryDirectory()
         let certificate = try TestCertificate.make(in: directory)
         let (server, tlsPort) = try await startServer(directory, certificate: certificate) {
             $0.chat.maximumClients = 1
-            $0.tlsHandshakeTimeout = .seconds(1)
+            $0.tlsHandshakeTimeout = .seconds(300)
         }
         let hello = try RecordedClientHello.record()
-
         let silent = try LineClient(port: tlsPort)
-        let started = Date()
         XCTAssertTrue(silent.send(hello))
         // The server's answer (ServerHello …) shows it has accepted and admitted this connection.
         XCTAssertTrue(waitForBytes(silent), "no ServerHello")
@@ -87,18 +85,42 @@ final class TLSEndToEndTests: XCTestCase {
         let refused = try OpenSSLClient(port: tlsPort)
         XCTAssertEqual(refused.readLine(), "! server full")
         XCTAssertTrue(refused.waitUntilClosed())
+        silent.abort()
+        let next = try await eventually { () -> String? in
+            let client = try OpenSSLClient(port: tlsPort)
+            let line = client.readLine()
+            return line?.hasPrefix("* Welcome") == true ? line : nil
+        }
+        XCTAssertEqual(next?.contains("1 client connected"), true)
+        // Two rows: the refusal and the client welcomed after; the silent handshake left none.
+        let rows = try await server.waitForHistory { rows in rows.count >= 2 }
+        XCTAssertEqual(rows.count, 2, "\(rows)")
+        XCTAssertEqual(rows.compactMap { $0["close_reason"] as? String }.filter { $0.hasPrefix("refused") },
+                       ["refused: server full"], "\(rows)")
+    }
 
-        XCTAssertTrue(waitUntilClosed(silent, timeout: 15), "the silent handshake was not dropped")
+    /// A ClientHello and then silence is dropped after `--tls-handshake-timeout` (1 s here; the bound allows
+    /// for a loaded machine), counted, with no row; a client after it is welcomed in its place.
+    func testAClientHelloAndSilenceIsDroppedAtTheHandshakeTimeout() async throws {
+        let directory = try makeTemporaryDirectory()
+        let certificate = try TestCertificate.make(in: directory)
+        let (server, tlsPort) = try await startServer(directory, certificate: certificate) {
+            $0.chat.maximumClients = 1
+            $0.tlsHandshakeTimeout = .seconds(1)
+        }
+        let hello = try RecordedClientHello.record()
+        let silent = try LineClient(port: tlsPort)
+        let started = Date()
+        XCTAssertTrue(silent.send(hello))
+        XCTAssertTrue(waitUntilClosed(silent, timeout: 30), "the silent handshake was not dropped")
         let held = Date().timeIntervalSince(started)
         XCTAssertGreaterThan(held, 0.9, "dropped before --tls-handshake-timeout")
-        XCTAssertLessThan(held, 10, "dropped long after --tls-handshake-timeout (1 s)")
+        XCTAssertLessThan(held, 15, "dropped long after --tls-handshake-timeout (1 s)")
         XCTAssertEqual(server.server.frontDoorCounters.current.tlsHandshakesTimedOut, 1)
-
         let next = try OpenSSLClient(port: tlsPort)
         XCTAssertTrue(next.expectWelcome().contains("1 client connected"))
-        let rows = try await server.waitForHistory { rows in rows.count == 2 }
-        XCTAssertEqual(rows.compactMap { $0["close_reason"] as? String }, ["refused: server full"], "\(rows)")
-        XCTAssertEqual(rows.filter { $0["close_reason"] is NSNull }.count, 1, "\(rows)")
+        let rows = try await server.waitForHistory { !$0.isEmpty }
+        XCTAssertEqual(rows.count, 1, "\(rows)")  // the welcomed client only: the dropped one left no row
     }
 
     /// A handshake in progress counts against `--max-per-ip` too.
@@ -107,6 +129,7 @@ final class TLSEndToEndTests: XCTestCase {
         let certificate = try TestCertificate.make(in: directory)
         let (_, tlsPort) = try await startServer(directory, certificate: certificate) {
             $0.chat.maximumClientsPerAddress = 1
+            $0.tlsHandshakeTimeout = .seconds(300)  // the silent handshake must outlast the second client's
         }
         let hello = try RecordedClientHello.record()
         let silent = try LineClient(port: tlsPort)
