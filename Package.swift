@@ -7,6 +7,9 @@ let package = Package(
     platforms: [.macOS(.v15)],
     products: [
         .executable(name: "switchboard", targets: ["switchboard"]),
+        // For servers built on Switchboard's parts (Examples/): endpoints and binding them, telnet line framing,
+        // the blocking-call guard.
+        .library(name: "SwitchboardProtocol", targets: ["SwitchboardProtocol"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.3"),
@@ -33,10 +36,14 @@ let package = Package(
             providers: [.apt(["libpq-dev"]), .brew(["libpq"])]
         ),
 
-        // Pure protocol pieces: endpoints, telnet line framing, text sanitising, command parsing.
+        // Pure protocol pieces: endpoints, telnet line framing, text sanitising, command parsing; and the few
+        // NIOPosix helpers any server on them needs (binding an endpoint, the blocking-call guard).
         .target(
             name: "SwitchboardProtocol",
-            dependencies: [.product(name: "NIOCore", package: "swift-nio")]
+            dependencies: [
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ]
         ),
         // Storage: the deferToThread-style pool, SQLite and PostgreSQL connections, migrations, history.
         .target(
@@ -98,7 +105,8 @@ let package = Package(
         .testTarget(
             name: "SwitchboardProtocolTests",
             dependencies: ["SwitchboardProtocol", "SwitchboardTestSupport", .product(name: "NIOCore", package: "swift-nio"),
-                           .product(name: "NIOEmbedded", package: "swift-nio")]
+                           .product(name: "NIOEmbedded", package: "swift-nio"),
+                           .product(name: "NIOPosix", package: "swift-nio")]
         ),
         .testTarget(
             name: "SwitchboardStorageTests",

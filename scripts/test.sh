@@ -2,7 +2,8 @@
 # Runs every test: unit tests, storage tests on SQLite and PostgreSQL, and end-to-end tests of the real
 # binary over loopback sockets. Starts a throwaway PostgreSQL 15 cluster (scripts/with-postgres.sh) unless
 # SWITCHBOARD_TEST_POSTGRES_URL points at one already. Without arguments every test class runs, two at a
-# time in separate processes (scripts/test-shards.sh); arguments go to `swift test` instead (e.g.
+# time in separate processes (scripts/test-shards.sh), and then the examples' package (Examples/, its own
+# build and tests); arguments go to `swift test` of the server's package instead (e.g.
 # scripts/test.sh --filter ChatSessionTests).
 #
 # Strict: everything the suite needs is provided here (PostgreSQL and its server binaries, openssl, a debug build),
@@ -41,6 +42,10 @@ scripts/pg-cluster.sh bindir --install >/dev/null || true
 export SWITCHBOARD_TEST_STRICT=1
 
 swift build --build-tests
+# The examples build against this working tree (a package of their own, with their own .build/ in Examples/).
+if [[ $# -eq 0 ]]; then
+    swift build --build-tests --package-path Examples
+fi
 
 log=$(mktemp /tmp/switchboard-test.XXXXXX)
 trap 'rm -f "$log"' EXIT
@@ -51,6 +56,11 @@ set +e
 if [[ $# -eq 0 ]]; then
     scripts/with-postgres.sh scripts/test-shards.sh "$log"
     status=$?
+    # The examples need no database: real sockets and a web server of their own on loopback.
+    echo "test.sh: the examples (Examples/)"
+    swift test --package-path Examples --skip-build --disable-swift-testing 2>&1 | tee -a "$log"
+    examples_status=${PIPESTATUS[0]}
+    if [[ "$examples_status" -ne 0 && "$status" -eq 0 ]]; then status=$examples_status; fi
 else
     scripts/with-postgres.sh swift test --skip-build --disable-swift-testing "$@" 2>&1 | tee "$log"
     status=${PIPESTATUS[0]}

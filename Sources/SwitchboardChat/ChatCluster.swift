@@ -14,12 +14,26 @@ import SwitchboardStorage
 ///  connected ──▶ W 0 + own snapshot; reconcile name claims; wait for the live servers' snapshots
 ///               ──▶ `* back in contact with the other servers (N clients connected)` (after an outage)
 ///  every second (in contact): servers stopped → members leave (server shutdown);
-///                             heartbeat older than --server-timeout → members leave (server lost), rows closed
+///                             heartbeat older than --server-timeout (the database's judgement, made again
+///                             in the statement that marks it) → members leave (server lost), rows closed;
+///                             such a server's payloads are ignored until the database says it is live
+///                             again → W SERVER, its snapshot, its members shown joining
+///  this server taken for lost (its heartbeat says so) ──▶ ``rejoined()``: claims reconciled, others ask
 /// ```
+///
+/// Receiving is a ``FanOutWorker``: what the transport hands over is applied while the hub's per-tick
+/// fan-out budget lasts (each payload's bytes, and the lines it fans out, are charged to it), and the rest
+/// waits its turn after the tick's flush, so timers and newcomers are served however much the others say.
+/// The transport bounds what waits for it (and drops past that, which the clients are told of).
+///
+/// Sending is paced by the transport (`--cluster-send-rate`); while what waits to be sent is past its
+/// high-water mark (``ClusterTransport/isBacklogged``) the hub's producer gate is on for the cluster
+/// (``ChatHub/setBehind(_:_:)``): clients that said their share of lines since then wait, unread, until it
+/// drains.
 ///
 /// Ownership: everything here lives on the hub's event loop; database work runs on the pool and comes
 /// back to the loop; the transport runs on its own threads and only wakes the loop.
-final class ChatCluster {
+final class ChatCluster: FanOutWorker {
     let serverID: Int64
     let eventLoop: any EventLoop
     private let transport: any ClusterTransport
@@ -61,6 +75,24 @@ final class ChatCluster {
     private(set) var pendingClaims: Set<ConnectionKey> = []
     private var isShutDown = false
 
+    /// What the transport handed over and is not applied yet (taken only when this is empty, so at most one
+    /// inbox's worth waits here).
+    private var inbound = CircularBuffer<ClusterTransportEvent>()
+    /// Waiting for fan-out budget (set by the hub).
+    var isParked = false
+    private var draining = false
+    /// The producer gate is on for the cluster: the transport is backlogged.
+    private var isBehind = false
+
+    /// Servers whose members left because the database said they stopped or were lost: their payloads are
+    /// ignored (a server taken for lost may not know it yet and go on talking) until the database says one
+    /// is live again.
+    private var departed: Set<Int64> = []
+    /// Servers back from the dead whose snapshot is awaited: its members are shown joining.
+    private var rejoining: Set<Int64> = []
+    /// Servers being judged lost right now (the database's answer is on its way).
+    private var judging: Set<Int64> = []
+
     /// The start of every payload this server sends: `sb1 ID `.
     private lazy var ownPrefix = "\(ClusterMessage.magic) \(serverID) "
 
@@ -90,7 +122,7 @@ final class ChatCluster {
         readyPromise = promise
         let loop = eventLoop
         let me = NIOLoopBound(self, eventLoop: loop)
-        transport.start { loop.execute { me.value.receive() } }
+        transport.start { loop.execute { me.value.woken() } }
         statusCheck = loop.scheduleRepeatedTask(initialDelay: ChatCluster.statusInterval, delay: ChatCluster.statusInterval) { _ in
             me.value.checkServers()
         }
@@ -125,34 +157,65 @@ final class ChatCluster {
         let payloads = ClusterMessage.pack(outgoing, origin: serverID, nextSequence: &nextSequence, oversized: &oversized)
         outgoing.removeAll(keepingCapacity: true)
         for payload in payloads where !transport.send(payload) {
+            // Out of contact, or the outbox is full (the link logs that once per episode): the other servers
+            // see the gap in the sequence numbers and ask for this server's roster again.
             logger.debug("cluster payload dropped by the transport")
         }
         if oversized > 0 { logger.error("cluster events too large to send", metadata: ["count": "\(oversized)"]) }
+        if !isBehind && transport.isBacklogged { setBehind(true) }
+    }
+
+    /// Turns the hub's producer gate on or off for the cluster.
+    private func setBehind(_ behind: Bool) {
+        guard behind != isBehind else { return }
+        isBehind = behind
+        logger.debug(behind ? "cluster sending is backlogged; holding back producers" : "cluster sending caught up")
+        hub.setBehind(.cluster, behind)
     }
 
     // MARK: - In
 
-    /// Takes and applies everything the transport has.
-    private func receive() {
+    /// The transport has something (or its send backlog drained).
+    private func woken() {
         guard !isShutDown else { return }
-        for event in transport.take() {
-            switch event {
+        if isBehind && !transport.isBacklogged { setBehind(false) }
+        drain()
+    }
+
+    /// Applies what the transport handed over while the hub's fan-out budget lasts; parks with the rest.
+    func drain() {
+        guard !isShutDown, !isParked, !draining else { return }
+        draining = true
+        defer { draining = false }
+        while true {
+            if inbound.isEmpty {
+                inbound.append(contentsOf: transport.take())
+                if inbound.isEmpty { return }
+            }
+            guard hub.mayWork else {
+                hub.park(self)
+                return
+            }
+            switch inbound.removeFirst() {
             case .connected: contactBegan()
             case .disconnected(let why): contactLost(why)
             case .dropped(let count): fellBehind(count)
             case .payload(let payload): apply(payload)
             }
+            if isShutDown { return }
         }
     }
 
     private func apply(_ payload: String) {
         // Our own echo, told by its header alone (the origin is the second field), before any decoding.
         if payload.hasPrefix(ownPrefix) { return }
+        hub.charge(payload.utf8.count)  // decoding is work too, whoever the lines are for
         guard let message = ClusterMessage(decoding: payload) else {
             logger.debug("ignoring a payload that is not a cluster message", metadata: ["bytes": "\(payload.utf8.count)"])
             return
         }
         guard message.origin != serverID else { return }  // our own echo
+        guard !departed.contains(message.origin) else { return }  // taken for lost: not heard until it is back
         peers.insert(message.origin)
         if let last = lastSequence[message.origin] {
             if message.sequence <= last { return }  // a repeat
@@ -180,7 +243,8 @@ final class ChatCluster {
             collected.next += 1
             if part == parts {
                 snapshotParts[origin] = nil
-                hub.replaceRemoteMembers(of: origin, with: collected.members)
+                hub.replaceRemoteMembers(
+                    of: origin, with: collected.members, announcingNewcomers: rejoining.remove(origin) != nil)
                 snapshotArrived(from: origin)
             } else {
                 snapshotParts[origin] = collected
@@ -226,8 +290,7 @@ final class ChatCluster {
         snapshotRequested = true
         hub.scheduleTickTask()
         reconcileClaims()
-        // Visits made while apart: the database counted them.
-        directory.totalVisits().assumeIsolated().whenSuccess { total in self.hub.reseedVisits(atLeast: total) }
+        // (Visits made while apart: the database counted them; the next heartbeat brings its count.)
         // Wait (bounded) for a snapshot from every live server before saying contact is back.
         awaitedSnapshots = nil
         syncTimer?.cancel()
@@ -275,6 +338,7 @@ final class ChatCluster {
         inContact = false
         contactSince = nil
         outgoing.removeAll()
+        setBehind(false)  // nothing waits to be sent out of contact
         syncTimer?.cancel()
         syncTimer = nil
         if !lossAnnounced && !isShutDown && !peers.isEmpty {
@@ -357,43 +421,88 @@ final class ChatCluster {
     // MARK: - Other servers' health
 
     /// Members of servers that stopped leave (`server shutdown`); servers whose heartbeat is older than
-    /// `--server-timeout` are lost: their members leave (`server lost`) and their rows are closed.
+    /// `--server-timeout` are lost: their members leave (`server lost`) and their rows are closed. Servers
+    /// that left so and are live again are taken back.
+    ///
+    /// Lateness is the database's judgement by its own clock, made when the statement runs and made again
+    /// in the one that marks the server lost, so a busy loop here can only delay a judgement, never make a
+    /// wrong one; and the heartbeats it judges are written by threads that no loop's load delays.
     private func checkServers() {
         guard inContact, !statusCheckRunning, !isShutDown, let since = contactSince else { return }
         statusCheckRunning = true
         let judgeLateness = eventLoop.now - since >= serverTimeout
-        directory.serverStatuses(known: Array(hub.remoteServers)).assumeIsolated().whenComplete { result in
+        let known = hub.remoteServers.union(departed)
+        directory.serverStatuses(known: Array(known)).assumeIsolated().whenComplete { result in
             self.statusCheckRunning = false
             guard case .success(let statuses) = result, !self.isShutDown else { return }
             for status in statuses {
                 if status.stopped {
-                    self.hub.removeServer(status.id, shownAs: "server shutdown")
-                    self.lastSequence[status.id] = nil
-                    self.peers.remove(status.id)
-                } else if status.late && judgeLateness {
-                    self.serverLost(status.id)
+                    if !self.departed.contains(status.id) { self.serverDeparted(status.id, shownAs: "server shutdown") }
+                } else if status.late {
+                    if judgeLateness { self.serverLost(status.id) }
+                } else if self.departed.contains(status.id) {
+                    self.serverRejoined(status.id)
                 }
             }
         }
     }
 
+    /// A late server: the database marks it lost unless its heartbeat came back meanwhile; then its members
+    /// leave here.
     private func serverLost(_ id: Int64) {
-        logger.warning("server lost: no heartbeat within --server-timeout", metadata: ["server": "\(id)"])
+        guard judging.insert(id).inserted else { return }
         // Its rows carry the names their members had when it was lost (a row's name is written at its close).
         let names = hub.remoteMembers(of: id).filter { $0.visitor > 0 }.map { (visitor: $0.visitor, nickname: $0.nickname) }
-        hub.removeServer(id, shownAs: "server lost")
-        lastSequence[id] = nil
-        peers.remove(id)
-        let logger = self.logger
-        directory.closeLostServer(id, names: names).whenComplete { result in
+        directory.closeLostServer(id, names: names).assumeIsolated().whenComplete { result in
+            self.judging.remove(id)
+            guard !self.isShutDown else { return }
             switch result {
-            case .success(let closed) where closed > 0:
-                logger.notice("closed the connections of a lost server", metadata: ["server": "\(id)", "count": "\(closed)"])
-            case .success: break
+            case .success(.alive):
+                self.logger.notice("a late server's heartbeat came back before it was taken for lost", metadata: ["server": "\(id)"])
+            case .success(let outcome):
+                if !self.departed.contains(id) {
+                    self.logger.warning("server lost: no heartbeat within --server-timeout", metadata: ["server": "\(id)"])
+                }
+                if case .closed(let rows) = outcome, rows > 0 {
+                    self.logger.notice("closed the connections of a lost server", metadata: ["server": "\(id)", "count": "\(rows)"])
+                }
+                self.serverDeparted(id, shownAs: "server lost")
             case .failure(let error):
-                logger.warning("cannot close a lost server's connections", metadata: ["server": "\(id)", "error": "\(error)"])
+                // Judged again at the next check.
+                self.logger.warning("cannot close a lost server's connections", metadata: ["server": "\(id)", "error": "\(error)"])
             }
         }
+    }
+
+    /// Server `id` stopped or was lost: its members leave, and its payloads are not heard until it is back.
+    private func serverDeparted(_ id: Int64, shownAs shown: String) {
+        hub.removeServer(id, shownAs: shown)
+        lastSequence[id] = nil
+        snapshotParts[id] = nil
+        peers.remove(id)
+        rejoining.remove(id)
+        departed.insert(id)
+    }
+
+    /// A server taken for lost is live again (it was busy or cut off, not dead, and has rejoined): it is heard
+    /// again, and asked for its roster; its members are shown joining.
+    private func serverRejoined(_ id: Int64) {
+        logger.notice("a server taken for lost is back; asking for its roster", metadata: ["server": "\(id)"])
+        departed.remove(id)
+        lastSequence[id] = nil
+        snapshotParts[id] = nil
+        peers.insert(id)
+        rejoining.insert(id)
+        publish(.wantSnapshot(server: id))
+    }
+
+    /// This server had been taken for lost by the others and its heartbeat made its row live again (and
+    /// reopened its rows): its members' names are claimed again (a later claim made meanwhile elsewhere gives
+    /// way); the others take it back once they see it live, and ask for its roster.
+    func rejoined() {
+        eventLoop.preconditionInEventLoop()
+        guard !isShutDown, inContact else { return }
+        reconcileClaims()
     }
 
     // MARK: - Shutdown

@@ -1,4 +1,5 @@
 import Logging
+import NIOConcurrencyHelpers
 import NIOCore
 import SwitchboardProtocol
 import SwitchboardStorage
@@ -58,7 +59,8 @@ public final class ChatHub {
     /// True while the hub flushes or closes channels: NIO may call back into sessions from in there.
     private(set) var isInCallout = false
     private var fanOutSpent = 0
-    private var parked: [ChatSession] = []
+    /// Sessions (and the cluster's inbox) waiting for budget, in the order they parked.
+    private var parked: [any FanOutWorker] = []
     private var resumeScheduled = false
     private var isResuming = false
 
@@ -75,8 +77,12 @@ public final class ChatHub {
     /// Local members whose current name is claimed in the database (cluster mode; guest names never are).
     private var claimedNames: Set<ConnectionKey> = []
     /// Accepted connections ever (from the database at start-up, then counted here — in a cluster, the other
-    /// servers' joins too, and the database's count again whenever contact begins): `/count`'s total.
+    /// servers' joins too, and their count from the database again at every heartbeat): `/count`'s total.
     public var totalVisits: Int64 { roster.totalVisits }
+    /// How many of the other servers' visits this hub has heard of, ever: read by the heartbeat thread just
+    /// before it reads the database's count (``visitsElsewhereCounted(_:tallyAtRead:)``), so what was heard
+    /// since is added on top. Written on the loop only.
+    let visitsHeardTally = NIOLockedValueBox<Int64>(0)
     /// Set once shutdown begins: no new clients, no leave notices.
     public private(set) var isShuttingDown = false
 
@@ -133,6 +139,15 @@ public final class ChatHub {
         }
     }
 
+    /// The most of this server's own connections at once since ``takeSessionPeak()`` was last called.
+    private var sessionPeak = 0
+
+    /// The most of this server's own connections at once since the last call, and how many there are now.
+    func takeSessionPeak() -> (peak: Int, now: Int) {
+        defer { sessionPeak = sessions.count }
+        return (max(sessionPeak, sessions.count), sessions.count)
+    }
+
     /// Checks for idle clients four times per timeout period (at most ten times a second).
     private func scheduleIdleSweep() {
         guard configuration.idleTimeout > .zero, !isShuttingDown else { return }
@@ -154,6 +169,7 @@ public final class ChatHub {
         switch result {
         case .success(let id):
             sessions[id] = session
+            if sessions.count > sessionPeak { sessionPeak = sessions.count }
         case .failure(let refusal):
             if recordingRefusal { recordRefusal(session, refusal) }
         }
@@ -468,11 +484,12 @@ public final class ChatHub {
         scheduleTickTask()
     }
 
-    /// Parks `session` until the fan-out budget is renewed; it resumes with ``ChatSession/drain()``.
-    func park(_ session: ChatSession) {
-        guard !session.isParked else { return }
-        session.isParked = true
-        parked.append(session)
+    /// Parks `worker` (a session, or the cluster's inbox) until the fan-out budget is renewed; it resumes with
+    /// ``FanOutWorker/drain()``.
+    func park(_ worker: any FanOutWorker) {
+        guard !worker.isParked else { return }
+        worker.isParked = true
+        parked.append(worker)
         scheduleTickTask()
     }
 
@@ -726,8 +743,14 @@ extension ChatHub {
         }
     }
 
-    /// The database's visit total (read when contact began): `/count`'s total goes up to it if lower.
-    func reseedVisits(atLeast total: Int64) { roster.reseedVisits(atLeast: total) }
+    /// The database's count of the other servers' visits, read by the heartbeat when ``visitsHeardTally``
+    /// said `tallyAtRead`: `/count`'s total starts again from it, plus this server's own visits and what was
+    /// heard since. So every server's total agrees within a heartbeat interval once visits stop, whatever
+    /// messages were dropped meanwhile.
+    func visitsElsewhereCounted(_ total: Int64, tallyAtRead: Int64) {
+        eventLoop.preconditionInEventLoop()
+        roster.rebaseVisits(elsewhere: total, heardSince: visitsHeardTally.withLockedValue { $0 } - tallyAtRead)
+    }
 
     /// Servers whose members are held here.
     var remoteServers: Set<Int64> { roster.remoteServers }
@@ -744,7 +767,10 @@ extension ChatHub {
 
     func remoteJoined(_ member: Roster.RemoteMember) {
         let known = roster.remote[member.id] != nil
-        if !known { roster.countRemoteVisit() }
+        if !known {
+            roster.countRemoteVisit()
+            visitsHeardTally.withLockedValue { $0 += 1 }
+        }
         if let forced = roster.placeRemote(member) { forcedRename(forced) }
         if !known, takeNamedNotice(joined: true) {
             broadcast(ChatText.joined(member.nickname, connected: connectedCount), except: nil)
@@ -783,14 +809,21 @@ extension ChatHub {
     }
 
     /// A server's whole roster (its snapshot): applied quietly — clients see the counts move, and after an
-    /// outage one `* back in contact` line.
-    func replaceRemoteMembers(of server: Int64, with members: [Roster.RemoteMember]) {
+    /// outage one `* back in contact` line. `announcingNewcomers` (a server taken for lost is back, and its
+    /// members were shown leaving): those not known here are shown joining (batched like any joins).
+    func replaceRemoteMembers(of server: Int64, with members: [Roster.RemoteMember], announcingNewcomers: Bool = false) {
         let incoming = Set(members.map(\.id))
         for old in roster.remoteMembers(of: server) where !incoming.contains(old.id) {
             roster.removeRemote(old.id)
         }
         for member in members {
+            let known = roster.remote[member.id] != nil
             if let forced = roster.placeRemote(member) { forcedRename(forced) }
+            if announcingNewcomers, !known, let nickname = roster.remote[member.id]?.nickname,
+                takeNamedNotice(joined: true)
+            {
+                broadcast(ChatText.joined(nickname, connected: connectedCount), except: nil)
+            }
         }
     }
 

@@ -50,7 +50,8 @@ public final class ChatServer: Service {
         var listeners: [any Channel] = []
         var stopped = false
         var serverID: Int64?
-        var heartbeat: RepeatedTask?
+        var heartbeat: ServerHeartbeat?
+        var trimmer: NIOLoopBound<MemoryTrimmer>?
     }
 
     /// This server's row in the `servers` table, once started.
@@ -161,22 +162,29 @@ public final class ChatServer: Service {
                 directory: spoolDirectory, databaseIdentity: identity, serverID: serverID,
                 maximumBytes: configuration.spoolMaximumBytes, logger: logger)
             : nil
-        let (hub, store) = try await loop.submit {
+        let (hub, store, tally) = try await loop.submit {
             let store = HistoryWriter(
                 pool: pool, eventLoop: loop, logger: logger, serverID: serverID,
                 maximumQueuedEvents: configuration.historyQueueLimit, maximumQueuedBytes: configuration.historyQueueBytes,
                 spool: spool)
             let hub = ChatHub(
                 eventLoop: loop, history: store, configuration: configuration.chat, totalVisits: visits, logger: logger)
-            return (NIOLoopBound(hub, eventLoop: loop), NIOLoopBound(store, eventLoop: loop))
+            return (NIOLoopBound(hub, eventLoop: loop), NIOLoopBound(store, eventLoop: loop), hub.visitsHeardTally)
         }.get()
+        startHeartbeat(serverID: serverID, hub: hub, visitsHeard: tally)
         // The first block of visitor numbers, before anyone connects (bounded: a database that does not
         // answer now leaves the welcomes to wait for their rows, as without blocks).
         try? await loop.flatSubmit { hub.value.visitorNumbersReady() }
             .withDeadline(NIODeadline.now() + configuration.chat.visitorNumberWait, on: loop).get()
+        let trimmer = try await loop.submit {
+            let trimmer = MemoryTrimmer(logger: logger)
+            trimmer.start(on: loop) { hub.value.takeSessionPeak() }
+            return NIOLoopBound(trimmer, eventLoop: loop)
+        }.get()
         state.withLockedValue {
             $0.hub = hub
             $0.store = store
+            $0.trimmer = trimmer
         }
         if case .postgres(let uri) = configuration.database {
             try await joinCluster(uri: uri, serverID: serverID, hub: hub)
@@ -213,8 +221,8 @@ public final class ChatServer: Service {
 
     /// Start-up's one transaction on the `servers` table: on SQLite, refuses (``DatabaseInUse``) when
     /// another live server uses the file; registers this server; closes the rows of dead servers (see
-    /// ``HistoryRepository/closeOrphanedConnections(at:reason:serverTimeout:excluding:on:)``). Then starts
-    /// the heartbeat. Returns this server's id and how many rows were closed.
+    /// ``HistoryRepository/closeOrphanedConnections(at:reason:serverTimeout:excluding:on:)``). Returns this
+    /// server's id and how many rows were closed. (The heartbeat starts with the hub, within moments.)
     private func register(repository: HistoryRepository) async throws -> (Int64, Int) {
         let registration = ServerRegistration(
             host: ChatServer.hostName(), pid: Int64(getpid()),
@@ -248,11 +256,7 @@ public final class ChatServer: Service {
         case .inUse(let other):
             throw DatabaseInUse(database: configuration.database.redacted, other: other)
         case .registered(let id, let closed):
-            let heartbeat = startHeartbeat(serverID: id, repository: repository)
-            state.withLockedValue {
-                $0.serverID = id
-                $0.heartbeat = heartbeat
-            }
+            state.withLockedValue { $0.serverID = id }
             logger.info("registered", metadata: ["server-id": "\(id)", "host": "\(registration.host)", "pid": "\(registration.pid)"])
             return (id, closed)
         }
@@ -262,7 +266,9 @@ public final class ChatServer: Service {
     /// (bounded) until this server has the others' rosters, so its first welcomes count everyone.
     private func joinCluster(uri: String, serverID: Int64, hub: NIOLoopBound<ChatHub>) async throws {
         let parameters = try PostgresConnectionParameters(parsing: uri)
-        let link = ClusterLink(parameters: parameters, maximumInbox: configuration.clusterInboxLimit, logger: logger)
+        let link = ClusterLink(
+            parameters: parameters, maximumInbox: configuration.clusterInboxLimit,
+            maximumInboxBytes: configuration.clusterInboxBytes, sendRate: configuration.clusterSendRate, logger: logger)
         let pool = self.pool
         let timeout = configuration.serverTimeout
         let loop = self.loop
@@ -277,34 +283,32 @@ public final class ChatServer: Service {
         }
     }
 
-    /// Refreshes this server's `heartbeat_at` on the pool, from the hub's loop, every third of
-    /// `--server-timeout` (at most every 5 s); a failure is logged once and retried at the next beat.
-    private func startHeartbeat(serverID: Int64, repository: HistoryRepository) -> RepeatedTask {
-        let interval = TimeAmount.nanoseconds(min(TimeAmount.seconds(5).nanoseconds, configuration.serverTimeout.nanoseconds / 3))
-        let pool = self.pool
+    /// Starts this server's heartbeat (``ServerHeartbeat``: its own thread and connection, every third of
+    /// `--server-timeout`, at most every 5 s). What it finds hops to the hub's loop: a rejoin after this
+    /// server was taken for lost, and (on PostgreSQL, where servers share the visit total) the database's
+    /// count of the other servers' visits.
+    private func startHeartbeat(serverID: Int64, hub: NIOLoopBound<ChatHub>, visitsHeard: NIOLockedValueBox<Int64>) {
         let loop = self.loop
-        let logger = self.logger
-        let failing = NIOLockedValueBox(false)
-        return loop.scheduleRepeatedAsyncTask(initialDelay: interval, delay: interval) { _ in
-            pool.transaction(on: loop) { connection throws(DatabaseError) in
-                try repository.heartbeat(serverID: serverID, on: connection)
-            }.map { running in
-                if !running {
-                    logger.error(
-                        "this server's row in the servers table is marked stopped; its open connections may have been closed by another server",
-                        metadata: ["server-id": "\(serverID)"])
-                }
-                if failing.withLockedValue({ was in defer { was = false }; return was }) {
-                    logger.info("heartbeat written again", metadata: ["server-id": "\(serverID)"])
-                }
-            }.recover { error in
-                if !failing.withLockedValue({ was in defer { was = true }; return was }) {
-                    logger.warning(
-                        "cannot write the heartbeat; other servers will take this one for dead after --server-timeout",
-                        metadata: ["error": "\(error)"])
+        var visitTally: (@Sendable () -> Int64)?
+        if configuration.database.dialect == .postgres {
+            visitTally = { visitsHeard.withLockedValue { $0 } }
+        }
+        let report: @Sendable (ServerHeartbeat.Report) -> Void = { report in
+            loop.execute {
+                switch report {
+                case .rejoined:
+                    hub.value.cluster?.rejoined()
+                case .visitsElsewhere(let total, let tally):
+                    hub.value.visitsElsewhereCounted(total, tallyAtRead: tally)
                 }
             }
         }
+        let heartbeat = ServerHeartbeat(
+            url: configuration.database, serverID: serverID,
+            interval: ServerHeartbeat.interval(serverTimeout: configuration.serverTimeout), visitTally: visitTally,
+            logger: logger, report: report)
+        state.withLockedValue { $0.heartbeat = heartbeat }
+        heartbeat.start()
     }
 
     /// The host name recorded for this server.
@@ -389,15 +393,18 @@ public final class ChatServer: Service {
     /// unexpectedly` at the next start).
     /// `quietly` (after a failed start): the tidy-up logs at debug level, so the cause stays the last word.
     public func stop(quietly: Bool = false) async {
-        let (listeners, hub, store, serverID, heartbeat, alreadyStopped) = state.withLockedValue { state in
+        let (listeners, hub, store, serverID, heartbeat, trimmer, alreadyStopped) = state.withLockedValue { state in
             defer { state.stopped = true }
-            return (state.listeners, state.hub, state.store, state.serverID, state.heartbeat, state.stopped)
+            return (state.listeners, state.hub, state.store, state.serverID, state.heartbeat, state.trimmer, state.stopped)
         }
         guard !alreadyStopped else { return }
         didStop()
-        heartbeat?.cancel()
         stopFrontDoorTasks()
+        if let trimmer { trimmer.eventLoop.execute { trimmer.value.stop() } }
         let deadline = NIODeadline.now() + configuration.shutdownTimeout
+        // First, and waited for: a beat still running could otherwise find the row this stop marks stopped
+        // and rejoin. Its thread waits between beats, so this takes microseconds unless a beat is in flight.
+        await heartbeat?.stop(within: min(.nanoseconds(configuration.shutdownTimeout.nanoseconds / 2), .seconds(2)))
         let level: Logger.Level = quietly ? .debug : .notice
         logger.log(level: level, "shutting down")
         // The steps keep `deadline` on the loop and report what they left; this outer guard, half a second

@@ -112,10 +112,11 @@ public final class ChatSession: ChannelDuplexHandler {
     private var behindEpisode: (episode: UInt64, lines: Int) = (0, 0)
     /// Holding its next line until history (or the other servers) caught up: see ``ChatHub/setBehind(_:_:)``.
     private var waitsForRelief = false
+    /// When this session began to wait for relief.
+    private var waitingSince: NIODeadline?
 
-    // Flood control: a token bucket.
-    private var floodTokens: Double
-    private var floodRefilledAt: NIODeadline
+    /// Flood control.
+    private var flood: TokenBucket
     private var lastSlowDownNotice: NIODeadline?
 
     /// What this client is about to be sent, in order (see ``SessionOutput``). Exclusivity is not checked
@@ -129,10 +130,10 @@ public final class ChatSession: ChannelDuplexHandler {
         self.hub = hub
         self.frontDoor = frontDoor
         self.parser = TelnetLineParser(maximumLineLength: hub.configuration.maximumLineLength)
-        self.floodTokens = hub.configuration.floodBurst
         // The loop's clock (virtual on an EmbeddedEventLoop, so tests can drive time).
         self.lastActivity = hub.eventLoop.now
-        self.floodRefilledAt = hub.eventLoop.now
+        self.flood = TokenBucket(
+            rate: hub.configuration.floodRate, burst: hub.configuration.floodBurst, now: hub.eventLoop.now)
         self.acceptedAt = hub.eventLoop.now
     }
 
@@ -140,6 +141,12 @@ public final class ChatSession: ChannelDuplexHandler {
 
     public func handlerAdded(context: ChannelHandlerContext) {
         self.context = context
+    }
+
+    public func handlerRemoved(context: ChannelHandlerContext) {
+        // The context holds this handler strongly: keeping it would make the pair (and with it the session's
+        // buffers and promises) outlive the connection — about 1 KB kept for every connection ever made.
+        self.context = nil
     }
 
     public func channelActive(context: ChannelHandlerContext) {
@@ -341,6 +348,7 @@ public final class ChatSession: ChannelDuplexHandler {
             {
                 // It said its share since history (or the cluster) fell behind: the next waits for it to catch up.
                 waitsForRelief = true
+                waitingSince = hub.eventLoop.now
                 hub.waitForRelief(self)
                 return
             }
@@ -390,7 +398,9 @@ public final class ChatSession: ChannelDuplexHandler {
         guard takeFloodToken(), case .joined(let id) = state else { return }
         let command = ChatCommand.parse(TextSanitizer.clean(raw))
         switch command {
-        case .say, .me:
+        // A private message is a line too: it is not stored, but one to another server's member crosses to it,
+        // so a /msg flood is held back like any other while the cluster's sending is backlogged.
+        case .say, .me, .privateMessage:
             guard hub.isBehind else { break }
             if behindEpisode.episode == hub.behindEpisode {
                 behindEpisode.lines += 1
@@ -405,20 +415,20 @@ public final class ChatSession: ChannelDuplexHandler {
     /// What consumed chat lines caught up: the line this session held goes on.
     func relieved() {
         waitsForRelief = false
+        let now = hub.eventLoop.now
+        // What it sent while held arrives at once now: that is the server's doing, not a flood.
+        if let since = waitingSince { flood.credit(heldFor: now - since, now: now) }
+        waitingSince = nil
         drain()
     }
 
     private func takeFloodToken() -> Bool {
-        let rate = hub.configuration.floodRate
-        guard rate > 0 else { return true }
         let now = hub.eventLoop.now
-        let elapsed = Double((now - floodRefilledAt).nanoseconds) / 1e9
-        floodRefilledAt = now
-        floodTokens = min(hub.configuration.floodBurst, floodTokens + elapsed * rate)
-        if floodTokens >= 1 {
-            floodTokens -= 1
-            return true
+        let configured = hub.configuration
+        if flood.rate != configured.floodRate || flood.burst != configured.floodBurst {
+            flood.retune(rate: configured.floodRate, burst: configured.floodBurst)  // changed by SIGHUP
         }
+        if flood.take(now: now) { return true }
         if lastSlowDownNotice.map({ now - $0 >= .seconds(1) }) ?? true {
             lastSlowDownNotice = now
             send(ChatText.slowDown)

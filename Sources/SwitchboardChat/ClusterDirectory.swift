@@ -1,8 +1,8 @@
 import NIOCore
 import SwitchboardStorage
 
-/// What cluster mode asks the database: who may hold a name, which servers stopped or are lost, the
-/// visit total. ``PostgresClusterDirectory`` is the real one (``ClusterRepository`` on the pool); unit tests
+/// What cluster mode asks the database: who may hold a name, which servers stopped or are lost. (The visit
+/// total comes with the heartbeat: ``ServerHeartbeat``.) ``PostgresClusterDirectory`` is the real one (``ClusterRepository`` on the pool); unit tests
 /// use an in-memory one.
 ///
 /// Every method is called on the hub's event loop, and every future completes there.
@@ -16,13 +16,13 @@ protocol ClusterDirectory: AnyObject {
     func reconcile(_ claims: [ClusterRepository.Claim]) -> EventLoopFuture<[UInt64]>
     /// Servers that are late, and the state of `known` ones.
     func serverStatuses(known: [Int64]) -> EventLoopFuture<[ClusterRepository.ServerStatus]>
-    /// Closes a lost server's rows (`server lost`, named as its members were last known) and drops its
-    /// claims; how many rows it closed.
-    func closeLostServer(_ id: Int64, names: [(visitor: Int64, nickname: String)]) -> EventLoopFuture<Int>
+    /// If the server's heartbeat is still late (by the database's clock, now): marks it gone, closes its rows
+    /// (`server lost`, named as its members were last known) and drops its claims.
+    func closeLostServer(
+        _ id: Int64, names: [(visitor: Int64, nickname: String)]
+    ) -> EventLoopFuture<ClusterRepository.LostServer>
     /// The other live servers.
     func liveServerIDs() -> EventLoopFuture<[Int64]>
-    /// Visits on every server.
-    func totalVisits() -> EventLoopFuture<Int64>
 }
 
 /// The directory in PostgreSQL: ``ClusterRepository``'s statements, run on the pool.
@@ -68,11 +68,13 @@ final class PostgresClusterDirectory: ClusterDirectory {
         }
     }
 
-    func closeLostServer(_ id: Int64, names: [(visitor: Int64, nickname: String)]) -> EventLoopFuture<Int> {
-        let repository = self.repository
+    func closeLostServer(
+        _ id: Int64, names: [(visitor: Int64, nickname: String)]
+    ) -> EventLoopFuture<ClusterRepository.LostServer> {
+        let (repository, timeout) = (self.repository, serverTimeout)
         let names = names.map { ClusterRepository.RowName(row: $0.visitor, nickname: $0.nickname) }
         return pool.transaction(on: eventLoop) { connection throws(DatabaseError) in
-            try repository.closeLostServer(id, names: names, at: Timestamp.now(), on: connection)
+            try repository.closeLostServer(id, names: names, serverTimeout: timeout, at: Timestamp.now(), on: connection)
         }
     }
 
@@ -83,9 +85,4 @@ final class PostgresClusterDirectory: ClusterDirectory {
         }
     }
 
-    func totalVisits() -> EventLoopFuture<Int64> {
-        pool.withConnection(on: eventLoop) { connection throws(DatabaseError) in
-            try HistoryRepository(dialect: .postgres).totalVisits(on: connection)
-        }
-    }
 }

@@ -4,14 +4,21 @@
 /// Delivery is "wake once, take all": the transport calls `wake` (on its own thread) when it has something
 /// after having had nothing, and the ``ChatCluster`` then takes everything on its loop with ``take()``. So
 /// a busy loop costs one task per batch, and what waits is bounded by the transport.
+///
+/// Sending is paced and bounded by the transport; ``isBacklogged`` says when what waits to be sent is past
+/// its high-water mark (the cluster then holds back its producers), and `wake` is called again once it is
+/// down to the low-water mark.
 public protocol ClusterTransport: AnyObject, Sendable {
-    /// Starts; `wake` is called whenever there is something to take after there was nothing.
+    /// Starts; `wake` is called whenever there is something to take after there was nothing, and when a
+    /// backlog of payloads to send has drained.
     func start(wake: @escaping @Sendable () -> Void)
     /// Everything received since the last call, in order.
     func take() -> [ClusterTransportEvent]
     /// Queues `payload` for every server (this one included: echoes come back). Returns `false` when it is
     /// dropped (no contact, or the outgoing queue is full).
     @discardableResult func send(_ payload: String) -> Bool
+    /// What waits to be sent is past the high-water mark (and not yet back down to the low-water mark).
+    var isBacklogged: Bool { get }
     /// Sends what is queued (briefly), then stops.
     func stop() async
 }

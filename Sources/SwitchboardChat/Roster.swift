@@ -91,16 +91,24 @@ struct Roster {
     /// This server's id, for the tie-break between claims made at the same microsecond.
     var localServer: Int64 = 0
     private var nextID: UInt64 = 1
-    /// Accepted connections ever (seeded from the database at start-up): `/count`'s total.
-    private(set) var totalVisits: Int64
+    /// Visits not admitted here: those the database counted at start-up, then (cluster mode) those it counts
+    /// for the other servers at each heartbeat.
+    private var visitsElsewhere: Int64
+    /// Visits admitted here since start (exact: the database's count of them lags by the rows not yet written).
+    private(set) var localVisits: Int64 = 0
+    /// The other servers' visits heard of (their members' joins) since the database last counted them.
+    private var visitsHeard: Int64 = 0
     /// No one is admitted once this is set (shutdown).
     var isClosed = false
 
     init(maximumMembers: Int, maximumPerAddress: Int, totalVisits: Int64 = 0) {
         self.maximumMembers = maximumMembers
         self.maximumPerAddress = maximumPerAddress
-        self.totalVisits = totalVisits
+        self.visitsElsewhere = totalVisits
     }
+
+    /// Accepted connections ever, on every server: `/count`'s total.
+    var totalVisits: Int64 { visitsElsewhere + localVisits + visitsHeard }
 
     /// Members admitted or joined.
     var count: Int { members.count }
@@ -109,11 +117,16 @@ struct Roster {
     /// Local members that have joined.
     var localJoinedCount: Int { nicknameIndex.count }
 
-    /// Counts a visit to another server of the cluster (its member joined).
-    mutating func countRemoteVisit() { totalVisits += 1 }
+    /// Counts a visit to another server of the cluster (its member joined), until the database's next count.
+    mutating func countRemoteVisit() { visitsHeard += 1 }
 
-    /// Raises the visit total to `total` (the database's count, after contact with it began), if higher.
-    mutating func reseedVisits(atLeast total: Int64) { totalVisits = max(totalVisits, total) }
+    /// The database's count of the other servers' visits (and those from before this server started), and
+    /// how many of their joins were heard since it was read: the total starts again from there, so what was
+    /// missed (a dropped message, a visitor that left before joining) or counted twice does not last.
+    mutating func rebaseVisits(elsewhere: Int64, heardSince: Int64) {
+        visitsElsewhere = elsewhere
+        visitsHeard = max(0, heardSince)
+    }
 
     /// Admits a newcomer from `address`, or says why not. Admission counts a visit.
     mutating func admit(address: String?) -> Result<ConnectionKey, Refusal> {
@@ -125,7 +138,7 @@ struct Roster {
         nextID += 1
         members[id] = Member(id: id, address: address, nickname: nil)
         if let address { addressCounts[address, default: 0] += 1 }
-        totalVisits += 1
+        localVisits += 1
         return .success(id)
     }
 
@@ -147,7 +160,7 @@ struct Roster {
     mutating func withdraw(_ id: ConnectionKey) {
         guard let member = leave(id) else { return }
         precondition(member.nickname == nil, "a member that joined leaves; it is not withdrawn")
-        totalVisits -= 1
+        localVisits -= 1
     }
 
     /// Gives an admitted member its guest name: `guest<visitor>` (the visitor number is its history row

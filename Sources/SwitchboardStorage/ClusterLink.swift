@@ -14,11 +14,12 @@ import Darwin
 /// LISTEN/NOTIFY on one channel. Entirely off the event loops, bounded in memory, reconnecting by itself.
 ///
 /// ```
-///  publish(p) ──▶ outbox (≤ maximumOutbox) ──▶ notify thread ──▶ SELECT pg_notify($1, $2), pg_notify($1, $3), …
-///                                              (one statement = one transaction = one commit lock per batch)
+///  publish(p) ──▶ outbox (≤ maximumOutbox, ≤ maximumOutboxBytes) ──▶ notify thread, ≤ sendRate bytes/s ──▶
+///                  SELECT pg_notify($1, $2), pg_notify($1, $3), …
+///                  (one statement = one transaction = one commit lock per batch)
 ///
 ///  PostgreSQL ──▶ listen thread: LISTEN "channel"; poll(socket) → PQconsumeInput → PQnotifies
-///                   └──▶ inbox (≤ maximumInbox payloads, the rest counted as dropped)
+///                   └──▶ inbox (≤ maximumInbox payloads, ≤ maximumInboxBytes, the rest counted as dropped)
 ///                          └── went from empty to non-empty? ──▶ wake()  ──▶ caller: takeInbox() → [Event]
 /// ```
 ///
@@ -26,9 +27,14 @@ import Darwin
 /// locked inbox and calls the `wake` closure given to ``start(_:)`` only when the inbox goes from empty to
 /// non-empty. The caller then takes everything with ``takeInbox()``, typically
 /// `loop.execute { handle(link.takeInbox()) }`. Until it does, further arrivals only queue, so a slow event
-/// loop costs one pending task, not one per payload; once ``maximumInbox`` payloads wait, further ones are
-/// counted and reported as `.dropped(n)` in their place. Connection events travel through the same inbox, so
+/// loop costs one pending task, not one per payload; once ``maximumInbox`` payloads (or
+/// ``maximumInboxBytes`` of them) wait, further ones are counted and reported as `.dropped(n)` in their place. Connection events travel through the same inbox, so
 /// they stay in order with the payloads.
+///
+/// **Pacing and backlog.** The notify thread sends at most ``sendRate`` payload bytes a second, so one
+/// server's flood cannot reach the others faster than that. What waits is bounded (``maximumOutboxBytes``, one
+/// second of sending); past a quarter of it the link is ``isBacklogged`` — the publisher should stop its
+/// producers — until it is down to a sixteenth, when `wake` is called so the publisher can look again.
 ///
 /// **Contact.** The two connections (listen and notify) are one unit: when either breaks — the server
 /// stopped, the backend was terminated, a statement got no answer within 10 s — ``Event/disconnected(_:)``
@@ -105,19 +111,48 @@ public final class ClusterLink: Sendable {
         public var outages = 0
         /// Connection attempts (connect, or LISTEN) that failed.
         public var failedAttempts = 0
+        /// Times the bytes waiting to be sent went past the outbox's high-water mark (``isBacklogged``).
+        public var backlogs = 0
 
         public init() {}
     }
 
     /// The largest payload PostgreSQL's NOTIFY takes, in bytes (its limit is "less than 8000").
     public static let maximumPayloadBytes = 7999
+    /// The default bound on the bytes of received payloads waiting in the inbox (8 MiB).
+    public static let defaultMaximumInboxBytes = 8 * 1024 * 1024
+    /// The default send rate, in payload bytes a second (4 MiB/s).
+    public static let defaultSendRate = 4 * 1024 * 1024
+    /// The smallest send rate: one largest payload a second.
+    public static let minimumSendRate = maximumPayloadBytes
 
     /// The NOTIFY channel.
     public let channel: String
     /// How many received payloads may wait in the inbox before further ones are dropped.
     public let maximumInbox: Int
+    /// How many bytes of received payloads may wait in the inbox before further ones are dropped.
+    public let maximumInboxBytes: Int
     /// How many published payloads may wait to be sent before ``publish(_:)`` refuses.
     public let maximumOutbox: Int
+    /// At most this many payload bytes are sent a second (a token bucket holding a quarter of a second's
+    /// worth, at least one largest payload).
+    public let sendRate: Int
+    /// How many bytes of published payloads may wait to be sent before ``publish(_:)`` refuses: one second
+    /// at ``sendRate`` (at least four largest payloads). Past a quarter of it the link is backlogged
+    /// (``isBacklogged``) until a sixteenth is left.
+    public var maximumOutboxBytes: Int { ClusterLink.outboxBytes(sendRate: sendRate).maximumBytes }
+
+    /// The outbox's bounds in bytes for `sendRate`: one second of sending; backlogged from a quarter of
+    /// that down to a sixteenth.
+    static func outboxBytes(sendRate: Int) -> ClusterLinkState.OutboxBytes {
+        let maximum = max(sendRate, 4 * maximumPayloadBytes)
+        return ClusterLinkState.OutboxBytes(maximumBytes: maximum, highWater: maximum / 4, lowWater: maximum / 16)
+    }
+
+    /// The bucket for `sendRate`: a quarter of a second's worth, at least one largest payload.
+    static func bucket(sendRate: Int) -> ClusterLinkState.SendRate {
+        ClusterLinkState.SendRate(bytesPerSecond: sendRate, burst: max(sendRate / 4, maximumPayloadBytes))
+    }
 
     private let shared: Shared
     private let threads = NIOThreadPool(numberOfThreads: 2)
@@ -135,23 +170,33 @@ public final class ClusterLink: Sendable {
     /// - Parameters:
     ///   - channel: the NOTIFY channel, 1 to 63 bytes without NUL (case matters).
     ///   - maximumInbox: received payloads that may wait for ``takeInbox()`` (at least 1).
+    ///   - maximumInboxBytes: their bytes (at least ``maximumPayloadBytes``).
     ///   - maximumOutbox: published payloads that may wait to be sent (at least 1).
+    ///   - sendRate: payload bytes sent a second, at most (at least ``minimumSendRate``); it also sizes the
+    ///     outbox in bytes (``maximumOutboxBytes``).
     public init(
         parameters: PostgresConnectionParameters, channel: String = "switchboard", maximumInbox: Int = 10_000,
-        maximumOutbox: Int = 10_000, logger: Logger
+        maximumInboxBytes: Int = ClusterLink.defaultMaximumInboxBytes, maximumOutbox: Int = 10_000,
+        sendRate: Int = ClusterLink.defaultSendRate, logger: Logger
     ) {
         precondition(
             !channel.isEmpty && channel.utf8.count <= 63 && !channel.utf8.contains(0),
             "a NOTIFY channel is 1 to 63 bytes without NUL")
-        precondition(maximumInbox > 0 && maximumOutbox > 0, "the inbox and the outbox need room for a payload")
+        precondition(
+            maximumInbox > 0 && maximumOutbox > 0 && maximumInboxBytes >= ClusterLink.maximumPayloadBytes,
+            "the inbox and the outbox need room for a payload")
+        precondition(sendRate >= ClusterLink.minimumSendRate, "the send rate must allow a payload a second")
         self.channel = channel
         self.maximumInbox = maximumInbox
+        self.maximumInboxBytes = maximumInboxBytes
         self.maximumOutbox = maximumOutbox
+        self.sendRate = sendRate
         self.shared = Shared(
             parameters: parameters, channel: channel, logger: logger,
             state: ClusterLinkState(
                 maximumInbox: maximumInbox, maximumOutbox: maximumOutbox, maximumBatchCount: Shared.maximumBatchCount,
-                maximumBatchBytes: Shared.maximumBatchBytes))
+                maximumBatchBytes: Shared.maximumBatchBytes, maximumInboxBytes: maximumInboxBytes,
+                outboxBytes: ClusterLink.outboxBytes(sendRate: sendRate), sendRate: ClusterLink.bucket(sendRate: sendRate)))
     }
 
     deinit {
@@ -201,8 +246,9 @@ public final class ClusterLink: Sendable {
     /// Queues `payload` to be sent to every link on the channel (this one included). Never blocks.
     ///
     /// Returns `false`, and sends nothing, while out of contact (the caller re-syncs on `.connected`) or when
-    /// ``maximumOutbox`` payloads are already waiting (logged once per overflow). `true` means queued, not
-    /// delivered: a payload queued when contact is lost is discarded.
+    /// ``maximumOutbox`` payloads or ``maximumOutboxBytes`` bytes are already waiting (logged once per
+    /// overflow). `true` means queued, not delivered: a payload queued when contact is lost is discarded.
+    /// Sending is paced at ``sendRate``; see ``isBacklogged`` for when to stop producing.
     ///
     /// - Throws: ``PayloadError`` for a payload PostgreSQL cannot carry (over 7999 bytes of UTF-8, or NUL);
     ///   nothing is sent.
@@ -218,6 +264,13 @@ public final class ClusterLink: Sendable {
     /// in one array), `.dropped`, `.disconnected`. Empty when nothing is waiting (an earlier call took it).
     public func takeInbox() -> [Event] {
         shared.takeInbox()
+    }
+
+    /// Whether the bytes waiting to be sent went past a quarter of ``maximumOutboxBytes`` and have not yet
+    /// come down to a sixteenth: the publisher should stop producing. When they come down, the `wake` closure
+    /// is called (as for the inbox), so the publisher can look again.
+    public var isBacklogged: Bool {
+        shared.isBacklogged
     }
 
     /// The counters so far.
@@ -317,7 +370,7 @@ extension ClusterLink {
         func publish(_ payload: String) -> Bool {
             let outcome = locked { state -> ClusterLinkState.PublishOutcome in
                 let outcome = state.publish(payload)
-                if case .queued(wakeNotifier: true) = outcome { condition.broadcast() }
+                if case .queued(wakeNotifier: true, _) = outcome { condition.broadcast() }
                 return outcome
             }
             switch outcome {
@@ -337,6 +390,10 @@ extension ClusterLink {
 
         var statistics: ClusterLink.Statistics {
             locked { $0.statistics }
+        }
+
+        var isBacklogged: Bool {
+            locked { $0.isBacklogged }
         }
 
         var runningThreads: Int {
@@ -467,7 +524,7 @@ extension ClusterLink {
                 if !carried.isEmpty {
                     if isOver(generation) { return }
                     taken = carried
-                } else if case .send(let batch) = nextStep(generation) {
+                } else if let batch = nextBatch(generation) {
                     taken = batch[...]
                 } else {
                     return
@@ -521,16 +578,29 @@ extension ClusterLink {
             return (sql, ends.map { sql.utf8.index(sql.utf8.startIndex, offsetBy: $0) })
         }()
 
-        /// Waits until there is something to send, or the generation is over (`.leave`).
-        private func nextStep(_ generation: Int) -> ClusterLinkState.NotifierStep {
+        /// Waits until there is something to send and the send rate allows it; `nil` when the generation is
+        /// over (or the link stopped). When taking the batch ended a backlog, the consumer is woken (outside
+        /// the lock) to let its producers go on.
+        private func nextBatch(_ generation: Int) -> [String]? {
             // Not through `locked`: waiting inside its `inout` access would let the optimiser assume nothing
             // changes `state` meanwhile (exclusivity), and a stop would go unseen. Each access here is short.
             condition.lock()
-            defer { condition.unlock() }
             while true {
-                let step = state.takeBatch(generation: generation)
-                guard step == .wait else { return step }
-                condition.wait()
+                switch state.takeBatch(generation: generation, now: .now()) {
+                case .leave:
+                    condition.unlock()
+                    return nil
+                case .wait:
+                    condition.wait()
+                case .waitUntil(let deadline):
+                    let seconds = Double((deadline - .now()).nanoseconds) / 1e9
+                    _ = condition.wait(until: Date(timeIntervalSinceNow: max(0, seconds)))
+                case .send(let batch, let wakeConsumer):
+                    let wake = wakeConsumer ? self.wake : nil
+                    condition.unlock()
+                    wake?()
+                    return batch
+                }
             }
         }
 

@@ -10,15 +10,21 @@ import NIOCore
 ///              any ──stop()──▶ stopped
 ///
 /// inbox        [.connected, .payload("a"), .payload("b"), .dropped(3), .disconnected("…"), …]
-///              ≤ maximumInbox payloads; further ones only count in a trailing .dropped(n).
+///              ≤ maximumInbox payloads and ≤ maximumInboxBytes of them; further ones only count in a
+///              trailing .dropped(n).
 ///              Payloads are taken only while up, so they sit between a .connected and a .disconnected.
 ///              A .connected followed (dropped counts aside) by a .disconnected cancels out: the consumer
 ///              sees one longer outage, and between two payloads there are at most two connection entries.
 ///
-/// outbox       publish ─▶ [p1, p2, p3, …] ≤ maximumOutbox ─▶ takeBatch: ≤ maximumBatchCount payloads and
-///              ≤ maximumBatchBytes. Emptied when contact is lost. The notify thread then cuts the batch before
-///              a payload byte-equal to an earlier one (``splitBeforeRepeat(_:)``: PostgreSQL delivers identical
-///              payloads of one transaction once) and sends the rest next, outside the lock.
+/// outbox       publish ─▶ [p1, p2, p3, …] ≤ maximumOutbox, ≤ outbox.maximumBytes ─▶ takeBatch: ≤ maximumBatchCount
+///              payloads, ≤ maximumBatchBytes, and ≤ the send rate's tokens (a bucket of sendRate.burst bytes
+///              refilled at sendRate.bytesPerSecond; short of them the notify thread waits until they are
+///              there). Emptied when contact is lost. The notify thread then cuts the batch before a payload
+///              byte-equal to an earlier one (``splitBeforeRepeat(_:)``: PostgreSQL delivers identical payloads
+///              of one transaction once) and sends the rest next, outside the lock.
+///
+/// backlog      bytes waiting ≥ outbox.highWater ─▶ backlogged (publish says so) ─▶ bytes ≤ outbox.lowWater
+///              ─▶ not backlogged, and the consumer is woken (the publisher's producers may go on)
 /// ```
 ///
 /// Everything here runs under the link's lock, which `publish` and `takeInbox` take on an event loop, so each
@@ -51,8 +57,9 @@ struct ClusterLinkState {
 
     /// Why ``publish(_:)`` did or did not queue a payload.
     enum PublishOutcome: Equatable {
-        /// Queued; `wakeNotifier` when the outbox was empty (the notify thread may be waiting).
-        case queued(wakeNotifier: Bool)
+        /// Queued; `wakeNotifier` when the outbox was empty (the notify thread may be waiting); `backlogged`
+        /// while the bytes waiting are past the high-water mark (and not yet back under the low one).
+        case queued(wakeNotifier: Bool, backlogged: Bool = false)
         case notInContact
         /// The outbox is full; `firstInEpisode` for the first refusal since the outbox last drained.
         case outboxFull(firstInEpisode: Bool)
@@ -77,14 +84,43 @@ struct ClusterLinkState {
 
     /// What the notify thread should do next.
     enum NotifierStep: Equatable {
-        case send([String])
+        /// Send these; `wakeConsumer` when taking them ended a backlog (the bytes waiting fell to the low-water
+        /// mark): the consumer is told, so that it lets its producers go on.
+        case send([String], wakeConsumer: Bool = false)
+        /// Nothing to send: wait for a publish.
         case wait
+        /// Something to send but not the send rate's tokens for it: wait until then (or a stop).
+        case waitUntil(NIODeadline)
         /// The generation it connected in is over, or the link stopped: close the connection.
         case leave
     }
 
+    /// The outbox's bounds in bytes: publish refuses past `maximumBytes`; past `highWater` the link is
+    /// backlogged until the bytes waiting are down to `lowWater`.
+    struct OutboxBytes: Equatable, Sendable {
+        var maximumBytes: Int
+        var highWater: Int
+        var lowWater: Int
+
+        /// No bound.
+        static let unbounded = OutboxBytes(maximumBytes: .max, highWater: .max, lowWater: .max)
+    }
+
+    /// What the notify thread may send: a token bucket of `burst` bytes refilled at `bytesPerSecond`. `burst`
+    /// must hold the largest payload, or that payload would wait forever.
+    struct SendRate: Equatable, Sendable {
+        var bytesPerSecond: Int
+        var burst: Int
+
+        /// No limit.
+        static let unlimited = SendRate(bytesPerSecond: .max, burst: .max)
+    }
+
     let maximumInbox: Int
+    let maximumInboxBytes: Int
     let maximumOutbox: Int
+    let outboxBytes: OutboxBytes
+    let sendRate: SendRate
     let maximumBatchCount: Int
     let maximumBatchBytes: Int
 
@@ -95,17 +131,34 @@ struct ClusterLinkState {
 
     private var inbox: [InboxEntry] = []
     private var inboxPayloadCount = 0
+    private var inboxPayloadBytes = 0
     private var outbox = CircularBuffer<String>()
+    /// The UTF-8 bytes of the payloads in ``outbox``.
+    private(set) var outboxByteCount = 0
     private var outboxFullEpisode = false
+    /// The bytes waiting went past the high-water mark and have not yet come down to the low one.
+    private(set) var isBacklogged = false
+    /// The send rate's bucket: bytes that may be sent now, as of ``tokensAt``.
+    private var tokens: Double
+    private var tokensAt: NIODeadline?
 
     private(set) var statistics = ClusterLink.Statistics()
 
-    init(maximumInbox: Int, maximumOutbox: Int, maximumBatchCount: Int, maximumBatchBytes: Int) {
+    init(
+        maximumInbox: Int, maximumOutbox: Int, maximumBatchCount: Int, maximumBatchBytes: Int,
+        maximumInboxBytes: Int = .max, outboxBytes: OutboxBytes = .unbounded, sendRate: SendRate = .unlimited
+    ) {
         precondition(maximumInbox > 0 && maximumOutbox > 0 && maximumBatchCount > 0 && maximumBatchBytes > 0)
+        precondition(maximumInboxBytes > 0 && sendRate.bytesPerSecond > 0 && sendRate.burst > 0)
+        precondition(outboxBytes.lowWater <= outboxBytes.highWater && outboxBytes.highWater <= outboxBytes.maximumBytes)
         self.maximumInbox = maximumInbox
+        self.maximumInboxBytes = maximumInboxBytes
         self.maximumOutbox = maximumOutbox
+        self.outboxBytes = outboxBytes
+        self.sendRate = sendRate
         self.maximumBatchCount = maximumBatchCount
         self.maximumBatchBytes = maximumBatchBytes
+        self.tokens = Double(sendRate.burst)
     }
 
     // MARK: - Contact
@@ -143,8 +196,7 @@ struct ClusterLinkState {
             transition.wakeThreads = true
             transition.discardedUnsent = outbox.count
             statistics.unsent += outbox.count
-            outbox.removeAll(keepingCapacity: true)
-            outboxFullEpisode = false
+            emptyOutbox()
         }
         if phase == .starting || phase == .up {
             phase = .down
@@ -160,7 +212,7 @@ struct ClusterLinkState {
         guard phase != .stopped else { return Transition() }
         phase = .stopped
         statistics.unsent += outbox.count
-        outbox.removeAll()
+        emptyOutbox()
         return Transition(wakeThreads: true)
     }
 
@@ -170,10 +222,16 @@ struct ClusterLinkState {
     mutating func received(_ payloads: [String], generation: Int) -> Transition {
         guard phase == .up, generation == self.generation, !payloads.isEmpty else { return Transition() }
         let wasEmpty = inbox.isEmpty
-        let room = max(0, maximumInbox - inboxPayloadCount)
-        let kept = min(room, payloads.count)
-        for payload in payloads.prefix(kept) { inbox.append(.payload(payload)) }
-        inboxPayloadCount += kept
+        // In order: once one does not fit (by count or by bytes), neither does anything after it.
+        var kept = 0
+        for payload in payloads {
+            let size = payload.utf8.count
+            guard inboxPayloadCount < maximumInbox, size <= maximumInboxBytes - inboxPayloadBytes else { break }
+            inbox.append(.payload(payload))
+            inboxPayloadCount += 1
+            inboxPayloadBytes += size
+            kept += 1
+        }
         statistics.received += kept
         if kept < payloads.count { addDropped(payloads.count - kept) }
         return Transition(wakeConsumer: wasEmpty)
@@ -183,6 +241,7 @@ struct ClusterLinkState {
     mutating func takeInbox() -> [InboxEntry] {
         guard !inbox.isEmpty else { return [] }
         inboxPayloadCount = 0
+        inboxPayloadBytes = 0
         defer { inbox = [] }
         return inbox
     }
@@ -246,37 +305,76 @@ struct ClusterLinkState {
 
     // MARK: - Outbox
 
-    /// Queues a payload (already checked) for the notify thread, if in contact and there is room.
+    /// Queues a payload (already checked) for the notify thread, if in contact and there is room (by count
+    /// and by bytes).
     mutating func publish(_ payload: String) -> PublishOutcome {
         guard phase == .up else {
             statistics.refused += 1
             return .notInContact
         }
-        guard outbox.count < maximumOutbox else {
+        let size = payload.utf8.count
+        guard outbox.count < maximumOutbox, size <= outboxBytes.maximumBytes - outboxByteCount else {
             statistics.refused += 1
             defer { outboxFullEpisode = true }
             return .outboxFull(firstInEpisode: !outboxFullEpisode)
         }
         let wasEmpty = outbox.isEmpty
         outbox.append(payload)
+        outboxByteCount += size
         statistics.queued += 1
-        return .queued(wakeNotifier: wasEmpty)
+        if outboxByteCount >= outboxBytes.highWater && !isBacklogged {
+            isBacklogged = true
+            statistics.backlogs += 1
+        }
+        return .queued(wakeNotifier: wasEmpty, backlogged: isBacklogged)
     }
 
-    /// The next payloads for a notify thread connected in `generation` to send in one statement.
-    mutating func takeBatch(generation: Int) -> NotifierStep {
+    /// The next payloads for a notify thread connected in `generation` to send in one statement, as the send
+    /// rate allows at `now`.
+    mutating func takeBatch(generation: Int, now: NIODeadline) -> NotifierStep {
         guard !isOver(generation) else { return .leave }
-        guard !outbox.isEmpty else { return .wait }
+        guard let first = outbox.first else { return .wait }
+        refillTokens(now)
+        let firstSize = first.utf8.count
+        if Double(firstSize) > tokens {
+            // The bucket holds at least the largest payload, so this wait ends.
+            let missing = (Double(firstSize) - tokens) / Double(sendRate.bytesPerSecond)
+            return .waitUntil(now + .nanoseconds(Int64((missing * 1e9).rounded(.up)) + 1))
+        }
         var batch: [String] = []
         var bytes = 0
         while let next = outbox.first, batch.count < maximumBatchCount {
             let size = next.utf8.count
-            if !batch.isEmpty && bytes + size > maximumBatchBytes { break }
+            if !batch.isEmpty && (bytes + size > maximumBatchBytes || Double(bytes + size) > tokens) { break }
             batch.append(outbox.removeFirst())
             bytes += size
         }
+        tokens -= Double(bytes)
+        outboxByteCount -= bytes
         if outbox.isEmpty { outboxFullEpisode = false }
-        return .send(batch)
+        var drained = false
+        if isBacklogged && outboxByteCount <= outboxBytes.lowWater {
+            isBacklogged = false
+            drained = true
+        }
+        return .send(batch, wakeConsumer: drained)
+    }
+
+    private mutating func refillTokens(_ now: NIODeadline) {
+        guard sendRate != .unlimited else { return }
+        if let since = tokensAt, now > since {
+            let earned = Double((now - since).nanoseconds) / 1e9 * Double(sendRate.bytesPerSecond)
+            tokens = min(Double(sendRate.burst), tokens + earned)
+        }
+        if tokensAt.map({ now > $0 }) ?? true { tokensAt = now }
+    }
+
+    /// Contact lost or stopped: what waits is discarded, and with it any backlog.
+    private mutating func emptyOutbox() {
+        outbox.removeAll(keepingCapacity: true)
+        outboxByteCount = 0
+        outboxFullEpisode = false
+        isBacklogged = false
     }
 
     /// `batch` cut before the first payload whose bytes equal an earlier one's: PostgreSQL folds identical

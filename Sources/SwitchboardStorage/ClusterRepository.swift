@@ -110,20 +110,40 @@ public struct ClusterRepository: Sendable {
         }
     }
 
+    /// What ``closeLostServer(_:names:serverTimeout:at:reason:on:)`` found.
+    public enum LostServer: Sendable, Equatable {
+        /// It was still late: it is marked gone now, and this many of its rows were closed.
+        case closed(rows: Int)
+        /// Another survivor marked it gone (or it stopped) already: nothing left to do here.
+        case alreadyGone
+        /// Its heartbeat is fresh again (it was busy, or cut off for a moment, not dead): nothing was done.
+        case alive
+    }
+
     /// A survivor's repair of lost server `id` (run in one transaction; several survivors may run it at
-    /// once, and the second finds nothing left): marks it gone as of its last heartbeat, closes its open
-    /// rows as ended at `time` with `reason`, and drops its name claims. Returns how many rows it closed.
+    /// once): if its heartbeat is still older than `serverTimeout` by the database's clock — decided here,
+    /// in the statement that marks it, so a judgement made earlier on a busy loop cannot mark a server whose
+    /// heartbeat came back meanwhile — marks it gone as of its last heartbeat, closes its open rows as ended
+    /// at `time` with `reason` (named as `names` say), and drops its name claims.
     public func closeLostServer(
-        _ id: Int64, names: [RowName] = [], at time: Timestamp, reason: String = "server lost",
-        on connection: any DatabaseConnection
-    ) throws(DatabaseError) -> Int {
+        _ id: Int64, names: [RowName] = [], serverTimeout: TimeAmount, at time: Timestamp,
+        reason: String = "server lost", on connection: any DatabaseConnection
+    ) throws(DatabaseError) -> LostServer {
+        let timeout = String(Double(serverTimeout.nanoseconds) / 1e9)
+        guard try !connection.fetch(ClusterRepository.markLostSQL, [.integer(id), .text(timeout)]).rows.isEmpty else {
+            // No row at all counts as gone.
+            guard let row = try connection.fetch(ClusterRepository.isStoppedSQL, [.integer(id)]).firstRow else {
+                return .alreadyGone
+            }
+            return try row.decode("stopped", as: Int64.self) != 0 ? .alreadyGone : .alive
+        }
         for name in names {
             try connection.fetch(ClusterRepository.nameRowSQL, [.integer(name.row), .text(name.nickname), .integer(id)])
         }
-        try connection.fetch(ClusterRepository.markGoneSQL, [.integer(id)])
         try connection.fetch(ClusterRepository.releaseAllSQL, [.integer(id)])
-        return try connection.fetch(ClusterRepository.closeRowsSQL, [.integer(id), .text(time.iso8601), .text(reason)])
-            .rows.count
+        let closed = try connection.fetch(
+            ClusterRepository.closeRowsSQL, [.integer(id), .text(time.iso8601), .text(reason)]).rows.count
+        return .closed(rows: closed)
     }
 
     /// The other live servers (heartbeat within `serverTimeout`), by id.
@@ -161,7 +181,14 @@ public struct ClusterRepository: Sendable {
         """
     static let nameRowSQL =
         "UPDATE connections SET nickname = $2 WHERE id = $1 AND server_id = $3 AND disconnected_at IS NULL"
-    static let markGoneSQL = "UPDATE servers SET stopped_at = heartbeat_at WHERE id = $1 AND stopped_at IS NULL"
+    // $1 server, $2 timeout (s). Locks the row: the lost server's own heartbeat (or rejoin) waits for this
+    // transaction, and a heartbeat that got there first makes it match nothing.
+    static let markLostSQL = """
+        UPDATE servers SET stopped_at = heartbeat_at
+        WHERE id = $1 AND stopped_at IS NULL AND heartbeat_at < \(HistorySQL.cutoff("$2"))
+        RETURNING id
+        """
+    static let isStoppedSQL = "SELECT CASE WHEN stopped_at IS NULL THEN 0 ELSE 1 END AS stopped FROM servers WHERE id = $1"
     static let closeRowsSQL = """
         UPDATE connections SET disconnected_at = $2, close_reason = $3
         WHERE server_id = $1 AND disconnected_at IS NULL RETURNING id

@@ -58,7 +58,7 @@ public struct HistoryRepository: Sendable {
     /// so nothing is committed into a deleted or replaced file.
     ///
     /// `lastSequence` (the writer's number for the last event; 0: none) is recorded in this server's row
-    /// (`servers.history_sequence`) in the same transaction, so a spool replay knows these events are stored.
+    /// (`history_progress`) in the same transaction, so a spool replay knows these events are stored.
     func write(
         _ events: [HistoryEvent], known: [ConnectionKey: Int64], through lastSequence: UInt64 = 0,
         on connection: any DatabaseConnection
@@ -126,7 +126,7 @@ public struct HistoryRepository: Sendable {
     /// server). On PostgreSQL the server's row stays locked until the transaction ends.
     func historySequence(ofServer id: Int64, on connection: any DatabaseConnection) throws(DatabaseError) -> UInt64 {
         guard let row = try connection.fetch(sql.historySequence, [.integer(id)]).firstRow else { return 0 }
-        return UInt64(clamping: try row.decode("history_sequence", as: Int64.self))
+        return UInt64(clamping: try row.decode("last_sequence", as: Int64.self))
     }
 
     /// The database's identity (see migration 0005): names it in spool files.

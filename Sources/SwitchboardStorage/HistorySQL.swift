@@ -89,8 +89,12 @@ struct HistorySQL: Sendable {
             SELECT id, host, pid, endpoints, started_at, heartbeat_at FROM servers
             WHERE stopped_at IS NULL AND heartbeat_at >= ?1 AND id <> ?2 ORDER BY id
             """,
-        recordSequence: "UPDATE servers SET history_sequence = ?2 WHERE id = ?1 AND history_sequence < ?2",
-        historySequence: "SELECT history_sequence FROM servers WHERE id = ?1",
+        recordSequence: """
+            INSERT INTO history_progress (server_id, last_sequence) VALUES (?1, ?2)
+            ON CONFLICT (server_id) DO UPDATE SET last_sequence = excluded.last_sequence
+            WHERE excluded.last_sequence > history_progress.last_sequence
+            """,
+        historySequence: "SELECT last_sequence FROM history_progress WHERE server_id = ?1",
         databaseIdentity: "SELECT id FROM database_identity"
     )
 
@@ -137,9 +141,8 @@ struct HistorySQL: Sendable {
                 SELECT nickname, sent_at AS t FROM messages WHERE lower(nickname) = lower($1)) AS seen
             ORDER BY t DESC LIMIT 1
             """,
-        totalVisits: """
-            SELECT count(*) AS visits FROM connections WHERE close_reason IS NULL OR close_reason NOT LIKE 'refused:%'
-            """,
+        // Kept by a trigger as rows are inserted (migration 0005): a handful of rows, not the whole table.
+        totalVisits: "SELECT COALESCE(sum(visits), 0) AS visits FROM server_visits",
         closeOrphans: """
             UPDATE connections SET disconnected_at = $1, close_reason = $2
             WHERE disconnected_at IS NULL AND (
@@ -166,10 +169,17 @@ struct HistorySQL: Sendable {
             SELECT id, host, pid, endpoints, \(iso("started_at")) AS started_at, \(iso("heartbeat_at")) AS heartbeat_at
             FROM servers WHERE stopped_at IS NULL AND heartbeat_at >= \(cutoff("$1")) AND id <> $2 ORDER BY id
             """,
-        recordSequence: "UPDATE servers SET history_sequence = $2 WHERE id = $1 AND history_sequence < $2",
-        // Locked, so two replays of one spool (two servers starting at once) take turns, the second seeing
-        // what the first committed.
-        historySequence: "SELECT history_sequence FROM servers WHERE id = $1 FOR UPDATE",
+        recordSequence: """
+            INSERT INTO history_progress AS progress (server_id, last_sequence) VALUES ($1, $2)
+            ON CONFLICT (server_id) DO UPDATE SET last_sequence = EXCLUDED.last_sequence
+            WHERE EXCLUDED.last_sequence > progress.last_sequence
+            """,
+        // Locked (the row made first if need be), so two replays of one spool (two servers starting at once)
+        // take turns, the second seeing what the first committed.
+        historySequence: """
+            WITH made AS (INSERT INTO history_progress (server_id, last_sequence) VALUES ($1, 0) ON CONFLICT DO NOTHING)
+            SELECT last_sequence FROM history_progress WHERE server_id = $1 FOR UPDATE
+            """,
         databaseIdentity: "SELECT id FROM database_identity"
     )
 }

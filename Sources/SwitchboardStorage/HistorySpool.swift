@@ -21,7 +21,7 @@ import Darwin
 /// `DBID` is the database's identity (its `database_identity` row), so a file is only ever replayed into
 /// the database it was meant for. The next start of any server on that database with the same spool
 /// directory replays whatever is left before it serves (``HistorySpoolReplay``); every event carries its
-/// sequence number and every committed batch records the last one in `servers.history_sequence`, so a
+/// sequence number and every committed batch records the last one in `history_progress`, so a
 /// replay — interrupted or not, of a batch that did commit after all or not — stores nothing twice.
 ///
 /// Both files together hold at most ``maximumBytes``; an append that does not fit fails (its events are

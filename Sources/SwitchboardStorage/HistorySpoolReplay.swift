@@ -16,12 +16,12 @@ import Darwin
 ///  DIR/switchboard-spool-DBID-s7-stop.jsonl ─┤ (a line in both — read back, then spooled again at the
 ///                                            │  stop — is stored once)
 ///                                            ▼
-///  for each run of ≤ 2 000 events: one transaction { history_sequence of server 7 (locked);
-///      write the events above it; history_sequence = the last one }       → then the files go
+///  for each run of ≤ 2 000 events: one transaction { last_sequence of server 7 (locked);
+///      write the events above it; last_sequence = the last one }       → then the files go
 /// ```
 /// A file is left alone when another process holds its lock (a running server's overflow file) or when it
 /// belongs to another database (its header names the database's identity). Events already stored (at or
-/// below the server's `history_sequence`) are skipped, so a replay that is interrupted and run again, or a
+/// below the server's `last_sequence`) are skipped, so a replay that is interrupted and run again, or a
 /// batch that committed after the stop spooled it, stores nothing twice.
 ///
 /// Connections are matched to their rows by the row id the spool recorded, or by the `opened` event read

@@ -183,6 +183,11 @@ public final class HistoryWriter {
         let unwritten = machine.takeUnwritten()
         let inSpool = machine.spooledEvents + spooling.count
         flushSpooling()
+        // Nobody will be told a row id or that everything is written now: the waits end here.
+        for promise in visitorPromises.values { promise.fail(HistoryWriterError.stopped) }
+        visitorPromises.removeAll()
+        for promise in flushPromises.values { promise.fail(HistoryWriterError.stopped) }
+        flushPromises.removeAll()
         guard let spool else { return eventLoop.makeSucceededFuture((0, unwritten.count)) }
         guard !unwritten.isEmpty else { return eventLoop.makeSucceededFuture((inSpool, 0)) }
         let logger = self.logger
@@ -391,6 +396,8 @@ public enum HistoryWriterError: Error, Sendable {
     case queueFull
     /// The batch holding the event was given up on, or committed without recording it.
     case notRecorded
+    /// The server stopped before the event was written; it went to the spool (or was lost without one).
+    case stopped
 }
 
 // Confined to its event loop; see the type's documentation.

@@ -83,6 +83,16 @@ struct ServeOptions: ParsableArguments {
         valueName: "messages"))
     var clusterInbox: Int?
 
+    @Option(name: .long, parsing: .unconditional, help: ArgumentHelp(
+        "Several servers on one PostgreSQL database: bytes of the other servers' messages held while this one is busy; past it, as --cluster-inbox. \(ServeOptions.defaultNote("cluster-inbox-bytes"))",
+        valueName: "bytes"))
+    var clusterInboxBytes: Int?
+
+    @Option(name: .long, parsing: .unconditional, help: ArgumentHelp(
+        "Several servers on one PostgreSQL database: bytes a second this server sends the others, at most; clients producing more are not read until it catches up. \(ServeOptions.defaultNote("cluster-send-rate"))",
+        valueName: "bytes"))
+    var clusterSendRate: Int?
+
     @Option(name: .long, parsing: .unconditional, help: "Seconds a graceful stop may take. \(ServeOptions.defaultNote("shutdown-timeout"))")
     var shutdownTimeout: Double?
 
@@ -134,6 +144,8 @@ struct ServeOptions: ParsableArguments {
         set("spool-dir", spoolDir.map { .string($0) })
         set("spool-max", spoolMax.map { .int(Int($0)) })
         set("cluster-inbox", clusterInbox.map { .int($0) })
+        set("cluster-inbox-bytes", clusterInboxBytes.map { .int($0) })
+        set("cluster-send-rate", clusterSendRate.map { .int($0) })
         set("shutdown-timeout", shutdownTimeout.map { .double($0) })
         set("tls-handshake-timeout", tlsHandshakeTimeout.map { .double($0) })
         set("tls-reload-interval", tlsReloadInterval.map { .double($0) })

@@ -44,6 +44,8 @@ extension Setting {
               parse: { $0 }, show: { $0 }),
         .integer("spool-max", \.server.spoolMaximumBytes, live: false),
         .integer("cluster-inbox", \.server.clusterInboxLimit, live: false),
+        .integer("cluster-inbox-bytes", \.server.clusterInboxBytes, live: false),
+        .integer("cluster-send-rate", \.server.clusterSendRate, live: false),
         .seconds("shutdown-timeout", \.server.shutdownTimeout, live: false),
         .seconds("tls-handshake-timeout", \.server.tlsHandshakeTimeout, live: false),
         .seconds("tls-reload-interval", \.server.tlsReloadInterval, live: false),

@@ -8,16 +8,6 @@ import XCTest
 /// held back — their input waits, their reads are not passed on — and nothing is dropped; everyone else
 /// chats on. Driven through `EmbeddedChannel`s.
 final class BackPressureTests: XCTestCase {
-    /// Reads requested of a client's channel that reach the front of its pipeline.
-    final class ReadCounter: ChannelOutboundHandler {
-        typealias OutboundIn = ByteBuffer
-        var reads = 0
-        func read(context: ChannelHandlerContext) {
-            reads += 1
-            context.read()
-        }
-    }
-
     private func lines(_ count: ClosedRange<Int>, _ prefix: String = "line") -> String {
         count.map { "\(prefix) \($0)\r\n" }.joined()
     }
@@ -98,6 +88,27 @@ final class BackPressureTests: XCTestCase {
         XCTAssertEqual(try alice.lines().count, ChatSession.linesPerBehindEpisode + 5)
         try alice.send("hello\r\n")
         XCTAssertEqual(try bob.lines(), ["<guest1> hello"])
+    }
+
+    /// A client chatting within the flood limit that was held back is not told to slow down, nor loses a
+    /// line, when the hold ends and what it sent meanwhile arrives at once.
+    func testAHeldClientWithinTheFloodLimitLosesNothingWhenReleased() throws {
+        let chat = ChatTestHarness()  // default flood control: 10 a second, 20 at once
+        let talker = try chat.join()
+        let reader = try chat.join([talker])
+        chat.hub.setBehind(.history, true)
+        let share = ChatSession.linesPerBehindEpisode
+        try talker.send(lines(1...share))
+        XCTAssertEqual(try reader.lines().count, share)
+        // Ten seconds at 4 lines a second, held all along.
+        for n in 0..<40 {
+            chat.loop.advanceTime(by: .milliseconds(250))
+            try talker.send("later \(n)\r\n")
+        }
+        XCTAssertEqual(try reader.lines(), [])
+        chat.hub.setBehind(.history, false)
+        XCTAssertEqual(try reader.lines(), (0..<40).map { "<guest1> later \($0)" })
+        XCTAssertEqual(try talker.lines(), [], "no '! slow down'")
     }
 
     /// A client whose lines history could not store is told once, however many were lost; others are not.

@@ -239,4 +239,156 @@ final class ClusterHubTests: XCTestCase {
         XCTAssertTrue(lines.contains { $0.contains("left (server shutdown)") }, "\(lines)")
         XCTAssertEqual(a.hub.connectedCount, 1)
     }
+
+    /// Lines from the other servers are charged to the fan-out budget like local ones: a backlog is applied a
+    /// budget at a time, in order, with the loop serving timers and newcomers in between (here a newcomer's
+    /// welcome comes before most of the backlog), never all at once.
+    func testLinesFromOtherServersAreAppliedABudgetAtATime() throws {
+        var noFloodControl = ChatConfiguration()
+        noFloodControl.floodRate = 0
+        var smallBudget = noFloodControl
+        smallBudget.fanOutBytesPerTick = 300
+        let cluster = InMemoryCluster()
+        let a = cluster.addServer(1, configuration: noFloodControl)
+        let b = cluster.addServer(2, configuration: smallBudget)
+        let alice = try joined(a, cluster)
+        let bob = try joined(b, cluster)
+        try drain([alice, bob])
+        for index in 0..<40 {
+            try alice.send("line \(index)\r\n")
+            a.harness.loop.run()  // a tick of its own: a payload of its own
+        }
+        var timerRan = false
+        b.harness.loop.scheduleTask(in: ChatHub.resumeDelay) { timerRan = true }
+        cluster.settle()  // B is woken once and takes what its loop may do in one turn
+        let first = try bob.lines()
+        XCTAssertGreaterThan(first.count, 0)
+        XCTAssertLessThan(first.count, 20, "one turn applies one budget's worth")
+        let carol = try b.harness.connect()
+        XCTAssertEqual(try carol.lines().first?.hasPrefix("* Welcome, "), true, "the newcomer does not wait for the backlog")
+        var all = first
+        for _ in 0..<100 where all.count < 40 {
+            b.harness.loop.advanceTime(by: ChatHub.resumeDelay)
+            all += try bob.lines().filter { $0.hasPrefix("<") }
+        }
+        XCTAssertTrue(timerRan)
+        XCTAssertEqual(all, (0..<40).map { "<guest1> line \($0)" }, "every line, in order")
+    }
+
+    /// A server taken for lost (its heartbeat was late) may not know it and go on talking: it is not heard
+    /// until the database says it is live again (its heartbeat rejoined it); then the others ask for its roster
+    /// and show its members joining again, and its lines cross again.
+    func testAServerTakenForLostIsNotHeardUntilItIsBackThenItsMembersRejoin() throws {
+        let cluster = InMemoryCluster()
+        let a = cluster.addServer(1)
+        let b = cluster.addServer(2)
+        let alice = try joined(a, cluster)
+        let bob = try joined(b, cluster)
+        try bob.send("/nick bob\r\n")
+        cluster.settle()
+        try drain([alice, bob])
+        cluster.late.insert(2)
+        a.harness.loop.advanceTime(by: .seconds(16))
+        cluster.settle()
+        XCTAssertEqual(try alice.lines(), ["* bob left (server lost) (1 client connected)"])
+        try bob.send("anyone there?\r\n")
+        cluster.settle()
+        XCTAssertEqual(try alice.lines(), [], "not heard while taken for lost")
+        a.harness.loop.advanceTime(by: .seconds(3))
+        cluster.settle()
+        XCTAssertEqual(try alice.lines(), [], "still marked stopped: still out")
+
+        cluster.stopped.remove(2)  // B's heartbeat made its row live again
+        b.hub.cluster?.rejoined()
+        a.harness.loop.advanceTime(by: .seconds(1))
+        cluster.settle()
+        XCTAssertEqual(try alice.lines(), ["* bob joined (2 clients connected)"])
+        try bob.send("back\r\n")
+        cluster.settle()
+        XCTAssertEqual(try alice.lines(), ["<bob> back"])
+        try alice.send("/who\r\n")
+        cluster.settle()
+        XCTAssertEqual(try alice.lines().last?.hasPrefix("* 2 connected: bob, guest"), true)
+    }
+
+    /// A server judged late whose heartbeat comes back before the database marks it (the judgement waited on
+    /// a busy loop or pool) is kept: the database decides again in the statement that would mark it.
+    func testALateServerWhoseHeartbeatCameBackBeforeItWasMarkedIsKept() throws {
+        let cluster = InMemoryCluster()
+        let a = cluster.addServer(1)
+        let b = cluster.addServer(2)
+        let alice = try joined(a, cluster)
+        _ = try joined(b, cluster)
+        try drain([alice])
+        cluster.late.insert(2)
+        a.directory.beforeMarkingLost = { cluster.late.remove($0) }
+        a.harness.loop.advanceTime(by: .seconds(16))
+        cluster.settle()
+        XCTAssertEqual(try alice.lines(), [])
+        XCTAssertEqual(a.hub.connectedCount, 2)
+    }
+
+    /// `/count`'s total starts again from the database's count at every heartbeat: joins a server missed
+    /// (dropped messages) stop mattering, and what it heard after the count was read is added on top.
+    func testTheVisitTotalStartsAgainFromTheDatabaseCountAtEachHeartbeat() throws {
+        let cluster = InMemoryCluster()
+        let a = cluster.addServer(1)
+        let b = cluster.addServer(2)
+        b.transport.maximumInbox = 1
+        for _ in 0..<3 {
+            _ = try a.harness.connect()
+            a.harness.loop.run()
+        }
+        cluster.settle()
+        XCTAssertEqual(a.hub.totalVisits, 3)
+        XCTAssertEqual(b.hub.totalVisits, 1, "two joins dropped")
+        let tally = b.hub.visitsHeardTally.withLockedValue { $0 }
+        b.transport.maximumInbox = .max
+        _ = try a.harness.connect()  // heard by B after the database counted A's three
+        cluster.settle()
+        b.hub.visitsElsewhereCounted(3, tallyAtRead: tally)
+        XCTAssertEqual(b.hub.totalVisits, 4)
+        XCTAssertEqual(a.hub.totalVisits, 4)
+        _ = try b.harness.connect()
+        cluster.settle()
+        XCTAssertEqual(b.hub.totalVisits, 5)
+        XCTAssertEqual(a.hub.totalVisits, 5)
+    }
+
+    /// While what this server sends the others is backlogged, clients that keep talking are held (their input
+    /// waits, unread) after their share of lines — public lines and private messages to another server's
+    /// member alike — and go on once it drains; nothing they said is dropped, and others chat on meanwhile.
+    func testABackloggedClusterHoldsBackClientsThatKeepTalkingUntilItDrains() throws {
+        var noFloodControl = ChatConfiguration()
+        noFloodControl.floodRate = 0
+        let cluster = InMemoryCluster()
+        let a = cluster.addServer(1, configuration: noFloodControl)
+        let b = cluster.addServer(2, configuration: noFloodControl)
+        let alice = try joined(a, cluster)
+        let carol = try joined(a, cluster)
+        let bob = try joined(b, cluster)
+        try bob.send("/nick bob\r\n")
+        cluster.settle()
+        try drain([alice, carol, bob])
+        a.transport.isBacklogged = true
+        try alice.send("first\r\n")  // goes out, and at the end of its tick the cluster finds the backlog
+        cluster.settle()
+        let share = ChatSession.linesPerBehindEpisode
+        try alice.send((0..<40).map { "line \($0)\r\n" }.joined())
+        try carol.send("/msg bob " + (0..<40).map { "psst \($0)" }.joined(separator: "\r\n/msg bob ") + "\r\n")
+        cluster.settle()
+        var heard = try bob.lines()
+        XCTAssertEqual(heard.filter { $0.hasPrefix("<guest1> ") }.count, 1 + share, "alice is held after her share")
+        XCTAssertEqual(heard.filter { $0.hasPrefix("*guest2* ") }.count, share, "so is carol's /msg flood")
+        try alice.send("/who\r\n")  // queued behind her held lines: answered only once she goes on
+        cluster.settle()
+        XCTAssertFalse(try alice.lines().contains { $0.contains(" connected: ") })
+
+        a.transport.catchUp()
+        cluster.settle()
+        heard += try bob.lines()
+        XCTAssertEqual(heard.filter { $0.hasPrefix("<guest1> ") }, ["<guest1> first"] + (0..<40).map { "<guest1> line \($0)" })
+        XCTAssertEqual(heard.filter { $0.hasPrefix("*guest2* ") }, (0..<40).map { "*guest2* psst \($0)" })
+        XCTAssertTrue(try alice.lines().contains { $0.contains(" connected: ") })
+    }
 }

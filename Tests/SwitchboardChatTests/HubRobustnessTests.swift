@@ -34,6 +34,26 @@ final class ReadCounter: ChannelOutboundHandler {
 /// `EmbeddedChannel`s: no flush or close inside a fan-out, no re-entered session, bounded work per tick,
 /// batched join/leave storms, half-closed clients answered in full.
 final class HubRobustnessTests: XCTestCase {
+    /// A connection that closed leaves nothing behind: its session, context and channel are freed (the
+    /// session used to keep its context, which keeps the session — about 1 KB for every connection ever).
+    func testAClosedConnectionsSessionIsFreed() throws {
+        let chat = ChatTestHarness()
+        weak var session: ChatSession?
+        weak var channel: EmbeddedChannel?
+        try {
+            let client = try chat.join()
+            session = try client.channel.pipeline.syncOperations.handler(type: ChatSession.self)
+            channel = client.channel
+            try client.send("/quit\r\n")
+            _ = try client.lines()
+            chat.loop.run()
+            XCTAssertFalse(client.isActive, "the server closed it")
+        }()
+        chat.loop.run()
+        XCTAssertNil(session, "the session of a closed connection is freed")
+        XCTAssertNil(channel, "and so is its channel")
+    }
+
     /// Clients whose flush makes NIO read and close them synchronously (a reset socket) cannot re-enter
     /// their own session: with a small send queue a broadcast once flushed recipients from inside the
     /// sender's read, so a recipient's injected input ran `channelRead` inside the sender's own parser

@@ -1,4 +1,5 @@
 import Foundation
+import SwitchboardStorage
 import SwitchboardTestSupport
 import XCTest
 
@@ -300,5 +301,97 @@ final class ClusterEndToEndTests: XCTestCase {
         if notices > 0 { _ = try b.waitForLog(containing: "fell behind the other servers; dropped their messages") }
         XCTAssertLessThan(b.residentKiB ?? 0, 256 * 1024, "bounded")
         withExtendedLifetime(talkers) {}
+    }
+
+    /// A live server the others took for lost (here: stopped with SIGSTOP past `--server-timeout`, as a
+    /// stall or a cut-off would) rejoins by itself once it runs again: its heartbeat finds its row marked
+    /// stopped and makes it live (reopening its connections' rows), the others take it back and show its
+    /// members joining, and chat crosses both ways again — no restart.
+    func testAServerTakenForLostRejoinsByItself() throws {
+        let postgres = try TestDatabases.requirePostgres()
+        defer { postgres.drop() }
+        let directory = try makeTemporaryDirectory()
+        let a = try serve(postgres.cliURL, directory)
+        defer { a.kill() }
+        let b = try serve(postgres.cliURL, directory)
+        defer { b.kill() }
+        let alice = try join(a.port)
+        let bob = try join(b.port)
+        waitForCount(alice, 2)
+        rename(alice, to: "alice")
+        XCTAssertEqual(bob.readLines(until: { $0.hasSuffix(" is now known as alice") }).last?.hasSuffix("alice"), true)
+        rename(bob, to: "bob")
+        XCTAssertEqual(alice.readLines(until: { $0.hasSuffix(" is now known as bob") }).last?.hasSuffix("bob"), true)
+        bob.send("/history 1\r\n")  // bob's row is written before B stalls
+        _ = bob.readLines(until: { $0 == "* end of history" })
+
+        XCTAssertEqual(kill(b.process.processIdentifier, SIGSTOP), 0)
+        let left = alice.readLines(until: { $0.hasPrefix("* bob left") }, timeout: 30)
+        XCTAssertEqual(left.last, "* bob left (server lost) (1 client connected)", "\(left)")
+        XCTAssertEqual(kill(b.process.processIdentifier, SIGCONT), 0)
+
+        try b.waitForLog(containing: "rejoined: this server's row is live again")
+        let back = alice.readLines(until: { $0.hasPrefix("* bob joined") }, timeout: 30)
+        XCTAssertEqual(back.last, "* bob joined (2 clients connected)", "\(back)")
+        bob.send("still here\r\n")
+        XCTAssertEqual(alice.readLines(until: { $0 == "<bob> still here" }, timeout: 15).last, "<bob> still here")
+        alice.send("welcome back\r\n")
+        XCTAssertEqual(bob.readLines(until: { $0 == "<alice> welcome back" }, timeout: 15).last, "<alice> welcome back")
+        waitForCount(bob, 2)
+        // The row the survivor closed as `server lost` is open again: bob is still connected.
+        let rows = try waitForHistory(postgres.cliURL, in: directory) { rows in
+            rows.contains { $0["nickname"] as? String == "bob" && $0["disconnected_at"] is NSNull }
+        }
+        XCTAssertFalse(rows.contains { $0["close_reason"] as? String == "server lost" }, "\(rows)")
+        XCTAssertEqual(b.logText.components(separatedBy: "taken for lost by another server").count - 1, 1, "said once")
+    }
+
+    /// `/count`'s visit total agrees on every server within a heartbeat interval after churn, even for visits
+    /// the other servers never heard of: 150 visitors on A reset their connection before their welcome
+    /// (`--visitor-number-block 0`: the welcome waits for the row), so B sees none of them join. A's total,
+    /// B's total and the database's count end up equal, B within one heartbeat (1 s) of A's rows being
+    /// written (plus 2 s for this shared machine's scheduling).
+    func testVisitTotalsAgreeWithinAHeartbeatAfterChurn() throws {
+        let postgres = try TestDatabases.requirePostgres()
+        defer { postgres.drop() }
+        let directory = try makeTemporaryDirectory()
+        let a = try serve(postgres.cliURL, directory, ["--visitor-number-block", "0"], serverTimeout: 3)
+        defer { a.kill() }
+        let b = try serve(postgres.cliURL, directory, serverTimeout: 3)
+        defer { b.kill() }
+        let onA = try join(a.port)
+        let onB = try join(b.port)
+        waitForCount(onA, 2)
+        for _ in 0..<150 {
+            let visitor = try LineClient(port: a.port)
+            visitor.abort()
+        }
+        let connection = try directConnection(postgres.cliURL)
+        func total(_ client: LineClient) -> Int64? {
+            client.send("/count\r\n")
+            let answer = client.readLines(until: { $0.contains(" in total") }).last ?? ""
+            return answer.split(separator: " ").dropLast(3).last.flatMap { Int64($0) }
+        }
+        func counted() throws -> Int64 {
+            try connection.fetch(
+                "SELECT count(*) AS visits FROM connections WHERE close_reason IS NULL OR close_reason NOT LIKE 'refused:%'",
+                []).firstRow?.decode("visits") ?? -1
+        }
+        // A's own total is exact; once the database has all its rows, B has a heartbeat to catch up.
+        var settled: Date?
+        var last = (a: Int64(-1), b: Int64(-1), database: Int64(-1))
+        let deadline = Date().addingTimeInterval(30)
+        repeat {
+            last = (total(onA) ?? -1, total(onB) ?? -1, try counted())
+            if settled == nil && last.a == last.database && last.database >= 100 { settled = Date() }
+            if settled != nil && last.b == last.a { break }
+            usleep(50_000)
+        } while Date() < deadline
+        XCTAssertGreaterThanOrEqual(last.database, 100, "the churn was recorded")
+        XCTAssertEqual(last.a, last.database, "A's total is the database's count")
+        XCTAssertEqual(last.b, last.a, "B's total agrees with A's")
+        let caughtUp = settled.map { Date().timeIntervalSince($0) } ?? .infinity
+        XCTAssertLessThan(caughtUp, 1 + 2, "B caught up within a heartbeat interval (+2 s): \(caughtUp) s")
+        withExtendedLifetime(onB) {}
     }
 }

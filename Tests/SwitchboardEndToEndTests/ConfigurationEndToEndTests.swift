@@ -18,7 +18,7 @@ final class ConfigurationEndToEndTests: XCTestCase {
         "idle-timeout": "600", "notice-rate": "5", "visitor-number-block": "64", "db-threads": "4",
         "db-connect-timeout": "60", "server-timeout": "30", "history-queue": "50000",
         "history-queue-bytes": "33554432", "spool-dir": "/var/lib/switchboard/spool", "spool-max": "1048576",
-        "cluster-inbox": "5000", "shutdown-timeout": "20", "tls-handshake-timeout": "5",
+        "cluster-inbox": "5000", "cluster-inbox-bytes": "4194304", "cluster-send-rate": "2097152", "shutdown-timeout": "20", "tls-handshake-timeout": "5",
         "tls-reload-interval": "300", "trusted-proxy": "10.0.0.0/8", "log-level": "debug", "log-format": "json",
     ]
 

@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 import NIOConcurrencyHelpers
+import NIOCore
 @testable import SwitchboardStorage
 import SwitchboardTestSupport
 import XCTest
@@ -300,25 +301,103 @@ final class ClusterLinkTests: XCTestCase {
         XCTAssertEqual(state.publish("x"), .notInContact)
         _ = state.ready(.listener, generation: 0)
         _ = state.ready(.notifier, generation: 0)
-        XCTAssertEqual(state.takeBatch(generation: 0), .wait)
+        XCTAssertEqual(state.takeBatch(generation: 0, now: .now()), .wait)
         XCTAssertEqual(state.publish("a"), .queued(wakeNotifier: true))
         for payload in ["b", "a", "c", "dddddddddd", "e"] {
             XCTAssertEqual(state.publish(payload), .queued(wakeNotifier: false))
         }
         XCTAssertEqual(state.publish("f"), .outboxFull(firstInEpisode: true))
         XCTAssertEqual(state.publish("g"), .outboxFull(firstInEpisode: false))
-        XCTAssertEqual(state.takeBatch(generation: 0), .send(["a", "b", "a"]), "cut at the count limit")
-        XCTAssertEqual(state.takeBatch(generation: 0), .send(["c"]), "cut before the byte limit")
-        XCTAssertEqual(state.takeBatch(generation: 0), .send(["dddddddddd"]))
-        XCTAssertEqual(state.takeBatch(generation: 0), .send(["e"]))
+        XCTAssertEqual(state.takeBatch(generation: 0, now: .now()), .send(["a", "b", "a"]), "cut at the count limit")
+        XCTAssertEqual(state.takeBatch(generation: 0, now: .now()), .send(["c"]), "cut before the byte limit")
+        XCTAssertEqual(state.takeBatch(generation: 0, now: .now()), .send(["dddddddddd"]))
+        XCTAssertEqual(state.takeBatch(generation: 0, now: .now()), .send(["e"]))
         XCTAssertEqual(state.publish("h"), .queued(wakeNotifier: true))
-        XCTAssertEqual(state.takeBatch(generation: 1), .leave, "a stale generation leaves")
+        XCTAssertEqual(state.takeBatch(generation: 1, now: .now()), .leave, "a stale generation leaves")
         _ = state.failed(.listener, generation: 0, message: "gone", established: true)
-        XCTAssertEqual(state.takeBatch(generation: 1), .wait, "the unsent payload was discarded")
+        XCTAssertEqual(state.takeBatch(generation: 1, now: .now()), .wait, "the unsent payload was discarded")
         XCTAssertEqual(state.statistics.unsent, 1)
         XCTAssertEqual(state.statistics.refused, 3)
         XCTAssertEqual(state.stop(), .init(wakeThreads: true))
-        XCTAssertEqual(state.takeBatch(generation: 1), .leave)
+        XCTAssertEqual(state.takeBatch(generation: 1, now: .now()), .leave)
+    }
+
+    /// The inbox is bounded in bytes as well as in payloads: once the bytes waiting would pass the bound, that
+    /// payload and every later one are counted as dropped, in order; once taken, there is room again.
+    func testInboxIsBoundedInBytes() {
+        var state = ClusterLinkState(
+            maximumInbox: 100, maximumOutbox: 10, maximumBatchCount: 10, maximumBatchBytes: 100, maximumInboxBytes: 10)
+        _ = state.ready(.listener, generation: 0)
+        _ = state.ready(.notifier, generation: 0)
+        _ = state.received(["aaaa", "bbbb", "cc", "d", "e"], generation: 0)
+        XCTAssertEqual(
+            ClusterLinkState.events(from: state.takeInbox()), [.connected, .payloads(["aaaa", "bbbb", "cc"]), .dropped(2)])
+        XCTAssertEqual(state.received(["0123456789"], generation: 0).wakeConsumer, true, "room again once taken")
+        _ = state.received(["x"], generation: 0)
+        XCTAssertEqual(ClusterLinkState.events(from: state.takeInbox()), [.payloads(["0123456789"]), .dropped(1)])
+        XCTAssertEqual(state.statistics.received, 4)
+        XCTAssertEqual(state.statistics.dropped, 3)
+    }
+
+    /// The outbox is bounded in bytes: past its high-water mark publishing says the link is backlogged, past its
+    /// bound it refuses; once sending brings it down to the low-water mark the backlog ends and the batch that
+    /// ended it says to wake the consumer (once). Losing contact ends a backlog too.
+    func testOutboxIsBoundedInBytesAndABacklogEndsAtTheLowWaterMark() {
+        var state = ClusterLinkState(
+            maximumInbox: 10, maximumOutbox: 100, maximumBatchCount: 2, maximumBatchBytes: 100,
+            outboxBytes: .init(maximumBytes: 20, highWater: 10, lowWater: 4))
+        _ = state.ready(.listener, generation: 0)
+        _ = state.ready(.notifier, generation: 0)
+        XCTAssertEqual(state.publish("p001"), .queued(wakeNotifier: true, backlogged: false))
+        XCTAssertEqual(state.publish("p002"), .queued(wakeNotifier: false, backlogged: false))
+        XCTAssertEqual(state.publish("p003"), .queued(wakeNotifier: false, backlogged: true), "12 bytes ≥ 10")
+        XCTAssertEqual(state.publish("p004"), .queued(wakeNotifier: false, backlogged: true))
+        XCTAssertEqual(state.publish("p005"), .queued(wakeNotifier: false, backlogged: true))
+        XCTAssertEqual(state.publish("p006"), .outboxFull(firstInEpisode: true), "24 bytes > 20")
+        XCTAssertTrue(state.isBacklogged)
+        XCTAssertEqual(state.takeBatch(generation: 0, now: .now()), .send(["p001", "p002"], wakeConsumer: false))
+        XCTAssertTrue(state.isBacklogged, "12 bytes left: above the low-water mark")
+        XCTAssertEqual(state.takeBatch(generation: 0, now: .now()), .send(["p003", "p004"], wakeConsumer: true))
+        XCTAssertFalse(state.isBacklogged)
+        XCTAssertEqual(state.takeBatch(generation: 0, now: .now()), .send(["p005"], wakeConsumer: false))
+        XCTAssertEqual(state.statistics.backlogs, 1)
+        for payload in ["q001", "q002", "q003"] { _ = state.publish(payload) }
+        XCTAssertTrue(state.isBacklogged)
+        _ = state.failed(.listener, generation: 0, message: "gone", established: true)
+        XCTAssertFalse(state.isBacklogged, "nothing waits once contact is lost")
+        XCTAssertEqual(state.outboxByteCount, 0)
+    }
+
+    /// Sending is paced by a token bucket: a burst goes at once up to the bucket, then the notify thread is told
+    /// to wait until the tokens for the next payload are there, and over any stretch of time no more than the
+    /// bucket plus the rate's worth is taken.
+    func testSendingIsPacedAtTheSendRate() {
+        var state = ClusterLinkState(
+            maximumInbox: 10, maximumOutbox: 1_000, maximumBatchCount: 100, maximumBatchBytes: 10_000,
+            sendRate: .init(bytesPerSecond: 1_000, burst: 100))
+        _ = state.ready(.listener, generation: 0)
+        _ = state.ready(.notifier, generation: 0)
+        let payload = String(repeating: "x", count: 40)
+        for _ in 0..<50 { _ = state.publish(payload) }
+        let start = NIODeadline.uptimeNanoseconds(1_000_000_000)
+        XCTAssertEqual(state.takeBatch(generation: 0, now: start), .send([payload, payload]), "the bucket: 100 bytes")
+        guard case .waitUntil(let until) = state.takeBatch(generation: 0, now: start) else {
+            return XCTFail("expected a wait for tokens")
+        }
+        XCTAssertEqual(Double((until - start).nanoseconds) / 1e6, 20, accuracy: 0.01, "20 bytes short at 1000 B/s")
+        XCTAssertEqual(state.takeBatch(generation: 0, now: until), .send([payload]))
+        // Over the next second, taking whenever allowed: at most the rate's 1000 bytes more.
+        var now = until
+        var sent = 0
+        while now < start + .seconds(1) {
+            switch state.takeBatch(generation: 0, now: now) {
+            case .send(let batch, _): sent += batch.count * 40
+            case .waitUntil(let next): now = next
+            default: return XCTFail("unexpected step")
+            }
+        }
+        XCTAssertLessThanOrEqual(sent, 1_000 + 40)
+        XCTAssertGreaterThanOrEqual(sent, 1_000 - 80)
     }
 }
 

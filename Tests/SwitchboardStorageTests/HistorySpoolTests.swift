@@ -22,7 +22,7 @@ final class HistorySpoolTests: XCTestCase {
     }
 
     /// A stop's spool file, replayed: the events a batch had committed already (at or below the server's
-    /// `history_sequence`) are skipped, the rest stored once, in order, closing the row they opened; a line
+    /// `last_sequence`) are skipped, the rest stored once, in order, closing the row they opened; a line
     /// in two files (read back, then spooled again at the stop) is stored once; replaying the same file again
     /// stores nothing; a file for another database is left alone.
     func testAReplayStoresEveryEventOnceHoweverOftenItRuns() async throws {
@@ -40,7 +40,7 @@ final class HistorySpoolTests: XCTestCase {
                     nickname: "alice", closedAt: at, reason: "server shutdown", linesIn: 5, linesOut: 0, bytesIn: 40, bytesOut: 0)),
                 .refused(peer: "10.0.0.2:2", reason: "refused: server full", at: at, visitor: 9_002),
             ]
-            // The first three were committed by a batch, as the writer commits them (history_sequence = 3).
+            // The first three were committed by a batch, as the writer commits them (last_sequence = 3).
             let owner = HistoryRepository(dialect: db.database.url.dialect, serverID: serverID)
             _ = try await db.pool.transaction { connection throws(DatabaseError) in
                 try owner.write(Array(events.prefix(3)), known: [:], through: 3, on: connection)

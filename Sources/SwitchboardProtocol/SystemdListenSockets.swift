@@ -1,6 +1,4 @@
-import Foundation
 import NIOCore
-import SwitchboardProtocol
 
 #if canImport(Glibc)
 import Glibc
@@ -24,7 +22,10 @@ public struct SystemdListenSockets: Sendable {
 
     /// This process's sockets, read from the environment the first time they are asked for.
     public static let shared = SystemdListenSockets(
-        environment: ProcessInfo.processInfo.environment, removingVariables: true)
+        environment: Dictionary(uniqueKeysWithValues: ["LISTEN_PID", "LISTEN_FDS"].compactMap { name in
+            getenv(name).map { (name, String(cString: $0)) }
+        }),
+        removingVariables: true)
 
     /// How many sockets were passed to this process (0 when none, or when they were meant for another).
     public let count: Int
