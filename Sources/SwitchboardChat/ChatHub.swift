@@ -2,7 +2,8 @@ import Logging
 import NIOConcurrencyHelpers
 import NIOCore
 import SwitchboardProtocol
-import SwitchboardStorage
+import SwitchboardDatabase
+import SwitchboardHistory
 
 /// Twisted's `Factory` for the chat: tracks every client, owns nicknames and counters, fans lines out.
 ///
@@ -36,14 +37,14 @@ public final class ChatHub {
     static let resumeDelay = TimeAmount.microseconds(200)
 
     /// Who is here and the rules for it (admission, names, counts): a value this hub owns.
-    private var roster: Roster
+    var roster: Roster
     /// Local sessions admitted or joined, by id.
-    private var sessions: [ConnectionKey: ChatSession] = [:]
+    var sessions: [ConnectionKey: ChatSession] = [:]
     /// Joined local sessions, in fan-out order (swap-remove on leave; ``memberSlots`` knows each index).
     /// Unmanaged, so a broadcast does not retain and release every recipient: each is held strongly in
     /// ``sessions`` for as long as it is here, and nothing a broadcast calls can remove one (closes wait for
     /// the end of the tick).
-    private var members: [Unmanaged<ChatSession>] = []
+    var members: [Unmanaged<ChatSession>] = []
     private var memberSlots: [ConnectionKey: Int] = [:]
     /// Visitor numbers reserved from the database, so a welcome needs no round trip.
     private var visitorNumbers: VisitorNumbers
@@ -65,17 +66,14 @@ public final class ChatHub {
     private var isResuming = false
 
     // Join/leave notices: named below the rate, batched above it.
-    private var noticeWindowStart: NIODeadline
-    private var noticesInWindow = 0
-    private var batchedJoins = 0
-    private var batchedLeaves = 0
+    private var notices: NoticeThrottle
     private var batchTimer: Scheduled<Void>?
 
     private var idleSweep: Scheduled<Void>?
     /// Cluster mode (several servers on one PostgreSQL database): the other servers, once started.
-    private(set) var cluster: ChatCluster?
+    var cluster: ChatCluster?
     /// Local members whose current name is claimed in the database (cluster mode; guest names never are).
-    private var claimedNames: Set<ConnectionKey> = []
+    var claimedNames: Set<ConnectionKey> = []
     /// Accepted connections ever (from the database at start-up, then counted here — in a cluster, the other
     /// servers' joins too, and their count from the database again at every heartbeat): `/count`'s total.
     public var totalVisits: Int64 { roster.totalVisits }
@@ -111,7 +109,7 @@ public final class ChatHub {
             totalVisits: totalVisits)
         self.visitorNumbers = VisitorNumbers(blockSize: configuration.visitorNumberBlock)
         self.logger = logger
-        self.noticeWindowStart = eventLoop.now
+        self.notices = NoticeThrottle(now: eventLoop.now)
         history.delegate = self
         scheduleIdleSweep()
         refillVisitorNumbersIfNeeded()
@@ -334,46 +332,31 @@ public final class ChatHub {
 
     // MARK: - Notice batching
 
-    /// Whether a join or leave may be announced by name now; if not, it is counted for the next batched
-    /// line. Below ``ChatConfiguration/noticeRate`` notices in a one-second window every one is named;
-    /// past it the hub batches until a whole second passes with no more than the rate.
-    private func takeNamedNotice(joined: Bool) -> Bool {
-        let rate = configuration.noticeRate
-        guard rate > 0 else { return true }
-        if batchTimer == nil {
-            let now = eventLoop.now
-            if now - noticeWindowStart >= .seconds(1) {
-                noticeWindowStart = now
-                noticesInWindow = 0
-            }
-            if noticesInWindow < rate {
-                noticesInWindow += 1
-                return true
-            }
-            batchTimer = eventLoop.assumeIsolated().scheduleTask(in: .seconds(1)) { self.announceBatch() }
-            noticesInWindow = 0
+    /// Whether a join or leave may be announced by name now; if not, it is counted for the next batched line
+    /// (see ``NoticeThrottle``).
+    func takeNamedNotice(joined: Bool) -> Bool {
+        switch notices.notice(joined: joined, rate: configuration.noticeRate, now: eventLoop.now) {
+        case .named:
+            return true
+        case .counted(let startTimer):
+            if startTimer { scheduleBatchedNotice() }
+            return false
         }
-        noticesInWindow += 1
-        if joined { batchedJoins += 1 } else { batchedLeaves += 1 }
-        return false
     }
 
-    /// The batched line for the last second; keeps batching while the storm lasts.
+    private func scheduleBatchedNotice() {
+        batchTimer = eventLoop.assumeIsolated().scheduleTask(in: .seconds(1)) { self.announceBatch() }
+    }
+
+    /// The batched line for the last second; batching goes on while the storm lasts.
     private func announceBatch() {
         batchTimer = nil
         guard !isShuttingDown else { return }
-        if batchedJoins > 0 || batchedLeaves > 0 {
-            broadcast(ChatText.batchedNotice(joined: batchedJoins, left: batchedLeaves, connected: connectedCount),
-                      except: nil)
+        let (batch, continues) = notices.timerFired(rate: configuration.noticeRate, now: eventLoop.now)
+        if let batch {
+            broadcast(ChatText.batchedNotice(joined: batch.joined, left: batch.left, connected: connectedCount), except: nil)
         }
-        let stormContinues = noticesInWindow > configuration.noticeRate
-        batchedJoins = 0
-        batchedLeaves = 0
-        noticesInWindow = 0
-        noticeWindowStart = eventLoop.now
-        if stormContinues {
-            batchTimer = eventLoop.assumeIsolated().scheduleTask(in: .seconds(1)) { self.announceBatch() }
-        }
+        if continues { scheduleBatchedNotice() }
     }
 
     // MARK: - Chat
@@ -394,66 +377,70 @@ public final class ChatHub {
         scheduleTickTask()
     }
 
-    /// Carries out one command from a joined session: the hub is the only user of history, reads included.
-    func perform(_ command: ChatCommand, from session: ChatSession, _ id: ConnectionKey) {
+    /// Carries out one line from a joined session: says it, or runs its command from ``ChatCommands/table``.
+    /// The hub is the only user of history, reads included.
+    func perform(_ line: ChatLine, from session: ChatSession, _ id: ConnectionKey) {
         guard let nickname = roster.nickname(of: id) else { return }
-        switch command {
+        switch line {
         case .empty:
             break
-        case .say(let body):
-            say(session, id, nickname, body, kind: .say)
-        case .me(let body):
-            say(session, id, nickname, body, kind: .me)
-        case .nick(let name):
-            if let cluster { return clusterRename(session, id, to: name, cluster) }
-            switch roster.rename(id, to: name) {
-            case .success(let old): broadcast(ChatText.renamed(old, name), except: nil)
-            case .failure(.invalid(let problem)): session.send(ChatText.invalidNickname(problem))
-            case .failure(.alreadyNamed(let name)): session.send(ChatText.alreadyNamed(name))
-            case .failure(.taken(let name)): session.send(ChatText.nicknameTaken(name))
-            }
-        case .who:
-            charge(roster.joinedCount * 16)  // sorting every name is work too
-            session.send(ChatText.who(roster.sortedNicknames(limit: configuration.maximumWhoNames), total: roster.joinedCount))
-        case .count:
-            session.send(ChatText.count(connected: connectedCount, visits: totalVisits))
-        case .privateMessage(let target, let body):
-            if let cluster, let recipient = roster.remoteMember(named: target) {
-                cluster.publish(.privateMessage(
-                    from: id.rawValue, toServer: recipient.id.server, to: recipient.id.member, text: body))
-                return session.send(ChatText.privateSent(to: recipient.nickname, body))
-            }
-            guard let recipient = roster.member(named: target), let recipientNickname = recipient.nickname,
-                let other = sessions[recipient.id]
-            else { return session.send(ChatText.noSuchNick(target)) }
-            other.send(ChatText.privateReceived(from: nickname, body))
-            session.send(ChatText.privateSent(to: recipientNickname, body))
-        case .history(let count, let note):
-            if let note { session.send(note) }
-            session.reply(history.recentMessages(limit: count).map { messages in
-                messages.map(ChatText.historyLine) + [ChatText.endOfHistory]
-            })
-        case .seen(let name):
-            if let online = roster.member(named: name)?.nickname ?? roster.remoteMember(named: name)?.nickname {
-                session.send(ChatText.online(online))
-            } else {
-                session.reply(history.lastSeen(nickname: name).map { seen in
-                    [seen.map { ChatText.seen($0.nickname, at: $0.at) } ?? ChatText.neverSeen(name)]
-                })
-            }
-        case .quit(let reason):
-            session.send(ChatText.bye)
-            session.closeWhenAnswered(reason: reason.map { "quit: \($0)" } ?? "quit", shownAs: reason ?? "quit")
-        case .help:
-            for line in ChatCommand.helpLines { session.send("* " + line) }
-        case .usage(let usage):
-            session.send(ChatText.usage(usage))
-        case .unknown(let name):
-            session.send(ChatText.unknownCommand(name))
+        case .say(let text):
+            say(session, id, nickname, text, kind: .say)
+        case .command(let name, let typed, let argument):
+            guard let command = ChatCommands.byName[name] else { return session.send(ChatText.unknownCommand(typed)) }
+            command.run(ChatCommandContext(
+                hub: self, session: session, id: id, nickname: nickname, argument: argument, command: command))
         }
     }
 
-    private func say(_ session: ChatSession, _ id: ConnectionKey, _ nickname: String, _ text: String, kind: MessageKind) {
+    /// `/nick`: here, or in cluster mode as the database decides.
+    func rename(_ session: ChatSession, _ id: ConnectionKey, to name: String) {
+        if let cluster { return clusterRename(session, id, to: name, cluster) }
+        switch roster.rename(id, to: name) {
+        case .success(let old): broadcast(ChatText.renamed(old, name), except: nil)
+        case .failure(.invalid(let problem)): session.send(ChatText.invalidNickname(problem))
+        case .failure(.alreadyNamed(let name)): session.send(ChatText.alreadyNamed(name))
+        case .failure(.taken(let name)): session.send(ChatText.nicknameTaken(name))
+        }
+    }
+
+    /// `/who`.
+    func who(_ session: ChatSession) {
+        charge(roster.joinedCount * 16)  // sorting every name is work too
+        session.send(ChatText.who(roster.sortedNicknames(limit: configuration.maximumWhoNames), total: roster.joinedCount))
+    }
+
+    /// `/msg`: to a member here, or on another server.
+    func privateMessage(from session: ChatSession, _ id: ConnectionKey, _ nickname: String, to target: String, _ text: String) {
+        if let cluster, let recipient = roster.remoteMember(named: target) {
+            cluster.publish(.privateMessage(from: id.rawValue, toServer: recipient.id.server, to: recipient.id.member, text: text))
+            return session.send(ChatText.privateSent(to: recipient.nickname, text))
+        }
+        guard let recipient = roster.member(named: target), let recipientNickname = recipient.nickname,
+            let other = sessions[recipient.id]
+        else { return session.send(ChatText.noSuchNick(target)) }
+        other.send(ChatText.privateReceived(from: nickname, text))
+        session.send(ChatText.privateSent(to: recipientNickname, text))
+    }
+
+    /// `/history N`: the reply waits for the database, in order with the rest of the session's output.
+    func recentHistory(_ count: Int, for session: ChatSession) {
+        session.reply(history.recentMessages(limit: count).map { messages in
+            messages.map(ChatText.historyLine) + [ChatText.endOfHistory]
+        })
+    }
+
+    /// `/seen NAME`: online now, or the database's answer.
+    func seen(_ name: String, for session: ChatSession) {
+        if let online = roster.member(named: name)?.nickname ?? roster.remoteMember(named: name)?.nickname {
+            return session.send(ChatText.online(online))
+        }
+        session.reply(history.lastSeen(nickname: name).map { seen in
+            [seen.map { ChatText.seen($0.nickname, at: $0.at) } ?? ChatText.neverSeen(name)]
+        })
+    }
+
+    func say(_ session: ChatSession, _ id: ConnectionKey, _ nickname: String, _ text: String, kind: MessageKind) {
         let line = kind == .say ? ChatText.say(nickname, text) : ChatText.me(nickname, text)
         broadcast(line, except: session)
         history.messageSaid(id, nickname: nickname, kind: kind, body: text, at: Timestamp.now())
@@ -623,218 +610,6 @@ public final class ChatHub {
     }
 }
 
-// MARK: - Cluster mode
-
-extension ChatHub {
-    /// Joins the other servers on this database: from now on everything here is told to them and what
-    /// happens there is shown here. The future completes once this server has their rosters (or gave up
-    /// waiting for them); the server listens after that, so its first welcomes count everyone.
-    func startCluster(
-        serverID: Int64, transport: any ClusterTransport, directory: any ClusterDirectory, serverTimeout: TimeAmount
-    ) -> EventLoopFuture<Void> {
-        eventLoop.preconditionInEventLoop()
-        precondition(cluster == nil, "the cluster is started once")
-        roster.localServer = serverID
-        let cluster = ChatCluster(
-            serverID: serverID, hub: self, transport: transport, directory: directory, serverTimeout: serverTimeout,
-            logger: logger)
-        self.cluster = cluster
-        return cluster.start()
-    }
-
-    /// Stops telling the other servers (after the members' leaves are sent).
-    func stopCluster() -> EventLoopFuture<Void> {
-        cluster?.shutdown() ?? eventLoop.makeSucceededVoidFuture()
-    }
-
-    /// `/nick` in cluster mode: the database decides who gets a name, so two servers cannot hand out the same
-    /// one. While the servers are apart (no database), the name is taken here and settled on reconnect.
-    fileprivate func clusterRename(_ session: ChatSession, _ id: ConnectionKey, to name: String, _ cluster: ChatCluster) {
-        switch roster.checkRename(id, to: name) {
-        case .failure(.invalid(let problem)): return session.send(ChatText.invalidNickname(problem))
-        case .failure(.alreadyNamed(let name)): return session.send(ChatText.alreadyNamed(name))
-        case .failure(.taken(let name)): return session.send(ChatText.nicknameTaken(name))
-        case .success: break
-        }
-        guard !cluster.pendingClaims.contains(id) else { return session.send(ChatText.nickPending) }
-        let time = Timestamp.now().microsecondsSinceEpoch
-        guard cluster.inContact else { return applyRename(session, id, to: name, at: time, claimed: false) }
-        session.awaitsHub = true
-        cluster.claim(name, for: id, at: time).assumeIsolated().whenComplete { result in
-            defer {
-                session.awaitsHub = false
-                session.drain()
-            }
-            guard self.sessions[id] === session, self.roster.nickname(of: id) != nil else {
-                if case .success(true) = result { cluster.release(id) }  // it left meanwhile
-                return
-            }
-            switch result {
-            case .success(true):
-                self.applyRename(session, id, to: name, at: time, claimed: true)
-            case .success(false):
-                session.send(ChatText.nicknameTaken(name))
-            case .failure(let error):
-                self.logger.warning("cannot claim a nickname", metadata: ["error": "\(error)"])
-                session.send(ChatText.nickUnavailable)
-            }
-        }
-    }
-
-    private func applyRename(_ session: ChatSession, _ id: ConnectionKey, to name: String, at time: Int64, claimed: Bool) {
-        switch roster.rename(id, to: name, at: time) {
-        case .success(let old):
-            if claimed { claimedNames.insert(id) } else { claimedNames.remove(id) }
-            broadcast(ChatText.renamed(old, name), except: nil)
-            let claimedAt = roster.members[id]?.claimedAt ?? time
-            cluster?.publish(.renamed(member: id.rawValue, claimedAt: claimedAt, nickname: name))
-        case .failure(.taken(let name)):
-            // Someone elsewhere took it while the claim was on its way (only while the servers were apart).
-            if claimed { cluster?.release(id) }
-            session.send(ChatText.nicknameTaken(name))
-        case .failure(.alreadyNamed(let name)): session.send(ChatText.alreadyNamed(name))
-        case .failure(.invalid(let problem)): session.send(ChatText.invalidNickname(problem))
-        }
-    }
-
-    /// A local member lost its name to an earlier claim on another server: it becomes its guest name, is
-    /// told why, and everyone sees the rename.
-    private func forcedRename(_ forced: Roster.ForcedRename) {
-        claimedNames.remove(forced.id)
-        cluster?.release(forced.id)
-        sessions[forced.id]?.send(ChatText.nameLost(forced.old, now: forced.new))
-        broadcast(ChatText.renamed(forced.old, forced.new), except: nil)
-        let claimedAt = roster.members[forced.id]?.claimedAt ?? 0
-        cluster?.publish(.renamed(member: forced.id.rawValue, claimedAt: claimedAt, nickname: forced.new))
-    }
-
-    /// After a reconcile: `id` lost `nickname` to an earlier claim elsewhere (if it still has that name).
-    func loseName(_ id: ConnectionKey, ifStill nickname: String?) {
-        guard let nickname, roster.nickname(of: id) == nickname, let forced = roster.takeGuestName(id) else { return }
-        forcedRename(forced)
-    }
-
-    /// The names local members hold that need a claim (every name but their guest names), with when they
-    /// took them.
-    func localClaims() -> [(id: ConnectionKey, nickname: String, claimedAt: Int64)] {
-        roster.members.values.compactMap { member in
-            guard let nickname = member.nickname, !isGuestName(member) else { return nil }
-            return (member.id, nickname, member.claimedAt)
-        }
-    }
-
-    /// After a reconcile: `id` holds its claim on `nickname` (if it still has that name).
-    func nameClaimed(_ id: ConnectionKey, _ nickname: String) {
-        if roster.nickname(of: id) == nickname { claimedNames.insert(id) }
-    }
-
-    private func isGuestName(_ member: Roster.Member) -> Bool {
-        guard let nickname = member.nickname else { return false }
-        let base = member.visitor.map { "guest\($0)" } ?? "guest-\(member.id.rawValue)"
-        return nickname == base || nickname.hasPrefix(base + "-")
-    }
-
-    /// Every local member that has joined, as the snapshot other servers rebuild their view from.
-    func localSnapshot() -> [ClusterEvent] {
-        roster.members.values.compactMap { member in
-            member.nickname.map {
-                .joined(member: member.id.rawValue, visitor: member.visitor ?? 0, claimedAt: member.claimedAt, nickname: $0)
-            }
-        }
-    }
-
-    /// The database's count of the other servers' visits, read by the heartbeat when ``visitsHeardTally``
-    /// said `tallyAtRead`: `/count`'s total starts again from it, plus this server's own visits and what was
-    /// heard since. So every server's total agrees within a heartbeat interval once visits stop, whatever
-    /// messages were dropped meanwhile.
-    func visitsElsewhereCounted(_ total: Int64, tallyAtRead: Int64) {
-        eventLoop.preconditionInEventLoop()
-        roster.rebaseVisits(elsewhere: total, heardSince: visitsHeardTally.withLockedValue { $0 } - tallyAtRead)
-    }
-
-    /// Servers whose members are held here.
-    var remoteServers: Set<Int64> { roster.remoteServers }
-
-    /// The members of `server` held here.
-    func remoteMembers(of server: Int64) -> [Roster.RemoteMember] { roster.remoteMembers(of: server) }
-
-    /// Says `line` to every local client; returns how many there are.
-    @discardableResult
-    func announce(_ line: String) -> Int {
-        broadcast(line, except: nil)
-        return members.count
-    }
-
-    func remoteJoined(_ member: Roster.RemoteMember) {
-        let known = roster.remote[member.id] != nil
-        if !known {
-            roster.countRemoteVisit()
-            visitsHeardTally.withLockedValue { $0 += 1 }
-        }
-        if let forced = roster.placeRemote(member) { forcedRename(forced) }
-        if !known, takeNamedNotice(joined: true) {
-            broadcast(ChatText.joined(member.nickname, connected: connectedCount), except: nil)
-        }
-    }
-
-    func remoteLeft(_ id: Roster.RemoteID, shownAs shown: String) {
-        guard let member = roster.removeRemote(id) else { return }
-        if takeNamedNotice(joined: false) {
-            broadcast(ChatText.left(member.nickname, reason: shown, connected: connectedCount), except: nil)
-        }
-    }
-
-    func remoteRenamed(_ member: Roster.RemoteMember) {
-        var member = member
-        member.visitor = roster.remote[member.id]?.visitor ?? 0  // a rename does not say it again
-        guard let old = roster.remote[member.id]?.nickname else {
-            // A member this server missed the join of: known from now on, quietly.
-            if let forced = roster.placeRemote(member) { forcedRename(forced) }
-            return
-        }
-        if let forced = roster.placeRemote(member) { forcedRename(forced) }
-        if old != member.nickname { broadcast(ChatText.renamed(old, member.nickname), except: nil) }
-    }
-
-    func remoteSaid(_ id: Roster.RemoteID, _ text: String, kind: MessageKind) {
-        guard let nickname = roster.remote[id]?.nickname else { return }
-        broadcast(kind == .say ? ChatText.say(nickname, text) : ChatText.me(nickname, text), except: nil)
-    }
-
-    func remotePrivateMessage(from: Roster.RemoteID, to: ConnectionKey, _ text: String) {
-        guard let sender = roster.remote[from]?.nickname, let session = sessions[to], roster.nickname(of: to) != nil else {
-            return
-        }
-        session.send(ChatText.privateReceived(from: sender, text))
-    }
-
-    /// A server's whole roster (its snapshot): applied quietly — clients see the counts move, and after an
-    /// outage one `* back in contact` line. `announcingNewcomers` (a server taken for lost is back, and its
-    /// members were shown leaving): those not known here are shown joining (batched like any joins).
-    func replaceRemoteMembers(of server: Int64, with members: [Roster.RemoteMember], announcingNewcomers: Bool = false) {
-        let incoming = Set(members.map(\.id))
-        for old in roster.remoteMembers(of: server) where !incoming.contains(old.id) {
-            roster.removeRemote(old.id)
-        }
-        for member in members {
-            let known = roster.remote[member.id] != nil
-            if let forced = roster.placeRemote(member) { forcedRename(forced) }
-            if announcingNewcomers, !known, let nickname = roster.remote[member.id]?.nickname,
-                takeNamedNotice(joined: true)
-            {
-                broadcast(ChatText.joined(nickname, connected: connectedCount), except: nil)
-            }
-        }
-    }
-
-    /// Every member of `server` leaves (it stopped, or was lost), each shown leaving with `shown`.
-    func removeServer(_ server: Int64, shownAs shown: String) {
-        for member in roster.remoteMembers(of: server).sorted(by: { $0.id.member < $1.id.member }) {
-            remoteLeft(member.id, shownAs: shown)
-        }
-    }
-}
-
 extension ChatHub: HistoryWriterDelegate {
     public func historyWriter(isBehind: Bool) {
         setBehind(.history, isBehind)
@@ -852,14 +627,6 @@ extension ChatHub: HistoryWriterDelegate {
 // Confined to its event loop; see the type's documentation.
 @available(*, unavailable)
 extension ChatHub: Sendable {}
-
-/// A connection's traffic, for its history row.
-struct Traffic {
-    var linesIn: Int64 = 0
-    var bytesIn: Int64 = 0
-    var linesOut: Int64 = 0
-    var bytesOut: Int64 = 0
-}
 
 extension Roster.Refusal {
     /// What the refused client is told.

@@ -6,7 +6,9 @@ import NIOCore
 import NIOPosix
 import ServiceLifecycle
 import SwitchboardProtocol
-import SwitchboardStorage
+import SwitchboardDatabase
+import SwitchboardHistory
+import SwitchboardCluster
 
 #if canImport(Glibc)
 import Glibc
@@ -144,7 +146,7 @@ public final class ChatServer: Service {
             _ = try await HistorySpoolReplay.replay(
                 directory: spoolDirectory, databaseIdentity: identity, pool: pool, logger: logger)
         }
-        let (serverID, orphans) = try await register(repository: repository)
+        let (serverID, orphans) = try await register()
         if orphans > 0 {
             logger.warning(
                 "closed connections left open by servers that stopped unexpectedly", metadata: ["count": "\(orphans)"])
@@ -186,8 +188,8 @@ public final class ChatServer: Service {
             $0.store = store
             $0.trimmer = trimmer
         }
-        if case .postgres(let uri) = configuration.database {
-            try await joinCluster(uri: uri, serverID: serverID, hub: hub)
+        if case .postgres(let parameters) = configuration.database {
+            try await joinCluster(parameters, serverID: serverID, hub: hub)
         }
 
         var addresses: [SocketAddress] = []
@@ -221,9 +223,10 @@ public final class ChatServer: Service {
 
     /// Start-up's one transaction on the `servers` table: on SQLite, refuses (``DatabaseInUse``) when
     /// another live server uses the file; registers this server; closes the rows of dead servers (see
-    /// ``HistoryRepository/closeOrphanedConnections(at:reason:serverTimeout:excluding:on:)``). Returns this
+    /// ``ServerRegistry/closeOrphanedConnections(at:reason:serverTimeout:excluding:on:)``). Returns this
     /// server's id and how many rows were closed. (The heartbeat starts with the hub, within moments.)
-    private func register(repository: HistoryRepository) async throws -> (Int64, Int) {
+    private func register() async throws -> (Int64, Int) {
+        let registry = ServerRegistry(dialect: configuration.database.dialect)
         let registration = ServerRegistration(
             host: ChatServer.hostName(), pid: Int64(getpid()),
             endpoints: configuration.endpoints.map { "\($0)" }.joined(separator: " "), version: SwitchboardVersion.current)
@@ -238,17 +241,17 @@ public final class ChatServer: Service {
                 // One SQLite file, one server. A server on this host whose process is gone (SIGKILL, crash) is
                 // dead now, whatever its heartbeat says, so a restart right after a crash is not refused.
                 var live: [ServerRecord] = []
-                for other in try repository.liveServers(serverTimeout: timeout, on: connection) {
+                for other in try registry.liveServers(serverTimeout: timeout, on: connection) {
                     if other.host == registration.host && !ChatServer.processExists(other.pid) {
-                        try repository.markServerGone(other.id, on: connection)
+                        try registry.markGone(other.id, on: connection)
                     } else {
                         live.append(other)
                     }
                 }
                 if let other = live.first { return .inUse(other) }
             }
-            let id = try repository.registerServer(registration, on: connection)
-            let closed = try repository.closeOrphanedConnections(
+            let id = try registry.register(registration, on: connection)
+            let closed = try registry.closeOrphanedConnections(
                 at: Timestamp.now(), serverTimeout: timeout, excluding: id, on: connection)
             return .registered(id, closed: closed)
         }
@@ -264,8 +267,9 @@ public final class ChatServer: Service {
 
     /// On PostgreSQL every server on the database is one chat: starts the LISTEN/NOTIFY link and waits
     /// (bounded) until this server has the others' rosters, so its first welcomes count everyone.
-    private func joinCluster(uri: String, serverID: Int64, hub: NIOLoopBound<ChatHub>) async throws {
-        let parameters = try PostgresConnectionParameters(parsing: uri)
+    private func joinCluster(
+        _ parameters: PostgresConnectionParameters, serverID: Int64, hub: NIOLoopBound<ChatHub>
+    ) async throws {
         let link = ClusterLink(
             parameters: parameters, maximumInbox: configuration.clusterInboxLimit,
             maximumInboxBytes: configuration.clusterInboxBytes, sendRate: configuration.clusterSendRate, logger: logger)
@@ -458,10 +462,10 @@ public final class ChatServer: Service {
         if let serverID {
             // After the history: the rows are closed by now, so marking the server stopped tells the next start
             // there is nothing of it to repair (rows a timed-out stop left open are repaired, being a stopped server's).
-            let repository = HistoryRepository(dialect: configuration.database.dialect)
+            let registry = ServerRegistry(dialect: configuration.database.dialect)
             do {
                 try await pool.transaction(on: loop) { connection throws(DatabaseError) in
-                    try repository.markServerStopped(serverID, on: connection)
+                    try registry.markStopped(serverID, on: connection)
                 }.withDeadline(deadline, on: loop).get()
             } catch {
                 logger.warning("could not mark this server stopped", metadata: ["server-id": "\(serverID)", "error": "\(error)"])

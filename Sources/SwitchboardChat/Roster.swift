@@ -1,5 +1,6 @@
 import SwitchboardProtocol
-import SwitchboardStorage
+import SwitchboardHistory
+import SwitchboardCluster
 
 /// Who is in the chat, as a value: members by id, the case-folded nickname index, per-address counts,
 /// and the rules — admission (`server full`, the per-address limit), guest names, renames, the visit count.
@@ -179,12 +180,12 @@ struct Roster {
 
     /// `guest<visitor>` (or `guest-<id>`), with `-2`, `-3`, … while that is taken (or is `avoiding`).
     private func guestName(_ id: ConnectionKey, visitor: Int64?, avoiding: String?) -> String {
-        let base = visitor.map { "guest\($0)" } ?? "guest-\(id.rawValue)"
+        let base = GuestName.base(visitor: visitor, connection: id.rawValue)
+        var attempt = 1
         var nickname = base
-        var suffix = 2
         while isTaken(Nickname.key(nickname)) || nickname == avoiding {
-            nickname = "\(base)-\(suffix)"
-            suffix += 1
+            attempt += 1
+            nickname = GuestName.candidate(base, attempt: attempt)
         }
         return nickname
     }

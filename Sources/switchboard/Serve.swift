@@ -6,7 +6,7 @@ import ServiceLifecycle
 import UnixSignals
 import SwitchboardChat
 import SwitchboardProtocol
-import SwitchboardStorage
+import SwitchboardDatabase
 
 /// `switchboard serve`: run the chat server until SIGTERM or SIGINT.
 struct Serve: AsyncParsableCommand {

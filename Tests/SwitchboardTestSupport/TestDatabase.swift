@@ -1,6 +1,6 @@
 import Foundation
-import SwitchboardStorage
 import XCTest
+import SwitchboardDatabase
 
 /// A throwaway database for one test: a SQLite file in a fresh temporary directory, or a fresh PostgreSQL
 /// database created on the test server. ``drop()`` removes it.
@@ -21,7 +21,7 @@ public struct TestDatabase: Sendable, CustomStringConvertible {
     public var cliURL: String {
         switch url {
         case .sqlite(let path): return "sqlite:\(path)"
-        case .postgres(let uri): return uri
+        case .postgres(let parameters): return parameters.uri
         }
     }
 }
