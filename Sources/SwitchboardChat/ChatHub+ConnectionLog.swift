@@ -1,6 +1,6 @@
 import Logging
 import NIOCore
-import SwitchboardStorage
+import SwitchboardHistory
 
 /// The log's one line per connection accepted and one per connection closed, at info level: who, how,
 /// how long, how much — never what was said (a `/quit` message is logged as `quit`, not its text).

@@ -3,7 +3,7 @@ import NIOConcurrencyHelpers
 import NIOCore
 import NIOPosix
 import SwitchboardProtocol
-import SwitchboardStorage
+import SwitchboardDatabase
 
 /// The server's front door: certificates of `ssl:` endpoints (loaded at start, reloaded on SIGHUP and by a
 /// periodic check), the pipeline each listener puts before its sessions, and the summary of connections

@@ -1,5 +1,5 @@
 import Logging
-import SwitchboardStorage
+import SwitchboardDatabase
 
 /// One JSON object per log line (`--log-format json`), for log shippers:
 /// ```

@@ -1,7 +1,7 @@
 import Logging
 import SwitchboardChat
 import SwitchboardProtocol
-import SwitchboardStorage
+import SwitchboardDatabase
 
 extension Setting {
     /// Every setting of `switchboard serve`, in the order `switchboard config --show` prints them. A flag
