@@ -25,7 +25,7 @@ import Darwin
 /// queued history, stop the pool and the loop — all within ``ServerConfiguration/shutdownTimeout``.
 public final class ChatServer: Service {
     public let configuration: ServerConfiguration
-    private let logger: Logger
+    let logger: Logger
     /// The loop the hub and every client channel live on.
     private let loop: any EventLoop
     /// The group this server made for itself (and so shuts down), if it was not given one.
@@ -34,10 +34,20 @@ public final class ChatServer: Service {
     /// Whether this server made its pool (and so stops it); a given pool is the caller's to stop (the CLI
     /// runs it as a service of its own, after the server in shutdown order).
     private let ownsPool: Bool
-    private let state = NIOLockedValueBox(State())
+    let state = NIOLockedValueBox(State())
+    /// Connections turned away at a TLS or PROXY front door (``ChatServer+FrontDoor``).
+    public let frontDoorCounters = FrontDoorCounters()
 
-    private struct State {
+    struct State {
         var hub: NIOLoopBound<ChatHub>?
+        /// One per certificate of the `ssl:` endpoints, loaded at start.
+        var certificates: [TLSFiles: TLSCertificateStore] = [:]
+        /// The certificate check and the front door's summary line.
+        var frontDoorTasks: [RepeatedTask] = []
+        /// `--trusted-proxy` as in force (``reconfigure(_:)`` changes it).
+        var trustedProxies: [IPAddressRange] = []
+        /// Whether every listener is up (``whenListening(_:)``), and who waits for it.
+        var readiness = Readiness.starting([])
         var store: NIOLoopBound<HistoryWriter>?
         var listeners: [any Channel] = []
         var stopped = false
@@ -94,7 +104,7 @@ public final class ChatServer: Service {
         } catch {
             switch error {
             case is StartupInterrupted: logger.notice("\(error)")
-            case is ListenError, is DatabaseInUse: logger.error("\(error)")
+            case is ListenError, is DatabaseInUse, is TLSLoadError: logger.error("\(error)")
             default: logger.error("cannot start: \(error)")
             }
             await stop(quietly: true)
@@ -108,6 +118,7 @@ public final class ChatServer: Service {
     @discardableResult
     public func start() async throws -> [SocketAddress] {
         try configuration.validate()
+        try await loadCertificates()
         pool.start()
         logger.info("opening database", metadata: ["database": "\(configuration.database.redacted)"])
         // SIGTERM/SIGINT (graceful shutdown) ends the wait at once rather than after the timeout.
@@ -193,6 +204,7 @@ public final class ChatServer: Service {
             if let address = channel.localAddress { addresses.append(address) }
             logger.notice("listening", metadata: ["endpoint": "\(endpoint)", "address": "\(channel.localAddress?.displayString ?? "?")"])
         }
+        didStartListening()
         return addresses
     }
 
@@ -319,6 +331,7 @@ public final class ChatServer: Service {
     private func bind(_ endpoint: Endpoint, hub: NIOLoopBound<ChatHub>) async throws -> any Channel {
         let sendQueue = configuration.chat.maximumSendQueueBytes
         let logger = self.logger
+        let frontDoor = frontDoorPipeline(for: endpoint)
         let acceptBackoff = configuration.acceptBackoff
         var bootstrap = ServerBootstrap(group: loop)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
@@ -351,11 +364,11 @@ public final class ChatServer: Service {
                     // further reads while it has input queued, so this is what a flooding client can make the
                     // server hold between two turns of the loop.
                     try options.setOption(.maxMessagesPerRead, value: ChatServer.readsPerEvent)
-                    try channel.pipeline.syncOperations.addHandler(ChatSession(hub: hub.value))
+                    try frontDoor.install(on: channel) { door in ChatSession(hub: hub.value, frontDoor: door) }
                 }
             }
-        switch endpoint {
-        case .tcp(let host, let port, let backlog, let reusePort):
+        switch endpoint.socketEndpoint {
+        case .tcp(let host, let port, let backlog, let reusePort), .ssl(let host, let port, let backlog, let reusePort, _):
             bootstrap = bootstrap.serverChannelOption(.backlog, value: Int32(backlog))
             if reusePort {
                 // SO_REUSEPORT: several servers on one host bind the same port and the kernel spreads new
@@ -370,6 +383,10 @@ public final class ChatServer: Service {
                 .bind(unixDomainSocketPath: path, cleanupExistingSocketFile: true).get()
             if let mode { chmod(path, mode_t(mode)) }
             return channel
+        case .systemd(let domain, let index):
+            return try await bootstrap.withBoundSocket(try SystemdListenSockets.shared.socket(at: index, domain: domain)).get()
+        case .haproxy:
+            preconditionFailure("socketEndpoint is never haproxy:")
         }
     }
 
@@ -385,6 +402,8 @@ public final class ChatServer: Service {
             return (state.listeners, state.hub, state.store, state.serverID, state.heartbeat, state.trimmer, state.stopped)
         }
         guard !alreadyStopped else { return }
+        didStop()
+        stopFrontDoorTasks()
         if let trimmer { trimmer.eventLoop.execute { trimmer.value.stop() } }
         let deadline = NIODeadline.now() + configuration.shutdownTimeout
         // First, and waited for: a beat still running could otherwise find the row this stop marks stopped

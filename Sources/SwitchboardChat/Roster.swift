@@ -20,8 +20,9 @@ struct Roster {
     /// One member.
     struct Member: Equatable {
         let id: ConnectionKey
-        /// The IP address it connected from, for the per-address limit (`nil` for Unix sockets).
-        let address: String?
+        /// The IP address it connected from, for the per-address limit (`nil` for Unix sockets, and behind a
+        /// proxy until the PROXY header names the client).
+        var address: String?
         /// `nil` until it joins (gets its name).
         var nickname: String?
         /// Its visitor number (for its guest name), once joined.
@@ -50,10 +51,11 @@ struct Roster {
         case taken(String)
     }
 
-    /// Most members (admitted or joined) at once.
-    let maximumMembers: Int
-    /// Most members from one address; 0 means no limit.
-    let maximumPerAddress: Int
+    /// Most members (admitted or joined) at once; a lower value set while running (SIGHUP) refuses newcomers
+    /// until enough have left, and closes no one.
+    var maximumMembers: Int
+    /// Most members from one address; 0 means no limit. Lowered while running, it applies to newcomers only.
+    var maximumPerAddress: Int
 
     private(set) var members: [ConnectionKey: Member] = [:]
     /// Case-folded nickname (``Nickname/key(_:)``) → member id, for joined members.
@@ -114,6 +116,27 @@ struct Roster {
         if let address { addressCounts[address, default: 0] += 1 }
         localVisits += 1
         return .success(id)
+    }
+
+    /// Gives a member admitted without an address (behind a proxy) the client address its PROXY header named,
+    /// or refuses when that address is at its limit (the member stays admitted: ``withdraw(_:)`` it).
+    mutating func setAddress(_ id: ConnectionKey, to address: String) -> Result<Void, Refusal> {
+        guard var member = members[id], member.address == nil else { return .success(()) }
+        if maximumPerAddress > 0, addressCounts[address, default: 0] >= maximumPerAddress {
+            return .failure(.tooManyFromAddress)
+        }
+        member.address = address
+        members[id] = member
+        addressCounts[address, default: 0] += 1
+        return .success(())
+    }
+
+    /// Removes an admitted member that never reached the chat (its TLS handshake or PROXY header failed, or it
+    /// was refused once its address was known): as if it had never been admitted, its visit uncounted.
+    mutating func withdraw(_ id: ConnectionKey) {
+        guard let member = leave(id) else { return }
+        precondition(member.nickname == nil, "a member that joined leaves; it is not withdrawn")
+        localVisits -= 1
     }
 
     /// Gives an admitted member its guest name: `guest<visitor>` (the visitor number is its history row
