@@ -270,8 +270,8 @@ public final class ChatServer: Service {
     private func joinCluster(
         _ parameters: PostgresConnectionParameters, serverID: Int64, hub: NIOLoopBound<ChatHub>
     ) async throws {
-        let link = ClusterLink(
-            parameters: parameters, maximumInbox: configuration.clusterInboxLimit,
+        let link = NotifyTransport(
+            parameters: parameters, serverID: serverID, maximumInbox: configuration.clusterInboxLimit,
             maximumInboxBytes: configuration.clusterInboxBytes, sendRate: configuration.clusterSendRate, logger: logger)
         let pool = self.pool
         let timeout = configuration.serverTimeout
@@ -281,7 +281,7 @@ public final class ChatServer: Service {
             return hub.value.startCluster(serverID: serverID, transport: link, directory: directory, serverTimeout: timeout)
         }.get()
         do {
-            try await ready.withDeadline(NIODeadline.now() + ChatCluster.syncWait + .seconds(2), on: loop).get()
+            try await ready.withDeadline(NIODeadline.now() + ClusterNode.syncWait + .seconds(2), on: loop).get()
         } catch {
             logger.warning("not in contact with the other servers yet; serving this server's clients meanwhile")
         }
