@@ -22,6 +22,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-configuration.git", from: "1.4.0", traits: ["JSON", "YAML"]),
         // Lists a configuration file's keys (so a misspelt one is an error); also ComposeFileTests.
         .package(url: "https://github.com/jpsim/Yams.git", from: "6.2.2"),
+        // scrypt for operator and nickname passwords (CryptoExtras: BoringSSL's KDFs, no hand-written crypto).
+        .package(url: "https://github.com/apple/swift-crypto.git", from: "4.5.2"),
     ],
     targets: [
         // C interop: two tiny system library targets, nothing else touches C headers.
@@ -82,6 +84,19 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
+        // Moderation: operators and password hashes, bans (a pure BanList with lookups, not scans), mutes, the
+        // MOTD, registered nicknames and the moderation log, stored through the pool.
+        .target(
+            name: "SwitchboardModeration",
+            dependencies: [
+                "SwitchboardDatabase", "SwitchboardProtocol",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "CryptoExtras", package: "swift-crypto"),
+            ]
+        ),
         // Build tool: embeds Migrations/*/*.sql into SwitchboardDatabase (see Plugins/EmbedMigrations).
         .executableTarget(name: "switchboard-embed-migrations"),
         .plugin(
@@ -94,6 +109,7 @@ let package = Package(
             name: "SwitchboardChat",
             dependencies: [
                 "SwitchboardProtocol", "SwitchboardDatabase", "SwitchboardHistory", "SwitchboardCluster",
+                "SwitchboardModeration",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
@@ -108,6 +124,7 @@ let package = Package(
             name: "switchboard",
             dependencies: [
                 "SwitchboardChat", "SwitchboardDatabase", "SwitchboardHistory", "SwitchboardProtocol",
+                "SwitchboardModeration",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -152,6 +169,12 @@ let package = Package(
                            .product(name: "NIOPosix", package: "swift-nio")]
         ),
         .testTarget(
+            name: "SwitchboardModerationTests",
+            dependencies: ["SwitchboardModeration", "SwitchboardDatabase", "SwitchboardTestSupport",
+                           .product(name: "NIOCore", package: "swift-nio"),
+                           .product(name: "NIOPosix", package: "swift-nio")]
+        ),
+        .testTarget(
             name: "SwitchboardChatTests",
             dependencies: ["SwitchboardChat", "SwitchboardProtocol", "SwitchboardDatabase", "SwitchboardHistory",
                            "SwitchboardCluster", "SwitchboardTestSupport",
@@ -162,6 +185,7 @@ let package = Package(
         .testTarget(
             name: "SwitchboardEndToEndTests",
             dependencies: ["switchboard", "SwitchboardChat", "SwitchboardDatabase", "SwitchboardHistory", "SwitchboardCluster",
+                           "SwitchboardModeration",
                            "SwitchboardTestSupport", "SwitchboardProtocol",
                            .product(name: "NIOCore", package: "swift-nio"),
                            .product(name: "NIOPosix", package: "swift-nio"),
