@@ -32,6 +32,13 @@ public struct ChatConfiguration: Sendable {
     public var fanOutBytesPerTick = 1024 * 1024
     /// Most nicknames `/who` lists before summarising the rest.
     public var maximumWhoNames = 100
+    /// `/oper` over plain TCP from a non-loopback address (`--allow-plain-oper`); off: only TLS, Unix sockets
+    /// and loopback, where the password is not sent in the clear.
+    public var allowPlainOper = false
+    /// How often the hub asks the database whether bans, mutes, the MOTD or registrations changed (one
+    /// one-row read): a change made on another server, or directly in the database, holds here within this
+    /// plus one read.
+    public var moderationPollInterval: TimeAmount = .milliseconds(500)
 
     public init() {}
 }

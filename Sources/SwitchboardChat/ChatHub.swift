@@ -72,6 +72,11 @@ public final class ChatHub {
     private var idleSweep: Scheduled<Void>?
     /// Cluster mode (several servers on one PostgreSQL database): the other servers, once started.
     var cluster: ChatCluster?
+    /// Operators, bans, mutes, the MOTD (see ChatHub+Moderation.swift).
+    var moderation = ModerationState()
+    /// Where moderation is stored, once started (``startModeration(store:)``); without one, operator
+    /// commands say moderation is unavailable.
+    var moderationStore: (any ChatModerationStore)?
     /// Accepted connections ever (from the database at start-up, then counted here — in a cluster, the other
     /// servers' joins too, and their count from the database again at every heartbeat): `/count`'s total.
     public var totalVisits: Int64 { roster.totalVisits }
@@ -161,6 +166,10 @@ public final class ChatHub {
     /// the session then says why and closes.
     func admit(_ session: ChatSession, recordingRefusal: Bool = true) -> Result<ConnectionKey, Roster.Refusal> {
         eventLoop.preconditionInEventLoop()
+        if let refusal = banRefusal(address: session.address) {
+            if recordingRefusal { recordRefusal(session, refusal) }
+            return .failure(refusal)
+        }
         let result = roster.admit(address: session.address)
         switch result {
         case .success(let id):
@@ -184,6 +193,7 @@ public final class ChatHub {
     func readdress(_ session: ChatSession, _ id: ConnectionKey) -> Result<Void, Roster.Refusal> {
         eventLoop.preconditionInEventLoop()
         guard sessions[id] === session, let address = session.address else { return .success(()) }
+        if let refusal = banRefusal(address: address) { return .failure(refusal) }
         return roster.setAddress(id, to: address)
     }
 
@@ -293,6 +303,7 @@ public final class ChatHub {
         memberSlots[id] = members.count
         members.append(Unmanaged.passUnretained(session))
         session.send(ChatText.welcome(nickname: nickname, connected: connectedCount, visitor: visitor))
+        greet(session)
         if takeNamedNotice(joined: true) {
             broadcast(ChatText.joined(nickname, connected: connectedCount), except: session)
         }
@@ -317,6 +328,7 @@ public final class ChatHub {
             broadcast(ChatText.left(nickname, reason: shown, connected: connectedCount), except: session)
         }
         toldNotSaved.remove(id)
+        moderation.forget(id)
         if let cluster, member.nickname != nil {
             cluster.publish(.left(member: id.rawValue, reason: shown))
             cluster.release(id)
@@ -386,6 +398,7 @@ public final class ChatHub {
             say(session, id, nickname, text, kind: .say)
         case .command(let name, let typed, let argument):
             guard let command = ChatCommands.byName[name] else { return session.send(ChatText.unknownCommand(typed)) }
+            if command.operatorOnly && !isOperator(id) { return session.send(ChatText.operatorsOnly(command.names[0])) }
             command.run(ChatCommandContext(
                 hub: self, session: session, id: id, nickname: nickname, argument: argument, command: command))
         }
@@ -393,6 +406,9 @@ public final class ChatHub {
 
     /// `/nick`: here, or in cluster mode as the database decides.
     func rename(_ session: ChatSession, _ id: ConnectionKey, to name: String) {
+        if Nickname.problem(with: name) == nil, moderation.snapshot.bans.ban(address: nil, nickname: name, at: .now()) != nil {
+            return session.send(ChatText.bannedName(name))
+        }
         if let cluster { return clusterRename(session, id, to: name, cluster) }
         switch roster.rename(id, to: name) {
         case .success(let old): broadcast(ChatText.renamed(old, name), except: nil)
@@ -410,6 +426,14 @@ public final class ChatHub {
 
     /// `/msg`: to a member here, or on another server.
     func privateMessage(from session: ChatSession, _ id: ConnectionKey, _ nickname: String, to target: String, _ text: String) {
+        if isMuted(id, nickname) {
+            // The muted sender sees what it always sees (`-> bob: text`), so it cannot tell by trying.
+            guard let name = roster.member(named: target)?.nickname ?? roster.remoteMember(named: target)?.nickname else {
+                return session.send(ChatText.noSuchNick(target))
+            }
+            swallowMuted(session, id)
+            return session.send(ChatText.privateSent(to: name, text))
+        }
         if let cluster, let recipient = roster.remoteMember(named: target) {
             cluster.publish(.privateMessage(from: id.rawValue, toServer: recipient.id.server, to: recipient.id.member, text: text))
             return session.send(ChatText.privateSent(to: recipient.nickname, text))
@@ -439,6 +463,7 @@ public final class ChatHub {
     }
 
     func say(_ session: ChatSession, _ id: ConnectionKey, _ nickname: String, _ text: String, kind: MessageKind) {
+        if isMuted(id, nickname) { return swallowMuted(session, id) }
         let line = kind == .say ? ChatText.say(nickname, text) : ChatText.me(nickname, text)
         broadcast(line, except: session)
         history.messageSaid(id, nickname: nickname, kind: kind, body: text, at: Timestamp.now())
@@ -596,6 +621,8 @@ public final class ChatHub {
         idleSweep = nil
         batchTimer?.cancel()
         batchTimer = nil
+        moderation.pollTimer?.cancel()
+        moderation.pollTimer = nil
         let everyone = Array(sessions.values)
         for session in everyone { session.send(ChatText.shuttingDown) }
         var futures = everyone.map { $0.close(reason: "server shutdown") }
@@ -628,9 +655,19 @@ extension ChatHub: Sendable {}
 
 extension Roster.Refusal {
     /// What the refused client is told.
-    var line: String { self == .serverFull ? ChatText.serverFull : ChatText.tooManyFromAddress }
+    var line: String {
+        switch self {
+        case .serverFull: return ChatText.serverFull
+        case .tooManyFromAddress: return ChatText.tooManyFromAddress
+        case .banned(let detail): return ChatText.youAreBanned(detail)
+        }
+    }
     /// The history row's `close_reason`.
     var recordedReason: String {
-        self == .serverFull ? "refused: server full" : "refused: too many connections from your address"
+        switch self {
+        case .serverFull: return "refused: server full"
+        case .tooManyFromAddress: return "refused: too many connections from your address"
+        case .banned: return "refused: banned"
+        }
     }
 }

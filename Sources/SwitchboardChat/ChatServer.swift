@@ -191,6 +191,10 @@ public final class ChatServer: Service {
         if case .postgres(let parameters) = configuration.database {
             try await joinCluster(parameters, serverID: serverID, hub: hub)
         }
+        // Bans, mutes and the MOTD, read before the first accept (then polled for changes).
+        try? await loop.flatSubmit {
+            hub.value.startModeration(store: PoolModerationStore(pool: pool, eventLoop: loop))
+        }.withDeadline(NIODeadline.now() + configuration.chat.visitorNumberWait, on: loop).get()
 
         var addresses: [SocketAddress] = []
         for endpoint in configuration.endpoints {

@@ -460,11 +460,12 @@ public final class ChatSession: ChannelDuplexHandler {
         return !context.channel.isActive || context.channel.isWritable
     }
 
-    /// Sends the lines a database read produces, in order with everything else this client is sent.
-    func reply(_ lines: EventLoopFuture<[String]>) {
+    /// Sends the lines a database read produces, in order with everything else this client is sent; after
+    /// ``ChatConfiguration/historyReadWait`` without them, `unavailable` instead.
+    func reply(_ lines: EventLoopFuture<[String]>, unavailable: String = ChatText.historyUnavailable) {
         let id = output.reserveReply()
         let timeout = hub.eventLoop.assumeIsolated().scheduleTask(in: hub.configuration.historyReadWait) {
-            self.completeReply(id, [ChatText.historyUnavailable])
+            self.completeReply(id, [unavailable])
         }
         lines.assumeIsolated().whenComplete { result in
             timeout.cancel()
@@ -472,7 +473,7 @@ public final class ChatSession: ChannelDuplexHandler {
             case .success(let lines): self.completeReply(id, lines)
             case .failure(let error):
                 self.hub.logger.warning("history read failed", metadata: ["error": "\(error)"])
-                self.completeReply(id, [ChatText.historyUnavailable])
+                self.completeReply(id, [unavailable])
             }
         }
     }

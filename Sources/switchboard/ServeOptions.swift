@@ -43,6 +43,9 @@ struct ServeOptions: ParsableArguments {
         valueName: "notices"))
     var noticeRate: Int?
 
+    @Flag(name: .long, help: "Allow /oper (a password) over plain TCP from non-loopback addresses; without it only TLS, Unix sockets and loopback. \(ServeOptions.defaultNote("allow-plain-oper"))")
+    var allowPlainOper = false
+
     @Option(name: .long, parsing: .unconditional, help: ArgumentHelp(
         "Visitor numbers reserved from the database at a time, so a welcome needs no round trip; 0 = each welcome waits for its row. \(ServeOptions.defaultNote("visitor-number-block"))",
         valueName: "numbers"))
@@ -135,6 +138,7 @@ struct ServeOptions: ParsableArguments {
         set("flood-burst", floodBurst.map { .double($0) })
         set("idle-timeout", idleTimeout.map { .double($0) })
         set("notice-rate", noticeRate.map { .int($0) })
+        set("allow-plain-oper", allowPlainOper ? .bool(true) : nil)
         set("visitor-number-block", visitorNumberBlock.map { .int($0) })
         set("db-threads", dbThreads.map { .int($0) })
         set("db-connect-timeout", dbConnectTimeout.map { .double($0) })

@@ -34,6 +34,7 @@ extension Setting {
         .number("flood-burst", \.server.chat.floodBurst, live: true),
         .seconds("idle-timeout", \.server.chat.idleTimeout, live: true),
         .integer("notice-rate", \.server.chat.noticeRate, live: true),
+        .boolean("allow-plain-oper", \.server.chat.allowPlainOper, live: true),
         .integer("visitor-number-block", \.server.chat.visitorNumberBlock, live: false),
         .integer("db-threads", \.server.databaseThreads, live: false),
         .seconds("db-connect-timeout", \.server.databaseConnectTimeout, live: false),
