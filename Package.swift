@@ -177,7 +177,7 @@ let package = Package(
         .testTarget(
             name: "SwitchboardChatTests",
             dependencies: ["SwitchboardChat", "SwitchboardProtocol", "SwitchboardDatabase", "SwitchboardHistory",
-                           "SwitchboardCluster", "SwitchboardTestSupport",
+                           "SwitchboardCluster", "SwitchboardModeration", "SwitchboardTestSupport",
                            .product(name: "NIOCore", package: "swift-nio"),
                            .product(name: "NIOEmbedded", package: "swift-nio")]
         ),
