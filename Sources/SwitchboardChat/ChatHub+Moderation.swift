@@ -11,6 +11,9 @@ import SwitchboardProtocol
 /// `moderation_version` changes, which it polls every ``ChatConfiguration/moderationPollInterval`` — so a ban
 /// set on another server, or edited directly in the database, holds here within that interval plus a read.
 extension ChatHub {
+    /// The operator name admin-console clients act under (in messages and the moderation log).
+    static let adminConsoleName = "admin"
+
     /// Starts enforcing what `store` holds. The future completes once the first snapshot is read (the server
     /// listens after that, so bans hold from the first accept); if it cannot be read the server starts with
     /// none and the poll keeps trying.

@@ -216,6 +216,7 @@ public final class ChatHub {
         memberSlots[id] = members.count
         members.append(Unmanaged.passUnretained(session))
         session.send(ChatText.welcome(nickname: nickname, connected: connectedCount, visitor: visitor))
+        if session.isAdminConsole { moderation.operators[id] = ChatHub.adminConsoleName }
         greet(session)
         if takeNamedNotice(joined: true) {
             broadcast(ChatText.joined(nickname, connected: connectedCount), except: session)

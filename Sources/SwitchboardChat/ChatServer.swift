@@ -208,6 +208,19 @@ public final class ChatServer: Service {
             if let address = channel.localAddress { addresses.append(address) }
             logger.notice("listening", metadata: ["endpoint": "\(endpoint)", "address": "\(channel.localAddress?.displayString ?? "?")"])
         }
+        for endpoint in configuration.adminEndpoints {
+            // Every peer is an operator: the socket file is the only gate, so it is 0600 unless told otherwise.
+            var endpoint = endpoint
+            if case .unix(let path, nil, let backlog) = endpoint { endpoint = .unix(path: path, mode: 0o600, backlog: backlog) }
+            let channel: any Channel
+            do {
+                channel = try await bind(endpoint, hub: hub, adminConsole: true)
+            } catch {
+                throw ListenError(endpoint: endpoint, underlying: error)
+            }
+            state.withLockedValue { $0.listeners.append(channel) }
+            logger.notice("admin console listening", metadata: ["endpoint": "\(endpoint)"])
+        }
         didStartListening()
         return addresses
     }
@@ -332,7 +345,7 @@ public final class ChatServer: Service {
         return kill(pid_t(pid), 0) == 0 || errno == EPERM
     }
 
-    private func bind(_ endpoint: Endpoint, hub: NIOLoopBound<ChatHub>) async throws -> any Channel {
+    private func bind(_ endpoint: Endpoint, hub: NIOLoopBound<ChatHub>, adminConsole: Bool = false) async throws -> any Channel {
         let sendQueue = configuration.chat.maximumSendQueueBytes
         let logger = self.logger
         let frontDoor = frontDoorPipeline(for: endpoint)
@@ -369,7 +382,7 @@ public final class ChatServer: Service {
                     // server hold between two turns of the loop.
                     try options.setOption(.maxMessagesPerRead, value: ChatServer.readsPerEvent)
                     try frontDoor.install(on: channel, maximumLineLength: hub.value.configuration.maximumLineLength) { door in
-                        ChatSession(hub: hub.value, frontDoor: door)
+                        ChatSession(hub: hub.value, frontDoor: door, isAdminConsole: adminConsole)
                     }
                 }
             }

@@ -53,6 +53,8 @@ public final class ChatSession: ChannelDuplexHandler {
     let hub: ChatHub
     /// What the connection passes before the chat starts (nothing, for plain telnet).
     let frontDoor: FrontDoor
+    /// Accepted on an `--admin` endpoint: an operator (acting as `admin`) from the start.
+    let isAdminConsole: Bool
     /// Whether the hub has recorded this connection's row (history and leave notices follow only then).
     var recordedOpen = false
     var context: ChannelHandlerContext?
@@ -119,10 +121,12 @@ public final class ChatSession: ChannelDuplexHandler {
     /// calls back into this session.
     @exclusivity(unchecked) var output = SessionOutput()
 
-    /// Creates the handler for one connection of `hub`, behind `frontDoor` (plain telnet: none).
-    public init(hub: ChatHub, frontDoor: FrontDoor = .none) {
+    /// Creates the handler for one connection of `hub`, behind `frontDoor` (plain telnet: none); on the admin
+    /// console (`isAdminConsole`) the client is an operator from its welcome on.
+    public init(hub: ChatHub, frontDoor: FrontDoor = .none, isAdminConsole: Bool = false) {
         self.hub = hub
         self.frontDoor = frontDoor
+        self.isAdminConsole = isAdminConsole
         // The loop's clock (virtual on an EmbeddedEventLoop, so tests can drive time).
         self.lastActivity = hub.eventLoop.now
         self.flood = FloodControl(

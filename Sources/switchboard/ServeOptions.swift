@@ -17,6 +17,11 @@ struct ServeOptions: ParsableArguments {
         valueName: "endpoint"))
     var listen: [String] = []
 
+    @Option(name: .long, help: ArgumentHelp(
+        "An admin console: unix:PATH[:mode=OCTAL] (mode 600 unless given) where every peer is an operator, for scripts; repeatable. \(ServeOptions.defaultNote("admin"))",
+        valueName: "endpoint"))
+    var admin: [String] = []
+
     @Option(name: .long, parsing: .unconditional, help: "Longest accepted input line, in bytes (terminator not counted). \(ServeOptions.defaultNote("max-line"))")
     var maxLine: Int?
 
@@ -127,6 +132,7 @@ struct ServeOptions: ParsableArguments {
             if let value { values[key] = value }
         }
         set("listen", listen.isEmpty ? nil : .stringArray(listen))
+        set("admin", admin.isEmpty ? nil : .stringArray(admin))
         set("database", common.database.map { .string($0) })
         set("log-level", common.logLevel.map { .string($0.rawValue) })
         set("log-format", common.logFormat.map { .string($0.rawValue) })

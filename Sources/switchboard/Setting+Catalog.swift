@@ -19,6 +19,16 @@ extension Setting {
                   do { return try Endpoint(parsing: text) } catch { throw SettingError("\(error)") }
               },
               show: { $0.specification }),
+        .list("admin", \.server.adminEndpoints, live: false,
+              parse: { text in
+                  let endpoint: Endpoint
+                  do { endpoint = try Endpoint(parsing: text) } catch { throw SettingError("\(error)") }
+                  guard case .unix = endpoint else {
+                      throw SettingError("must be a unix:PATH endpoint (every peer there is an operator)")
+                  }
+                  return endpoint
+              },
+              show: { $0.specification }),
         .text("database", \.server.database, live: false, secret: true,
               parse: { text in
                   do { return try DatabaseURL(parsing: text) } catch let error as DatabaseError {

@@ -1,6 +1,7 @@
 import Foundation
 import SwitchboardDatabase
 import SwitchboardModeration
+import SwitchboardProtocol
 import SwitchboardTestSupport
 import XCTest
 
@@ -175,6 +176,34 @@ final class ModerationEndToEndTests: XCTestCase {
             op2.expect("! no ban on 127.0.0.2")
             let welcomeBack = try LineClient(port: server.port, from: "127.0.0.2")
             XCTAssertEqual(welcomeBack.readLine()?.hasPrefix("* Welcome, "), true)
+            await server.stop()
+        }
+    }
+
+    /// `--admin unix:PATH`: the socket file is 0600, every peer there is an operator acting as `admin` from
+    /// its welcome on (no /oper), and its actions are recorded under that name.
+    func testAdminConsolePeersAreOperators() async throws {
+        try await forEachBackend { database, directory in
+            let path = directory.appendingPathComponent("admin.sock").path
+            let server = try await InProcessServer.start(database: database, for: self) {
+                $0.adminEndpoints = [.unix(path: path, mode: nil, backlog: Endpoint.defaultBacklog)]
+            }
+            var info = stat()
+            XCTAssertEqual(stat(path, &info), 0)
+            XCTAssertEqual(info.st_mode & 0o777, 0o600, "the admin socket is the operator's gate: owner only")
+            let (user, _) = try server.join()
+            let admin = try LineClient(unixPath: path)
+            XCTAssertEqual(admin.readLine()?.hasPrefix("* Welcome, guest2!"), true)
+            user.expect("* guest2 joined (2 clients connected)")
+            admin.send("/announce nightly restart in 5 minutes\r\n/kick guest1 cron\r\n")
+            XCTAssertEqual(user.readUntilClosed(), [
+                "* announcement from admin: nightly restart in 5 minutes", "! kicked by admin (cron)",
+            ])
+            admin.expect("* announcement from admin: nightly restart in 5 minutes")
+            admin.expect("* kicked guest1")
+            admin.send("/quit\r\n")
+            _ = admin.readUntilClosed()
+            _ = try await server.waitForHistory { rows in rows.contains { $0["close_reason"] as? String == "kicked by admin: cron" } }
             await server.stop()
         }
     }
