@@ -40,7 +40,11 @@ extension ChatHub {
     /// `/who`.
     func who(_ session: ChatSession) {
         tick.charge(roster.joinedCount * 16)  // sorting every name is work too
-        session.send(ChatText.who(roster.sortedNicknames(limit: configuration.maximumWhoNames), total: roster.joinedCount))
+        var names = roster.sortedNicknames(limit: configuration.maximumWhoNames)
+        if !preferences.away.isEmpty {
+            names = names.map { name in awayReason(of: name) != nil ? name + " (away)" : name }
+        }
+        session.send(ChatText.who(names, total: roster.joinedCount))
     }
 
     /// `/msg`: to a member here, or on another server.
@@ -60,8 +64,12 @@ extension ChatHub {
         guard let recipient = roster.member(named: target), let recipientNickname = recipient.nickname,
             let other = sessions[recipient.id]
         else { return session.send(ChatText.noSuchNick(target)) }
-        other.send(ChatText.privateReceived(from: nickname, text))
+        // Someone ignoring the sender gets nothing; the sender sees the usual echo (ignoring is not announced).
+        if !preferences.ignores(recipient.id, Nickname.key(nickname)) {
+            other.send(ChatText.privateReceived(from: nickname, text))
+        }
         session.send(ChatText.privateSent(to: recipientNickname, text))
+        if let reason = preferences.away[recipient.id] { session.send(ChatText.isAway(recipientNickname, reason)) }
     }
 
     /// `/history N`: the reply waits for the database, in order with the rest of the session's output.
@@ -84,7 +92,7 @@ extension ChatHub {
     func say(_ session: ChatSession, _ id: ConnectionKey, _ nickname: String, _ text: String, kind: MessageKind) {
         if isMuted(id, nickname) { return swallowMuted(session, id) }
         let line = kind == .say ? ChatText.say(nickname, text) : ChatText.me(nickname, text)
-        broadcast(line, except: session)
+        broadcastChat(line, body: text, from: nickname, except: session)
         history.messageSaid(id, nickname: nickname, kind: kind, body: text, at: Timestamp.now())
         cluster?.publish(kind == .say ? .said(member: id.rawValue, text: text) : .acted(member: id.rawValue, text: text))
     }

@@ -61,6 +61,8 @@ public final class ChatHub {
     /// Where moderation is stored, once started (``startModeration(store:)``); without one, operator
     /// commands say moderation is unavailable.
     var moderationStore: (any ChatModerationStore)?
+    /// Away, ignore and bell settings of this server's clients (see ChatHub+Preferences.swift).
+    var preferences = ClientPreferences()
     /// Accepted connections ever (from the database at start-up, then counted here — in a cluster, the other
     /// servers' joins too, and their count from the database again at every heartbeat): `/count`'s total.
     public var totalVisits: Int64 { roster.totalVisits }
@@ -243,6 +245,7 @@ public final class ChatHub {
         }
         toldNotSaved.remove(id)
         moderation.forget(id)
+        preferences.forget(id)
         if let cluster, member.nickname != nil {
             cluster.publish(.left(member: id.rawValue, reason: shown))
             cluster.release(id)

@@ -63,3 +63,22 @@ extension ChatText {
     static func didDeop(_ nickname: String) -> String { "* \(nickname) is no longer an operator" }
     static func bannedName(_ nickname: String) -> String { "! the nickname \(nickname) is banned" }
 }
+
+/// The lines of away, ignore and the bell.
+extension ChatText {
+    static func nowAway(_ reason: String) -> String { reason.isEmpty ? "* you are away" : "* you are away: \(reason)" }
+    static let back = "* you are back"
+    static let notAway = "! you are not away"
+    static func isAway(_ nickname: String, _ reason: String) -> String {
+        reason.isEmpty ? "* \(nickname) is away" : "* \(nickname) is away: \(reason)"
+    }
+    static let ignoringNobody = "* you ignore nobody"
+    static func ignoring(_ keys: [String]) -> String { "* you ignore: " + keys.joined(separator: ", ") }
+    static let cannotIgnoreYourself = "! you cannot ignore yourself"
+    static func ignoringTooMany(_ maximum: Int) -> String { "! you ignore \(maximum) nicknames already (the most)" }
+    static func nowIgnoring(_ nickname: String) -> String { "* ignoring \(nickname): their lines and messages no longer reach you" }
+    static func notIgnoring(_ nickname: String) -> String { "! you do not ignore \(nickname)" }
+    static func noLongerIgnoring(_ nickname: String) -> String { "* no longer ignoring \(nickname)" }
+    static let bellOn = "* the bell rings when a line mentions you"
+    static let bellOff = "* no bell"
+}

@@ -1,11 +1,33 @@
 import SwitchboardModeration
 import SwitchboardProtocol
 
-/// The commands of operators and moderation, appended to ``ChatCommands/table`` (so `/help` and dispatch
-/// know them like any other). Handlers run on the hub's loop; the hub refuses operator-only ones to others
-/// before they run.
+/// The commands of people and moderation (away, ignore, the bell; operators and what they may do),
+/// appended to ``ChatCommands/table`` (so `/help` and dispatch know them like any other). Handlers run on
+/// the hub's loop; the hub refuses operator-only ones to others before they run.
 enum ModerationCommands {
     static let table: [ChatCommand] = [
+        ChatCommand(["away"], usage: "/away [REASON]", "mark yourself away (shown in /who; a /msg to you gets the reason)") { context in
+            context.hub.setAway(context.session, context.id, reason: context.argument)
+        },
+        ChatCommand(["back"], usage: "/back", "no longer away") { context in
+            context.hub.setBack(context.session, context.id)
+        },
+        ChatCommand(["ignore"], usage: "/ignore [NICK]", "stop seeing NICK's lines and messages (no NICK: the list)") { context in
+            if context.argument.isEmpty { return context.hub.ignore(context.session, context.id, nil) }
+            guard let name = CommandArgument.word(context.argument) else { return context.usage() }
+            context.hub.ignore(context.session, context.id, name)
+        },
+        ChatCommand(["unignore"], usage: "/unignore NICK", "see NICK again") { context in
+            guard let name = CommandArgument.word(context.argument) else { return context.usage() }
+            context.hub.unignore(context.session, context.id, name)
+        },
+        ChatCommand(["bell"], usage: "/bell on|off", "ring your terminal's bell when a line mentions you") { context in
+            switch context.argument.lowercased() {
+            case "on": context.hub.setBell(context.session, context.id, on: true)
+            case "off": context.hub.setBell(context.session, context.id, on: false)
+            default: context.usage()
+            }
+        },
         ChatCommand(["oper"], usage: "/oper NAME PASSWORD", "become an operator (TLS, Unix socket or loopback)") { context in
             // The password is the rest of the line, spaces and all.
             guard let (name, password) = CommandArgument.targetAndText(context.argument) else { return context.usage() }
