@@ -32,6 +32,9 @@ public struct ChatConfiguration: Sendable {
     public var fanOutBytesPerTick = 1024 * 1024
     /// Most nicknames `/who` lists before summarising the rest.
     public var maximumWhoNames = 100
+    /// Public lines replayed to a newcomer after its welcome (and the MOTD), from the database, in `/history`'s
+    /// form and followed by `* end of history` (`--history-on-join`); 0: none.
+    public var historyOnJoin = 10
     /// `/oper` over plain TCP from a non-loopback address (`--allow-plain-oper`); off: only TLS, Unix sockets
     /// and loopback, where the password is not sent in the clear.
     public var allowPlainOper = false

@@ -96,6 +96,17 @@ extension ChatHub {
         if let motd = moderation.snapshot.motd { session.send(ChatText.motd(motd.body)) }
     }
 
+    /// After the welcome and the MOTD: the last ``ChatConfiguration/historyOnJoin`` public lines, as `/history`
+    /// shows them and ending in `* end of history`; nothing when there are none (or the database does not
+    /// answer: the chat goes on without them).
+    func replayHistory(to session: ChatSession) {
+        let count = configuration.historyOnJoin
+        guard count > 0 else { return }
+        session.reply(history.recentMessages(limit: count).map { messages in
+            messages.isEmpty ? [] : messages.map(ChatText.historyLine) + [ChatText.endOfHistory]
+        }.recover { _ in [] }, unavailable: nil)
+    }
+
     /// Whether a transport keeps a password private: TLS, a Unix socket, or loopback.
     private func isPrivate(_ session: ChatSession) -> Bool {
         if session.frontDoor.tls || session.address == nil { return true }
@@ -146,13 +157,18 @@ extension ChatHub {
     /// `/kick NICK [REASON]`.
     func kick(_ session: ChatSession, _ id: ConnectionKey, nickname: String, reason: String) {
         guard let actor = moderation.operators[id] else { return }
-        guard let member = roster.member(named: nickname), let name = member.nickname, let target = sessions[member.id] else {
+        guard let member = roster.member(named: nickname), let name = member.nickname, let target = sessions[member.id],
+            !moderation.expelled.contains(member.id)
+        else {
             if roster.remoteMember(named: nickname) != nil { return session.send(ChatText.onAnotherServer(nickname)) }
             return session.send(ChatText.noSuchNick(nickname))
         }
+        moderation.expelled.insert(member.id)
         target.send(ChatText.kicked(by: actor, reason: reason))
-        target.close(reason: reason.isEmpty ? "kicked by \(actor)" : "kicked by \(actor): \(reason)",
-                     shownAs: reason.isEmpty ? "kicked" : "kicked: \(reason)")
+        // After any reply it is owed (its history on join, a /history): the kick line waits behind those.
+        target.closeWhenAnswered(
+            reason: reason.isEmpty ? "kicked by \(actor)" : "kicked by \(actor): \(reason)",
+            shownAs: reason.isEmpty ? "kicked" : "kicked: \(reason)")
         record(ModerationLogEntry(at: .now(), actor: actor, action: "kick", target: name, reason: reason))
         if target !== session { session.send(ChatText.didKick(name)) }
     }
@@ -207,12 +223,13 @@ extension ChatHub {
         let bans = moderation.snapshot.bans
         guard bans.count > 0 else { return }
         let now = Timestamp.now()
-        for (id, session) in sessions {
+        for (id, session) in sessions where !moderation.expelled.contains(id) {
             guard let member = roster.members[id] else { continue }
             let address = member.address.flatMap { try? SocketAddress(ipAddress: $0, port: 0) }
             guard let ban = bans.ban(address: address, nickname: member.nickname, at: now) else { continue }
+            moderation.expelled.insert(id)
             session.send(ChatText.youAreBanned(ban.refusalDetail))
-            session.close(
+            session.closeWhenAnswered(
                 reason: ban.reason.isEmpty ? "banned" : "banned: \(ban.reason)",
                 shownAs: ban.reason.isEmpty ? "banned" : "banned: \(ban.reason)")
         }

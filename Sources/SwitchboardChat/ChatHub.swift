@@ -220,6 +220,7 @@ public final class ChatHub {
         session.send(ChatText.welcome(nickname: nickname, connected: connectedCount, visitor: visitor))
         if session.isAdminConsole { moderation.operators[id] = ChatHub.adminConsoleName }
         greet(session)
+        replayHistory(to: session)
         if takeNamedNotice(joined: true) {
             broadcast(ChatText.joined(nickname, connected: connectedCount), except: session)
         }

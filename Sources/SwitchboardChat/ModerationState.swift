@@ -22,6 +22,8 @@ struct ModerationState {
     var mutedConnections: Set<ConnectionKey> = []
     /// Muted connections already told so.
     var toldMuted: Set<ConnectionKey> = []
+    /// Connections told they are kicked or banned, closing once their owed replies are out: told once.
+    var expelled: Set<ConnectionKey> = []
     var perConnection = FailureThrottle<ConnectionKey>(
         limit: perConnectionFailures.limit, window: perConnectionFailures.window)
     var perAddress = FailureThrottle<String>(limit: perAddressFailures.limit, window: perAddressFailures.window)
@@ -38,6 +40,7 @@ struct ModerationState {
         operators[id] = nil
         mutedConnections.remove(id)
         toldMuted.remove(id)
+        expelled.remove(id)
         perConnection.forget(id)
         checking.remove(id)
     }

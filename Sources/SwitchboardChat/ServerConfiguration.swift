@@ -124,6 +124,9 @@ extension ChatConfiguration {
             throw ConfigurationError("--visitor-number-block must be from 0 to 100000")
         }
         guard maximumWhoNames > 0 else { throw ConfigurationError("/who must list at least one name") }
+        guard (0...CommandArgument.maximumHistoryCount).contains(historyOnJoin) else {
+            throw ConfigurationError("--history-on-join must be from 0 (off) to \(CommandArgument.maximumHistoryCount)")
+        }
     }
 }
 

@@ -48,6 +48,11 @@ struct ServeOptions: ParsableArguments {
         valueName: "notices"))
     var noticeRate: Int?
 
+    @Option(name: .long, parsing: .unconditional, help: ArgumentHelp(
+        "Public lines replayed to a newcomer after the welcome, from the database; 0 = none. \(ServeOptions.defaultNote("history-on-join"))",
+        valueName: "lines"))
+    var historyOnJoin: Int?
+
     @Flag(name: .long, help: "Allow /oper (a password) over plain TCP from non-loopback addresses; without it only TLS, Unix sockets and loopback. \(ServeOptions.defaultNote("allow-plain-oper"))")
     var allowPlainOper = false
 
@@ -145,6 +150,7 @@ struct ServeOptions: ParsableArguments {
         set("idle-timeout", idleTimeout.map { .double($0) })
         set("notice-rate", noticeRate.map { .int($0) })
         set("allow-plain-oper", allowPlainOper ? .bool(true) : nil)
+        set("history-on-join", historyOnJoin.map { .int($0) })
         set("visitor-number-block", visitorNumberBlock.map { .int($0) })
         set("db-threads", dbThreads.map { .int($0) })
         set("db-connect-timeout", dbConnectTimeout.map { .double($0) })

@@ -77,6 +77,9 @@ final class ModerationEndToEndTests: XCTestCase {
             alice.expect("* message of the day set")
             let (carol, _) = try server.join()
             carol.expect("* motd: be kind")
+            // Then the history on join (guest2's "back" is the one public line said so far).
+            let replayed = carol.readLines(until: { $0 == "* end of history" })
+            XCTAssertTrue(replayed.first?.hasSuffix("] <guest2> back") == true, "\(replayed)")
             alice.expect("* guest3 joined (3 clients connected)")
             bob.expect("* guest3 joined (3 clients connected)")
 
