@@ -54,9 +54,12 @@ struct ChatCommandContext {
 enum ChatCommands {
     static let table: [ChatCommand] = [
         ChatCommand(
-            ["nick"], usage: "/nick NAME", "change your nickname (\(Nickname.rule))",
-            usageError: "/nick NAME (\(Nickname.rule))"
+            ["nick"], usage: "/nick NAME [PASSWORD]", "change your nickname (\(Nickname.rule)); a registered one with its password",
+            usageError: "/nick NAME [PASSWORD] (\(Nickname.rule))"
         ) { context in
+            if let (name, password) = CommandArgument.targetAndText(context.argument) {
+                return context.hub.identify(context.session, context.id, password: password, as: name)
+            }
             guard let name = CommandArgument.word(context.argument) else { return context.usage() }
             context.hub.rename(context.session, context.id, to: name)
         },

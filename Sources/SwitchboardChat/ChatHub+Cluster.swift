@@ -68,6 +68,7 @@ extension ChatHub {
             broadcast(ChatText.renamed(old, name), except: nil)
             let claimedAt = roster.members[id]?.claimedAt ?? time
             cluster?.publish(.renamed(member: id.rawValue, claimedAt: claimedAt, nickname: name))
+            tookNickname(id, name)
         case .failure(.taken(let name)):
             // Someone elsewhere took it while the claim was on its way (only while the servers were apart).
             if claimed { cluster?.release(id) }

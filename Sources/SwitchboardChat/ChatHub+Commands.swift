@@ -30,7 +30,9 @@ extension ChatHub {
         }
         if let cluster { return clusterRename(session, id, to: name, cluster) }
         switch roster.rename(id, to: name) {
-        case .success(let old): broadcast(ChatText.renamed(old, name), except: nil)
+        case .success(let old):
+            broadcast(ChatText.renamed(old, name), except: nil)
+            tookNickname(id, name)
         case .failure(.invalid(let problem)): session.send(ChatText.invalidNickname(problem))
         case .failure(.alreadyNamed(let name)): session.send(ChatText.alreadyNamed(name))
         case .failure(.taken(let name)): session.send(ChatText.nicknameTaken(name))
@@ -41,8 +43,12 @@ extension ChatHub {
     func who(_ session: ChatSession) {
         tick.charge(roster.joinedCount * 16)  // sorting every name is work too
         var names = roster.sortedNicknames(limit: configuration.maximumWhoNames)
-        if !preferences.away.isEmpty {
-            names = names.map { name in awayReason(of: name) != nil ? name + " (away)" : name }
+        if !preferences.away.isEmpty || !moderation.identified.isEmpty {
+            names = names.map { name in
+                guard let member = roster.member(named: name) else { return name }
+                return name + (isIdentified(member.id) ? " (identified)" : "")
+                    + (preferences.away[member.id] != nil ? " (away)" : "")
+            }
         }
         session.send(ChatText.who(names, total: roster.joinedCount))
     }

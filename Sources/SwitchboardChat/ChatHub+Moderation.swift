@@ -81,8 +81,11 @@ extension ChatHub {
 
     /// Whether `id` (named `nickname`) is muted now.
     func isMuted(_ id: ConnectionKey, _ nickname: String) -> Bool {
-        if moderation.mutedConnections.contains(id) { return true }
-        guard let mute = moderation.snapshot.mutes[Nickname.key(nickname)] else { return false }
+        // Every chat line asks: with no mutes at all, the answer costs two emptiness checks.
+        if !moderation.mutedConnections.isEmpty, moderation.mutedConnections.contains(id) { return true }
+        guard !moderation.snapshot.mutes.isEmpty, let mute = moderation.snapshot.mutes[Nickname.key(nickname)] else {
+            return false
+        }
         return mute.isActive(at: .now())
     }
 
@@ -97,14 +100,24 @@ extension ChatHub {
     }
 
     /// After the welcome and the MOTD: the last ``ChatConfiguration/historyOnJoin`` public lines, as `/history`
-    /// shows them and ending in `* end of history`; nothing when there are none (or the database does not
-    /// answer: the chat goes on without them).
+    /// shows them and ending in `* end of history`; nothing when there are none, when the database does not
+    /// answer, or while it is behind the chat (a flood: newcomers then get no replay rather than add reads).
+    ///
+    /// Sent when the read comes back, not as a reply holding its place in the output: nothing the client is
+    /// told meanwhile (a kick, `* server shutting down`) can be held up behind it, and the block is marked by
+    /// its timestamps and its last line. Lines said while the read was on its way may come before it.
     func replayHistory(to session: ChatSession) {
         let count = configuration.historyOnJoin
-        guard count > 0 else { return }
-        session.reply(history.recentMessages(limit: count).map { messages in
-            messages.isEmpty ? [] : messages.map(ChatText.historyLine) + [ChatText.endOfHistory]
-        }.recover { _ in [] }, unavailable: nil)
+        guard count > 0, !isBehind, let id = session.id else { return }
+        let joinedAt = Timestamp.now()
+        history.recentMessages(limit: count).assumeIsolated().whenSuccess { messages in
+            // The read waits for the lines queued before it to be written, and so may see lines said since the
+            // join, which the newcomer has been sent live already.
+            let messages = messages.filter { $0.sentAt < joinedAt }
+            guard !messages.isEmpty, self.sessions[id] === session, !self.moderation.expelled.contains(id) else { return }
+            for message in messages { session.send(ChatText.historyLine(message)) }
+            session.send(ChatText.endOfHistory)
+        }
     }
 
     /// Whether a transport keeps a password private: TLS, a Unix socket, or loopback.
@@ -132,9 +145,7 @@ extension ChatHub {
             logger.notice("oper throttled", metadata: ["peer": "\(peer)", "operator": "\(name)"])
             return session.send(ChatText.tooManyWrongPasswords(retryIn: wait))
         }
-        guard moderation.checking.insert(id).inserted else { return session.send(ChatText.operInProgress) }
-        session.reply(store.checkOperator(name: name, password: password).assumeIsolated().map { found -> [String] in
-            self.moderation.checking.remove(id)
+        answer(session, id, store.checkOperator(name: name, password: password).assumeIsolated().map { found -> [String] in
             guard self.sessions[id] === session else { return [] }
             guard let found else {
                 self.moderation.perConnection.failed(id, now: self.eventLoop.now)
@@ -148,10 +159,23 @@ extension ChatHub {
             self.record(ModerationLogEntry(at: .now(), actor: found, action: "oper", target: self.roster.nickname(of: id) ?? ""))
             return [ChatText.nowOperator(found)]
         }.flatMapErrorThrowing { error in
-            self.moderation.checking.remove(id)
             self.logger.warning("oper check failed", metadata: ["peer": "\(peer)", "error": "\(error)"])
             return [ChatText.moderationUnavailable]
-        }.nonisolated(), unavailable: ChatText.moderationUnavailable)
+        }.nonisolated())
+    }
+
+    /// Sends what `lines` becomes as `session`'s reply (in its place in the output; after
+    /// ``ChatConfiguration/historyReadWait``, that moderation is unavailable). Until it is there, `id`'s
+    /// further input waits: its commands take effect in the order sent (a `/drop` after a `/register` sees
+    /// the registration), and one client has one password check or change in flight at a time.
+    func answer(_ session: ChatSession, _ id: ConnectionKey, _ lines: EventLoopFuture<[String]>) {
+        deciding.insert(id)
+        let answered = lines.assumeIsolated().always { _ in
+            self.deciding.remove(id)
+            // After the reply has taken its lines (this runs before the reply's own callback): then the input.
+            self.eventLoop.assumeIsolated().execute { session.drain() }
+        }.nonisolated()
+        session.reply(answered, unavailable: ChatText.moderationUnavailable)
     }
 
     /// `/kick NICK [REASON]`.
@@ -208,14 +232,14 @@ extension ChatHub {
                 at: now, actor: actor, action: "ban", target: ban.target.description,
                 reason: request.reason + (request.duration.map { " (\($0))" } ?? "")))
         }
-        session.reply(EventLoopFuture.whenAllSucceed(writes, on: eventLoop).assumeIsolated().map { _ -> [String] in
+        answer(session, id, EventLoopFuture.whenAllSucceed(writes, on: eventLoop).assumeIsolated().map { _ -> [String] in
             for ban in bans { self.moderation.snapshot.bans.insert(ban) }
             self.enforceBans()
             return bans.map { ChatText.didBan($0) }
         }.flatMapErrorThrowing { error in
             self.logger.warning("ban not stored", metadata: ["error": "\(error)"])
             return [ChatText.moderationUnavailable]
-        }.nonisolated(), unavailable: ChatText.moderationUnavailable)
+        }.nonisolated())
     }
 
     /// Closes every local client a ban now holds for (by address, or by its current name).
@@ -248,12 +272,11 @@ extension ChatHub {
             target = .nickname(Nickname.key(text))
         }
         let entry = ModerationLogEntry(at: .now(), actor: actor, action: "unban", target: target.description)
-        session.reply(store.removeBan(target, log: entry).assumeIsolated().map { removed -> [String] in
+        answer(session, id, store.removeBan(target, log: entry).assumeIsolated().map { removed -> [String] in
             guard removed else { return [ChatText.noSuchBan(target)] }
             self.moderation.snapshot.bans.remove(target)
             return [ChatText.didUnban(target)]
-        }.flatMapErrorThrowing { _ in [ChatText.moderationUnavailable] }.nonisolated(),
-            unavailable: ChatText.moderationUnavailable)
+        }.flatMapErrorThrowing { _ in [ChatText.moderationUnavailable] }.nonisolated())
     }
 
     /// `/bans`: at most 50, newest first.
@@ -275,12 +298,11 @@ extension ChatHub {
         let name = roster.member(named: nickname)?.nickname ?? roster.remoteMember(named: nickname)?.nickname ?? nickname
         let mute = Mute(nickname: name, setBy: actor, setAt: now, expiresAt: expires)
         let entry = ModerationLogEntry(at: now, actor: actor, action: "mute", target: name, reason: duration.map(\.description) ?? "")
-        session.reply(store.setMute(mute, log: entry).assumeIsolated().map { _ -> [String] in
+        answer(session, id, store.setMute(mute, log: entry).assumeIsolated().map { _ -> [String] in
             self.moderation.snapshot.mutes[Nickname.key(name)] = mute
             if let member = self.roster.member(named: name) { self.moderation.mutedConnections.insert(member.id) }
             return [ChatText.didMute(name, duration)]
-        }.flatMapErrorThrowing { _ in [ChatText.moderationUnavailable] }.nonisolated(),
-            unavailable: ChatText.moderationUnavailable)
+        }.flatMapErrorThrowing { _ in [ChatText.moderationUnavailable] }.nonisolated())
     }
 
     /// `/unmute NICK`.
@@ -290,7 +312,7 @@ extension ChatHub {
         }
         let entry = ModerationLogEntry(at: .now(), actor: actor, action: "unmute", target: nickname)
         let member = roster.member(named: nickname)?.id
-        session.reply(store.removeMute(nickname: nickname, log: entry).assumeIsolated().map { removed -> [String] in
+        answer(session, id, store.removeMute(nickname: nickname, log: entry).assumeIsolated().map { removed -> [String] in
             self.moderation.snapshot.mutes[Nickname.key(nickname)] = nil
             var wasMutedHere = false
             if let member {
@@ -298,8 +320,7 @@ extension ChatHub {
                 self.moderation.toldMuted.remove(member)
             }
             return [removed || wasMutedHere ? ChatText.didUnmute(nickname) : ChatText.notMuted(nickname)]
-        }.flatMapErrorThrowing { _ in [ChatText.moderationUnavailable] }.nonisolated(),
-            unavailable: ChatText.moderationUnavailable)
+        }.flatMapErrorThrowing { _ in [ChatText.moderationUnavailable] }.nonisolated())
     }
 
     /// `/whois NICK`: the address only for operators.
@@ -310,7 +331,7 @@ extension ChatHub {
             session.send(ChatText.whois(
                 name, visitor: member.visitor, since: since, server: "this server",
                 address: isOperator(id) ? target.peer : nil, isOperator: isOperator(member.id),
-                muted: isMuted(member.id, name)))
+                muted: isMuted(member.id, name), identified: isIdentified(member.id)))
         } else if let remote = roster.remoteMember(named: nickname) {
             session.send(ChatText.whoisRemote(remote.nickname, server: remote.id.server))
         } else {
@@ -333,11 +354,10 @@ extension ChatHub {
         let now = Timestamp.now()
         let motd = text.map { MessageOfTheDay(body: $0, setBy: actor, setAt: now) }
         let entry = ModerationLogEntry(at: now, actor: actor, action: text == nil ? "motd clear" : "motd set", reason: text ?? "")
-        session.reply(store.setMOTD(motd, log: entry).assumeIsolated().map { _ -> [String] in
+        answer(session, id, store.setMOTD(motd, log: entry).assumeIsolated().map { _ -> [String] in
             self.moderation.snapshot.motd = motd
             return [motd == nil ? ChatText.motdCleared : ChatText.motdSet]
-        }.flatMapErrorThrowing { _ in [ChatText.moderationUnavailable] }.nonisolated(),
-            unavailable: ChatText.moderationUnavailable)
+        }.flatMapErrorThrowing { _ in [ChatText.moderationUnavailable] }.nonisolated())
     }
 
     /// `/op NICK` (`grant`) or `/deop NICK`: operator rights for that connection, until it leaves.
@@ -359,7 +379,7 @@ extension ChatHub {
     }
 
     /// Writes a log entry for an action that changes nothing stored; a failure is logged, not shown.
-    private func record(_ entry: ModerationLogEntry) {
+    func record(_ entry: ModerationLogEntry) {
         moderationStore?.log(entry).assumeIsolated().whenFailure { error in
             self.logger.warning("moderation log entry not stored", metadata: ["action": "\(entry.action)", "error": "\(error)"])
         }

@@ -24,4 +24,11 @@ public protocol ChatModerationStore: AnyObject {
     func removeMute(nickname: String, log entry: ModerationLogEntry) -> EventLoopFuture<Bool>
     /// Sets (`motd` given) or clears the message of the day.
     func setMOTD(_ motd: MessageOfTheDay?, log entry: ModerationLogEntry) -> EventLoopFuture<Void>
+    /// Registers `nickname` with a hash of `password` (1 to ``PasswordHash/maximumPasswordBytes`` bytes);
+    /// `false` when it is registered already. Slow on purpose (scrypt).
+    func registerNickname(_ nickname: String, password: String) -> EventLoopFuture<Bool>
+    /// Whether `password` is `nickname`'s (`false` when it is not registered). Slow on purpose (scrypt).
+    func checkNickname(_ nickname: String, password: String) -> EventLoopFuture<Bool>
+    /// Removes `nickname`'s registration, logging `entry` when it had one; `false` when it had none.
+    func dropNickname(_ nickname: String, log entry: ModerationLogEntry?) -> EventLoopFuture<Bool>
 }

@@ -37,11 +37,11 @@ extension ChatSession {
     }
 
     /// Sends the lines a database read produces, in order with everything else this client is sent; after
-    /// ``ChatConfiguration/historyReadWait`` without them, `unavailable` instead (`nil`: nothing).
-    func reply(_ lines: EventLoopFuture<[String]>, unavailable: String? = ChatText.historyUnavailable) {
+    /// ``ChatConfiguration/historyReadWait`` without them, `unavailable` instead.
+    func reply(_ lines: EventLoopFuture<[String]>, unavailable: String = ChatText.historyUnavailable) {
         let id = output.reserveReply()
         let timeout = hub.eventLoop.assumeIsolated().scheduleTask(in: hub.configuration.historyReadWait) {
-            self.completeReply(id, unavailable.map { [$0] } ?? [])
+            self.completeReply(id, [unavailable])
         }
         lines.assumeIsolated().whenComplete { result in
             timeout.cancel()
@@ -49,7 +49,7 @@ extension ChatSession {
             case .success(let lines): self.completeReply(id, lines)
             case .failure(let error):
                 self.hub.logger.warning("history read failed", metadata: ["error": "\(error)"])
-                self.completeReply(id, unavailable.map { [$0] } ?? [])
+                self.completeReply(id, [unavailable])
             }
         }
     }

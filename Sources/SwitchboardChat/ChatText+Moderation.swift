@@ -10,7 +10,6 @@ extension ChatText {
     static func tooManyWrongPasswords(retryIn wait: TimeAmount) -> String {
         "! too many wrong passwords: try again in \(max(1, (wait.nanoseconds + 999_999_999) / 1_000_000_000)) s"
     }
-    static let operInProgress = "! your last /oper is still being checked"
     static let operFailed = "! wrong operator name or password"
     static func nowOperator(_ name: String) -> String { "* you are now an operator (\(name)); /help lists your commands" }
     static func operatorsOnly(_ name: String) -> String { "! /\(name) is for operators (see /oper)" }
@@ -42,9 +41,9 @@ extension ChatText {
     static func notMuted(_ nickname: String) -> String { "! \(nickname) is not muted" }
     static func whois(
         _ nickname: String, visitor: Int64?, since: Timestamp, server: String, address: String?, isOperator: Bool,
-        muted: Bool
+        muted: Bool, identified: Bool
     ) -> String {
-        var line = "* \(nickname): visitor #\(visitor.map(String.init) ?? "unknown"), connected since \(since.displayString) UTC, on \(server), not identified"
+        var line = "* \(nickname): visitor #\(visitor.map(String.init) ?? "unknown"), connected since \(since.displayString) UTC, on \(server), \(identified ? "identified" : "not identified")"
         if isOperator { line += ", operator" }
         if muted { line += ", muted" }
         if let address { line += ", from \(address)" }
@@ -81,4 +80,27 @@ extension ChatText {
     static func noLongerIgnoring(_ nickname: String) -> String { "* no longer ignoring \(nickname)" }
     static let bellOn = "* the bell rings when a line mentions you"
     static let bellOff = "* no bell"
+}
+
+/// The lines of owned nicknames.
+extension ChatText {
+    static let registerGuest = "! pick a nickname first (/nick NAME), then /register PASSWORD"
+    static let passwordTooLong = "! that password is too long (at most \(PasswordHash.maximumPasswordBytes) bytes)"
+    static func registeredAlready(_ nickname: String) -> String {
+        "! \(nickname) is registered already (/identify PASSWORD if it is yours)"
+    }
+    static func registered(_ nickname: String) -> String {
+        "* \(nickname) is registered to you: /identify PASSWORD (or /nick \(nickname) PASSWORD) claims it from now on"
+    }
+    static func notRegistered(_ nickname: String) -> String { "! \(nickname) is not registered" }
+    static func wrongNicknamePassword(_ nickname: String) -> String { "! wrong password for \(nickname)" }
+    static func identified(_ nickname: String) -> String { "* you are identified as \(nickname)" }
+    static func identifyWithin(_ nickname: String, seconds: Int64) -> String {
+        "! \(nickname) is registered: /identify PASSWORD within \(seconds) s, or you will be renamed"
+    }
+    static func didNotIdentify(_ nickname: String) -> String { "! \(nickname) is registered and you did not identify:" }
+    static func nameReclaimed(_ nickname: String) -> String { "! \(nickname)'s owner identified and took it back:" }
+    static let dropOthersOperatorsOnly = "! /drop NICK is for operators; /drop alone drops your own nickname"
+    static func identifyToDrop(_ nickname: String) -> String { "! /identify as \(nickname) first, then /drop" }
+    static func dropped(_ nickname: String) -> String { "* \(nickname) is no longer registered" }
 }

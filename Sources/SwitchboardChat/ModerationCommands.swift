@@ -28,6 +28,19 @@ enum ModerationCommands {
             default: context.usage()
             }
         },
+        ChatCommand(["register"], usage: "/register PASSWORD", "own your nickname (then /identify PASSWORD claims it)") { context in
+            guard let password = CommandArgument.text(context.argument) else { return context.usage() }
+            context.hub.register(context.session, context.id, password: password)
+        },
+        ChatCommand(["identify"], usage: "/identify PASSWORD", "prove your registered nickname is yours") { context in
+            guard let password = CommandArgument.text(context.argument) else { return context.usage() }
+            context.hub.identify(context.session, context.id, password: password)
+        },
+        ChatCommand(["drop"], usage: "/drop [NICK]", "give up your registered nickname (operators: NICK's)") { context in
+            if context.argument.isEmpty { return context.hub.drop(context.session, context.id, nickname: nil) }
+            guard let name = CommandArgument.word(context.argument) else { return context.usage() }
+            context.hub.drop(context.session, context.id, nickname: name)
+        },
         ChatCommand(["oper"], usage: "/oper NAME PASSWORD", "become an operator (TLS, Unix socket or loopback)") { context in
             // The password is the rest of the line, spaces and all.
             guard let (name, password) = CommandArgument.targetAndText(context.argument) else { return context.usage() }

@@ -22,13 +22,17 @@ struct ModerationState {
     var mutedConnections: Set<ConnectionKey> = []
     /// Muted connections already told so.
     var toldMuted: Set<ConnectionKey> = []
+    /// How long an unidentified client may hold a registered nickname before it is renamed to its guest name.
+    static let identifyGrace = TimeAmount.seconds(60)
+    /// The registered nickname (its key) each connection identified for: it owns that name while connected.
+    var identified: [ConnectionKey: String] = [:]
+    /// Clients holding a registered nickname they have not identified for, and the rename-back timer.
+    var graceTimers: [ConnectionKey: Scheduled<Void>] = [:]
     /// Connections told they are kicked or banned, closing once their owed replies are out: told once.
     var expelled: Set<ConnectionKey> = []
     var perConnection = FailureThrottle<ConnectionKey>(
         limit: perConnectionFailures.limit, window: perConnectionFailures.window)
     var perAddress = FailureThrottle<String>(limit: perAddressFailures.limit, window: perAddressFailures.window)
-    /// A `/oper` in progress per connection (one at a time: a client cannot queue thousands of checks).
-    var checking: Set<ConnectionKey> = []
     var pollTimer: Scheduled<Void>?
     /// A poll or reload is in flight (polls do not overlap).
     var polling = false
@@ -41,7 +45,8 @@ struct ModerationState {
         mutedConnections.remove(id)
         toldMuted.remove(id)
         expelled.remove(id)
+        identified[id] = nil
+        graceTimers.removeValue(forKey: id)?.cancel()
         perConnection.forget(id)
-        checking.remove(id)
     }
 }

@@ -78,6 +78,31 @@ public final class PoolModerationStore: ChatModerationStore, Sendable {
         }
     }
 
+    public func registerNickname(_ nickname: String, password: String) -> EventLoopFuture<Bool> {
+        let repository = self.repository
+        return pool.withConnection(on: eventLoop) { connection throws(DatabaseError) in
+            // The caller checked the length; a password that still cannot be hashed registers nothing.
+            guard let hash = try? PasswordHash.make(password) else { return false }
+            return try repository.registerNickname(nickname, passwordHash: hash, at: .now(), on: connection)
+        }
+    }
+
+    public func checkNickname(_ nickname: String, password: String) -> EventLoopFuture<Bool> {
+        let repository = self.repository
+        return pool.withConnection(on: eventLoop) { connection throws(DatabaseError) in
+            try repository.checkNickname(nickname, password: password, on: connection)
+        }
+    }
+
+    public func dropNickname(_ nickname: String, log entry: ModerationLogEntry?) -> EventLoopFuture<Bool> {
+        let repository = self.repository
+        return pool.transaction(on: eventLoop) { connection throws(DatabaseError) in
+            guard try repository.dropNickname(nickname, on: connection) else { return false }
+            if let entry { try repository.log(entry, on: connection) }
+            return true
+        }
+    }
+
     public func setMOTD(_ motd: MessageOfTheDay?, log entry: ModerationLogEntry) -> EventLoopFuture<Void> {
         let repository = self.repository
         return pool.transaction(on: eventLoop) { connection throws(DatabaseError) in

@@ -112,7 +112,7 @@ public struct BanList: Sendable {
                 }
             }
         }
-        if let nickname, let ban = nicknames[Nickname.key(nickname)], ban.isActive(at: now) { return ban }
+        if let nickname, !nicknames.isEmpty, let ban = nicknames[Nickname.key(nickname)], ban.isActive(at: now) { return ban }
         return nil
     }
 

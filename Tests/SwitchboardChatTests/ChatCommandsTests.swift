@@ -34,9 +34,11 @@ final class ChatCommandsTests: XCTestCase {
         XCTAssertTrue(ChatCommands.helpLines.contains { $0.hasPrefix("/oper NAME PASSWORD") }, "anyone may try /oper")
         XCTAssertTrue(ChatCommands.helpLines.contains { $0.contains("default 20, max 200") })
         XCTAssertTrue(ChatCommands.helpLines.contains { $0.hasPrefix("/nick") && $0.contains(Nickname.rule) })
-        XCTAssertEqual(ChatCommands.byName["nick"]?.usageError, "/nick NAME (1-32 of A-Z a-z 0-9 _ -)")
+        XCTAssertEqual(ChatCommands.byName["nick"]?.usageError, "/nick NAME [PASSWORD] (1-32 of A-Z a-z 0-9 _ -)")
         XCTAssertTrue(Nickname.problem(with: "a b")?.hasSuffix(Nickname.rule) ?? false)
-        XCTAssertEqual(ChatCommands.helpLines.first, "/nick NAME        change your nickname (1-32 of A-Z a-z 0-9 _ -)")
+        XCTAssertEqual(
+            ChatCommands.helpLines.first,
+            "/nick NAME [PASSWORD] change your nickname (1-32 of A-Z a-z 0-9 _ -); a registered one with its password")
     }
 
     /// Lines that say something to others: chat, `/me`, `/msg`; not `/who`, `/history` or an unknown command.

@@ -55,6 +55,29 @@ final class InMemoryModerationStore: ChatModerationStore {
         return changed(entry).map { true }
     }
 
+    var nicknames: [String: String] = [:]
+
+    func registerNickname(_ nickname: String, password: String) -> EventLoopFuture<Bool> {
+        guard nicknames[nickname.lowercased()] == nil else { return loop.makeSucceededFuture(false) }
+        nicknames[nickname.lowercased()] = password
+        state.registeredNicknames.insert(nickname.lowercased())
+        state.version += 1
+        return loop.makeSucceededFuture(true)
+    }
+
+    func checkNickname(_ nickname: String, password: String) -> EventLoopFuture<Bool> {
+        passwordChecks += 1
+        return loop.makeSucceededFuture(nicknames[nickname.lowercased()] == password)
+    }
+
+    func dropNickname(_ nickname: String, log entry: ModerationLogEntry?) -> EventLoopFuture<Bool> {
+        guard nicknames.removeValue(forKey: nickname.lowercased()) != nil else { return loop.makeSucceededFuture(false) }
+        state.registeredNicknames.remove(nickname.lowercased())
+        if let entry { log.append(entry) }
+        state.version += 1
+        return loop.makeSucceededFuture(true)
+    }
+
     func setMOTD(_ motd: MessageOfTheDay?, log entry: ModerationLogEntry) -> EventLoopFuture<Void> {
         state.motd = motd
         return changed(entry)

@@ -121,4 +121,33 @@ final class ModerationHubTests: XCTestCase {
         XCTAssertEqual(try again.lines(), ["! you are banned (spam, permanent)"])
         XCTAssertEqual(h.history.refused.last?.reason, "refused: banned")
     }
+
+    /// A client that takes a registered nickname without identifying is renamed to its guest name after
+    /// 60 s (not before); one that identifies within the grace keeps it.
+    func testAnUnidentifiedHolderIsRenamedAfterTheGrace() throws {
+        let (h, store) = harness()
+        store.nicknames["alice"] = "pw"
+        store.state.registeredNicknames = ["alice"]
+        store.state.version += 1
+        h.loop.advanceTime(by: h.hub.configuration.moderationPollInterval)
+        let mallory = try h.join()
+        try mallory.send("/nick alice\r\n")
+        XCTAssertEqual(try mallory.lines(), [
+            "* guest1 is now known as alice", "! alice is registered: /identify PASSWORD within 60 s, or you will be renamed",
+        ])
+        h.loop.advanceTime(by: .seconds(59))
+        XCTAssertEqual(try mallory.lines(), [])
+        h.loop.advanceTime(by: .seconds(1))
+        XCTAssertEqual(try mallory.lines(), [
+            "! alice is registered and you did not identify: you are now guest1", "* alice is now known as guest1",
+        ])
+
+        let bob = try h.join([mallory])
+        try bob.send("/nick alice\r\n/identify pw\r\n")
+        XCTAssertEqual(try bob.lines().last, "* you are identified as alice")
+        h.loop.advanceTime(by: .seconds(61))
+        XCTAssertEqual(try bob.lines(), [], "identified within the grace: the name stays")
+        try bob.send("/who\r\n")
+        XCTAssertEqual(try bob.lines(), ["* 2 connected: alice (identified), guest1"])
+    }
 }
