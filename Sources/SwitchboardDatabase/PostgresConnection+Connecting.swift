@@ -33,16 +33,15 @@ extension PostgresConnection {
             default: break
             }
             EventLoopGuard.check("PQsocket")
-            var descriptor = pollfd(
-                fd: PQsocket(conn), events: Int16(status == PGRES_POLLING_READING ? POLLIN : POLLOUT), revents: 0)
-            guard descriptor.fd >= 0 else { return .failed(optionsRejected: false) }
-            var ready: Int32 = 0
-            while ready == 0 {
+            let socket = PQsocket(conn)
+            guard socket >= 0 else { return .failed(optionsRejected: false) }
+            let reading = status == PGRES_POLLING_READING
+            while true {
                 if shouldGiveUp() { return .gaveUp }
                 let left = deadline - NIODeadline.now()
                 if left <= .zero { return .timedOut(seconds: limit) }
-                ready = Glibc.poll(&descriptor, 1, Int32(min(left.nanoseconds / 1_000_000 + 1, 100)))
-                if ready < 0 && errno == EINTR { ready = 0 }
+                let slice = Int32(min(left.nanoseconds / 1_000_000 + 1, 100))
+                if SocketPoll.wait(socket, readable: reading, writable: !reading, milliseconds: slice).any { break }
             }
             EventLoopGuard.check("PQconnectPoll")
             status = PQconnectPoll(conn)
