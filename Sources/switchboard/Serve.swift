@@ -61,13 +61,7 @@ struct Serve: AsyncParsableCommand {
 
     func run() async throws {
         let loader = self.loader
-        let loaded: ConfigurationLoader.Loaded
-        do {
-            loaded = try loader.load()
-        } catch {
-            FileHandle.standardError.write(Data("switchboard: \(error)\n".utf8))
-            throw ExitCode(1)
-        }
+        let loaded = try loader.loadOrExit()
         let (logger, logWriter) = common.makeLogger(
             level: loaded.settings.logLevel, format: loaded.settings.logFormat, synchronous: false)
         defer { logWriter.flush() }  // the last lines (why a start failed, "stopped") before the process exits
@@ -115,24 +109,11 @@ struct Serve: AsyncParsableCommand {
         // becomes the exit status.
         do {
             try await ServiceGroup(configuration: groupConfiguration).run()
-        } catch is StartupInterrupted {
-            throw ExitCode(Serve.interruptedExitCode)
-        } catch is DatabaseError {
-            throw ExitCode(1)
-        } catch is ListenError {
-            throw ExitCode(1)
-        } catch is DatabaseInUse {
-            throw ExitCode(1)
-        } catch is TLSLoadError {
-            throw ExitCode(1)
-        } catch is SpoolDirectoryError {
-            throw ExitCode(1)
+        } catch {
+            guard let failure = StartupFailure(error) else { throw error }
+            throw ExitCode(failure.exitStatus)
         }
     }
-
-    /// Exit status when SIGTERM or SIGINT arrives while start-up waits for the database (128 + SIGINT, as
-    /// a shell reports Ctrl-C). A start that cannot succeed exits 1; a normal stop exits 0.
-    static let interruptedExitCode: Int32 = 130
 }
 
 extension TimeAmount {
