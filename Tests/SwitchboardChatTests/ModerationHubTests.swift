@@ -150,4 +150,23 @@ final class ModerationHubTests: XCTestCase {
         try bob.send("/who\r\n")
         XCTAssertEqual(try bob.lines(), ["* 2 connected: alice (identified), guest1"])
     }
+
+    /// Reasons, texts and nicknames with control, escape and bidi characters: stripped before anyone sees
+    /// them (the session sanitises every line before it is parsed), so an operator cannot paint the kicked
+    /// client's terminal either; a nickname target with such characters is refused, not matched.
+    func testControlAndBidiCharactersNeverReachAnyone() throws {
+        let (h, store) = harness { $0.allowPlainOper = true }
+        let op = try h.join()
+        let target = try h.join([op])
+        try op.send("/oper root pw\r\n")
+        _ = try op.lines()
+        try op.send("/kick guest2 \u{1b}[2Jspam\u{202E}mer\u{7}\r\n")
+        XCTAssertEqual(try target.lines(), ["! kicked by root (spammer)"])
+        try op.send("/ban gu\u{200B}est9\r\n/mute \u{202E}guest1\r\n")
+        let answers = try op.lines()
+        XCTAssertTrue(answers.contains("* guest2 left (kicked: spammer) (1 client connected)"), "\(answers)")
+        XCTAssertTrue(answers.contains("! no such nick: guest9 (ban an address or CIDR, or add --nick to ban the name)"), "\(answers)")
+        XCTAssertEqual(store.state.bans.count, 0, "nothing banned by accident")
+        XCTAssertTrue(store.log.allSatisfy { !$0.reason.unicodeScalars.contains { $0.value < 0x20 || $0.value == 0x202E } })
+    }
 }
