@@ -42,6 +42,15 @@ public final class ChatServer: Service {
         var serverID: Int64?
         var heartbeat: ServerHeartbeat?
         var trimmer: NIOLoopBound<MemoryTrimmer>?
+        // Issue 25 hook: what serves beside the listeners (see `ChatServerAttachment`).
+        var attachments: [any ChatServerAttachment] = []
+        var startedAttachments: [any ChatServerAttachment] = []
+    }
+
+    /// Adds something that serves beside the chat's listeners (the web listener, the metrics endpoint); call
+    /// before ``start()``. Started after the listeners, stopped right after them.
+    public func attach(_ attachment: any ChatServerAttachment) {
+        state.withLockedValue { $0.attachments.append(attachment) }
     }
 
     /// This server's row in the `servers` table, once started.
@@ -190,6 +199,12 @@ public final class ChatServer: Service {
             state.withLockedValue { $0.listeners.append(channel) }
             if let address = channel.localAddress { addresses.append(address) }
             logger.notice("listening", metadata: ["endpoint": "\(endpoint)", "address": "\(channel.localAddress?.displayString ?? "?")"])
+        }
+        // Issue 25 hook: the attachments start once the hub runs and the chat listens.
+        let runtime = ChatServerRuntime(hub: hub, pool: pool, configuration: configuration, logger: logger)
+        for attachment in state.withLockedValue({ $0.attachments }) {
+            try await attachment.start(runtime)
+            state.withLockedValue { $0.startedAttachments.append(attachment) }
         }
         return addresses
     }
@@ -407,6 +422,8 @@ public final class ChatServer: Service {
         deadline: NIODeadline, quietly: Bool
     ) async {
         for listener in listeners { try? await listener.close() }
+        // Issue 25 hook: the attachments stop accepting with the listeners, before the hub says goodbye.
+        for attachment in state.withLockedValue({ $0.startedAttachments }) { await attachment.stop() }
         if let hub {
             try? await hub.eventLoop.flatSubmit { hub.value.shutdown() }
                 .withDeadline(deadline, on: hub.eventLoop).get()

@@ -11,6 +11,7 @@ struct Serve: AsyncParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Run the chat server (the default).")
 
     @OptionGroup var common: CommonOptions
+    @OptionGroup var web: WebOptions  // issue 25: --web, --web-origin, --metrics
 
     @Option(name: .long, help: ArgumentHelp(
         "Where to listen; repeatable. tcp:PORT[:interface=ADDR], unix:PATH[:mode=OCTAL]. Default: tcp:8000.",
@@ -179,6 +180,7 @@ struct Serve: AsyncParsableCommand {
         let pool = DatabasePool(
             url: configuration.database, numberOfThreads: configuration.databaseThreads, logger: logger)
         let server = ChatServer(configuration: configuration, pool: pool, logger: logger)
+        try web.attach(to: server)  // issue 25
         var groupConfiguration = ServiceGroupConfiguration(
             services: [pool, server], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
         // A second budget on top of the server's own bounded steps, so a stop can never hang.

@@ -1,0 +1,31 @@
+import Logging
+import NIOCore
+import SwitchboardStorage
+
+/// Something that serves beside the chat's own listeners on the same hub — the web listener, the metrics
+/// endpoint (`SwitchboardWeb`) — without the chat module knowing what it is.
+///
+/// ``ChatServer`` starts each attachment once the hub runs and the chat listens (so a browser's first
+/// WebSocket finds the hub ready), and stops it right after closing its own listeners, before the hub tells
+/// everyone `* server shutting down`: connections an attachment handed to the hub as chat sessions are
+/// closed by the hub like any other.
+public protocol ChatServerAttachment: AnyObject, Sendable {
+    /// Starts serving; a thrown error fails the server's start (logged and mapped like a listen error).
+    func start(_ runtime: ChatServerRuntime) async throws
+    /// Stops accepting and closes what is not a chat session. Bounded; called at most once after a start.
+    func stop() async
+}
+
+/// What a running ``ChatServer`` lends its attachments.
+public struct ChatServerRuntime: Sendable {
+    /// The hub, on its loop: every connection that joins the chat must live on ``eventLoop``.
+    public let hub: NIOLoopBound<ChatHub>
+    /// The loop of the hub and all its sessions.
+    public var eventLoop: any EventLoop { hub.eventLoop }
+    /// The server's database pool (for reads such as the dashboard's).
+    public let pool: DatabasePool
+    /// The server's configuration.
+    public let configuration: ServerConfiguration
+    /// The server's logger.
+    public let logger: Logger
+}

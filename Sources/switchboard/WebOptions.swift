@@ -1,0 +1,42 @@
+import ArgumentParser
+import SwitchboardChat
+import SwitchboardProtocol
+import SwitchboardWeb
+
+/// `serve`'s options for the web listener and the metrics endpoint (issue 25), kept apart from the chat's.
+struct WebOptions: ParsableArguments {
+    @Option(name: .long, help: ArgumentHelp(
+        "Serve the chat page, /chat (WebSocket), /stats and /api/stats here; repeatable. Off by default. tcp:PORT[:interface=ADDR], unix:PATH.",
+        valueName: "endpoint"))
+    var web: [String] = []
+
+    @Option(name: .long, help: ArgumentHelp(
+        "Another origin allowed to open /chat (scheme://host[:port]); repeatable. Default: only the page's own.",
+        valueName: "origin"))
+    var webOrigin: [String] = []
+
+    /// The web listener's configuration, or `nil` when `--web` is not given.
+    func makeWebConfiguration() throws -> WebConfiguration? {
+        guard !web.isEmpty else { return nil }
+        var configuration = WebConfiguration()
+        configuration.endpoints = try web.map { text in
+            do { return try Endpoint(parsing: text) } catch { throw ValidationError("--web: \(error)") }
+        }
+        configuration.allowedOrigins = Set(webOrigin)
+        return configuration
+    }
+
+    func validate() throws {
+        if !webOrigin.isEmpty && web.isEmpty { throw ValidationError("--web-origin needs --web") }
+        do {
+            try makeWebConfiguration()?.validate()
+        } catch let error as WebConfigurationError {
+            throw ValidationError(error.description)
+        }
+    }
+
+    /// Attaches what these options ask for to `server`.
+    func attach(to server: ChatServer) throws {
+        if let configuration = try makeWebConfiguration() { server.attach(WebServer(configuration: configuration)) }
+    }
+}
