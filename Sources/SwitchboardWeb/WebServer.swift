@@ -17,6 +17,7 @@ public final class WebServer: ChatServerAttachment {
 
     private struct State {
         var listener: HTTPListener?
+        var stats: NIOLoopBound<StatsService>?
         var addresses: [SocketAddress] = []
     }
 
@@ -31,17 +32,34 @@ public final class WebServer: ChatServerAttachment {
     public func start(_ runtime: ChatServerRuntime) async throws {
         try configuration.validate()
         let assets = WebAssets.byPath(maximumLineLength: runtime.configuration.chat.maximumLineLength)
+        let hub = runtime.hub
+        let pool = runtime.pool
+        let lifetime = configuration.statsCacheLifetime
+        let logger = runtime.logger
+        let stats = try await runtime.eventLoop.submit {
+            NIOLoopBound(StatsService(hub: hub.value, pool: pool, lifetime: lifetime, logger: logger), eventLoop: hub.eventLoop)
+        }.get()
         let routes = ChatPageRoutes(
-            assets: assets, admission: WebSocketAdmission(allowedOrigins: configuration.allowedOrigins), stats: nil)
+            assets: assets, admission: WebSocketAdmission(allowedOrigins: configuration.allowedOrigins),
+            stats: { stats.value.current() })
         let listener = HTTPListener(
             eventLoop: runtime.eventLoop, configuration: configuration, routes: routes, logger: runtime.logger)
-        state.withLockedValue { $0.listener = listener }
+        state.withLockedValue {
+            $0.listener = listener
+            $0.stats = stats
+        }
         let addresses = try await listener.start(configuration.endpoints)
         state.withLockedValue { $0.addresses = addresses }
         for (endpoint, address) in zip(configuration.endpoints, addresses) {
             runtime.logger.notice(
                 "serving the web page", metadata: ["endpoint": "\(endpoint)", "address": "\(address.ipAddress.map { "\($0):\(address.port ?? 0)" } ?? address.pathname ?? "?")"])
         }
+    }
+
+    /// How many times the dashboard's numbers were read from the history (tests: the cache).
+    func statsReads() async throws -> Int {
+        guard let stats = state.withLockedValue({ $0.stats }) else { return 0 }
+        return try await stats.eventLoop.submit { stats.value.reads }.get()
     }
 
     public func stop() async {

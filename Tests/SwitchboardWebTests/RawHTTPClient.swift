@@ -71,6 +71,17 @@ final class RawHTTPClient: Sendable {
 
     var isClosed: Bool { collector.isClosed }
 
+    /// Waits until the text received contains `text` (a telnet client's welcome, say); returns all of it.
+    func waitFor(_ text: String, timeout: TimeAmount = .seconds(10)) async throws -> String {
+        let deadline = NIODeadline.now() + timeout
+        while true {
+            let received = String(decoding: collector.bytes, as: UTF8.self)
+            if received.contains(text) { return received }
+            if collector.isClosed || NIODeadline.now() > deadline { throw RawHTTPClientError.incomplete(received: received) }
+            try await collector.waitForMore(within: deadline)
+        }
+    }
+
     func close() async {
         try? await channel.close()
     }
