@@ -44,9 +44,10 @@ let package = Package(
                 .product(name: "NIOPosix", package: "swift-nio"),
             ]
         ),
-        // Storage: the deferToThread-style pool, SQLite and PostgreSQL connections, migrations, history.
+        // The database: the two C libraries behind one connection protocol, the deferToThread-style pool, typed
+        // errors, values and rows, URLs parsed once, migrations (embedded at build time).
         .target(
-            name: "SwitchboardStorage",
+            name: "SwitchboardDatabase",
             dependencies: [
                 "CSQLite", "CLibPQ",
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -57,7 +58,30 @@ let package = Package(
             ],
             plugins: ["EmbedMigrations"]
         ),
-        // Build tool: embeds Migrations/*/*.sql into SwitchboardStorage (see Plugins/EmbedMigrations).
+        // History: what happened, written behind the chat (repository, SQL, the write-behind machine and its
+        // writer, the spool), and the servers table (registration, heartbeat, liveness).
+        .target(
+            name: "SwitchboardHistory",
+            dependencies: [
+                "SwitchboardDatabase",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        // Several servers as one chat: the NOTIFY transport, the wire format, name claims, the coordinator.
+        .target(
+            name: "SwitchboardCluster",
+            dependencies: [
+                "SwitchboardDatabase", "SwitchboardHistory", "SwitchboardProtocol",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        // Build tool: embeds Migrations/*/*.sql into SwitchboardDatabase (see Plugins/EmbedMigrations).
         .executableTarget(name: "switchboard-embed-migrations"),
         .plugin(
             name: "EmbedMigrations",
@@ -68,7 +92,7 @@ let package = Package(
         .target(
             name: "SwitchboardChat",
             dependencies: [
-                "SwitchboardProtocol", "SwitchboardStorage",
+                "SwitchboardProtocol", "SwitchboardDatabase", "SwitchboardHistory", "SwitchboardCluster",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
@@ -82,7 +106,7 @@ let package = Package(
         .target(
             name: "SwitchboardWeb",
             dependencies: [
-                "SwitchboardChat", "SwitchboardStorage", "SwitchboardProtocol",
+                "SwitchboardChat", "SwitchboardDatabase", "SwitchboardHistory", "SwitchboardProtocol",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -101,7 +125,7 @@ let package = Package(
         .executableTarget(
             name: "switchboard",
             dependencies: [
-                "SwitchboardChat", "SwitchboardStorage", "SwitchboardProtocol", "SwitchboardWeb",
+                "SwitchboardChat", "SwitchboardDatabase", "SwitchboardHistory", "SwitchboardProtocol", "SwitchboardWeb",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -113,7 +137,7 @@ let package = Package(
         // Shared by the test targets: strict mode and skips, throwaway databases, processes, ports, seeded randomness.
         .target(
             name: "SwitchboardTestSupport",
-            dependencies: ["SwitchboardStorage", .product(name: "Logging", package: "swift-log")],
+            dependencies: ["SwitchboardDatabase", .product(name: "Logging", package: "swift-log")],
             path: "Tests/SwitchboardTestSupport"
         ),
         .testTarget(
@@ -123,14 +147,27 @@ let package = Package(
                            .product(name: "NIOPosix", package: "swift-nio")]
         ),
         .testTarget(
-            name: "SwitchboardStorageTests",
-            dependencies: ["SwitchboardStorage", "SwitchboardTestSupport", .product(name: "Yams", package: "Yams"),
+            name: "SwitchboardDatabaseTests",
+            dependencies: ["SwitchboardDatabase", "SwitchboardTestSupport", .product(name: "Yams", package: "Yams"),
+                           .product(name: "NIOCore", package: "swift-nio"),
+                           .product(name: "NIOPosix", package: "swift-nio")]
+        ),
+        .testTarget(
+            name: "SwitchboardHistoryTests",
+            dependencies: ["SwitchboardHistory", "SwitchboardDatabase", "SwitchboardTestSupport",
+                           .product(name: "NIOCore", package: "swift-nio"),
+                           .product(name: "NIOPosix", package: "swift-nio")]
+        ),
+        .testTarget(
+            name: "SwitchboardClusterTests",
+            dependencies: ["SwitchboardCluster", "SwitchboardHistory", "SwitchboardDatabase", "SwitchboardTestSupport",
                            .product(name: "NIOCore", package: "swift-nio"),
                            .product(name: "NIOPosix", package: "swift-nio")]
         ),
         .testTarget(
             name: "SwitchboardChatTests",
-            dependencies: ["SwitchboardChat", "SwitchboardProtocol", "SwitchboardStorage", "SwitchboardTestSupport",
+            dependencies: ["SwitchboardChat", "SwitchboardProtocol", "SwitchboardDatabase", "SwitchboardHistory",
+                           "SwitchboardCluster", "SwitchboardTestSupport",
                            .product(name: "NIOCore", package: "swift-nio"),
                            .product(name: "NIOEmbedded", package: "swift-nio")]
         ),
@@ -138,7 +175,7 @@ let package = Package(
         // PostgreSQL, the metrics; real sockets, in-process servers; the browser tests drive headless Chromium.
         .testTarget(
             name: "SwitchboardWebTests",
-            dependencies: ["SwitchboardWeb", "SwitchboardChat", "SwitchboardStorage", "SwitchboardProtocol",
+            dependencies: ["SwitchboardWeb", "SwitchboardChat", "SwitchboardDatabase", "SwitchboardHistory", "SwitchboardProtocol",
                            "SwitchboardTestSupport",
                            .product(name: "NIOCore", package: "swift-nio"),
                            .product(name: "NIOPosix", package: "swift-nio"),
@@ -152,7 +189,7 @@ let package = Package(
         // Real sockets, real databases, the real binary. PostgreSQL via SWITCHBOARD_TEST_POSTGRES_URL.
         .testTarget(
             name: "SwitchboardEndToEndTests",
-            dependencies: ["switchboard", "SwitchboardChat", "SwitchboardStorage",
+            dependencies: ["switchboard", "SwitchboardChat", "SwitchboardDatabase", "SwitchboardHistory", "SwitchboardCluster",
                            "SwitchboardTestSupport", "SwitchboardProtocol",
                            .product(name: "NIOCore", package: "swift-nio"),
                            .product(name: "NIOPosix", package: "swift-nio"),

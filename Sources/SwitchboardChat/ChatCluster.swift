@@ -1,7 +1,8 @@
 import Logging
 import NIOCore
 import SwitchboardProtocol
-import SwitchboardStorage
+import SwitchboardHistory
+import SwitchboardCluster
 
 /// Cluster mode: the servers on one PostgreSQL database as one chat. Each hub tells the others what
 /// happened in each of its ticks (one NOTIFY per tick, ``ClusterMessage``), applies what they tell it, and

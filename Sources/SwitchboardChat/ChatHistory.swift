@@ -1,5 +1,6 @@
 import NIOCore
-import SwitchboardStorage
+import SwitchboardDatabase
+import SwitchboardHistory
 
 /// What the hub needs from history. ``HistoryWriter`` is the real one; unit tests use an in-memory one.
 ///

@@ -6,7 +6,9 @@ import NIOCore
 import NIOPosix
 import ServiceLifecycle
 import SwitchboardProtocol
-import SwitchboardStorage
+import SwitchboardDatabase
+import SwitchboardHistory
+import SwitchboardCluster
 
 #if canImport(Glibc)
 import Glibc

@@ -1,6 +1,6 @@
 import Logging
 import NIOCore
-import SwitchboardStorage
+import SwitchboardDatabase
 
 /// Something that serves beside the chat's own listeners on the same hub — the web listener, the metrics
 /// endpoint (`SwitchboardWeb`) — without the chat module knowing what it is.

@@ -1,6 +1,7 @@
 import NIOCore
 import SwitchboardProtocol
-import SwitchboardStorage
+import SwitchboardHistory
+import SwitchboardCluster
 
 /// One connection's protocol object (Twisted's `Protocol`/`LineReceiver`): frames telnet input into lines,
 /// turns lines into commands, and talks to the ``ChatHub``.

@@ -1,4 +1,6 @@
-import SwitchboardStorage
+import SwitchboardDatabase
+import SwitchboardHistory
+
 
 /// Every line the server says, in one place: the chat contract's wording (README, "The protocol").
 ///

@@ -1,5 +1,7 @@
 import NIOCore
-import SwitchboardStorage
+import SwitchboardDatabase
+import SwitchboardHistory
+import SwitchboardCluster
 
 /// What cluster mode asks the database: who may hold a name, which servers stopped or are lost. (The visit
 /// total comes with the heartbeat: ``ServerHeartbeat``.) ``PostgresClusterDirectory`` is the real one (``ClusterRepository`` on the pool); unit tests

@@ -1,5 +1,5 @@
 import Dispatch
-import SwitchboardStorage
+import SwitchboardCluster
 
 /// PostgreSQL LISTEN/NOTIFY as the cluster's transport.
 extension ClusterLink: ClusterTransport {

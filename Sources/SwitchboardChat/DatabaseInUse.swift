@@ -1,4 +1,5 @@
-import SwitchboardStorage
+import SwitchboardHistory
+
 
 /// A SQLite database that another live server (fresh heartbeat, not stopped) already uses: start-up is
 /// refused, in one line naming that server, because one SQLite file serves one server.

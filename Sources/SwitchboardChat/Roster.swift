@@ -1,5 +1,6 @@
 import SwitchboardProtocol
-import SwitchboardStorage
+import SwitchboardHistory
+import SwitchboardCluster
 
 /// Who is in the chat, as a value: members by id, the case-folded nickname index, per-address counts,
 /// and the rules — admission (`server full`, the per-address limit), guest names, renames, the visit count.

@@ -1,7 +1,8 @@
 import Foundation
 import NIOCore
 import SwitchboardProtocol
-import SwitchboardStorage
+import SwitchboardDatabase
+import SwitchboardCluster
 
 /// Everything `switchboard serve` is told: where to listen, where history goes, the chat limits.
 ///

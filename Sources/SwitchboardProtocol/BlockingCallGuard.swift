@@ -5,7 +5,7 @@ import NIOPosix
 /// SwiftNIO event loop's. The fix it asks for is Twisted's `deferToThread`: run the call on a thread pool
 /// (`NIOThreadPool.runIfActive(eventLoop:_:)`), which hands the result back to the loop as a future.
 ///
-/// SwitchboardStorage's `EventLoopGuard` does the same for sqlite3 and libpq calls, pointing at its
+/// SwitchboardDatabase's `EventLoopGuard` does the same for sqlite3 and libpq calls, pointing at its
 /// `DatabasePool`.
 ///
 /// Threading: call from any thread; that is the point.

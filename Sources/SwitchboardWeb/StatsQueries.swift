@@ -1,4 +1,4 @@
-import SwitchboardStorage
+import SwitchboardDatabase
 
 /// The dashboard's reads of the history, once per dialect, and the arithmetic that turns their rows into a
 /// ``StatsSnapshot``.

@@ -2,7 +2,7 @@ import Foundation
 import Logging
 import NIOCore
 import SwitchboardChat
-import SwitchboardStorage
+import SwitchboardDatabase
 
 /// Answers `/api/stats`: the history's numbers (``StatsQueries``) read on the database pool at most once per
 /// ``WebConfiguration/statsCacheLifetime``, plus the two live numbers from the hub at each request.

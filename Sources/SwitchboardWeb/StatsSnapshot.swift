@@ -1,4 +1,4 @@
-import SwitchboardStorage
+import SwitchboardDatabase
 
 /// The dashboard's numbers read from the history (`/api/stats` without its two live fields), as JSON:
 ///

@@ -3,7 +3,7 @@ import NIOConcurrencyHelpers
 import NIOCore
 import NIOHTTP1
 import SwitchboardChat
-import SwitchboardStorage
+import SwitchboardDatabase
 
 /// The web listener (`--web`): the chat page, `/chat` as a WebSocket into the same hub as telnet, the
 /// dashboard (`/stats`) and `/api/stats`. Attached to a ``ChatServer`` (``ChatServer/attach(_:)``), it runs on

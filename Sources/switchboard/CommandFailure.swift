@@ -1,6 +1,6 @@
 import ArgumentParser
 import Foundation
-import SwitchboardStorage
+import SwitchboardDatabase
 
 /// Turns a database failure into one clear line on stderr and exit status 1.
 enum CommandFailure {

@@ -1,7 +1,7 @@
 import ArgumentParser
 import Foundation
 import Logging
-import SwitchboardStorage
+import SwitchboardDatabase
 
 /// `--database` and `--log-level`, shared by every subcommand.
 struct CommonOptions: ParsableArguments {

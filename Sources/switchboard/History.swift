@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
-import SwitchboardStorage
+import SwitchboardDatabase
+import SwitchboardHistory
 
 /// `switchboard history`: the connection history, newest first, as a table or JSON lines.
 ///

@@ -1,4 +1,5 @@
-import SwitchboardStorage
+import SwitchboardHistory
+
 
 /// Renders connection records for `switchboard history`.
 enum HistoryFormatter {

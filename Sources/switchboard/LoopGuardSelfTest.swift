@@ -1,7 +1,7 @@
 import ArgumentParser
 import NIOCore
 import NIOPosix
-import SwitchboardStorage
+import SwitchboardDatabase
 
 #if DEBUG
 /// Hidden: opens a SQLite database on an event loop thread, which must trap in debug builds. The test

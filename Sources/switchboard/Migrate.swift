@@ -1,5 +1,6 @@
 import ArgumentParser
-import SwitchboardStorage
+import SwitchboardDatabase
+import SwitchboardHistory
 
 /// `switchboard migrate`: apply pending migrations and say what was done.
 struct Migrate: AsyncParsableCommand {

@@ -4,7 +4,7 @@ import NIOCore
 import ServiceLifecycle
 import SwitchboardChat
 import SwitchboardProtocol
-import SwitchboardStorage
+import SwitchboardDatabase
 
 /// `switchboard serve`: run the chat server until SIGTERM or SIGINT.
 struct Serve: AsyncParsableCommand {

@@ -1,8 +1,8 @@
 import NIOCore
 import NIOEmbedded
 @testable import SwitchboardChat
-import SwitchboardStorage
 import XCTest
+import SwitchboardHistory
 
 /// When what consumes chat lines (history, the other servers) falls behind, the clients who say lines are
 /// held back — their input waits, their reads are not passed on — and nothing is dropped; everyone else

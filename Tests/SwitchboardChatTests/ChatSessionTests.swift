@@ -1,7 +1,6 @@
 import NIOCore
 import NIOEmbedded
 import SwitchboardChat
-import SwitchboardStorage
 import XCTest
 
 /// The chat contract (DESIGN.md) as telnet users see it, driven through `EmbeddedChannel`s.

@@ -1,8 +1,9 @@
 @testable import SwitchboardChat
 import SwitchboardProtocol
-import SwitchboardStorage
 import SwitchboardTestSupport
 import XCTest
+import SwitchboardHistory
+import SwitchboardCluster
 
 /// The cluster side of ``Roster``: other servers' members count, are listed and hold their names; after a
 /// split, the earlier claim keeps a name and a local loser takes its guest name.

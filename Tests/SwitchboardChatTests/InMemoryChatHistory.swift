@@ -1,6 +1,7 @@
 import NIOCore
 import SwitchboardChat
-import SwitchboardStorage
+import SwitchboardDatabase
+import SwitchboardHistory
 
 /// History for protocol unit tests: in memory, on the test's embedded loop. Not a stand-in for the
 /// database in integration tests (those use real SQLite and PostgreSQL); it lets unit tests hold visitor

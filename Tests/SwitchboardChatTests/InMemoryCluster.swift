@@ -1,7 +1,7 @@
 import NIOCore
 import NIOEmbedded
 @testable import SwitchboardChat
-import SwitchboardStorage
+import SwitchboardCluster
 
 /// Several hubs as one cluster without PostgreSQL: an in-memory NOTIFY bus and name table, the way
 /// ``ChatTestHarness`` stands in for sockets. Everything runs on the test thread (each hub on its own

@@ -1,8 +1,8 @@
 @testable import SwitchboardChat
 import SwitchboardProtocol
-import SwitchboardStorage
 import SwitchboardTestSupport
 import XCTest
+import SwitchboardHistory
 
 /// ``Roster`` as a value: admission, guest names, renames, leaves, counts — no channels, no loop.
 final class RosterTests: XCTestCase {

@@ -1,8 +1,8 @@
 import Foundation
 import NIOConcurrencyHelpers
-import SwitchboardStorage
 import SwitchboardTestSupport
 import XCTest
+import SwitchboardDatabase
 
 #if canImport(Glibc)
 import Glibc

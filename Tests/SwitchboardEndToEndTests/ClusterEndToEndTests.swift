@@ -1,5 +1,4 @@
 import Foundation
-import SwitchboardStorage
 import SwitchboardTestSupport
 import XCTest
 

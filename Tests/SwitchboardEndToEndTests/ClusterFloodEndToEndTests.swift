@@ -1,8 +1,9 @@
 import Foundation
 import NIOConcurrencyHelpers
-import SwitchboardStorage
 import SwitchboardTestSupport
 import XCTest
+import SwitchboardDatabase
+import SwitchboardCluster
 
 #if canImport(Glibc)
 import Glibc

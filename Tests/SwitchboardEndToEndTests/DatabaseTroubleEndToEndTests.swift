@@ -1,7 +1,7 @@
 import Foundation
-import SwitchboardStorage
 import SwitchboardTestSupport
 import XCTest
+import SwitchboardDatabase
 
 /// A slow, locked or broken database never slows the chat and loses no history.
 final class DatabaseTroubleEndToEndTests: XCTestCase {

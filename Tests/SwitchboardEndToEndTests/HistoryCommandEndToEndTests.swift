@@ -1,7 +1,7 @@
 import Foundation
-import SwitchboardStorage
 import SwitchboardTestSupport
 import XCTest
+import SwitchboardDatabase
 
 #if canImport(Glibc)
 import Glibc

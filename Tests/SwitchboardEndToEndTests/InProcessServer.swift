@@ -5,9 +5,10 @@ import NIOCore
 import NIOPosix
 import SwitchboardChat
 import SwitchboardProtocol
-import SwitchboardStorage
 import SwitchboardTestSupport
 import XCTest
+import SwitchboardDatabase
+import SwitchboardHistory
 
 /// A ``ChatServer`` started inside the test process on port 0, on an event loop group and database pool the
 /// test owns (the way HummingbirdTesting starts an application): for end-to-end tests where the process

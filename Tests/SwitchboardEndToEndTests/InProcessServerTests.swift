@@ -3,8 +3,8 @@ import NIOCore
 import NIOPosix
 import SwitchboardChat
 import SwitchboardProtocol
-import SwitchboardStorage
 import XCTest
+import SwitchboardDatabase
 
 /// A ``ChatServer`` started inside the test process on what the test gives it (its event loop group and
 /// database pool), on port 0, with the bound address read from `start()` — no child process, no log

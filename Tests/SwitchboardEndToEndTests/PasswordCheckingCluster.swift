@@ -1,8 +1,8 @@
 import Foundation
 import SwitchboardTestSupport
 import NIOConcurrencyHelpers
-import SwitchboardStorage
 import XCTest
+import SwitchboardDatabase
 
 #if canImport(Glibc)
 import Glibc

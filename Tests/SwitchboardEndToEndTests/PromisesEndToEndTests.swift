@@ -1,7 +1,7 @@
 import Foundation
-import SwitchboardStorage
 import SwitchboardTestSupport
 import XCTest
+import SwitchboardDatabase
 
 /// README promises checked on an in-process server (the CLI's own promises on the real binary), on both databases where the promise is about storage: flood
 /// notices, migrations (atomic, refused when foreign), `history --json`, and what is stored.

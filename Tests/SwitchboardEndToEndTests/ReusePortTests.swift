@@ -1,7 +1,6 @@
 import NIOCore
 import SwitchboardChat
 import SwitchboardProtocol
-import SwitchboardStorage
 import SwitchboardTestSupport
 import XCTest
 

@@ -1,6 +1,6 @@
 import Foundation
-import SwitchboardStorage
 import XCTest
+import SwitchboardDatabase
 
 /// A throwaway database for one test: a SQLite file in a fresh temporary directory, or a fresh PostgreSQL
 /// database created on the test server. ``drop()`` removes it.

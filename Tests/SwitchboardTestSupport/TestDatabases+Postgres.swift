@@ -1,5 +1,5 @@
 import Foundation
-import SwitchboardStorage
+import SwitchboardDatabase
 
 /// Why a PostgreSQL test database could not be provided.
 public struct TestDatabaseUnavailable: Error, CustomStringConvertible {

@@ -1,4 +1,4 @@
-import SwitchboardStorage
+import SwitchboardDatabase
 
 /// Writes history rows at chosen times, the way the server would have (refusals included), so the dashboard's
 /// numbers can be checked against what was put in.

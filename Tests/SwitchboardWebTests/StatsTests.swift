@@ -1,6 +1,7 @@
 import Foundation
 import NIOCore
-import SwitchboardStorage
+import SwitchboardDatabase
+import SwitchboardHistory
 import SwitchboardTestSupport
 import XCTest
 

@@ -5,7 +5,7 @@ import NIOCore
 import NIOPosix
 import SwitchboardChat
 import SwitchboardProtocol
-import SwitchboardStorage
+import SwitchboardDatabase
 import SwitchboardTestSupport
 import SwitchboardWeb
 import XCTest

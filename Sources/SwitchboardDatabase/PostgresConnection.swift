@@ -1,0 +1,588 @@
+import CLibPQ
+import NIOCore
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A blocking connection to PostgreSQL through libpq.
+///
+/// ```
+/// init(uri:)      PQconnectdb(uri + connect_timeout=5 unless given)  ─▶ CONNECTION_OK, client_encoding UTF8
+/// executeScript   PQexec(sql)                         one or more statements, no parameters
+/// fetch           PQprepare(sb_N, sql) once per SQL text, then PQexecPrepared(sb_N, text params)
+///                 results: NULL ─▶ .null, anything else ─▶ .text (``DatabaseValue/int64`` parses digits);
+///                 column names from PQfname
+/// ```
+///
+/// Values are only ever bound as text-format parameters (`.integer` as decimal text, `.null` as SQL `NULL`),
+/// never spliced into SQL. NOTICEs from the server are dropped rather than printed to stderr.
+///
+/// Failures become ``DatabaseError``s carrying the SQLSTATE, the server's primary message and the SQL —
+/// never the bound values (a value the server quotes back in its message is replaced by `***`) and never
+/// the password. A broken connection (server gone, backend terminated, SQLSTATE class `08`, `57P01`–`57P03`)
+/// is reported as kind `connectionLost` and sets ``isUsable`` to `false`; the pool then opens a new
+/// connection, so prepared statements never have to survive a reconnect. Serialization failures, deadlocks
+/// and lock timeouts (`40001`, `40P01`, `55P03`) are kind `busy`.
+///
+/// Thread ownership: one ``DatabasePool`` worker thread creates, uses and closes it. Every method blocks,
+/// and in debug builds traps when called on an event loop thread (see ``EventLoopGuard``).
+public final class PostgresConnection: DatabaseConnection {
+    public var dialect: SQLDialect { .postgres }
+    public private(set) var isUsable = true
+
+    /// How long a connection attempt may take when the URI does not say (`connect_timeout`, seconds), so a
+    /// dead host cannot hang a pool thread.
+    public static let defaultConnectTimeoutSeconds = 5
+
+    private var handle: OpaquePointer?
+    /// Prepared statements by SQL text: a name unique for the life of this connection, and how many
+    /// parameters the server says the statement takes.
+    private var statements: [String: (name: String, parameterCount: Int)] = [:]
+    private var nextStatementNumber = 0
+    /// The statement sent with ``send(_:textParameters:)`` whose results are not all read yet, and the first
+    /// failure among them.
+    private struct InFlight {
+        var sql: String
+        var binds: [DatabaseValue]
+        var failure: DatabaseError?
+    }
+    private var inFlight: InFlight?
+    /// What this connection was opened with; its password is scrubbed from every message.
+    public let parameters: PostgresConnectionParameters
+    /// The URI without the password; the only form shown in errors.
+    public var redactedURI: String { parameters.redacted }
+
+    /// Connects to the database named by `uri`: a connection URI (`postgres://…`, `postgresql://…`, parsed
+    /// by ``PostgresConnectionParameters``) or a libpq `key=value` connection string.
+    public convenience init(uri: String) throws(DatabaseError) {
+        let parameters =
+            PostgresConnectionParameters.isURI(uri)
+            ? try PostgresConnectionParameters(parsing: uri) : try PostgresConnection.parseConnectionString(uri)
+        try self.init(parameters: parameters)
+    }
+
+    /// Connects with `parameters` (as keyword/value arrays), adding `connect_timeout` when they have none.
+    ///
+    /// Throws kind `connectFailed` with a message naming host, port and database but never the password;
+    /// the error's ``DatabaseError/sqlState`` is the server's when it refused us, and
+    /// ``DatabaseError/requiresIntervention`` is set unless waiting may cure it (refused, timeout, DNS,
+    /// SQLSTATE classes 08, 53 and 57 such as `57P03` starting up and `53300` too many connections).
+    /// `shouldGiveUp` is asked about every 100 ms while the attempt waits on the network; when it says yes,
+    /// the attempt ends at once with a transient error.
+    public init(
+        parameters: PostgresConnectionParameters, shouldGiveUp: () -> Bool = { false }
+    ) throws(DatabaseError) {
+        self.parameters = parameters
+        let redacted = parameters.redacted
+        let keywords = parameters.libpqKeywords(defaultConnectTimeout: PostgresConnection.defaultConnectTimeoutSeconds)
+        EventLoopGuard.check("PQconnectStartParams")
+        let started = PostgresConnection.withCStrings(keywords.map(\.key)) { keys in
+            PostgresConnection.withCStrings(keywords.map(\.value)) { values in
+                PQconnectStartParams(keys, values, 0)
+            }
+        }
+        guard let conn = started else {
+            throw DatabaseError(.connectFailed, message: "cannot connect to \(redacted): out of memory")
+        }
+        // Only in verbose mode does a refusal from the server carry its SQLSTATE; reset once connected.
+        PQsetErrorVerbosity(conn, PQERRORS_VERBOSE)
+        let outcome: ConnectOutcome
+        if PQstatus(conn) == CONNECTION_BAD {
+            outcome = .failed(optionsRejected: true)  // libpq refused the keywords before any network I/O
+        } else {
+            outcome = PostgresConnection.poll(conn, connectTimeout: parameters.connectTimeoutSeconds(
+                default: PostgresConnection.defaultConnectTimeoutSeconds), hostCount: parameters.hostCount,
+                shouldGiveUp: shouldGiveUp)
+        }
+        guard case .connected = outcome else {
+            let error = PostgresConnection.connectFailure(conn, outcome: outcome, parameters: parameters)
+            EventLoopGuard.check("PQfinish")
+            PQfinish(conn)
+            throw error
+        }
+        handle = conn
+        PQsetErrorVerbosity(conn, PQERRORS_DEFAULT)
+        EventLoopGuard.check("PQsetNoticeProcessor")
+        PQsetNoticeProcessor(conn, { _, _ in }, nil)
+        // Our strings are UTF-8 whatever the database's default client encoding says.
+        EventLoopGuard.check("PQsetClientEncoding")
+        if PQsetClientEncoding(conn, "UTF8") != 0 {
+            let message = errorMessage(conn)
+            close()
+            throw DatabaseError(.connectFailed, message: "cannot use \(redacted): \(message)")
+        }
+    }
+
+    deinit { close() }
+
+    /// Closes the connection (the server forgets its prepared statements). Safe to call twice.
+    public func close() {
+        if let handle {
+            EventLoopGuard.check("PQfinish")
+            PQfinish(handle)
+        }
+        handle = nil
+        statements.removeAll()
+        inFlight = nil
+        isUsable = false
+    }
+
+    public func executeScript(_ sql: String) throws(DatabaseError) {
+        let conn = try openHandle(sql)
+        EventLoopGuard.check("PQexec")
+        let result = PQexec(conn, sql)
+        defer { PQclear(result) }
+        try check(result, conn, sql: sql, binds: [])
+    }
+
+    @discardableResult
+    public func fetch(_ sql: String, _ binds: [DatabaseValue]) throws(DatabaseError) -> QueryResult {
+        let conn = try openHandle(sql)
+        let (name, parameterCount) = try prepared(sql, conn)
+        // Checked here because the server answers a wrong count with SQLSTATE 08P01 (protocol violation),
+        // which would read as a lost connection, a transient failure, and be retried forever.
+        guard binds.count == parameterCount else {
+            throw DatabaseError(
+                .statementFailed,
+                message: "the statement takes \(parameterCount) parameters but \(binds.count) were bound", sql: sql)
+        }
+
+        // All parameter strings live in one NUL-separated buffer for the duration of the call.
+        var buffer: [CChar] = []
+        var offsets: [Int?] = []
+        offsets.reserveCapacity(binds.count)
+        for value in binds {
+            let text: String
+            switch value {
+            case .null:
+                offsets.append(nil)
+                continue
+            case .integer(let integer): text = String(integer)
+            case .text(let string): text = string
+            }
+            if text.utf8.contains(0) {
+                throw DatabaseError(
+                    .statementFailed,
+                    message: "a text parameter contains a NUL character, which PostgreSQL cannot store", sql: sql)
+            }
+            offsets.append(buffer.count)
+            buffer.append(contentsOf: text.utf8.map { CChar(bitPattern: $0) })
+            buffer.append(0)
+        }
+        let result = buffer.withUnsafeBufferPointer { storage -> OpaquePointer? in
+            let values: [UnsafePointer<CChar>?] = offsets.map { offset in
+                offset.map { storage.baseAddress! + $0 }
+            }
+            EventLoopGuard.check("PQexecPrepared")
+            return PQexecPrepared(conn, name, Int32(values.count), values, nil, nil, 0)
+        }
+        defer { PQclear(result) }
+        do {
+            try check(result, conn, sql: sql, binds: binds)
+        } catch {
+            // The statement vanished (DISCARD ALL) or its cached plan went stale (schema change): prepare it
+            // afresh under a new name next time.
+            if error.sqlState == "26000" || error.sqlState == "0A000" { statements[sql] = nil }
+            throw error
+        }
+        guard let result else { return QueryResult(sql: sql, columns: [], rows: []) }
+
+        EventLoopGuard.check("PQntuples")
+        let rowCount = PQntuples(result)
+        let columnCount = PQnfields(result)
+        let names = (0..<columnCount).map { column in PQfname(result, column).map { String(cString: $0) } ?? "" }
+        var rows: [DatabaseRow] = []
+        rows.reserveCapacity(Int(rowCount))
+        for rowIndex in 0..<rowCount {
+            var row: DatabaseRow = []
+            row.reserveCapacity(Int(columnCount))
+            for column in 0..<columnCount {
+                if PQgetisnull(result, rowIndex, column) != 0 {
+                    row.append(.null)
+                } else if let value = PQgetvalue(result, rowIndex, column) {
+                    row.append(.text(String(cString: value)))
+                } else {
+                    row.append(.null)
+                }
+            }
+            rows.append(row)
+        }
+        return QueryResult(sql: sql, columns: names, rows: rows)
+    }
+
+    // MARK: - Asynchronous use (ClusterLink)
+    //
+    // The cluster link never waits on the server without a deadline of its own: it sends a statement, polls the
+    // socket itself, reads what arrived and asks whether the statement has finished. So it can give up on a
+    // silent server and stop promptly, and it receives notifications while it waits.
+    //
+    //     send(sql, textParameters:)  PQsendQueryParams (non-blocking mode), one statement
+    //     flush()                     PQflush until true (poll for POLLOUT | POLLIN in between)
+    //     consumeInput()              PQconsumeInput when the socket is readable; throws when the connection broke
+    //     statementFinished()         PQisBusy / PQgetResult: true once every result is read; throws its failure
+    //     takeNotifications()         PQnotifies until empty, each PQfreemem'd
+
+    /// The connection's socket, to wait on with poll(2); -1 when closed.
+    package var socket: Int32 {
+        guard let handle else { return -1 }
+        EventLoopGuard.check("PQsocket")
+        return PQsocket(handle)
+    }
+
+    /// Sends one statement with text parameters (`$1`, `$2`, …) without waiting for its answer; call ``flush()``
+    /// until it returns `true`, then ``consumeInput()`` and ``statementFinished()`` whenever the socket is
+    /// readable. One statement at a time. Parameters are neither prepared nor cached (the SQL may differ every
+    /// time) and must not contain NUL.
+    package func send(_ sql: String, textParameters: [String]) throws(DatabaseError) {
+        let conn = try openHandle(sql)
+        precondition(inFlight == nil, "a statement is already in flight on this connection")
+        EventLoopGuard.check("PQsetnonblocking")
+        if PQisnonblocking(conn) == 0 && PQsetnonblocking(conn, 1) != 0 {
+            isUsable = false
+            throw DatabaseError(.connectionLost, message: errorMessage(conn), sql: sql)
+        }
+        var buffer: [CChar] = []
+        var offsets: [Int] = []
+        offsets.reserveCapacity(textParameters.count)
+        for text in textParameters {
+            offsets.append(buffer.count)
+            buffer.append(contentsOf: text.utf8.map { CChar(bitPattern: $0) })
+            buffer.append(0)
+        }
+        let sent = buffer.withUnsafeBufferPointer { storage -> Int32 in
+            let values: [UnsafePointer<CChar>?] = offsets.map { storage.baseAddress! + $0 }
+            EventLoopGuard.check("PQsendQueryParams")
+            return PQsendQueryParams(conn, sql, Int32(values.count), nil, values, nil, nil, 0)
+        }
+        let binds = textParameters.map(DatabaseValue.text)
+        guard sent == 1 else {
+            EventLoopGuard.check("PQstatus")
+            if PQstatus(conn) != CONNECTION_OK { isUsable = false }
+            let message = PostgresConnection.redactingBinds(binds, in: errorMessage(conn))
+            throw DatabaseError(isUsable ? .statementFailed : .connectionLost, message: message, sql: sql)
+        }
+        inFlight = InFlight(sql: sql, binds: binds)
+    }
+
+    /// Sends what libpq still holds of the statement (PQflush): `true` once all of it is out, `false` when the
+    /// socket is full (wait until it is writable — or readable, then ``consumeInput()`` — and call again).
+    package func flush() throws(DatabaseError) -> Bool {
+        let conn = try openHandle(inFlight?.sql ?? "")
+        EventLoopGuard.check("PQflush")
+        switch PQflush(conn) {
+        case 0: return true
+        case 1: return false
+        default:
+            isUsable = false
+            throw DatabaseError(.connectionLost, message: errorMessage(conn), sql: inFlight?.sql)
+        }
+    }
+
+    /// Reads whatever the server has sent (PQconsumeInput) into libpq's buffers; call when the socket is
+    /// readable. Throws kind `connectionLost` when the connection broke (end of file, reset, terminated).
+    package func consumeInput() throws(DatabaseError) {
+        let conn = try openHandle(inFlight?.sql ?? "")
+        EventLoopGuard.check("PQconsumeInput")
+        let consumed = PQconsumeInput(conn)
+        EventLoopGuard.check("PQstatus")
+        if consumed == 0 || PQstatus(conn) != CONNECTION_OK {
+            isUsable = false
+            var message = errorMessage(conn)
+            if message.isEmpty { message = "the connection to \(redactedURI) broke" }
+            throw DatabaseError(.connectionLost, message: message, sql: inFlight?.sql)
+        }
+    }
+
+    /// Whether the statement sent with ``send(_:textParameters:)`` has finished, from what ``consumeInput()``
+    /// has read: `false` while the server is still answering, `true` once every result is in. Throws the
+    /// statement's failure (classified as ``fetch(_:_:)`` classifies it) once it has finished.
+    package func statementFinished() throws(DatabaseError) -> Bool {
+        guard var statement = inFlight else { return true }
+        let conn = try openHandle(statement.sql)
+        while true {
+            EventLoopGuard.check("PQisBusy")
+            if PQisBusy(conn) != 0 {
+                inFlight = statement
+                return false
+            }
+            EventLoopGuard.check("PQgetResult")
+            guard let result = PQgetResult(conn) else { break }
+            defer { PQclear(result) }
+            if statement.failure == nil {
+                do {
+                    try check(result, conn, sql: statement.sql, binds: statement.binds)
+                } catch {
+                    statement.failure = error
+                }
+            }
+        }
+        inFlight = nil
+        if let failure = statement.failure { throw failure }
+        return true
+    }
+
+    /// The notifications libpq has read so far (PQnotifies), oldest first: the channel and the payload of each.
+    package func takeNotifications() -> [(channel: String, payload: String)] {
+        guard let handle else { return [] }
+        var notifications: [(channel: String, payload: String)] = []
+        while true {
+            EventLoopGuard.check("PQnotifies")
+            guard let notify = PQnotifies(handle) else { break }
+            let channel = notify.pointee.relname.map { String(cString: $0) } ?? ""
+            let payload = notify.pointee.extra.map { String(cString: $0) } ?? ""
+            EventLoopGuard.check("PQfreemem")
+            PQfreemem(notify)
+            notifications.append((channel, payload))
+        }
+        return notifications
+    }
+
+    // MARK: - Internals
+
+    private func openHandle(_ sql: String) throws(DatabaseError) -> OpaquePointer {
+        guard let handle else {
+            throw DatabaseError(.connectionLost, message: "connection to \(redactedURI) is closed", sql: sql)
+        }
+        return handle
+    }
+
+    private func prepared(
+        _ sql: String, _ conn: OpaquePointer
+    ) throws(DatabaseError) -> (name: String, parameterCount: Int) {
+        if let statement = statements[sql] { return statement }
+        nextStatementNumber += 1
+        let name = "sb_\(nextStatementNumber)"
+        EventLoopGuard.check("PQprepare")
+        let result = PQprepare(conn, name, sql, 0, nil)
+        defer { PQclear(result) }
+        try check(result, conn, sql: sql, binds: [])
+        EventLoopGuard.check("PQdescribePrepared")
+        let description = PQdescribePrepared(conn, name)
+        defer { PQclear(description) }
+        try check(description, conn, sql: sql, binds: [])
+        let statement = (name: name, parameterCount: Int(PQnparams(description)))
+        statements[sql] = statement
+        return statement
+    }
+
+    /// Throws unless `result` reports success; classifies the failure and marks the connection unusable
+    /// when it is broken.
+    private func check(
+        _ result: OpaquePointer?, _ conn: OpaquePointer, sql: String, binds: [DatabaseValue]
+    ) throws(DatabaseError) {
+        var sqlState: String?
+        var message: String
+        if let result {
+            EventLoopGuard.check("PQresultStatus")
+            switch PQresultStatus(result) {
+            case PGRES_COMMAND_OK, PGRES_TUPLES_OK, PGRES_EMPTY_QUERY, PGRES_SINGLE_TUPLE:
+                return
+            case PGRES_COPY_IN, PGRES_COPY_OUT, PGRES_COPY_BOTH:
+                // Nothing here speaks COPY; a connection left in COPY mode is of no further use.
+                isUsable = false
+                throw DatabaseError(.connectionLost, message: "COPY is not supported on this connection", sql: sql)
+            default:
+                break
+            }
+            sqlState = PQresultErrorField(result, PostgresConnection.diagSQLState).map { String(cString: $0) }
+            message = PQresultErrorField(result, PostgresConnection.diagMessagePrimary).map { String(cString: $0) }
+                ?? PostgresConnection.firstLines(PQresultErrorMessage(result).map { String(cString: $0) } ?? "")
+        } else {
+            message = errorMessage(conn)
+        }
+        if message.isEmpty { message = "unknown error" }
+        message = PostgresConnection.redactingBinds(binds, in: scrubbed(message, conn: conn))
+
+        EventLoopGuard.check("PQstatus")
+        let broken = PQstatus(conn) != CONNECTION_OK
+        let kind: DatabaseError.Kind
+        switch sqlState {
+        case _ where broken: kind = .connectionLost
+        case let state? where state.hasPrefix("08"): kind = .connectionLost
+        case "57P01", "57P02", "57P03": kind = .connectionLost
+        case "40001", "40P01", "55P03": kind = .busy
+        case nil where result == nil: kind = .connectionLost
+        default: kind = .statementFailed
+        }
+        if kind == .connectionLost { isUsable = false }
+        throw DatabaseError(kind, message: message, sql: sql, sqlState: sqlState)
+    }
+
+    // PG_DIAG_SQLSTATE ('C') and PG_DIAG_MESSAGE_PRIMARY ('M') are character-literal macros, which Swift
+    // does not import; these are their values from postgres_ext.h.
+    private static let diagSQLState = Int32(UInt8(ascii: "C"))
+    private static let diagMessagePrimary = Int32(UInt8(ascii: "M"))
+
+    // MARK: - Connecting
+
+    private enum ConnectOutcome {
+        case connected
+        /// libpq gave up; `optionsRejected` when it refused the keywords before any network I/O.
+        case failed(optionsRejected: Bool)
+        case timedOut(seconds: Int)
+        case gaveUp
+    }
+
+    /// Drives `PQconnectPoll` until it succeeds, fails, runs past `connectTimeout` per host (0 = no limit,
+    /// as in libpq) or `shouldGiveUp` says so. Waits on the socket in slices of at most 100 ms.
+    private static func poll(
+        _ conn: OpaquePointer, connectTimeout: Int, hostCount: Int, shouldGiveUp: () -> Bool
+    ) -> ConnectOutcome {
+        let limit = connectTimeout > 0 ? max(2, connectTimeout) * hostCount : 0
+        let deadline = limit > 0 ? NIODeadline.now() + .seconds(Int64(limit)) : NIODeadline.distantFuture
+        var status = PGRES_POLLING_WRITING
+        while true {
+            switch status {
+            case PGRES_POLLING_OK: return .connected
+            case PGRES_POLLING_FAILED: return .failed(optionsRejected: false)
+            default: break
+            }
+            EventLoopGuard.check("PQsocket")
+            var descriptor = pollfd(
+                fd: PQsocket(conn), events: Int16(status == PGRES_POLLING_READING ? POLLIN : POLLOUT), revents: 0)
+            guard descriptor.fd >= 0 else { return .failed(optionsRejected: false) }
+            var ready: Int32 = 0
+            while ready == 0 {
+                if shouldGiveUp() { return .gaveUp }
+                let left = deadline - NIODeadline.now()
+                if left <= .zero { return .timedOut(seconds: limit) }
+                ready = Glibc.poll(&descriptor, 1, Int32(min(left.nanoseconds / 1_000_000 + 1, 100)))
+                if ready < 0 && errno == EINTR { ready = 0 }
+            }
+            EventLoopGuard.check("PQconnectPoll")
+            status = PQconnectPoll(conn)
+        }
+    }
+
+    /// The error for a failed attempt: one line, no password, the server's SQLSTATE when it sent one, and
+    /// whether waiting can cure it.
+    private static func connectFailure(
+        _ conn: OpaquePointer, outcome: ConnectOutcome, parameters: PostgresConnectionParameters
+    ) -> DatabaseError {
+        let prefix = "cannot connect to \(parameters.redacted): "
+        switch outcome {
+        case .timedOut(let seconds):
+            return DatabaseError(.connectFailed, message: prefix + "no answer within \(seconds) s (connect_timeout)")
+        case .gaveUp:
+            return DatabaseError(.connectFailed, message: prefix + "gave up: the server is stopping")
+        case .connected, .failed:
+            break
+        }
+        EventLoopGuard.check("PQerrorMessage")
+        let (sqlState, text) = splitSQLState(PQerrorMessage(conn).map { String(cString: $0) } ?? "")
+        var message = scrubbed(firstLines(text), conn: conn, parameters: parameters)
+        if message.isEmpty { message = "unknown error" }
+        let healsByWaiting: Bool
+        if case .failed(optionsRejected: true) = outcome {
+            healsByWaiting = false
+        } else if let sqlState {
+            // 08 connection exception, 53 insufficient resources (53300 too many connections), 57 operator
+            // intervention (57P03 starting up, 57P01 shutting down): the server is there but not ready.
+            healsByWaiting = ["08", "53", "57"].contains(String(sqlState.prefix(2)))
+        } else if PQconnectionNeedsPassword(conn) != 0 {
+            healsByWaiting = false
+        } else {
+            // No answer from a server: refused, unreachable, a name that does not resolve yet — or TLS
+            // that the URL demands and the server cannot give, which waiting does not change.
+            let lowered = text.lowercased()
+            healsByWaiting = !(lowered.contains("ssl") || lowered.contains("certificate") || lowered.contains("gssapi"))
+        }
+        return DatabaseError(
+            .connectFailed, message: prefix + message, sqlState: sqlState, requiresIntervention: !healsByWaiting)
+    }
+
+    /// Takes the SQLSTATE out of a verbose libpq message (`FATAL:  3D000: database "x" does not exist`,
+    /// then a `LOCATION:` line) and returns it with the message as default verbosity would show it.
+    static func splitSQLState(_ text: String) -> (sqlState: String?, message: String) {
+        let lines = text.split(whereSeparator: \.isNewline).filter {
+            !$0.drop(while: \.isWhitespace).hasPrefix("LOCATION:")
+        }
+        let message = lines.joined(separator: "\n")
+        let isCodeCharacter: (Character) -> Bool = { $0.isASCII && ($0.isNumber || $0.isUppercase) }
+        var search = message[...]
+        while let marker = search.range(of: ":  ") {
+            let code = message[marker.upperBound...].prefix(5)
+            let after = message[code.endIndex...]
+            if code.count == 5, code.allSatisfy(isCodeCharacter), after.hasPrefix(": ") {
+                let cleaned = message[..<marker.upperBound] + after.dropFirst(2)
+                return (String(code), String(cleaned))
+            }
+            search = message[marker.upperBound...]
+        }
+        return (nil, message)
+    }
+
+    /// A libpq `key=value` connection string as keywords, parsed by libpq itself. Its error message may
+    /// quote the string, so it is not shown.
+    static func parseConnectionString(_ text: String) throws(DatabaseError) -> PostgresConnectionParameters {
+        var errorMessage: UnsafeMutablePointer<CChar>?
+        guard let options = PQconninfoParse(text, &errorMessage) else {
+            if let errorMessage { PQfreemem(errorMessage) }
+            throw DatabaseError(.invalidURL, message: "the PostgreSQL connection string does not parse")
+        }
+        defer { PQconninfoFree(options) }
+        var keywords: [(key: String, value: String)] = []
+        var option = options
+        while let keyword = option.pointee.keyword {
+            if let value = option.pointee.val { keywords.append((String(cString: keyword), String(cString: value))) }
+            option += 1
+        }
+        return PostgresConnectionParameters(keywords: keywords)
+    }
+
+    /// Calls `body` with a NULL-terminated array of C strings that lives for the duration of the call.
+    private static func withCStrings<T>(_ strings: [String], _ body: (UnsafePointer<UnsafePointer<CChar>?>) -> T) -> T {
+        let copies = strings.map { strdup($0) }
+        defer { copies.forEach { free($0) } }
+        let pointers = copies.map { UnsafePointer($0) } + [nil]
+        return pointers.withUnsafeBufferPointer { body($0.baseAddress!) }
+    }
+
+    /// The connection's last error, on one line, without the password.
+    private func errorMessage(_ conn: OpaquePointer) -> String {
+        EventLoopGuard.check("PQerrorMessage")
+        return scrubbed(PostgresConnection.firstLines(PQerrorMessage(conn).map { String(cString: $0) } ?? ""), conn: conn)
+    }
+
+    /// libpq's messages span lines (one per address tried, plus hints); an error is one line.
+    static func firstLines(_ text: String) -> String {
+        text.split(whereSeparator: \.isNewline)
+            .map { line in String(line.drop(while: \.isWhitespace).reversed().drop(while: \.isWhitespace).reversed()) }
+            .filter { !$0.isEmpty }
+            .joined(separator: "; ")
+    }
+
+    /// Removes the password, in every spelling, from a message, should the server or libpq ever echo it.
+    private func scrubbed(_ message: String, conn: OpaquePointer) -> String {
+        PostgresConnection.scrubbed(message, conn: conn, parameters: parameters)
+    }
+
+    private static func scrubbed(
+        _ message: String, conn: OpaquePointer, parameters: PostgresConnectionParameters
+    ) -> String {
+        var message = parameters.scrubbing(message)
+        // libpq may also have taken a password from PGPASSWORD or ~/.pgpass.
+        EventLoopGuard.check("PQpass")
+        if let pointer = PQpass(conn) {
+            let password = String(cString: pointer)
+            if password.count > 1 { message = message.replacing(password, with: "***") }
+        }
+        return message
+    }
+
+    /// PostgreSQL quotes bad input back (`invalid input syntax for type integer: "…"`); errors never carry
+    /// bound values, so a quoted bound value becomes `"***"`.
+    static func redactingBinds(_ binds: [DatabaseValue], in message: String) -> String {
+        var message = message
+        for bind in binds {
+            guard case .text(let text) = bind, !text.isEmpty else { continue }
+            message = message.replacing("\"\(text)\"", with: "\"***\"")
+        }
+        return message
+    }
+}
+
+// A connection is confined to the pool thread that opened it; sending it elsewhere is a bug.
+@available(*, unavailable)
+extension PostgresConnection: Sendable {}

@@ -1,0 +1,339 @@
+import NIOCore
+import SwitchboardDatabase
+
+/// Every statement history runs, for both dialects, and the decoding of their rows by column name.
+///
+/// The repository does no scheduling and owns no connection: each method takes the connection it runs on and
+/// blocks, so callers run it on a ``DatabasePool`` thread (the ``EventLoopGuard`` in each connection call
+/// traps otherwise, in debug builds):
+///
+/// ```
+/// let visits = try await pool.withConnection { connection throws(DatabaseError) in
+///     try repository.totalVisits(on: connection)
+/// }
+/// ```
+///
+/// A row that does not decode is a thrown ``DatabaseError`` of kind `decodingFailed` naming the column,
+/// never a row silently left out.
+public struct HistoryRepository: Sendable {
+    /// The dialect the statements are written in.
+    public let dialect: SQLDialect
+    /// The `servers` row of the server whose history this writes: every connection row written records it
+    /// (`connections.server_id`), so start-up repair can tell a live server's rows from a dead one's.
+    /// `nil` (tools, tests): rows without an owner.
+    public let serverID: Int64?
+    private let sql: HistorySQL
+    /// The multi-row message INSERT for each size of ``messageStatementSizes``, built once: rebuilding its
+    /// text for every batch was a visible part of the pool's CPU under a chat flood.
+    private let insertMessagesSQL: [String]
+
+    /// The repository for databases speaking `dialect`, writing rows owned by `serverID`.
+    public init(dialect: SQLDialect, serverID: Int64? = nil) {
+        self.dialect = dialect
+        self.serverID = serverID
+        self.sql = HistorySQL.forDialect(dialect)
+        self.insertMessagesSQL = Self.messageStatementSizes.map { Self.insertMessagesSQL(rows: $0, dialect) }
+    }
+
+    private var owner: DatabaseValue { serverID.map(DatabaseValue.integer) ?? .null }
+
+    // MARK: - Schema
+
+    /// Applies pending migrations (see ``Migrator``).
+    public func migrate(on connection: any DatabaseConnection) throws(DatabaseError) -> Migrator.Outcome {
+        try Migrator(dialect: dialect).migrate(connection)
+    }
+
+    /// Where the database's schema stands, read without writing anything (see ``Migrator/status(_:)``).
+    public func schemaStatus(on connection: any DatabaseConnection) throws(DatabaseError) -> Migrator.Status {
+        try Migrator(dialect: dialect).status(connection)
+    }
+
+    // MARK: - Writes
+
+    /// Writes `events` in order on `connection`, inside the caller's transaction, and returns the row ids of
+    /// the connections they opened. `known` gives the row ids of connections opened by earlier batches;
+    /// `closed` and `message` events of a connection with no row id (its `opened` was dropped) are skipped.
+    ///
+    /// Checks first that a SQLite file is still the one opened (``SQLiteConnection/verifyFileIdentity()``),
+    /// so nothing is committed into a deleted or replaced file.
+    ///
+    /// `lastSequence` (the writer's number for the last event; 0: none) is recorded in this server's row
+    /// (`history_progress`) in the same transaction, so a spool replay knows these events are stored.
+    func write(
+        _ events: [HistoryEvent], known: [ConnectionKey: Int64], through lastSequence: UInt64 = 0,
+        on connection: any DatabaseConnection
+    ) throws(DatabaseError) -> [ConnectionKey: Int64] {
+        if let sqlite = connection as? SQLiteConnection { try sqlite.verifyFileIdentity() }
+        var ids = known
+        var opened: [ConnectionKey: Int64] = [:]
+        // A connection that opens and closes within this batch (most visits under churn) becomes one INSERT
+        // of the finished row, where its `opened` stands, instead of an INSERT and an UPDATE.
+        let finished = Self.finishedWithin(events)
+        // Chat lines in a row go in multi-row INSERTs (one statement per up to 64 lines, not one per line);
+        // any other event first writes the lines before it, so rows keep the order events came in.
+        var lines: [DatabaseValue] = []
+        for event in events {
+            if case .message(let key, let nickname, let kind, let body, let time) = event {
+                guard let id = ids[key] else { continue }
+                lines += [.integer(id), .text(nickname), .text(kind.rawValue), .text(body), .text(time.iso8601)]
+                continue
+            }
+            try insertMessages(&lines, on: connection)
+            switch event {
+            case .opened(let key, let peer, let nickname, let time, let visitor):
+                let id: Int64
+                if let visitor { id = visitor } else { id = try nextVisitorNumber(on: connection) }
+                // A guest's row is named as the hub names it: guest<visitor number>.
+                let name = nickname ?? "guest\(id)"
+                if let summary = finished[key] {
+                    try connection.fetch(sql.insertFinishedConnection, [
+                        .integer(id), .text(peer), .text(summary.nickname ?? name), .text(time.iso8601), owner,
+                        .text(summary.closedAt.iso8601), .text(summary.reason),
+                        .integer(summary.linesIn), .integer(summary.linesOut),
+                        .integer(summary.bytesIn), .integer(summary.bytesOut),
+                    ])
+                } else {
+                    try connection.fetch(
+                        sql.insertConnection, [.integer(id), .text(peer), .text(name), .text(time.iso8601), owner])
+                }
+                ids[key] = id
+                opened[key] = id
+            case .refused(let peer, let reason, let time, let visitor):
+                let id: Int64
+                if let visitor { id = visitor } else { id = try nextVisitorNumber(on: connection) }
+                try connection.fetch(
+                    sql.insertRefused, [.integer(id), .text(peer), .text(time.iso8601), .text(reason), owner])
+            case .closed(let key, let summary):
+                guard finished[key] == nil, let id = ids[key] else { continue }
+                try connection.fetch(sql.closeConnection, [
+                    .integer(id), summary.nickname.map(DatabaseValue.text) ?? .null, .text(summary.closedAt.iso8601),
+                    .text(summary.reason),
+                    .integer(summary.linesIn), .integer(summary.linesOut),
+                    .integer(summary.bytesIn), .integer(summary.bytesOut),
+                ])
+            case .message:
+                break  // gathered above
+            }
+        }
+        try insertMessages(&lines, on: connection)
+        if let serverID, lastSequence > 0 {
+            try connection.fetch(sql.recordSequence, [.integer(serverID), .integer(Int64(clamping: lastSequence))])
+        }
+        return opened
+    }
+
+    /// The sequence number of the last history event of server `id` known to be stored (0: none, or no such
+    /// server). On PostgreSQL the server's row stays locked until the transaction ends.
+    func historySequence(ofServer id: Int64, on connection: any DatabaseConnection) throws(DatabaseError) -> UInt64 {
+        guard let row = try connection.fetch(sql.historySequence, [.integer(id)]).firstRow else { return 0 }
+        return UInt64(clamping: try row.decode("last_sequence", as: Int64.self))
+    }
+
+    /// The database's identity (see migration 0005): names it in spool files.
+    public func databaseIdentity(on connection: any DatabaseConnection) throws(DatabaseError) -> String {
+        guard let row = try connection.fetch(sql.databaseIdentity, []).firstRow else {
+            throw DatabaseError(.decodingFailed, message: "the database has no identity row", sql: sql.databaseIdentity, column: "id")
+        }
+        return try row.decode("id")
+    }
+
+    /// The connections both opened and closed in `events`, with how they closed.
+    static func finishedWithin(_ events: [HistoryEvent]) -> [ConnectionKey: ConnectionSummary] {
+        var openedHere = Set<ConnectionKey>()
+        var finished: [ConnectionKey: ConnectionSummary] = [:]
+        for event in events {
+            switch event {
+            case .opened(let key, _, _, _, _): openedHere.insert(key)
+            case .closed(let key, let summary) where openedHere.contains(key): finished[key] = summary
+            case .closed, .refused, .message: break
+            }
+        }
+        return finished
+    }
+
+    /// Values per message row: connection id, nickname, kind, body, sent at.
+    private static let messageColumns = 5
+
+    /// Rows per message INSERT: as many 64-row statements as fit, the rest in statements of 16, 4 and 1 rows —
+    /// four statement shapes, each prepared once per connection.
+    private static let messageStatementSizes = [64, 16, 4, 1]
+
+    /// Inserts the gathered message rows (five values each) in statements of ``messageStatementSizes`` rows,
+    /// and empties `values`.
+    private func insertMessages(_ values: inout [DatabaseValue], on connection: any DatabaseConnection) throws(DatabaseError) {
+        var start = 0
+        var remaining = values.count / Self.messageColumns
+        for (size, statement) in zip(Self.messageStatementSizes, insertMessagesSQL) {
+            while remaining >= size {
+                let end = start + size * Self.messageColumns
+                try connection.fetch(statement, Array(values[start..<end]))
+                start = end
+                remaining -= size
+            }
+        }
+        values.removeAll(keepingCapacity: true)
+    }
+
+    /// `INSERT INTO messages … VALUES (…), (…)` for `rows` rows, in `dialect`'s placeholders.
+    private static func insertMessagesSQL(rows: Int, _ dialect: SQLDialect) -> String {
+        if rows == 1 { return HistorySQL.forDialect(dialect).insertMessage }
+        let mark = dialect == .sqlite ? "?" : "$"
+        let tuples = (0..<rows).map { row in
+            "(" + (1...messageColumns).map { "\(mark)\(row * messageColumns + $0)" }.joined(separator: ", ") + ")"
+        }
+        return "INSERT INTO messages (connection_id, nickname, kind, body, sent_at) VALUES " + tuples.joined(separator: ", ")
+    }
+
+    /// Reserves `count` visitor numbers (connection row ids) from the database's counter: the returned
+    /// numbers are this caller's alone, on every server sharing the database, and higher than any reserved
+    /// before. Commit the transaction before handing them out.
+    public func reserveVisitorNumbers(_ count: Int, on connection: any DatabaseConnection) throws(DatabaseError) -> Range<Int64> {
+        let result = try connection.fetch(sql.reserveVisitorNumbers, [.integer(Int64(count))])
+        guard let row = result.firstRow else {
+            throw DatabaseError(
+                .decodingFailed, message: "the visitor counter has no row", sql: sql.reserveVisitorNumbers, column: "first")
+        }
+        let first = try row.decode("first", as: Int64.self)
+        return first..<(first + Int64(count))
+    }
+
+    /// Gives back `unused` numbers (the tail of a reservation, at shutdown) if nobody has reserved since:
+    /// the next server start then goes on from there instead of skipping them.
+    public func returnVisitorNumbers(_ unused: Range<Int64>, on connection: any DatabaseConnection) throws(DatabaseError) {
+        try connection.fetch(sql.returnVisitorNumbers, [.integer(unused.lowerBound), .integer(unused.upperBound)])
+    }
+
+    private func nextVisitorNumber(on connection: any DatabaseConnection) throws(DatabaseError) -> Int64 {
+        try reserveVisitorNumbers(1, on: connection).lowerBound
+    }
+
+    /// Closes the rows dead servers left open, as ended at `time` with `reason`, and returns how many: rows
+    /// of servers that stopped (a graceful stop that ran out of time) or whose heartbeat is older than
+    /// `serverTimeout`, and rows from before servers registered (`server_id` NULL) when no live server
+    /// other than `excluding` (the caller) is left to own them. A live server's rows are never touched.
+    /// Run at start-up, before any connection of this process is recorded.
+    public func closeOrphanedConnections(
+        at time: Timestamp, reason: String = "server stopped unexpectedly", serverTimeout: TimeAmount = .seconds(15),
+        excluding: Int64? = nil, on connection: any DatabaseConnection
+    ) throws(DatabaseError) -> Int {
+        try connection.fetch(sql.closeOrphans, [
+            .text(time.iso8601), .text(reason), cutoff(serverTimeout, now: time), .integer(excluding ?? 0),
+        ]).rows.count
+    }
+
+    // MARK: - Servers
+
+    /// Registers a starting server; returns its id (the ``serverID`` of its repository). Its `started_at`
+    /// and `heartbeat_at` are now: the database's clock on PostgreSQL, `now` on SQLite.
+    public func registerServer(
+        _ registration: ServerRegistration, at now: Timestamp = .now(), on connection: any DatabaseConnection
+    ) throws(DatabaseError) -> Int64 {
+        let result = try connection.fetch(sql.registerServer, [
+            .text(registration.host), .integer(registration.pid), .text(registration.endpoints),
+            .text(registration.version),
+        ] + clock(now))
+        guard let row = result.firstRow else {
+            throw DatabaseError(.decodingFailed, message: "registering the server returned no id", sql: sql.registerServer, column: "id")
+        }
+        return try row.decode("id")
+    }
+
+    /// Refreshes server `id`'s heartbeat. Returns `false` if there is no such running server (its row is gone
+    /// or marked stopped).
+    @discardableResult
+    public func heartbeat(serverID id: Int64, at now: Timestamp = .now(), on connection: any DatabaseConnection) throws(DatabaseError) -> Bool {
+        try !connection.fetch(sql.heartbeat, [.integer(id)] + clock(now)).rows.isEmpty
+    }
+
+    /// Marks server `id` stopped (a graceful stop).
+    public func markServerStopped(_ id: Int64, at now: Timestamp = .now(), on connection: any DatabaseConnection) throws(DatabaseError) {
+        try connection.fetch(sql.markServerStopped, [.integer(id)] + clock(now))
+    }
+
+    /// Marks server `id` as known to be gone (its process no longer exists) as of its last heartbeat, so its
+    /// rows are repaired without waiting for the heartbeat to age.
+    public func markServerGone(_ id: Int64, on connection: any DatabaseConnection) throws(DatabaseError) {
+        try connection.fetch(sql.markServerGone, [.integer(id)])
+    }
+
+    /// Servers that have not stopped and whose heartbeat is at most `serverTimeout` old, other than
+    /// `excluding`, oldest first.
+    public func liveServers(
+        serverTimeout: TimeAmount, excluding: Int64? = nil, at now: Timestamp = .now(), on connection: any DatabaseConnection
+    ) throws(DatabaseError) -> [ServerRecord] {
+        try connection.fetch(sql.liveServers, [cutoff(serverTimeout, now: now), .integer(excluding ?? 0)]).decodeRows {
+            row throws(DatabaseError) in
+            ServerRecord(
+                id: try row.decode("id"), host: try row.decode("host"), pid: try row.decode("pid"),
+                endpoints: try row.decode("endpoints"), startedAt: try row.decode("started_at"),
+                heartbeatAt: try row.decode("heartbeat_at"))
+        }
+    }
+
+    /// The time parameter SQLite's server statements take (PostgreSQL uses its own clock: none).
+    private func clock(_ now: Timestamp) -> [DatabaseValue] {
+        dialect == .sqlite ? [.text(now.iso8601)] : []
+    }
+
+    /// The oldest live heartbeat: a time on SQLite, the timeout in seconds on PostgreSQL (subtracted from the
+    /// database's clock in the statement).
+    private func cutoff(_ timeout: TimeAmount, now: Timestamp) -> DatabaseValue {
+        switch dialect {
+        case .sqlite:
+            return .text(Timestamp(microsecondsSinceEpoch: now.microsecondsSinceEpoch - timeout.nanoseconds / 1_000).iso8601)
+        case .postgres:
+            return .text(String(Double(timeout.nanoseconds) / 1e9))
+        }
+    }
+
+    // MARK: - Reads
+
+    /// The last `limit` public lines, oldest first.
+    public func recentMessages(limit: Int, on connection: any DatabaseConnection) throws(DatabaseError) -> [StoredMessage] {
+        let newestFirst = try connection.fetch(sql.recentMessages, [.integer(Int64(limit))]).decodeRows {
+            row throws(DatabaseError) in
+            StoredMessage(
+                nickname: try row.decode("nickname"), kind: try row.decode("kind"), body: try row.decode("body"),
+                sentAt: try row.decode("sent_at"))
+        }
+        return newestFirst.reversed()
+    }
+
+    /// When `nickname` (any case) was last seen leaving or speaking, with the nickname as it was spelled
+    /// then, or `nil` if never.
+    public func lastSeen(nickname: String, on connection: any DatabaseConnection) throws(DatabaseError) -> SeenRecord? {
+        guard let row = try connection.fetch(sql.lastSeen, [.text(nickname)]).firstRow else { return nil }
+        return SeenRecord(nickname: try row.decode("nickname"), at: try row.decode("seen_at"))
+    }
+
+    /// Accepted connections ever recorded (refusals excluded): `/count`'s visit total at start-up.
+    public func totalVisits(on connection: any DatabaseConnection) throws(DatabaseError) -> Int64 {
+        let result = try connection.fetch(sql.totalVisits, [])
+        guard let row = result.firstRow else {
+            throw DatabaseError(.decodingFailed, message: "count(*) returned no row", sql: sql.totalVisits, column: "visits")
+        }
+        return try row.decode("visits")
+    }
+
+    /// The newest `limit` connection rows, newest first.
+    public func connections(limit: Int, on connection: any DatabaseConnection) throws(DatabaseError) -> [ConnectionRecord] {
+        try connection.fetch(sql.listConnections, [.integer(Int64(limit))]).decodeRows { row throws(DatabaseError) in
+            ConnectionRecord(
+                id: try row.decode("id"), peer: try row.decode("peer"), nickname: try row.decodeIfPresent("nickname"),
+                connectedAt: try row.decode("connected_at"), disconnectedAt: try row.decodeIfPresent("disconnected_at"),
+                closeReason: try row.decodeIfPresent("close_reason"),
+                linesIn: try row.decode("lines_in"), linesOut: try row.decode("lines_out"),
+                bytesIn: try row.decode("bytes_in"), bytesOut: try row.decode("bytes_out"))
+        }
+    }
+}
+
+extension MessageKind: DatabaseDecodable {
+    public init?(databaseValue: DatabaseValue) {
+        guard case .text(let text) = databaseValue, let kind = MessageKind(rawValue: text) else { return nil }
+        self = kind
+    }
+
+    public static var databaseDescription: String { "a message kind (say or me)" }
+}
