@@ -51,6 +51,8 @@ final class ChatCluster: FanOutWorker {
     /// Other servers heard from and not known to be gone: contact matters to clients only when there are some
     /// (a lone server on PostgreSQL says nothing about an outage, as it never did).
     private var peers: Set<Int64> = []
+    /// How many other servers are heard from (issue 25: the metrics' servers alive).
+    var peerCount: Int { peers.count }
     /// When contact last began: no server is judged lost until a whole `--server-timeout` after it (their
     /// heartbeats could not be written while the database was away either).
     private var contactSince: NIODeadline?

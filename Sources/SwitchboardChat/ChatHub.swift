@@ -121,6 +121,18 @@ public final class ChatHub {
     /// shows.
     public var connectedCount: Int { roster.joinedCount }
 
+    /// What the chat has done, for the metrics (issue 25); sessions add to it too.
+    public internal(set) var counters = ChatCounters()
+
+    /// ``counters`` with ``ChatCounters/connected`` filled in: this server's joined clients by transport.
+    public func countersNow() -> ChatCounters {
+        var now = counters
+        for member in members {
+            member._withUnsafeGuaranteedRef { now.connected[$0.transport.name, default: 0] += 1 }
+        }
+        return now
+    }
+
     /// The most of this server's own connections at once since ``takeSessionPeak()`` was last called.
     private var sessionPeak = 0
 
@@ -151,7 +163,9 @@ public final class ChatHub {
         case .success(let id):
             sessions[id] = session
             if sessions.count > sessionPeak { sessionPeak = sessions.count }
+            counters.accepted[session.transport.name, default: 0] += 1
         case .failure(let refusal):
+            counters.refused[refusal == .serverFull ? "server_full" : "too_many_from_address", default: 0] += 1
             logger.notice("connection refused", metadata: ["peer": "\(session.peer)", "reason": "\(refusal.recordedReason)"])
             history.connectionRefused(
                 visitor: takeVisitorNumber(), peer: session.peer, reason: refusal.recordedReason, at: Timestamp.now())
@@ -269,6 +283,7 @@ public final class ChatHub {
         eventLoop.preconditionInEventLoop()
         guard sessions[id] === session, let member = roster.leave(id) else { return }
         sessions[id] = nil
+        counters.closed[ChatCounters.label(forReason: reason), default: 0] += 1
         settleVisitorWaiters(only: id)  // its row is recorded before it is closed
         if let slot = memberSlots.removeValue(forKey: id) {
             let last = members.removeLast()
@@ -351,6 +366,7 @@ public final class ChatHub {
             }
         }
         fanOutSpent += range.count * members.count
+        counters.deliveries += Int64(max(0, members.count - (skip == nil ? 0 : 1)))
         // The tick task also resets ``tickLines``, so it is scheduled even when nobody was sent the line.
         scheduleTickTask()
     }
@@ -476,6 +492,7 @@ public final class ChatHub {
             let toFlush = dirty
             dirty.removeAll(keepingCapacity: true)
             for session in toFlush where !session.flush() {
+                counters.sendQueueDisconnects += 1
                 session.close(reason: "send queue exceeded")
             }
             let toClose = closing

@@ -18,6 +18,8 @@ public protocol ChatServerAttachment: AnyObject, Sendable {
 
 /// What a running ``ChatServer`` lends its attachments.
 public struct ChatServerRuntime: Sendable {
+    /// The server itself (its ``ChatServer/snapshot()`` for the metrics).
+    public let server: ChatServer
     /// The hub, on its loop: every connection that joins the chat must live on ``eventLoop``.
     public let hub: NIOLoopBound<ChatHub>
     /// The loop of the hub and all its sessions.

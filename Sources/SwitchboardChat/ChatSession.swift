@@ -112,9 +112,14 @@ public final class ChatSession: ChannelDuplexHandler {
     /// calls back into this session.
     @exclusivity(unchecked) private var output = SessionOutput()
 
-    /// Creates the handler for one connection of `hub`.
-    public init(hub: ChatHub) {
+    /// How the client reached the chat (telnet, or a WebSocket from the web listener, issue 25).
+    public let transport: ChatTransport
+
+    /// Creates the handler for one connection of `hub`. `transport` other than telnet: the handler in front
+    /// of this one hands it each line as bytes ending in LF (a WebSocket text frame, say).
+    public init(hub: ChatHub, transport: ChatTransport = .telnet) {
         self.hub = hub
+        self.transport = transport
         self.parser = TelnetLineParser(maximumLineLength: hub.configuration.maximumLineLength)
         // The loop's clock (virtual on an EmbeddedEventLoop, so tests can drive time).
         self.lastActivity = hub.eventLoop.now
@@ -137,7 +142,7 @@ public final class ChatSession: ChannelDuplexHandler {
     public func channelActive(context: ChannelHandlerContext) {
         if let remote = context.channel.remoteAddress {
             address = remote.ipAddress
-            peer = remote.ipAddress != nil ? remote.displayString : "unix:\(remote.displayString)"
+            peer = transport.peerPrefix + (remote.ipAddress != nil ? remote.displayString : "unix:\(remote.displayString)")
         } else if let local = context.channel.localAddress, let path = local.pathname {
             peer = "unix:\(path)"
         }
@@ -188,6 +193,7 @@ public final class ChatSession: ChannelDuplexHandler {
     public func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         let buffer = unwrapInboundIn(data)
         traffic.bytesIn += Int64(buffer.readableBytes)
+        hub.counters.bytesIn += Int64(buffer.readableBytes)
         switch state {
         case .refused, .closing, .closed, .connecting: return
         case .admitted, .joined: break
@@ -303,10 +309,12 @@ public final class ChatSession: ChannelDuplexHandler {
         switch event {
         case .line(let raw):
             traffic.linesIn += 1
+            hub.counters.linesIn += 1
             lastActivity = hub.eventLoop.now
             handleLine(raw)
         case .lineTooLong:
             traffic.linesIn += 1
+            hub.counters.linesIn += 1
             lastActivity = hub.eventLoop.now
             send(ChatText.lineTooLong(max: hub.configuration.maximumLineLength))
         case .reply(let bytes):
@@ -354,6 +362,7 @@ public final class ChatSession: ChannelDuplexHandler {
     private func takeFloodToken() -> Bool {
         let now = hub.eventLoop.now
         if flood.take(now: now) { return true }
+        hub.counters.floodDrops += 1
         if lastSlowDownNotice.map({ now - $0 >= .seconds(1) }) ?? true {
             lastSlowDownNotice = now
             send(ChatText.slowDown)
@@ -383,6 +392,7 @@ public final class ChatSession: ChannelDuplexHandler {
     func flush() -> Bool {
         guard let context else { return true }
         if case .closed = state { return true }
+        hub.counters.bytesOut += Int64(output.pendingBytes)
         output.take(sharing: hub.tickLines) { context.write(wrapOutboundOut($0), promise: nil) }
         context.flush()
         return !context.channel.isActive || context.channel.isWritable

@@ -15,6 +15,11 @@ struct WebOptions: ParsableArguments {
         valueName: "origin"))
     var webOrigin: [String] = []
 
+    @Option(name: .long, help: ArgumentHelp(
+        "Serve Prometheus metrics at /metrics here; repeatable. Off by default. Keep it private: tcp:9100:interface=127.0.0.1.",
+        valueName: "endpoint"))
+    var metrics: [String] = []
+
     /// The web listener's configuration, or `nil` when `--web` is not given.
     func makeWebConfiguration() throws -> WebConfiguration? {
         guard !web.isEmpty else { return nil }
@@ -28,6 +33,7 @@ struct WebOptions: ParsableArguments {
 
     func validate() throws {
         if !webOrigin.isEmpty && web.isEmpty { throw ValidationError("--web-origin needs --web") }
+        _ = try metricsEndpoints()
         do {
             try makeWebConfiguration()?.validate()
         } catch let error as WebConfigurationError {
@@ -38,5 +44,12 @@ struct WebOptions: ParsableArguments {
     /// Attaches what these options ask for to `server`.
     func attach(to server: ChatServer) throws {
         if let configuration = try makeWebConfiguration() { server.attach(WebServer(configuration: configuration)) }
+        if !metrics.isEmpty { server.attach(MetricsServer(endpoints: try metricsEndpoints())) }
+    }
+
+    private func metricsEndpoints() throws -> [Endpoint] {
+        try metrics.map { text in
+            do { return try Endpoint(parsing: text) } catch { throw ValidationError("--metrics: \(error)") }
+        }
     }
 }

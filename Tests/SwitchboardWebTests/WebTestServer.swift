@@ -18,15 +18,18 @@ final class WebTestServer: Sendable {
     let database: DatabaseURL
     let chatPort: Int
     let webPort: Int
+    /// The metrics endpoint's port, when started with `metrics: true`.
+    let metricsPort: Int
     let log: CapturedLog
     let pool: DatabasePool
     private let group: MultiThreadedEventLoopGroup
     private let stopped = NIOLockedValueBox(false)
 
     private init(
-        server: ChatServer, web: WebServer, database: DatabaseURL, chatPort: Int, webPort: Int, log: CapturedLog,
-        pool: DatabasePool, group: MultiThreadedEventLoopGroup
+        server: ChatServer, web: WebServer, database: DatabaseURL, chatPort: Int, webPort: Int, metricsPort: Int,
+        log: CapturedLog, pool: DatabasePool, group: MultiThreadedEventLoopGroup
     ) {
+        self.metricsPort = metricsPort
         self.server = server
         self.web = web
         self.database = database
@@ -40,7 +43,7 @@ final class WebTestServer: Sendable {
     /// Starts a server on `database` (a fresh SQLite file by default) with the web listener on port 0;
     /// `configure` and `configureWeb` change the defaults. `webPort` pins the web port (a restart test).
     static func start(
-        database: DatabaseURL? = nil, webPort: Int = 0, for testCase: XCTestCase,
+        database: DatabaseURL? = nil, webPort: Int = 0, metrics: Bool = false, for testCase: XCTestCase,
         configure: (inout ServerConfiguration) -> Void = { _ in },
         configureWeb: (inout WebConfiguration) -> Void = { _ in }
     ) async throws -> WebTestServer {
@@ -68,6 +71,8 @@ final class WebTestServer: Sendable {
         let server = ChatServer(configuration: configuration, eventLoopGroup: group, pool: pool, logger: logger)
         let web = WebServer(configuration: webConfiguration)
         server.attach(web)
+        let metricsServer = metrics ? MetricsServer(endpoints: [.tcp(host: "127.0.0.1", port: 0, backlog: 16)]) : nil
+        if let metricsServer { server.attach(metricsServer) }
         let addresses: [SocketAddress]
         do {
             addresses = try await server.start()
@@ -79,7 +84,8 @@ final class WebTestServer: Sendable {
         }
         let running = WebTestServer(
             server: server, web: web, database: databaseURL, chatPort: addresses.first?.port ?? 0,
-            webPort: web.addresses.first?.port ?? 0, log: log, pool: pool, group: group)
+            webPort: web.addresses.first?.port ?? 0, metricsPort: metricsServer?.addresses.first?.port ?? 0, log: log,
+            pool: pool, group: group)
         testCase.addTeardownBlock { await running.stop() }
         return running
     }
