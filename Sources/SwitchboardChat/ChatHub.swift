@@ -65,10 +65,7 @@ public final class ChatHub {
     private var isResuming = false
 
     // Join/leave notices: named below the rate, batched above it.
-    private var noticeWindowStart: NIODeadline
-    private var noticesInWindow = 0
-    private var batchedJoins = 0
-    private var batchedLeaves = 0
+    private var notices: NoticeThrottle
     private var batchTimer: Scheduled<Void>?
 
     private var idleSweep: Scheduled<Void>?
@@ -111,7 +108,7 @@ public final class ChatHub {
             totalVisits: totalVisits)
         self.visitorNumbers = VisitorNumbers(blockSize: configuration.visitorNumberBlock)
         self.logger = logger
-        self.noticeWindowStart = eventLoop.now
+        self.notices = NoticeThrottle(now: eventLoop.now)
         history.delegate = self
         scheduleIdleSweep()
         refillVisitorNumbersIfNeeded()
@@ -310,46 +307,31 @@ public final class ChatHub {
 
     // MARK: - Notice batching
 
-    /// Whether a join or leave may be announced by name now; if not, it is counted for the next batched
-    /// line. Below ``ChatConfiguration/noticeRate`` notices in a one-second window every one is named;
-    /// past it the hub batches until a whole second passes with no more than the rate.
+    /// Whether a join or leave may be announced by name now; if not, it is counted for the next batched line
+    /// (see ``NoticeThrottle``).
     func takeNamedNotice(joined: Bool) -> Bool {
-        let rate = configuration.noticeRate
-        guard rate > 0 else { return true }
-        if batchTimer == nil {
-            let now = eventLoop.now
-            if now - noticeWindowStart >= .seconds(1) {
-                noticeWindowStart = now
-                noticesInWindow = 0
-            }
-            if noticesInWindow < rate {
-                noticesInWindow += 1
-                return true
-            }
-            batchTimer = eventLoop.assumeIsolated().scheduleTask(in: .seconds(1)) { self.announceBatch() }
-            noticesInWindow = 0
+        switch notices.notice(joined: joined, rate: configuration.noticeRate, now: eventLoop.now) {
+        case .named:
+            return true
+        case .counted(let startTimer):
+            if startTimer { scheduleBatchedNotice() }
+            return false
         }
-        noticesInWindow += 1
-        if joined { batchedJoins += 1 } else { batchedLeaves += 1 }
-        return false
     }
 
-    /// The batched line for the last second; keeps batching while the storm lasts.
+    private func scheduleBatchedNotice() {
+        batchTimer = eventLoop.assumeIsolated().scheduleTask(in: .seconds(1)) { self.announceBatch() }
+    }
+
+    /// The batched line for the last second; batching goes on while the storm lasts.
     private func announceBatch() {
         batchTimer = nil
         guard !isShuttingDown else { return }
-        if batchedJoins > 0 || batchedLeaves > 0 {
-            broadcast(ChatText.batchedNotice(joined: batchedJoins, left: batchedLeaves, connected: connectedCount),
-                      except: nil)
+        let (batch, continues) = notices.timerFired(rate: configuration.noticeRate, now: eventLoop.now)
+        if let batch {
+            broadcast(ChatText.batchedNotice(joined: batch.joined, left: batch.left, connected: connectedCount), except: nil)
         }
-        let stormContinues = noticesInWindow > configuration.noticeRate
-        batchedJoins = 0
-        batchedLeaves = 0
-        noticesInWindow = 0
-        noticeWindowStart = eventLoop.now
-        if stormContinues {
-            batchTimer = eventLoop.assumeIsolated().scheduleTask(in: .seconds(1)) { self.announceBatch() }
-        }
+        if continues { scheduleBatchedNotice() }
     }
 
     // MARK: - Chat
@@ -371,66 +353,70 @@ public final class ChatHub {
         scheduleTickTask()
     }
 
-    /// Carries out one command from a joined session: the hub is the only user of history, reads included.
-    func perform(_ command: ChatCommand, from session: ChatSession, _ id: ConnectionKey) {
+    /// Carries out one line from a joined session: says it, or runs its command from ``ChatCommands/table``.
+    /// The hub is the only user of history, reads included.
+    func perform(_ line: ChatLine, from session: ChatSession, _ id: ConnectionKey) {
         guard let nickname = roster.nickname(of: id) else { return }
-        switch command {
+        switch line {
         case .empty:
             break
-        case .say(let body):
-            say(session, id, nickname, body, kind: .say)
-        case .me(let body):
-            say(session, id, nickname, body, kind: .me)
-        case .nick(let name):
-            if let cluster { return clusterRename(session, id, to: name, cluster) }
-            switch roster.rename(id, to: name) {
-            case .success(let old): broadcast(ChatText.renamed(old, name), except: nil)
-            case .failure(.invalid(let problem)): session.send(ChatText.invalidNickname(problem))
-            case .failure(.alreadyNamed(let name)): session.send(ChatText.alreadyNamed(name))
-            case .failure(.taken(let name)): session.send(ChatText.nicknameTaken(name))
-            }
-        case .who:
-            charge(roster.joinedCount * 16)  // sorting every name is work too
-            session.send(ChatText.who(roster.sortedNicknames(limit: configuration.maximumWhoNames), total: roster.joinedCount))
-        case .count:
-            session.send(ChatText.count(connected: connectedCount, visits: totalVisits))
-        case .privateMessage(let target, let body):
-            if let cluster, let recipient = roster.remoteMember(named: target) {
-                cluster.publish(.privateMessage(
-                    from: id.rawValue, toServer: recipient.id.server, to: recipient.id.member, text: body))
-                return session.send(ChatText.privateSent(to: recipient.nickname, body))
-            }
-            guard let recipient = roster.member(named: target), let recipientNickname = recipient.nickname,
-                let other = sessions[recipient.id]
-            else { return session.send(ChatText.noSuchNick(target)) }
-            other.send(ChatText.privateReceived(from: nickname, body))
-            session.send(ChatText.privateSent(to: recipientNickname, body))
-        case .history(let count, let note):
-            if let note { session.send(note) }
-            session.reply(history.recentMessages(limit: count).map { messages in
-                messages.map(ChatText.historyLine) + [ChatText.endOfHistory]
-            })
-        case .seen(let name):
-            if let online = roster.member(named: name)?.nickname ?? roster.remoteMember(named: name)?.nickname {
-                session.send(ChatText.online(online))
-            } else {
-                session.reply(history.lastSeen(nickname: name).map { seen in
-                    [seen.map { ChatText.seen($0.nickname, at: $0.at) } ?? ChatText.neverSeen(name)]
-                })
-            }
-        case .quit(let reason):
-            session.send(ChatText.bye)
-            session.closeWhenAnswered(reason: reason.map { "quit: \($0)" } ?? "quit", shownAs: reason ?? "quit")
-        case .help:
-            for line in ChatCommand.helpLines { session.send("* " + line) }
-        case .usage(let usage):
-            session.send(ChatText.usage(usage))
-        case .unknown(let name):
-            session.send(ChatText.unknownCommand(name))
+        case .say(let text):
+            say(session, id, nickname, text, kind: .say)
+        case .command(let name, let typed, let argument):
+            guard let command = ChatCommands.byName[name] else { return session.send(ChatText.unknownCommand(typed)) }
+            command.run(ChatCommandContext(
+                hub: self, session: session, id: id, nickname: nickname, argument: argument, command: command))
         }
     }
 
-    private func say(_ session: ChatSession, _ id: ConnectionKey, _ nickname: String, _ text: String, kind: MessageKind) {
+    /// `/nick`: here, or in cluster mode as the database decides.
+    func rename(_ session: ChatSession, _ id: ConnectionKey, to name: String) {
+        if let cluster { return clusterRename(session, id, to: name, cluster) }
+        switch roster.rename(id, to: name) {
+        case .success(let old): broadcast(ChatText.renamed(old, name), except: nil)
+        case .failure(.invalid(let problem)): session.send(ChatText.invalidNickname(problem))
+        case .failure(.alreadyNamed(let name)): session.send(ChatText.alreadyNamed(name))
+        case .failure(.taken(let name)): session.send(ChatText.nicknameTaken(name))
+        }
+    }
+
+    /// `/who`.
+    func who(_ session: ChatSession) {
+        charge(roster.joinedCount * 16)  // sorting every name is work too
+        session.send(ChatText.who(roster.sortedNicknames(limit: configuration.maximumWhoNames), total: roster.joinedCount))
+    }
+
+    /// `/msg`: to a member here, or on another server.
+    func privateMessage(from session: ChatSession, _ id: ConnectionKey, _ nickname: String, to target: String, _ text: String) {
+        if let cluster, let recipient = roster.remoteMember(named: target) {
+            cluster.publish(.privateMessage(from: id.rawValue, toServer: recipient.id.server, to: recipient.id.member, text: text))
+            return session.send(ChatText.privateSent(to: recipient.nickname, text))
+        }
+        guard let recipient = roster.member(named: target), let recipientNickname = recipient.nickname,
+            let other = sessions[recipient.id]
+        else { return session.send(ChatText.noSuchNick(target)) }
+        other.send(ChatText.privateReceived(from: nickname, text))
+        session.send(ChatText.privateSent(to: recipientNickname, text))
+    }
+
+    /// `/history N`: the reply waits for the database, in order with the rest of the session's output.
+    func recentHistory(_ count: Int, for session: ChatSession) {
+        session.reply(history.recentMessages(limit: count).map { messages in
+            messages.map(ChatText.historyLine) + [ChatText.endOfHistory]
+        })
+    }
+
+    /// `/seen NAME`: online now, or the database's answer.
+    func seen(_ name: String, for session: ChatSession) {
+        if let online = roster.member(named: name)?.nickname ?? roster.remoteMember(named: name)?.nickname {
+            return session.send(ChatText.online(online))
+        }
+        session.reply(history.lastSeen(nickname: name).map { seen in
+            [seen.map { ChatText.seen($0.nickname, at: $0.at) } ?? ChatText.neverSeen(name)]
+        })
+    }
+
+    func say(_ session: ChatSession, _ id: ConnectionKey, _ nickname: String, _ text: String, kind: MessageKind) {
         let line = kind == .say ? ChatText.say(nickname, text) : ChatText.me(nickname, text)
         broadcast(line, except: session)
         history.messageSaid(id, nickname: nickname, kind: kind, body: text, at: Timestamp.now())

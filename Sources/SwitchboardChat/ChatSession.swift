@@ -333,20 +333,17 @@ public final class ChatSession: ChannelDuplexHandler {
     /// Flood control and sanitising are the session's; what the command means is the hub's.
     private func handleLine(_ raw: [UInt8]) {
         guard takeFloodToken(), case .joined(let id) = state else { return }
-        let command = ChatCommand.parse(TextSanitizer.clean(raw))
-        switch command {
-        // A private message is a line too: it is not stored, but one to another server's member crosses to it,
-        // so a /msg flood is held back like any other while the cluster's sending is backlogged.
-        case .say, .me, .privateMessage:
-            guard hub.isBehind else { break }
+        let line = ChatLine.parse(TextSanitizer.clean(raw))
+        // A private message says something too: it is not stored, but one to another server's member crosses
+        // to it, so a /msg flood is held back like any other while the cluster's sending is backlogged.
+        if hub.isBehind && ChatCommands.saysALine(line) {
             if behindEpisode.episode == hub.behindEpisode {
                 behindEpisode.lines += 1
             } else {
                 behindEpisode = (hub.behindEpisode, 1)
             }
-        default: break
         }
-        hub.perform(command, from: self, id)
+        hub.perform(line, from: self, id)
     }
 
     /// What consumed chat lines caught up: the line this session held goes on.

@@ -1,0 +1,22 @@
+/// Nickname rules: 1–32 of `A-Z a-z 0-9 _ -`; uniqueness ignores case (see ``key``).
+public enum Nickname {
+    public static let maximumLength = 32
+    /// What a valid nickname is, in words, for usage lines and problems: `1-32 of A-Z a-z 0-9 _ -`.
+    public static let rule = "1-\(maximumLength) of A-Z a-z 0-9 _ -"
+
+    /// `nil` when valid, else a one-line reason for the user.
+    public static func problem(with name: String) -> String? {
+        if name.isEmpty { return "a nickname cannot be empty" }
+        if name.utf8.count > maximumLength { return "nickname too long (max \(maximumLength) characters)" }
+        let allowed = name.utf8.allSatisfy { byte in
+            (byte >= 0x30 && byte <= 0x39) || (byte >= 0x41 && byte <= 0x5a) || (byte >= 0x61 && byte <= 0x7a)
+                || byte == 0x5f || byte == 0x2d
+        }
+        return allowed ? nil : "invalid nickname '\(name)': use \(rule)"
+    }
+
+    /// The form compared for uniqueness: ASCII lowercased.
+    public static func key(_ name: String) -> String {
+        String(decoding: name.utf8.map { ($0 >= 0x41 && $0 <= 0x5a) ? $0 + 32 : $0 }, as: UTF8.self)
+    }
+}
