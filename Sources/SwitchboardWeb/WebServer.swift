@@ -2,6 +2,7 @@ import Logging
 import NIOConcurrencyHelpers
 import NIOCore
 import NIOHTTP1
+import NIOWebSocket
 import SwitchboardChat
 import SwitchboardDatabase
 
@@ -43,7 +44,9 @@ public final class WebServer: ChatServerAttachment {
             assets: assets, admission: WebSocketAdmission(allowedOrigins: configuration.allowedOrigins),
             stats: { stats.value.current() })
         let listener = HTTPListener(
-            eventLoop: runtime.eventLoop, configuration: configuration, routes: routes, logger: runtime.logger)
+            eventLoop: runtime.eventLoop, configuration: configuration, routes: routes,
+            upgrade: WebServer.chatUpgrade(hub: hub, configuration: configuration, chat: runtime.configuration.chat),
+            logger: runtime.logger)
         state.withLockedValue {
             $0.listener = listener
             $0.stats = stats
@@ -56,6 +59,48 @@ public final class WebServer: ChatServerAttachment {
         }
     }
 
+    /// `/chat`'s WebSocket upgrade: from an allowed origin (``WebSocketAdmission``), the connection leaves the
+    /// HTTP handlers and becomes a ``ChatSession`` behind a ``WebSocketLineAdapter``, with the same socket
+    /// options as a telnet client's (the send queue's water marks, one read per event).
+    static func chatUpgrade(
+        hub: NIOLoopBound<ChatHub>, configuration: WebConfiguration, chat: ChatConfiguration
+    ) -> HTTPListener.UpgradeFactory {
+        let admission = WebSocketAdmission(allowedOrigins: configuration.allowedOrigins)
+        return { channel, httpHandlers in
+            // Used only on the connection's loop, in the pipeline handler below.
+            let bound = NIOLoopBound(httpHandlers, eventLoop: channel.eventLoop)
+            let upgrader = NIOWebSocketServerUpgrader(
+                // A frame over --max-line is refused by the decoder (1009) before its payload is read.
+                maxFrameSize: max(chat.maximumLineLength, 125), automaticErrorHandling: true,
+                shouldUpgrade: { channel, head in
+                    channel.eventLoop.makeSucceededFuture(admission.check(head) == .accepted ? HTTPHeaders() : nil)
+                },
+                upgradePipelineHandler: { channel, _ in
+                    channel.eventLoop.makeCompletedFuture {
+                        let sync = channel.pipeline.syncOperations
+                        let handlers = bound.value
+                        _ = sync.removeHandler(handlers.deadline)
+                        _ = sync.removeHandler(handlers.errorResponder)
+                        _ = sync.removeHandler(handlers.requestHandler)
+                        handlers.slot.release()
+                        guard let options = channel.syncOptions else { throw ChannelError.operationUnsupported }
+                        let sendQueue = chat.maximumSendQueueBytes
+                        try options.setOption(
+                            .writeBufferWaterMark, value: .init(low: max(1, sendQueue / 2), high: max(2, sendQueue)))
+                        try options.setOption(.maxMessagesPerRead, value: 1)
+                        let adapter = WebSocketLineAdapter(
+                            hub: hub.value, maximumLineLength: chat.maximumLineLength,
+                            maximumFragments: configuration.maximumFragmentsPerMessage,
+                            pingInterval: configuration.pingInterval)
+                        try sync.addHandler(adapter)
+                        try sync.addHandler(ChatSession(hub: hub.value, transport: .websocket))
+                        adapter.sessionAdded()
+                    }
+                })
+            return (upgraders: [upgrader], completionHandler: { _ in })
+        }
+    }
+
     /// How many times the dashboard's numbers were read from the history (tests: the cache).
     func statsReads() async throws -> Int {
         guard let stats = state.withLockedValue({ $0.stats }) else { return 0 }
@@ -65,4 +110,9 @@ public final class WebServer: ChatServerAttachment {
     public func stop() async {
         await state.withLockedValue { $0.listener }?.stop()
     }
+}
+
+extension ChatTransport {
+    /// A browser on `/chat`: `ws:` before its address in the history's `peer`.
+    public static let websocket = ChatTransport(name: "websocket", peerPrefix: "ws:")
 }

@@ -71,6 +71,14 @@ final class RawHTTPClient: Sendable {
 
     var isClosed: Bool { collector.isClosed }
 
+    /// Every byte received so far.
+    var receivedBytes: [UInt8] { collector.bytes }
+
+    /// Returns when more arrives or the connection closes (or at `deadline`).
+    func waitForMore(until deadline: NIODeadline) async throws {
+        try await collector.waitForMore(within: deadline)
+    }
+
     /// Waits until the text received contains `text` (a telnet client's welcome, say); returns all of it.
     func waitFor(_ text: String, timeout: TimeAmount = .seconds(10)) async throws -> String {
         let deadline = NIODeadline.now() + timeout
