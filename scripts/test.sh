@@ -6,7 +6,7 @@
 # build and tests); arguments go to `swift test` of the server's package instead (e.g.
 # scripts/test.sh --filter ChatSessionTests).
 #
-# Strict: everything the suite needs is provided here (PostgreSQL and its server binaries, a debug build),
+# Strict: everything the suite needs is provided here (PostgreSQL and its server binaries, openssl, a debug build),
 # and SWITCHBOARD_TEST_STRICT=1 makes a test that finds one of them missing fail instead of skipping. The
 # last line counts passed, failed and skipped tests; on a machine like CI's, skipped is 0.
 set -euo pipefail
@@ -35,6 +35,17 @@ if [[ ${#web_packages[@]} -gt 0 ]]; then
         apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${web_packages[@]}" >/dev/null
     else
         echo "test.sh: ${web_packages[*]} missing: the tests that need them fail in strict mode" >&2
+    fi
+fi
+
+# openssl: the TLS tests make their certificates with `openssl req` and connect with `openssl s_client`.
+if ! command -v openssl >/dev/null; then
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+        echo "test.sh: installing openssl" >&2
+        apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openssl >/dev/null
+    else
+        echo "test.sh: openssl is missing: install it (the TLS tests need openssl req and s_client)" >&2
+        exit 1
     fi
 fi
 

@@ -25,6 +25,10 @@
  *       reads the server's VmRSS, opens N idle connections (welcomes read), keeps reading what arrives
  *       for --settle seconds, reads VmRSS again: growth per connection.
  *
+ * --tls (every mode): speak TLS (OpenSSL, 1.2 or newer, no certificate check, no session resumption:
+ * every connection is a full handshake), counted from the TCP connect as part of the connection (churn:
+ * connect → handshake → welcome → close is one cycle). Needs a build with -DLOADGEN_TLS -lssl -lcrypto.
+ *
  * Common: --host (IPv4, default 127.0.0.1), --timeout S (whole run, default 60), --server-pid PID
  * (server CPU over the measured phase), --connect-concurrency K (connections being set up at once);
  * --server-pid2 PID (the --port2 server), --db-pid PID (a database's postmaster: its CPU and its
@@ -38,7 +42,10 @@
  * kernel has it, else /proc/PID/stat utime+stime (clock ticks); server_cpu_stat_s is always the
  * latter; server2_cpu_s and db_cpu_s the same way. *_cores = CPU seconds ÷ wall seconds.
  *
- * Build: cc -O2 -o loadgen loadgen.c
+ * hold, --server-pid2 PID: that process's RSS growth is added (a TLS terminator's backend).
+ *
+ * Build: cc -O2 -o loadgen loadgen.c          (plain only)
+ *        cc -O2 -DLOADGEN_TLS -o loadgen loadgen.c -lssl -lcrypto     (with --tls; libssl-dev)
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
@@ -60,6 +67,10 @@
 #include <sys/timerfd.h>
 #include <time.h>
 #include <unistd.h>
+#ifdef LOADGEN_TLS
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#endif
 
 /* ------------------------------------------------------------------ clocks and /proc */
 
@@ -266,7 +277,7 @@ static struct {
     double timeout;
     int clients, messages, batch, settle_ms;
     double rate, duration;
-    int connections, concurrency, connect_concurrency, quit;
+    int connections, concurrency, connect_concurrency, quit, tls;
     double settle;
 } opt = {
     .host = "127.0.0.1", .timeout = 60, .clients = 50, .messages = 200, .batch = 64, .settle_ms = 200,
@@ -278,7 +289,8 @@ static void usage(FILE *f) {
     fputs("usage: loadgen fanout|paced|churn|hold --port PORT [options]\n"
           "  common:  --host ADDR (IPv4, 127.0.0.1)  --timeout S (60)  --server-pid PID\n"
           "           --connect-concurrency K (64)\n"
-          "           --server-pid2 PID (the --port2 server)  --db-pid PID (a postmaster: it and its children)\n"
+          "           --server-pid2 PID (the --port2 server; hold: its RSS counts too)  --db-pid PID (a postmaster: it\n"
+          "           and its children)  --tls (TLS to the server; a build with -DLOADGEN_TLS)\n"
           "  fanout:  --clients C (50)  --messages M (200)  --batch B (64 lines per write)  --settle-ms MS (200)\n"
           "  paced:   --clients C (50)  --rate LINES_PER_S (2000)  --duration S (5)  --settle-ms MS (200)\n"
           "  both:    --senders S (all): only clients 0..S-1 send, latency is measured at the others\n"
@@ -320,6 +332,10 @@ typedef struct {
     char *out;
     size_t out_off, out_len, out_cap;
     uint64_t started_ns;      /* churn: cycle start */
+#ifdef LOADGEN_TLS
+    SSL *ssl;                 /* --tls: the connection's TLS state (NULL until the TCP connect is done) */
+    uint8_t handshaking;
+#endif
 } conn_t;
 
 static conn_t *conns;
@@ -330,7 +346,7 @@ static struct sockaddr_in addr, addr2; /* addr2: the receivers' server (--port2)
 static uint64_t deadline_ns;
 
 /* counters */
-static uint64_t n_connect_failed, n_peer_closed, n_welcomed, n_other_lines;
+static uint64_t n_connect_failed, n_peer_closed, n_welcomed, n_other_lines, n_tls_failed;
 static uint64_t deliveries, n_bad, n_self, n_order;
 static uint64_t recv_deliveries; /* to the receivers (the clients past --senders; all when every client sends) */
 static uint64_t last_delivery_ns, last_recv_delivery_ns;
@@ -344,7 +360,15 @@ static void ep_mod(conn_t *c, int want_out) {
     if (epoll_ctl(ep, EPOLL_CTL_MOD, c->fd, &ev) == 0) c->want_out = (uint8_t)want_out;
 }
 
+#ifdef LOADGEN_TLS
+static SSL_CTX *tls_ctx;
+#endif
+
 static void conn_close(conn_t *c) {
+#ifdef LOADGEN_TLS
+    if (c->ssl) { SSL_free(c->ssl); c->ssl = NULL; } /* no close_notify: the socket just closes, as a client that leaves */
+    c->handshaking = 0;
+#endif
     if (c->fd >= 0) close(c->fd); /* close() also removes it from epoll */
     if (c->state == C_CONNECTING || (c->state == C_OPEN && !c->welcomed)) inflight--;
     c->fd = -1;
@@ -420,6 +444,20 @@ static void on_eof(conn_t *c, int err);
 
 /* Writes what the socket takes; keeps EPOLLOUT while something is left (or more lines are to come). */
 static void conn_flush(conn_t *c, int more_to_come) {
+#ifdef LOADGEN_TLS
+    if (c->ssl) {
+        while (c->out_off < c->out_len) {
+            int n = SSL_write(c->ssl, c->out + c->out_off, (int)(c->out_len - c->out_off));
+            if (n > 0) { c->out_off += (size_t)n; continue; }
+            int err = SSL_get_error(c->ssl, n);
+            if (err == SSL_ERROR_WANT_WRITE || err == SSL_ERROR_WANT_READ) { ep_mod(c, 1); return; }
+            on_eof(c, err == SSL_ERROR_SYSCALL && errno ? errno : EPROTO);
+            return;
+        }
+        ep_mod(c, more_to_come);
+        return;
+    }
+#endif
     while (c->out_off < c->out_len) {
         ssize_t n = send(c->fd, c->out + c->out_off, c->out_len - c->out_off, MSG_NOSIGNAL);
         if (n > 0) { c->out_off += (size_t)n; continue; }
@@ -556,6 +594,24 @@ static void on_eof(conn_t *c, int err) {
 static char rbuf[256 * 1024];
 
 static void on_readable(conn_t *c) {
+#ifdef LOADGEN_TLS
+    if (c->ssl) { /* read records until OpenSSL wants the socket again: a record may wait in its buffer */
+        for (;;) {
+            int n = SSL_read(c->ssl, rbuf, (int)sizeof rbuf);
+            if (n > 0) {
+                feed(c, rbuf, (size_t)n, now_ns());
+                if (c->state != C_OPEN) return;
+                continue;
+            }
+            int err = SSL_get_error(c->ssl, n);
+            if (err == SSL_ERROR_WANT_READ) return;
+            if (err == SSL_ERROR_WANT_WRITE) { ep_mod(c, 1); return; }
+            if (err == SSL_ERROR_ZERO_RETURN || (err == SSL_ERROR_SYSCALL && errno == 0)) { on_eof(c, 0); return; }
+            on_eof(c, err == SSL_ERROR_SYSCALL && errno ? errno : EPROTO);
+            return;
+        }
+    }
+#endif
     for (;;) {
         ssize_t n = recv(c->fd, rbuf, sizeof rbuf, 0);
         if (n > 0) {
@@ -587,7 +643,34 @@ static void on_event(conn_t *c, uint32_t events) {
         }
         c->state = C_OPEN;
         ep_mod(c, c->out_off < c->out_len);
+#ifdef LOADGEN_TLS
+        if (tls_ctx) {
+            c->ssl = SSL_new(tls_ctx);
+            if (!c->ssl || !SSL_set_fd(c->ssl, c->fd)) { on_eof(c, ENOMEM); return; }
+            SSL_set_connect_state(c->ssl);
+            c->handshaking = 1;
+        }
+#endif
     }
+#ifdef LOADGEN_TLS
+    if (c->handshaking) { /* the handshake first; the welcome may already sit in OpenSSL's buffer after it */
+        int r = SSL_do_handshake(c->ssl);
+        if (r != 1) {
+            int err = SSL_get_error(c->ssl, r);
+            if (err == SSL_ERROR_WANT_READ) { ep_mod(c, 0); return; }
+            if (err == SSL_ERROR_WANT_WRITE) { ep_mod(c, 1); return; }
+            n_tls_failed++;
+            on_eof(c, err == SSL_ERROR_SYSCALL && errno ? errno : EPROTO);
+            return;
+        }
+        c->handshaking = 0;
+        ep_mod(c, c->out_off < c->out_len);
+        on_readable(c);
+        if (c->state != C_OPEN) return;
+        if (c->out_off < c->out_len) conn_flush(c, 0);
+        return;
+    }
+#endif
     if (events & (EPOLLIN | EPOLLHUP | EPOLLERR)) {
         on_readable(c);
         if (c->state != C_OPEN) return;
@@ -728,8 +811,8 @@ static void put_latency(const char *prefix) {
 static int finish(int ok, const char *error) {
     char head[256];
     snprintf(head, sizeof head, "RESULT mode=%s ok=%d error=%s", mode_names[opt.mode], ok, ok ? "none" : error);
-    printf("%s%s connect_failed=%" PRIu64 " peer_closed=%" PRIu64 " last_errno=%s\n", head, result,
-           n_connect_failed, n_peer_closed, last_errno ? strerrorname_np(last_errno) : "none");
+    printf("%s%s connect_failed=%" PRIu64 " peer_closed=%" PRIu64 " tls=%d tls_failed=%" PRIu64 " last_errno=%s\n", head,
+           result, n_connect_failed, n_peer_closed, opt.tls, n_tls_failed, last_errno ? strerrorname_np(last_errno) : "none");
     fflush(stdout);
     return ok ? 0 : 1;
 }
@@ -829,7 +912,8 @@ static int run_hold(void) {
     if (!conns) { perror("calloc"); return 2; }
     for (int i = 0; i < nconns; i++) { conns[i].fd = -1; conns[i].id = (uint32_t)i; }
     long before = proc_rss_kib(server_pid);
-    if (before < 0) return finish(0, "no_server_rss");
+    long before2 = server2_pid > 0 ? proc_rss_kib(server2_pid) : 0;
+    if (before < 0 || before2 < 0) return finish(0, "no_server_rss");
     sample_t a = take_sample();
     run_until(fleet_up, fleet_top_up, 0);
     sample_t b = take_sample();
@@ -839,9 +923,12 @@ static int run_hold(void) {
     /* Keep reading while the server settles: queued join notices drain instead of piling up. */
     run_until(NULL, NULL, now_ns() + (uint64_t)(opt.settle * 1e9));
     long after = proc_rss_kib(server_pid);
-    if (after < 0) return finish(0, "server_gone");
-    double per = (double)(after - before) / nconns;
-    put(" settle_s=%.1f rss_before_kib=%ld rss_after_kib=%ld rss_per_connection_kib=%.3f", opt.settle, before, after, per);
+    long after2 = server2_pid > 0 ? proc_rss_kib(server2_pid) : 0;
+    if (after < 0 || after2 < 0) return finish(0, "server_gone");
+    double per = (double)(after - before + after2 - before2) / nconns;
+    put(" settle_s=%.1f rss_before_kib=%ld rss_after_kib=%ld", opt.settle, before, after);
+    if (server2_pid > 0) put(" rss2_before_kib=%ld rss2_after_kib=%ld", before2, after2);
+    put(" rss_per_connection_kib=%.3f", per);
     if (timed_out) return finish(0, "timeout");
     if (n_peer_closed) return finish(0, "peer_closed");
     return finish(1, NULL);
@@ -858,14 +945,15 @@ int main(int argc, char **argv) {
     opt.mode = m;
 
     enum { O_HOST = 256, O_PORT, O_TIMEOUT, O_PID, O_CC, O_CLIENTS, O_MESSAGES, O_BATCH, O_SETTLE_MS, O_RATE,
-           O_DURATION, O_CONNECTIONS, O_CONCURRENCY, O_SETTLE, O_PORT2, O_SENDERS, O_PID2, O_DB_PID, O_QUIT };
+           O_DURATION, O_CONNECTIONS, O_CONCURRENCY, O_SETTLE, O_PORT2, O_SENDERS, O_PID2, O_DB_PID, O_QUIT, O_TLS };
     static const struct option longs[] = {
         {"host", 1, 0, O_HOST}, {"port", 1, 0, O_PORT}, {"timeout", 1, 0, O_TIMEOUT}, {"server-pid", 1, 0, O_PID},
         {"connect-concurrency", 1, 0, O_CC}, {"clients", 1, 0, O_CLIENTS}, {"messages", 1, 0, O_MESSAGES},
         {"batch", 1, 0, O_BATCH}, {"settle-ms", 1, 0, O_SETTLE_MS}, {"rate", 1, 0, O_RATE},
         {"duration", 1, 0, O_DURATION}, {"connections", 1, 0, O_CONNECTIONS}, {"concurrency", 1, 0, O_CONCURRENCY},
         {"settle", 1, 0, O_SETTLE}, {"port2", 1, 0, O_PORT2}, {"senders", 1, 0, O_SENDERS},
-        {"server-pid2", 1, 0, O_PID2}, {"db-pid", 1, 0, O_DB_PID}, {"quit", 0, 0, O_QUIT}, {"help", 0, 0, 'h'}, {0, 0, 0, 0},
+        {"server-pid2", 1, 0, O_PID2}, {"db-pid", 1, 0, O_DB_PID}, {"quit", 0, 0, O_QUIT}, {"tls", 0, 0, O_TLS},
+        {"help", 0, 0, 'h'}, {0, 0, 0, 0},
     };
     optind = 2;
     int o;
@@ -884,6 +972,7 @@ int main(int argc, char **argv) {
         case O_DURATION: opt.duration = num(optarg, "--duration", 0.001, 86400); break;
         case O_CONNECTIONS: opt.connections = (int)num(optarg, "--connections", 1, 1000000); break;
         case O_QUIT: opt.quit = 1; break;
+        case O_TLS: opt.tls = 1; break;
         case O_CONCURRENCY: opt.concurrency = (int)num(optarg, "--concurrency", 1, 100000); break;
         case O_SETTLE: opt.settle = num(optarg, "--settle", 0, 86400); break;
         case O_PORT2: opt.port2 = (int)num(optarg, "--port2", 1, 65535); break;
@@ -908,6 +997,19 @@ int main(int argc, char **argv) {
     addr2 = addr;
     addr2.sin_port = htons((uint16_t)opt.port2);
 
+    if (opt.tls) {
+#ifdef LOADGEN_TLS
+        tls_ctx = SSL_CTX_new(TLS_client_method());
+        if (!tls_ctx) { fprintf(stderr, "loadgen: cannot make a TLS context\n"); return 2; }
+        SSL_CTX_set_min_proto_version(tls_ctx, TLS1_2_VERSION);
+        SSL_CTX_set_verify(tls_ctx, SSL_VERIFY_NONE, NULL);
+        SSL_CTX_set_session_cache_mode(tls_ctx, SSL_SESS_CACHE_OFF);
+        SSL_CTX_set_options(tls_ctx, SSL_OP_NO_TICKET);
+        SSL_CTX_set_mode(tls_ctx, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER | SSL_MODE_RELEASE_BUFFERS);
+#else
+        bad_usage("--tls needs a build with", "-DLOADGEN_TLS -lssl -lcrypto");
+#endif
+    }
     signal(SIGPIPE, SIG_IGN);
     struct rlimit rl;
     if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {

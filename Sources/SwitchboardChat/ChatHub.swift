@@ -28,7 +28,8 @@ import SwitchboardHistory
 ///   not N²/2.
 public final class ChatHub {
     public let eventLoop: any EventLoop
-    public let configuration: ChatConfiguration
+    /// The limits and rates in force; ``reconfigure(_:)`` changes them while running (SIGHUP).
+    public private(set) var configuration: ChatConfiguration
     let history: any ChatHistory
     let logger: Logger
 
@@ -130,6 +131,24 @@ public final class ChatHub {
         return now
     }
 
+    /// Takes new limits and rates while running (SIGHUP): `--max-clients` and `--max-per-ip` apply to the next
+    /// arrivals (no one is closed for being over a lowered limit), flood control and `--notice-rate` to the
+    /// next line and notice, `--idle-timeout` from the next sweep, `--max-line` to new connections (each
+    /// session keeps the limit it started with). Values fixed at start (the visitor-number block, the send
+    /// queue a connection was given) are the caller's to leave alone.
+    public func reconfigure(_ new: ChatConfiguration) {
+        eventLoop.preconditionInEventLoop()
+        let idleChanged = new.idleTimeout != configuration.idleTimeout
+        configuration = new
+        roster.maximumMembers = new.maximumClients
+        roster.maximumPerAddress = new.maximumClientsPerAddress
+        if idleChanged {
+            idleSweep?.cancel()
+            idleSweep = nil
+            scheduleIdleSweep()
+        }
+    }
+
     /// The most of this server's own connections at once since ``takeSessionPeak()`` was last called.
     private var sessionPeak = 0
 
@@ -151,9 +170,10 @@ public final class ChatHub {
 
     // MARK: - Arrivals and departures
 
-    /// Admits a new connection (its id) or refuses it, recording the refusal; the session then says why and
-    /// closes.
-    func admit(_ session: ChatSession) -> Result<ConnectionKey, Roster.Refusal> {
+    /// Admits a new connection (its id) or refuses it, recording the refusal unless `recordingRefusal` is
+    /// false (a connection behind TLS or a proxy is recorded once it is through: ``recordRefusal(_:_:)``);
+    /// the session then says why and closes.
+    func admit(_ session: ChatSession, recordingRefusal: Bool = true) -> Result<ConnectionKey, Roster.Refusal> {
         eventLoop.preconditionInEventLoop()
         let result = roster.admit(address: session.address)
         switch result {
@@ -163,11 +183,33 @@ public final class ChatHub {
             counters.accepted[session.transport.name, default: 0] += 1
         case .failure(let refusal):
             counters.refused[refusal == .serverFull ? "server_full" : "too_many_from_address", default: 0] += 1
-            logger.notice("connection refused", metadata: ["peer": "\(session.peer)", "reason": "\(refusal.recordedReason)"])
-            history.connectionRefused(
-                visitor: takeVisitorNumber(), peer: session.peer, reason: refusal.recordedReason, at: Timestamp.now())
+            if recordingRefusal { recordRefusal(session, refusal) }
         }
         return result
+    }
+
+    /// Logs and records a refused connection (a row with its own visitor number).
+    func recordRefusal(_ session: ChatSession, _ refusal: Roster.Refusal) {
+        logger.notice("connection refused", metadata: ["peer": "\(session.peer)", "reason": "\(refusal.recordedReason)"])
+        history.connectionRefused(
+            visitor: takeVisitorNumber(), peer: session.peer, reason: refusal.recordedReason, at: Timestamp.now())
+    }
+
+    /// Behind a proxy: the PROXY header named the client at `session.address`; it now counts against that
+    /// address's limit, or is refused (then ``withdraw(_:_:)`` it and ``recordRefusal(_:_:)``).
+    func readdress(_ session: ChatSession, _ id: ConnectionKey) -> Result<Void, Roster.Refusal> {
+        eventLoop.preconditionInEventLoop()
+        guard sessions[id] === session, let address = session.address else { return .success(()) }
+        return roster.setAddress(id, to: address)
+    }
+
+    /// Forgets an admitted connection that never reached the chat (no row, no notice, no visit): its TLS
+    /// handshake or PROXY header failed, or it was refused once its address was known.
+    func withdraw(_ session: ChatSession, _ id: ConnectionKey) {
+        eventLoop.preconditionInEventLoop()
+        guard sessions[id] === session else { return }
+        sessions[id] = nil
+        roster.withdraw(id)
     }
 
     /// Records an admitted connection; the future gives its visitor number (its row id) — at once when a
@@ -270,8 +312,7 @@ public final class ChatHub {
         if takeNamedNotice(joined: true) {
             broadcast(ChatText.joined(nickname, connected: connectedCount), except: session)
         }
-        logger.debug("client joined", metadata: ["peer": "\(session.peer)", "nickname": "\(nickname)",
-                                                "visitor": "\(visitor.map(String.init) ?? "unknown")"])
+        logAccepted(session, id, nickname: nickname, visitor: visitor)
     }
 
     /// Forgets a session that closed, tells the others (`shownAs` is the reason in the notice), and records
@@ -301,8 +342,7 @@ public final class ChatHub {
         history.connectionClosed(id, ConnectionSummary(
             nickname: member.nickname, closedAt: Timestamp.now(), reason: reason,
             linesIn: traffic.linesIn, linesOut: traffic.linesOut, bytesIn: traffic.bytesIn, bytesOut: traffic.bytesOut))
-        logger.debug("client left", metadata: ["peer": "\(session.peer)", "nickname": "\(member.nickname ?? "")",
-                                              "reason": "\(reason)"])
+        logClosed(session, id, member: member, reason: reason, traffic: traffic)
     }
 
     // MARK: - Notice batching

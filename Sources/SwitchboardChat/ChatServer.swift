@@ -25,7 +25,7 @@ import Darwin
 /// queued history, stop the pool and the loop — all within ``ServerConfiguration/shutdownTimeout``.
 public final class ChatServer: Service {
     public let configuration: ServerConfiguration
-    private let logger: Logger
+    let logger: Logger
     /// The loop the hub and every client channel live on.
     private let loop: any EventLoop
     /// The group this server made for itself (and so shuts down), if it was not given one.
@@ -34,10 +34,20 @@ public final class ChatServer: Service {
     /// Whether this server made its pool (and so stops it); a given pool is the caller's to stop (the CLI
     /// runs it as a service of its own, after the server in shutdown order).
     private let ownsPool: Bool
-    private let state = NIOLockedValueBox(State())
+    let state = NIOLockedValueBox(State())
+    /// Connections turned away at a TLS or PROXY front door (``ChatServer+FrontDoor``).
+    public let frontDoorCounters = FrontDoorCounters()
 
-    private struct State {
+    struct State {
         var hub: NIOLoopBound<ChatHub>?
+        /// One per certificate of the `ssl:` endpoints, loaded at start.
+        var certificates: [TLSFiles: TLSCertificateStore] = [:]
+        /// The certificate check and the front door's summary line.
+        var frontDoorTasks: [RepeatedTask] = []
+        /// `--trusted-proxy` as in force (``reconfigure(_:)`` changes it).
+        var trustedProxies: [IPAddressRange] = []
+        /// Whether every listener is up (``whenListening(_:)``), and who waits for it.
+        var readiness = Readiness.starting([])
         var store: NIOLoopBound<HistoryWriter>?
         var listeners: [any Channel] = []
         var stopped = false
@@ -126,7 +136,7 @@ public final class ChatServer: Service {
         } catch {
             switch error {
             case is StartupInterrupted: logger.notice("\(error)")
-            case is ListenError, is DatabaseInUse: logger.error("\(error)")
+            case is ListenError, is DatabaseInUse, is TLSLoadError: logger.error("\(error)")
             default: logger.error("cannot start: \(error)")
             }
             await stop(quietly: true)
@@ -140,6 +150,7 @@ public final class ChatServer: Service {
     @discardableResult
     public func start() async throws -> [SocketAddress] {
         try configuration.validate()
+        try await loadCertificates()
         pool.start()
         logger.info("opening database", metadata: ["database": "\(configuration.database.redacted)"])
         // SIGTERM/SIGINT (graceful shutdown) ends the wait at once rather than after the timeout.
@@ -167,7 +178,7 @@ public final class ChatServer: Service {
             _ = try await HistorySpoolReplay.replay(
                 directory: spoolDirectory, databaseIdentity: identity, pool: pool, logger: logger)
         }
-        let (serverID, orphans) = try await register(repository: repository)
+        let (serverID, orphans) = try await register()
         if orphans > 0 {
             logger.warning(
                 "closed connections left open by servers that stopped unexpectedly", metadata: ["count": "\(orphans)"])
@@ -209,8 +220,8 @@ public final class ChatServer: Service {
             $0.store = store
             $0.trimmer = trimmer
         }
-        if case .postgres(let uri) = configuration.database {
-            try await joinCluster(uri: uri, serverID: serverID, hub: hub)
+        if case .postgres(let parameters) = configuration.database {
+            try await joinCluster(parameters, serverID: serverID, hub: hub)
         }
 
         var addresses: [SocketAddress] = []
@@ -225,12 +236,13 @@ public final class ChatServer: Service {
             if let address = channel.localAddress { addresses.append(address) }
             logger.notice("listening", metadata: ["endpoint": "\(endpoint)", "address": "\(channel.localAddress?.displayString ?? "?")"])
         }
-        // Issue 25 hook: the attachments start once the hub runs and the chat listens.
+        // Issue 25 hook: the attachments start once the hub runs and the chat listens (before readiness).
         let runtime = ChatServerRuntime(server: self, hub: hub, pool: pool, configuration: configuration, logger: logger)
         for attachment in state.withLockedValue({ $0.attachments }) {
             try await attachment.start(runtime)
             state.withLockedValue { $0.startedAttachments.append(attachment) }
         }
+        didStartListening()
         return addresses
     }
 
@@ -249,9 +261,10 @@ public final class ChatServer: Service {
 
     /// Start-up's one transaction on the `servers` table: on SQLite, refuses (``DatabaseInUse``) when
     /// another live server uses the file; registers this server; closes the rows of dead servers (see
-    /// ``HistoryRepository/closeOrphanedConnections(at:reason:serverTimeout:excluding:on:)``). Returns this
+    /// ``ServerRegistry/closeOrphanedConnections(at:reason:serverTimeout:excluding:on:)``). Returns this
     /// server's id and how many rows were closed. (The heartbeat starts with the hub, within moments.)
-    private func register(repository: HistoryRepository) async throws -> (Int64, Int) {
+    private func register() async throws -> (Int64, Int) {
+        let registry = ServerRegistry(dialect: configuration.database.dialect)
         let registration = ServerRegistration(
             host: ChatServer.hostName(), pid: Int64(getpid()),
             endpoints: configuration.endpoints.map { "\($0)" }.joined(separator: " "), version: SwitchboardVersion.current)
@@ -266,17 +279,17 @@ public final class ChatServer: Service {
                 // One SQLite file, one server. A server on this host whose process is gone (SIGKILL, crash) is
                 // dead now, whatever its heartbeat says, so a restart right after a crash is not refused.
                 var live: [ServerRecord] = []
-                for other in try repository.liveServers(serverTimeout: timeout, on: connection) {
+                for other in try registry.liveServers(serverTimeout: timeout, on: connection) {
                     if other.host == registration.host && !ChatServer.processExists(other.pid) {
-                        try repository.markServerGone(other.id, on: connection)
+                        try registry.markGone(other.id, on: connection)
                     } else {
                         live.append(other)
                     }
                 }
                 if let other = live.first { return .inUse(other) }
             }
-            let id = try repository.registerServer(registration, on: connection)
-            let closed = try repository.closeOrphanedConnections(
+            let id = try registry.register(registration, on: connection)
+            let closed = try registry.closeOrphanedConnections(
                 at: Timestamp.now(), serverTimeout: timeout, excluding: id, on: connection)
             return .registered(id, closed: closed)
         }
@@ -292,8 +305,9 @@ public final class ChatServer: Service {
 
     /// On PostgreSQL every server on the database is one chat: starts the LISTEN/NOTIFY link and waits
     /// (bounded) until this server has the others' rosters, so its first welcomes count everyone.
-    private func joinCluster(uri: String, serverID: Int64, hub: NIOLoopBound<ChatHub>) async throws {
-        let parameters = try PostgresConnectionParameters(parsing: uri)
+    private func joinCluster(
+        _ parameters: PostgresConnectionParameters, serverID: Int64, hub: NIOLoopBound<ChatHub>
+    ) async throws {
         let link = ClusterLink(
             parameters: parameters, maximumInbox: configuration.clusterInboxLimit,
             maximumInboxBytes: configuration.clusterInboxBytes, sendRate: configuration.clusterSendRate, logger: logger)
@@ -356,6 +370,7 @@ public final class ChatServer: Service {
     private func bind(_ endpoint: Endpoint, hub: NIOLoopBound<ChatHub>) async throws -> any Channel {
         let sendQueue = configuration.chat.maximumSendQueueBytes
         let logger = self.logger
+        let frontDoor = frontDoorPipeline(for: endpoint)
         let acceptBackoff = configuration.acceptBackoff
         var bootstrap = ServerBootstrap(group: loop)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
@@ -388,11 +403,11 @@ public final class ChatServer: Service {
                     // further reads while it has input queued, so this is what a flooding client can make the
                     // server hold between two turns of the loop.
                     try options.setOption(.maxMessagesPerRead, value: ChatServer.readsPerEvent)
-                    try channel.pipeline.syncOperations.addHandler(ChatSession(hub: hub.value))
+                    try frontDoor.install(on: channel) { door in ChatSession(hub: hub.value, frontDoor: door) }
                 }
             }
-        switch endpoint {
-        case .tcp(let host, let port, let backlog, let reusePort):
+        switch endpoint.socketEndpoint {
+        case .tcp(let host, let port, let backlog, let reusePort), .ssl(let host, let port, let backlog, let reusePort, _):
             bootstrap = bootstrap.serverChannelOption(.backlog, value: Int32(backlog))
             if reusePort {
                 // SO_REUSEPORT: several servers on one host bind the same port and the kernel spreads new
@@ -407,6 +422,10 @@ public final class ChatServer: Service {
                 .bind(unixDomainSocketPath: path, cleanupExistingSocketFile: true).get()
             if let mode { chmod(path, mode_t(mode)) }
             return channel
+        case .systemd(let domain, let index):
+            return try await bootstrap.withBoundSocket(try SystemdListenSockets.shared.socket(at: index, domain: domain)).get()
+        case .haproxy:
+            preconditionFailure("socketEndpoint is never haproxy:")
         }
     }
 
@@ -422,6 +441,8 @@ public final class ChatServer: Service {
             return (state.listeners, state.hub, state.store, state.serverID, state.heartbeat, state.trimmer, state.stopped)
         }
         guard !alreadyStopped else { return }
+        didStop()
+        stopFrontDoorTasks()
         if let trimmer { trimmer.eventLoop.execute { trimmer.value.stop() } }
         let deadline = NIODeadline.now() + configuration.shutdownTimeout
         // First, and waited for: a beat still running could otherwise find the row this stop marks stopped
@@ -482,10 +503,10 @@ public final class ChatServer: Service {
         if let serverID {
             // After the history: the rows are closed by now, so marking the server stopped tells the next start
             // there is nothing of it to repair (rows a timed-out stop left open are repaired, being a stopped server's).
-            let repository = HistoryRepository(dialect: configuration.database.dialect)
+            let registry = ServerRegistry(dialect: configuration.database.dialect)
             do {
                 try await pool.transaction(on: loop) { connection throws(DatabaseError) in
-                    try repository.markServerStopped(serverID, on: connection)
+                    try registry.markStopped(serverID, on: connection)
                 }.withDeadline(deadline, on: loop).get()
             } catch {
                 logger.warning("could not mark this server stopped", metadata: ["server-id": "\(serverID)", "error": "\(error)"])

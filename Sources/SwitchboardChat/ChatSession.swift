@@ -23,6 +23,12 @@ import SwitchboardCluster
 /// Output order: replies that need the database (`/history`, `/seen`) hold a slot in the output queue; any
 /// line for this client produced meanwhile waits behind it, so the client sees replies in command order.
 ///
+/// Behind a front door (TLS, a PROXY header; see ``FrontDoor``) the connection is admitted when it is
+/// accepted — so handshakes in progress count against `--max-clients` and `--max-per-ip` — but it gets its
+/// history row and welcome only once ``FrontDoorOpened`` arrives; one that never gets through is withdrawn
+/// (no row, no notice, no visit). Behind a proxy the per-address limit applies once the header names the
+/// client. A refused client is told why once through the door, where it can read it.
+///
 /// Ownership: created for one channel and used only on that channel's event loop, which is the hub's.
 public final class ChatSession: ChannelDuplexHandler {
     public typealias InboundIn = ByteBuffer
@@ -32,6 +38,8 @@ public final class ChatSession: ChannelDuplexHandler {
     private enum State {
         case connecting  // before the hub admits it
         case refused
+        case atTheDoor(ConnectionKey)  // admitted; its TLS handshake or PROXY header is not through yet
+        case refusedAtTheDoor(Roster.Refusal)  // told why once through the door
         case admitted(ConnectionKey)  // waiting for the visitor number
         case joined(ConnectionKey)
         case closing(ConnectionKey)  // close requested; the hub closes the channel at the end of the tick
@@ -45,6 +53,10 @@ public final class ChatSession: ChannelDuplexHandler {
     static let maximumOutstandingReplies = 4
 
     let hub: ChatHub
+    /// What the connection passes before the chat starts (nothing, for plain telnet).
+    let frontDoor: FrontDoor
+    /// Whether the hub has recorded this connection's row (history and leave notices follow only then).
+    private var recordedOpen = false
     private var context: ChannelHandlerContext?
     private var parser: TelnetLineParser
     private var state = State.connecting
@@ -59,6 +71,8 @@ public final class ChatSession: ChannelDuplexHandler {
     /// When the client last sent a whole line (bytes without a line end do not count: a client trickling
     /// one byte a second is idle).
     private(set) var lastActivity: NIODeadline
+    /// When the connection was accepted (for the duration in the log's close line).
+    let acceptedAt: NIODeadline
     /// Set by the hub while this session waits for fan-out budget.
     var isParked = false
     private var traffic = Traffic()
@@ -66,8 +80,8 @@ public final class ChatSession: ChannelDuplexHandler {
     /// The id the hub admitted this connection under, while it has one.
     var id: ConnectionKey? {
         switch state {
-        case .admitted(let id), .joined(let id), .closing(let id): return id
-        case .connecting, .refused, .closed: return nil
+        case .atTheDoor(let id), .admitted(let id), .joined(let id), .closing(let id): return id
+        case .connecting, .refused, .refusedAtTheDoor, .closed: return nil
         }
     }
 
@@ -115,16 +129,19 @@ public final class ChatSession: ChannelDuplexHandler {
     /// How the client reached the chat (telnet, or a WebSocket from the web listener, issue 25).
     public let transport: ChatTransport
 
-    /// Creates the handler for one connection of `hub`. `transport` other than telnet: the handler in front
-    /// of this one hands it each line as bytes ending in LF (a WebSocket text frame, say).
-    public init(hub: ChatHub, transport: ChatTransport = .telnet) {
+    /// Creates the handler for one connection of `hub`, behind `frontDoor` (plain telnet: none). `transport`
+    /// other than telnet: the handler in front of this one hands it each line as bytes ending in LF (a
+    /// WebSocket text frame, say).
+    public init(hub: ChatHub, frontDoor: FrontDoor = .none, transport: ChatTransport = .telnet) {
         self.hub = hub
+        self.frontDoor = frontDoor
         self.transport = transport
         self.parser = TelnetLineParser(maximumLineLength: hub.configuration.maximumLineLength)
         // The loop's clock (virtual on an EmbeddedEventLoop, so tests can drive time).
         self.lastActivity = hub.eventLoop.now
         self.flood = TokenBucket(
             rate: hub.configuration.floodRate, burst: hub.configuration.floodBurst, now: hub.eventLoop.now)
+        self.acceptedAt = hub.eventLoop.now
     }
 
     // MARK: - Channel events
@@ -146,19 +163,67 @@ public final class ChatSession: ChannelDuplexHandler {
         } else if let local = context.channel.localAddress, let path = local.pathname {
             peer = "unix:\(path)"
         }
+        guard frontDoor == .none else { return enterTheDoor(context: context) }
         let id: ConnectionKey
         switch hub.admit(self) {
         case .success(let admitted):
             id = admitted
         case .failure(let refusal):
-            state = .refused
-            context.writeAndFlush(wrapOutboundOut(ChatSession.encode(refusal.line))).assumeIsolated().whenComplete { _ in
-                context.close(promise: nil)
-            }
+            refuse(refusal, context: context)
             return
         }
         state = .admitted(id)
         context.fireChannelActive()
+        open(id)
+    }
+
+    private func refuse(_ refusal: Roster.Refusal, context: ChannelHandlerContext) {
+        state = .refused
+        context.writeAndFlush(wrapOutboundOut(ChatSession.encode(refusal.line))).assumeIsolated().whenComplete { _ in
+            context.close(promise: nil)
+        }
+    }
+
+    /// Behind a front door: admitted now, so the handshake counts against the limits; opened once through.
+    private func enterTheDoor(context: ChannelHandlerContext) {
+        // Behind a proxy the connection's address is the proxy's: the per-address limit waits for the header.
+        if frontDoor.proxyHeader { address = nil }
+        switch hub.admit(self, recordingRefusal: false) {
+        case .success(let id): state = .atTheDoor(id)
+        case .failure(let refusal): state = .refusedAtTheDoor(refusal)
+        }
+        context.fireChannelActive()
+    }
+
+    /// Through the front door: the client's own address (behind a proxy), then the row and the welcome, or
+    /// the refusal the client could not be told before.
+    private func passedTheDoor(_ opened: FrontDoorOpened, context: ChannelHandlerContext) {
+        if let client = opened.client {
+            address = client.ipAddress
+            peer = client.displayString
+        }
+        switch state {
+        case .refusedAtTheDoor(let refusal):
+            hub.recordRefusal(self, refusal)
+            refuse(refusal, context: context)
+        case .atTheDoor(let id):
+            if case .failure(let refusal) = hub.readdress(self, id) {
+                hub.withdraw(self, id)
+                hub.recordRefusal(self, refusal)
+                refuse(refusal, context: context)
+                return
+            }
+            state = .admitted(id)
+            open(id)
+        default:
+            break
+        }
+    }
+
+    /// Records the admitted connection's row and welcomes it once its visitor number is known (or after the
+    /// configured wait).
+    private func open(_ id: ConnectionKey) {
+        recordedOpen = true
         let visitor: EventLoopFuture<Int64>
         switch hub.recordOpened(id, peer: peer) {
         case .now(let number):  // a reserved number was in hand: no wait, no timer
@@ -195,8 +260,8 @@ public final class ChatSession: ChannelDuplexHandler {
         traffic.bytesIn += Int64(buffer.readableBytes)
         hub.counters.bytesIn += Int64(buffer.readableBytes)
         switch state {
-        case .refused, .closing, .closed, .connecting: return
-        case .admitted, .joined: break
+        case .refused, .refusedAtTheDoor, .closing, .closed, .connecting: return
+        case .atTheDoor, .admitted, .joined: break
         }
         // The parser only collects events; nothing runs from inside it, so it is never re-entered.
         var events: [TelnetLineParser.Event] = []
@@ -225,6 +290,10 @@ public final class ChatSession: ChannelDuplexHandler {
 
     public func read(context: ChannelHandlerContext) {
         switch state {
+        case .atTheDoor, .refusedAtTheDoor:
+            // The door (the TLS handshake, the PROXY header) needs the socket read.
+            context.read()
+            return
         case .connecting, .admitted, .refused:
             // Not joined yet: commands run only once the client has a name (`joinOnce` passes the read on).
             readHeld = true
@@ -251,6 +320,10 @@ public final class ChatSession: ChannelDuplexHandler {
             // connection closes (see `drain`).
             inputClosed = true
             drain()  // a no-op until the session has joined
+            return
+        }
+        if let opened = event as? FrontDoorOpened {
+            passedTheDoor(opened, context: context)
             return
         }
         context.fireUserInboundEventTriggered(event)
@@ -316,7 +389,7 @@ public final class ChatSession: ChannelDuplexHandler {
             traffic.linesIn += 1
             hub.counters.linesIn += 1
             lastActivity = hub.eventLoop.now
-            send(ChatText.lineTooLong(max: hub.configuration.maximumLineLength))
+            send(ChatText.lineTooLong(max: parser.maximumLineLength))  // the limit this connection started with
         case .reply(let bytes):
             // Telnet's answer (WILL TIMING-MARK, WONT/DONT): raw bytes, never sanitised. Until a Ctrl-C's timing
             // mark is answered, telnet shows nothing the server sends.
@@ -358,6 +431,10 @@ public final class ChatSession: ChannelDuplexHandler {
 
     private func takeFloodToken() -> Bool {
         let now = hub.eventLoop.now
+        let configured = hub.configuration
+        if flood.rate != configured.floodRate || flood.burst != configured.floodBurst {
+            flood.retune(rate: configured.floodRate, burst: configured.floodBurst)  // changed by SIGHUP
+        }
         if flood.take(now: now) { return true }
         hub.counters.floodDrops += 1
         if lastSlowDownNotice.map({ now - $0 >= .seconds(1) }) ?? true {
@@ -388,7 +465,12 @@ public final class ChatSession: ChannelDuplexHandler {
     /// `--max-sendq` after the flush: the client is not reading.
     func flush() -> Bool {
         guard let context else { return true }
-        if case .closed = state { return true }
+        switch state {
+        case .closed, .atTheDoor, .refusedAtTheDoor:
+            return true  // not through the door: nothing goes out in the clear before a TLS handshake
+        default:
+            break
+        }
         hub.counters.bytesOut += Int64(output.pendingBytes)
         output.take(sharing: hub.tickLines) { context.write(wrapOutboundOut($0), promise: nil) }
         context.flush()
@@ -428,8 +510,7 @@ public final class ChatSession: ChannelDuplexHandler {
     static func encode(_ line: String) -> ByteBuffer {
         var buffer = ByteBuffer()
         buffer.reserveCapacity(line.utf8.count + 2)
-        buffer.writeString(line)
-        buffer.writeStaticString("\r\n")
+        buffer.writeChatLine(line)
         return buffer
     }
 
@@ -445,8 +526,8 @@ public final class ChatSession: ChannelDuplexHandler {
         guard let context else { return hub.eventLoop.makeSucceededVoidFuture() }
         switch state {
         case .closed: return hub.eventLoop.makeSucceededVoidFuture()
-        case .admitted(let id), .joined(let id): state = .closing(id)
-        case .connecting, .refused, .closing: break
+        case .atTheDoor(let id), .admitted(let id), .joined(let id): state = .closing(id)
+        case .connecting, .refused, .refusedAtTheDoor, .closing: break
         }
         let promise = context.eventLoop.makePromise(of: Void.self)
         closePromise = promise
@@ -481,6 +562,7 @@ public final class ChatSession: ChannelDuplexHandler {
         inbound.removeAll()
         inboundBytes = 0
         guard let id else { return }  // refused connections were never admitted
+        guard recordedOpen else { return hub.withdraw(self, id) }  // it never got through the front door
         let reason = closeReason ?? ("connection closed", "connection closed")
         traffic.linesOut = output.lines
         traffic.bytesOut = output.bytes

@@ -19,8 +19,9 @@ struct Roster {
     /// One member.
     struct Member: Equatable {
         let id: ConnectionKey
-        /// The IP address it connected from, for the per-address limit (`nil` for Unix sockets).
-        let address: String?
+        /// The IP address it connected from, for the per-address limit (`nil` for Unix sockets, and behind a
+        /// proxy until the PROXY header names the client).
+        var address: String?
         /// `nil` until it joins (gets its name).
         var nickname: String?
         /// Its visitor number (for its guest name), once joined.
@@ -75,10 +76,11 @@ struct Roster {
         case taken(String)
     }
 
-    /// Most members (admitted or joined) at once.
-    let maximumMembers: Int
-    /// Most members from one address; 0 means no limit.
-    let maximumPerAddress: Int
+    /// Most members (admitted or joined) at once; a lower value set while running (SIGHUP) refuses newcomers
+    /// until enough have left, and closes no one.
+    var maximumMembers: Int
+    /// Most members from one address; 0 means no limit. Lowered while running, it applies to newcomers only.
+    var maximumPerAddress: Int
 
     private(set) var members: [ConnectionKey: Member] = [:]
     /// Case-folded nickname (``Nickname/key(_:)``) → member id, for joined members.
@@ -141,6 +143,27 @@ struct Roster {
         return .success(id)
     }
 
+    /// Gives a member admitted without an address (behind a proxy) the client address its PROXY header named,
+    /// or refuses when that address is at its limit (the member stays admitted: ``withdraw(_:)`` it).
+    mutating func setAddress(_ id: ConnectionKey, to address: String) -> Result<Void, Refusal> {
+        guard var member = members[id], member.address == nil else { return .success(()) }
+        if maximumPerAddress > 0, addressCounts[address, default: 0] >= maximumPerAddress {
+            return .failure(.tooManyFromAddress)
+        }
+        member.address = address
+        members[id] = member
+        addressCounts[address, default: 0] += 1
+        return .success(())
+    }
+
+    /// Removes an admitted member that never reached the chat (its TLS handshake or PROXY header failed, or it
+    /// was refused once its address was known): as if it had never been admitted, its visit uncounted.
+    mutating func withdraw(_ id: ConnectionKey) {
+        guard let member = leave(id) else { return }
+        precondition(member.nickname == nil, "a member that joined leaves; it is not withdrawn")
+        localVisits -= 1
+    }
+
     /// Gives an admitted member its guest name: `guest<visitor>` (the visitor number is its history row
     /// id), or `guest-<id>` when the database could not say the number in time; `-2`, `-3`, … on a clash.
     /// Returns `nil` if `id` is not an admitted member (it left while waiting, or joined already).
@@ -157,12 +180,12 @@ struct Roster {
 
     /// `guest<visitor>` (or `guest-<id>`), with `-2`, `-3`, … while that is taken (or is `avoiding`).
     private func guestName(_ id: ConnectionKey, visitor: Int64?, avoiding: String?) -> String {
-        let base = visitor.map { "guest\($0)" } ?? "guest-\(id.rawValue)"
+        let base = GuestName.base(visitor: visitor, connection: id.rawValue)
+        var attempt = 1
         var nickname = base
-        var suffix = 2
         while isTaken(Nickname.key(nickname)) || nickname == avoiding {
-            nickname = "\(base)-\(suffix)"
-            suffix += 1
+            attempt += 1
+            nickname = GuestName.candidate(base, attempt: attempt)
         }
         return nickname
     }

@@ -46,6 +46,15 @@ public struct ServerConfiguration: Sendable {
     public var clusterSendRate = ClusterLink.defaultSendRate
     /// How long accepting pauses after accept(2) fails (out of file descriptors, say).
     public var acceptBackoff: TimeAmount = .seconds(1)
+    /// The longest a TLS handshake may take on an `ssl:` endpoint (`--tls-handshake-timeout`); a client that
+    /// has not finished by then is dropped. Handshakes in progress count against the client limits.
+    public var tlsHandshakeTimeout: TimeAmount = .seconds(10)
+    /// How often the certificate files of `ssl:` endpoints are read again to pick up a renewal
+    /// (`--tls-reload-interval`); zero: only on SIGHUP.
+    public var tlsReloadInterval: TimeAmount = .seconds(60)
+    /// Where `haproxy:` endpoints accept PROXY headers from (`--trusted-proxy`, repeatable); a connection
+    /// from anywhere else is closed at once. Empty: no one (Unix socket peers are always trusted).
+    public var trustedProxies: [IPAddressRange] = []
     /// Limits and timings enforced per client.
     public var chat = ChatConfiguration()
 
@@ -91,6 +100,10 @@ public struct ServerConfiguration: Sendable {
                 "--max-line must be at most \(ServerConfiguration.maximumClusterLineLength) on PostgreSQL: servers sharing the database pass lines in NOTIFY payloads of at most 8000 bytes")
         }
         guard acceptBackoff > .zero else { throw ConfigurationError("the accept back-off must be more than 0") }
+        guard tlsHandshakeTimeout > .zero, tlsHandshakeTimeout <= .seconds(300) else {
+            throw ConfigurationError("--tls-handshake-timeout must be more than 0 and at most 300 seconds")
+        }
+        guard tlsReloadInterval >= .zero else { throw ConfigurationError("--tls-reload-interval must be 0 (only on SIGHUP) or more") }
     }
 }
 

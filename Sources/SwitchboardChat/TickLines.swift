@@ -32,8 +32,7 @@ struct TickLines {
     /// Encodes `text` and CRLF once; returns where it is in ``buffer``.
     mutating func append(_ text: String) -> Range<Int> {
         let start = buffer.writerIndex
-        buffer.writeString(text)
-        buffer.writeStaticString("\r\n")
+        buffer.writeChatLine(text)
         return start..<buffer.writerIndex
     }
 

@@ -11,9 +11,9 @@ import NIOCore
 /// Ownership: a value inside its session, used on that session's event loop.
 struct TokenBucket {
     /// Lines a second on average; 0 means no limit.
-    let rate: Double
+    private(set) var rate: Double
     /// Lines at once.
-    let burst: Double
+    private(set) var burst: Double
     private var tokens: Double
     private var refilledAt: NIODeadline
     /// Lines allowed beyond the burst after a hold, until ``creditUntil``.
@@ -25,6 +25,13 @@ struct TokenBucket {
         self.burst = burst
         self.tokens = burst
         self.refilledAt = now
+    }
+
+    /// New limits while the client is connected (SIGHUP): the tokens in hand stay, up to the new burst.
+    mutating func retune(rate: Double, burst: Double) {
+        self.rate = rate
+        self.burst = burst
+        tokens = min(tokens, burst)
     }
 
     /// Takes a token for one line; `false` when the client is over its limit (the line is dropped).

@@ -150,7 +150,7 @@ public struct ClusterRepository: Sendable {
 
     /// The other live servers (heartbeat within `serverTimeout`), by id.
     public func liveServerIDs(serverTimeout: TimeAmount, on connection: any DatabaseConnection) throws(DatabaseError) -> [Int64] {
-        try HistoryRepository(dialect: .postgres).liveServers(serverTimeout: serverTimeout, excluding: serverID, on: connection)
+        try ServerRegistry(dialect: .postgres).liveServers(serverTimeout: serverTimeout, excluding: serverID, on: connection)
             .map(\.id)
     }
 

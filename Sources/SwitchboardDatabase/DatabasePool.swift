@@ -28,6 +28,8 @@ public final class DatabasePool: Service, Sendable {
     public let url: DatabaseURL
     /// How many worker threads (and so connections) the pool runs.
     public let numberOfThreads: Int
+    /// Between failed attempts to reconnect a pool thread's connection: 100 ms, doubling to 5 s.
+    static let reconnectBackoff = Backoff(first: .milliseconds(100), maximum: .seconds(5))
     private let threadPool: NIOThreadPool
     private let lifecycle = NIOLockedValueBox(Lifecycle.new)
     private enum Lifecycle { case new, running, stopped }
@@ -57,8 +59,8 @@ public final class DatabasePool: Service, Sendable {
         self.makeConnection = DatabasePool.connector(for: url, shouldGiveUp: { stopping.isSet || waitAbandoned.isSet })
     }
 
-    /// Opens connections of the right kind for `url`. A PostgreSQL URL is parsed here, once; the
-    /// connections get its keywords.
+    /// Opens connections of the right kind for `url` (a PostgreSQL URL's parameters, parsed when the URL
+    /// was).
     public static func connector(for url: DatabaseURL) -> @Sendable () throws(DatabaseError) -> any DatabaseConnection {
         connector(for: url, shouldGiveUp: { false })
     }
@@ -75,13 +77,7 @@ public final class DatabasePool: Service, Sendable {
                     throw DatabasePool.classifyingSQLiteOpenFailure(error, path: path)
                 }
             }
-        case .postgres(let uri):
-            let parameters: PostgresConnectionParameters
-            do throws(DatabaseError) {
-                parameters = try PostgresConnectionParameters(parsing: uri)
-            } catch {
-                return { () throws(DatabaseError) in throw error }
-            }
+        case .postgres(let parameters):
             return { () throws(DatabaseError) in
                 try PostgresConnection(parameters: parameters, shouldGiveUp: shouldGiveUp)
             }
@@ -293,8 +289,7 @@ final class ConnectionSlot: @unchecked Sendable {
         } catch {
             failures += 1
             lastFailure = error
-            let backoff = min(UInt64(100_000_000) << UInt64(min(failures - 1, 6)), 5_000_000_000)
-            retryAtNanoseconds = now + backoff
+            retryAtNanoseconds = now + UInt64(DatabasePool.reconnectBackoff.delay(afterFailures: failures).nanoseconds)
             throw error
         }
     }

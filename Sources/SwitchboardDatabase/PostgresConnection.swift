@@ -3,6 +3,8 @@ import NIOCore
 
 #if canImport(Glibc)
 import Glibc
+#elseif canImport(Darwin)
+import Darwin
 #endif
 
 /// A blocking connection to PostgreSQL through libpq.
@@ -29,25 +31,25 @@ import Glibc
 /// and in debug builds traps when called on an event loop thread (see ``EventLoopGuard``).
 public final class PostgresConnection: DatabaseConnection {
     public var dialect: SQLDialect { .postgres }
-    public private(set) var isUsable = true
+    public internal(set) var isUsable = true
 
     /// How long a connection attempt may take when the URI does not say (`connect_timeout`, seconds), so a
     /// dead host cannot hang a pool thread.
     public static let defaultConnectTimeoutSeconds = 5
 
-    private var handle: OpaquePointer?
+    var handle: OpaquePointer?
     /// Prepared statements by SQL text: a name unique for the life of this connection, and how many
     /// parameters the server says the statement takes.
     private var statements: [String: (name: String, parameterCount: Int)] = [:]
     private var nextStatementNumber = 0
     /// The statement sent with ``send(_:textParameters:)`` whose results are not all read yet, and the first
     /// failure among them.
-    private struct InFlight {
+    struct InFlight {
         var sql: String
         var binds: [DatabaseValue]
         var failure: DatabaseError?
     }
-    private var inFlight: InFlight?
+    var inFlight: InFlight?
     /// What this connection was opened with; its password is scrubbed from every message.
     public let parameters: PostgresConnectionParameters
     /// The URI without the password; the only form shown in errors.
@@ -211,136 +213,9 @@ public final class PostgresConnection: DatabaseConnection {
         return QueryResult(sql: sql, columns: names, rows: rows)
     }
 
-    // MARK: - Asynchronous use (ClusterLink)
-    //
-    // The cluster link never waits on the server without a deadline of its own: it sends a statement, polls the
-    // socket itself, reads what arrived and asks whether the statement has finished. So it can give up on a
-    // silent server and stop promptly, and it receives notifications while it waits.
-    //
-    //     send(sql, textParameters:)  PQsendQueryParams (non-blocking mode), one statement
-    //     flush()                     PQflush until true (poll for POLLOUT | POLLIN in between)
-    //     consumeInput()              PQconsumeInput when the socket is readable; throws when the connection broke
-    //     statementFinished()         PQisBusy / PQgetResult: true once every result is read; throws its failure
-    //     takeNotifications()         PQnotifies until empty, each PQfreemem'd
-
-    /// The connection's socket, to wait on with poll(2); -1 when closed.
-    package var socket: Int32 {
-        guard let handle else { return -1 }
-        EventLoopGuard.check("PQsocket")
-        return PQsocket(handle)
-    }
-
-    /// Sends one statement with text parameters (`$1`, `$2`, …) without waiting for its answer; call ``flush()``
-    /// until it returns `true`, then ``consumeInput()`` and ``statementFinished()`` whenever the socket is
-    /// readable. One statement at a time. Parameters are neither prepared nor cached (the SQL may differ every
-    /// time) and must not contain NUL.
-    package func send(_ sql: String, textParameters: [String]) throws(DatabaseError) {
-        let conn = try openHandle(sql)
-        precondition(inFlight == nil, "a statement is already in flight on this connection")
-        EventLoopGuard.check("PQsetnonblocking")
-        if PQisnonblocking(conn) == 0 && PQsetnonblocking(conn, 1) != 0 {
-            isUsable = false
-            throw DatabaseError(.connectionLost, message: errorMessage(conn), sql: sql)
-        }
-        var buffer: [CChar] = []
-        var offsets: [Int] = []
-        offsets.reserveCapacity(textParameters.count)
-        for text in textParameters {
-            offsets.append(buffer.count)
-            buffer.append(contentsOf: text.utf8.map { CChar(bitPattern: $0) })
-            buffer.append(0)
-        }
-        let sent = buffer.withUnsafeBufferPointer { storage -> Int32 in
-            let values: [UnsafePointer<CChar>?] = offsets.map { storage.baseAddress! + $0 }
-            EventLoopGuard.check("PQsendQueryParams")
-            return PQsendQueryParams(conn, sql, Int32(values.count), nil, values, nil, nil, 0)
-        }
-        let binds = textParameters.map(DatabaseValue.text)
-        guard sent == 1 else {
-            EventLoopGuard.check("PQstatus")
-            if PQstatus(conn) != CONNECTION_OK { isUsable = false }
-            let message = PostgresConnection.redactingBinds(binds, in: errorMessage(conn))
-            throw DatabaseError(isUsable ? .statementFailed : .connectionLost, message: message, sql: sql)
-        }
-        inFlight = InFlight(sql: sql, binds: binds)
-    }
-
-    /// Sends what libpq still holds of the statement (PQflush): `true` once all of it is out, `false` when the
-    /// socket is full (wait until it is writable — or readable, then ``consumeInput()`` — and call again).
-    package func flush() throws(DatabaseError) -> Bool {
-        let conn = try openHandle(inFlight?.sql ?? "")
-        EventLoopGuard.check("PQflush")
-        switch PQflush(conn) {
-        case 0: return true
-        case 1: return false
-        default:
-            isUsable = false
-            throw DatabaseError(.connectionLost, message: errorMessage(conn), sql: inFlight?.sql)
-        }
-    }
-
-    /// Reads whatever the server has sent (PQconsumeInput) into libpq's buffers; call when the socket is
-    /// readable. Throws kind `connectionLost` when the connection broke (end of file, reset, terminated).
-    package func consumeInput() throws(DatabaseError) {
-        let conn = try openHandle(inFlight?.sql ?? "")
-        EventLoopGuard.check("PQconsumeInput")
-        let consumed = PQconsumeInput(conn)
-        EventLoopGuard.check("PQstatus")
-        if consumed == 0 || PQstatus(conn) != CONNECTION_OK {
-            isUsable = false
-            var message = errorMessage(conn)
-            if message.isEmpty { message = "the connection to \(redactedURI) broke" }
-            throw DatabaseError(.connectionLost, message: message, sql: inFlight?.sql)
-        }
-    }
-
-    /// Whether the statement sent with ``send(_:textParameters:)`` has finished, from what ``consumeInput()``
-    /// has read: `false` while the server is still answering, `true` once every result is in. Throws the
-    /// statement's failure (classified as ``fetch(_:_:)`` classifies it) once it has finished.
-    package func statementFinished() throws(DatabaseError) -> Bool {
-        guard var statement = inFlight else { return true }
-        let conn = try openHandle(statement.sql)
-        while true {
-            EventLoopGuard.check("PQisBusy")
-            if PQisBusy(conn) != 0 {
-                inFlight = statement
-                return false
-            }
-            EventLoopGuard.check("PQgetResult")
-            guard let result = PQgetResult(conn) else { break }
-            defer { PQclear(result) }
-            if statement.failure == nil {
-                do {
-                    try check(result, conn, sql: statement.sql, binds: statement.binds)
-                } catch {
-                    statement.failure = error
-                }
-            }
-        }
-        inFlight = nil
-        if let failure = statement.failure { throw failure }
-        return true
-    }
-
-    /// The notifications libpq has read so far (PQnotifies), oldest first: the channel and the payload of each.
-    package func takeNotifications() -> [(channel: String, payload: String)] {
-        guard let handle else { return [] }
-        var notifications: [(channel: String, payload: String)] = []
-        while true {
-            EventLoopGuard.check("PQnotifies")
-            guard let notify = PQnotifies(handle) else { break }
-            let channel = notify.pointee.relname.map { String(cString: $0) } ?? ""
-            let payload = notify.pointee.extra.map { String(cString: $0) } ?? ""
-            EventLoopGuard.check("PQfreemem")
-            PQfreemem(notify)
-            notifications.append((channel, payload))
-        }
-        return notifications
-    }
-
     // MARK: - Internals
 
-    private func openHandle(_ sql: String) throws(DatabaseError) -> OpaquePointer {
+    func openHandle(_ sql: String) throws(DatabaseError) -> OpaquePointer {
         guard let handle else {
             throw DatabaseError(.connectionLost, message: "connection to \(redactedURI) is closed", sql: sql)
         }
@@ -368,7 +243,7 @@ public final class PostgresConnection: DatabaseConnection {
 
     /// Throws unless `result` reports success; classifies the failure and marks the connection unusable
     /// when it is broken.
-    private func check(
+    func check(
         _ result: OpaquePointer?, _ conn: OpaquePointer, sql: String, binds: [DatabaseValue]
     ) throws(DatabaseError) {
         var sqlState: String?
@@ -540,7 +415,7 @@ public final class PostgresConnection: DatabaseConnection {
     }
 
     /// The connection's last error, on one line, without the password.
-    private func errorMessage(_ conn: OpaquePointer) -> String {
+    func errorMessage(_ conn: OpaquePointer) -> String {
         EventLoopGuard.check("PQerrorMessage")
         return scrubbed(PostgresConnection.firstLines(PQerrorMessage(conn).map { String(cString: $0) } ?? ""), conn: conn)
     }

@@ -65,8 +65,8 @@ extension HistoryRepository {
         switch url {
         case .sqlite(let path):
             return try SQLiteConnection(path: path, readOnly: true)
-        case .postgres(let uri):
-            let connection = try PostgresConnection(uri: uri)
+        case .postgres(let parameters):
+            let connection = try PostgresConnection(parameters: parameters)
             try connection.executeScript("SET default_transaction_read_only = on")
             return connection
         }

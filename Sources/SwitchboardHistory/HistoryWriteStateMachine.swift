@@ -1,3 +1,4 @@
+import NIOCore
 import SwitchboardDatabase
 
 /// The decisions of history's write-behind queue, as a value: events in, actions out. No I/O, no event
@@ -58,13 +59,13 @@ struct HistoryWriteStateMachine {
         /// Events per transaction, at most.
         var maximumBatchSize: Int
         /// How long a chat line, leave or refusal may wait for others to share its transaction.
-        var lingerTime: Duration
+        var lingerTime: TimeAmount
         /// How often a deleted or replaced database file is reported while it lasts.
-        var fileGoneReportInterval: Duration = .seconds(10)
+        var fileGoneReportInterval: TimeAmount = .seconds(10)
         /// Whether events that do not fit go to a spool file (the writer has one) instead of being dropped.
         var spoolsOverflow = false
 
-        init(maximumQueuedEvents: Int, maximumQueuedBytes: Int = 64 << 20, maximumBatchSize: Int, lingerTime: Duration) {
+        init(maximumQueuedEvents: Int, maximumQueuedBytes: Int = 64 << 20, maximumBatchSize: Int, lingerTime: TimeAmount) {
             self.maximumQueuedEvents = max(1, maximumQueuedEvents)
             self.maximumQueuedBytes = max(1, maximumQueuedBytes)
             self.maximumBatchSize = max(1, maximumBatchSize)
@@ -85,17 +86,6 @@ struct HistoryWriteStateMachine {
         var sequence: UInt64
         var event: HistoryEvent
         var rowID: Int64?
-    }
-
-    /// A reading of a monotonic clock (the writer's is `NIODeadline.uptimeNanoseconds`).
-    struct Instant: Sendable, Hashable, Comparable {
-        var uptimeNanoseconds: UInt64
-
-        static func < (lhs: Instant, rhs: Instant) -> Bool { lhs.uptimeNanoseconds < rhs.uptimeNanoseconds }
-
-        static func + (lhs: Instant, rhs: Duration) -> Instant {
-            Instant(uptimeNanoseconds: lhs.uptimeNanoseconds &+ UInt64(max(0, rhs.nanoseconds)))
-        }
     }
 
     /// Names one ``HistoryWriter/flushed()`` caller, so the machine can say which to wake.
@@ -148,12 +138,12 @@ struct HistoryWriteStateMachine {
         /// Call ``writeDue()`` at the end of this event loop tick, so the rest of the tick's events join.
         case startBatchAtEndOfTick
         /// Call ``lingerTimerFired(now:)`` at (or after) this instant.
-        case lingerUntil(Instant)
+        case lingerUntil(NIODeadline)
         /// Write these events in one transaction; report with ``batchSucceeded(rowIDs:)`` or
         /// ``batchFailed(_:now:)``.
         case startBatch(Batch)
         /// Call ``retryTimerFired()`` after this long.
-        case retryAfter(Duration)
+        case retryAfter(TimeAmount)
         /// Complete these connections' visitor-number promises.
         case resolveVisitors([VisitorResolution])
         /// Complete these flush waiters: everything queued before they asked is settled.
@@ -190,7 +180,7 @@ struct HistoryWriteStateMachine {
         /// Nothing in flight, no timer that matters.
         case idle
         /// Waiting until this instant for more events to share the transaction.
-        case lingering(until: Instant)
+        case lingering(until: NIODeadline)
         /// A batch starts at the end of this tick.
         case batchDue
         /// A batch of this many events (the first ones queued) is being written.
@@ -217,7 +207,7 @@ struct HistoryWriteStateMachine {
     private var flushWaiters: [(sequence: UInt64, id: FlushWaiterID)] = []
     private var consecutiveFailures = 0
     private var outageReported = false
-    private var fileGoneReportedAt: Instant?
+    private var fileGoneReportedAt: NIODeadline?
     private var overflow: OverflowEpisode?
     /// Set by ``drainRequested(_:)``: from then on nothing lingers.
     private(set) var isDraining = false
@@ -248,7 +238,7 @@ struct HistoryWriteStateMachine {
     // MARK: - Inputs
 
     /// An event to write. `now` times the linger; `wallClock` dates an overflow episode.
-    mutating func enqueue(_ event: HistoryEvent, now: Instant, wallClock: Timestamp) -> [Action] {
+    mutating func enqueue(_ event: HistoryEvent, now: NIODeadline, wallClock: Timestamp) -> [Action] {
         let bytes = event.estimatedBytes
         let fits = queuedEvents < configuration.maximumQueuedEvents
             && (queuedBytes + bytes <= configuration.maximumQueuedBytes || queuedEvents == 0)
@@ -407,7 +397,7 @@ struct HistoryWriteStateMachine {
 
     /// A linger timer fired. One set for an earlier linger (since cut short) finds `now` before the current
     /// deadline and is ignored.
-    mutating func lingerTimerFired(now: Instant) -> [Action] {
+    mutating func lingerTimerFired(now: NIODeadline) -> [Action] {
         guard case .lingering(let until) = phase, now >= until else { return [] }
         return startNextBatch()
     }
@@ -436,7 +426,7 @@ struct HistoryWriteStateMachine {
     }
 
     /// The batch in flight failed. `now` paces the file-gone report.
-    mutating func batchFailed(_ failure: BatchFailure, now: Instant) -> [Action] {
+    mutating func batchFailed(_ failure: BatchFailure, now: NIODeadline) -> [Action] {
         guard case .writing(let count) = phase else { return [] }
         consecutiveFailures += 1
         var actions: [Action] = []
@@ -489,9 +479,8 @@ struct HistoryWriteStateMachine {
 
     /// A failing batch is dropped after this many attempts in a row (unless the failure is transient).
     static let attemptsBeforeDropping = 3
-    /// The first retry's delay; each further one doubles, up to ``maximumRetryDelay``.
-    static let firstRetryDelay = Duration.milliseconds(100)
-    static let maximumRetryDelay = Duration.seconds(2)
+    /// Between retries of a failing batch: 100 ms, doubling to 2 s.
+    static let retryBackoff = Backoff(first: .milliseconds(100), maximum: .seconds(2))
 
     /// Starts a batch at the end of the tick, unless one is being written, due, or waiting to retry.
     private mutating func writeSoon() -> [Action] {
@@ -507,7 +496,7 @@ struct HistoryWriteStateMachine {
     /// Lets the queue gather events for ``Configuration/lingerTime``, so steady chat costs a transaction per
     /// linger period rather than one per line (and the pool thread, which shares the CPU with the event
     /// loop, wakes rarely). Anything that needs the write (a welcome, a read, shutdown) cuts it short.
-    private mutating func writeAfterLinger(now: Instant) -> [Action] {
+    private mutating func writeAfterLinger(now: NIODeadline) -> [Action] {
         guard phase == .idle else { return [] }
         if queuedEvents >= configuration.maximumBatchSize { return writeSoon() }
         let until = now + configuration.lingerTime
@@ -546,8 +535,7 @@ struct HistoryWriteStateMachine {
     /// Backoff: 100 ms, doubling with each consecutive failure, at most 2 s. The events stay queued.
     private mutating func scheduleRetry() -> Action {
         phase = .waitingToRetry
-        let doublings = min(consecutiveFailures - 1, 5)
-        return .retryAfter(min(HistoryWriteStateMachine.firstRetryDelay * (1 << doublings), HistoryWriteStateMachine.maximumRetryDelay))
+        return .retryAfter(HistoryWriteStateMachine.retryBackoff.delay(afterFailures: consecutiveFailures))
     }
 
     /// Removes the first `count` events; hands out visitor numbers (`missing` for an `opened` event without
@@ -587,13 +575,5 @@ struct HistoryWriteStateMachine {
             actions.append(.wakeFlushWaiters(flushWaiters.filter { $0.sequence <= settled }.map(\.id)))
             flushWaiters.removeAll { $0.sequence <= settled }
         }
-    }
-}
-
-extension Duration {
-    /// The whole nanoseconds in this duration.
-    var nanoseconds: Int64 {
-        let (seconds, attoseconds) = components
-        return seconds * 1_000_000_000 + attoseconds / 1_000_000_000
     }
 }

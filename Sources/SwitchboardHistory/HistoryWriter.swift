@@ -77,8 +77,8 @@ public final class HistoryWriter {
         self.repository = HistoryRepository(dialect: pool.url.dialect, serverID: serverID)
         var configuration = HistoryWriteStateMachine.Configuration(
             maximumQueuedEvents: maximumQueuedEvents, maximumQueuedBytes: maximumQueuedBytes,
-            maximumBatchSize: maximumBatchSize, lingerTime: .nanoseconds(lingerTime.nanoseconds))
-        configuration.fileGoneReportInterval = .nanoseconds(HistoryWriter.fileGoneLogInterval.nanoseconds)
+            maximumBatchSize: maximumBatchSize, lingerTime: lingerTime)
+        configuration.fileGoneReportInterval = HistoryWriter.fileGoneLogInterval
         configuration.spoolsOverflow = spool != nil
         self.machine = HistoryWriteStateMachine(configuration: configuration)
     }
@@ -94,7 +94,7 @@ public final class HistoryWriter {
     /// Events per transaction, at most.
     public var maximumBatchSize: Int { machine.configuration.maximumBatchSize }
     /// How long a chat line or leave may wait for others to share its transaction.
-    public var lingerTime: TimeAmount { .nanoseconds(machine.configuration.lingerTime.nanoseconds) }
+    public var lingerTime: TimeAmount { machine.configuration.lingerTime }
     /// Events waiting to be written.
     public var queuedEvents: Int { machine.queuedEvents }
     /// Events dropped because the queue was full or a batch failed permanently.
@@ -243,8 +243,8 @@ public final class HistoryWriter {
 
     // MARK: - Carrying out the machine's actions
 
-    private static func now() -> HistoryWriteStateMachine.Instant {
-        HistoryWriteStateMachine.Instant(uptimeNanoseconds: NIODeadline.now().uptimeNanoseconds)
+    private static func now() -> NIODeadline {
+        NIODeadline.now()
     }
 
     private func makeFlushWaiter() -> (HistoryWriteStateMachine.FlushWaiterID, EventLoopFuture<Void>) {
@@ -265,11 +265,11 @@ public final class HistoryWriter {
             case .startBatchAtEndOfTick:
                 loop.execute { self.perform(self.machine.writeDue()) }
             case .lingerUntil(let instant):
-                loop.scheduleTask(deadline: .uptimeNanoseconds(instant.uptimeNanoseconds)) {
+                loop.scheduleTask(deadline: instant) {
                     self.perform(self.machine.lingerTimerFired(now: HistoryWriter.now()))
                 }
             case .retryAfter(let delay):
-                loop.scheduleTask(in: .nanoseconds(delay.nanoseconds)) {
+                loop.scheduleTask(in: delay) {
                     self.perform(self.machine.retryTimerFired())
                 }
             case .startBatch(let batch):

@@ -29,7 +29,7 @@ extension ServerHeartbeat {
     }
 
     private static func reopenSQL(_ server: String) -> String {
-        // The reasons ClusterRepository.closeLostServer and HistoryRepository.closeOrphanedConnections write.
+        // The reasons ClusterRepository.closeLostServer and ServerRegistry.closeOrphanedConnections write.
         """
         UPDATE connections SET disconnected_at = NULL, close_reason = NULL
         WHERE server_id = \(server) AND disconnected_at IS NOT NULL

@@ -114,7 +114,7 @@ extension ServerHeartbeat {
         let visitTally: (@Sendable () -> Int64)?
         let logger: Logger
         let report: @Sendable (Report) -> Void
-        private let repository: HistoryRepository
+        private let registry: ServerRegistry
         private let condition = NSCondition()
         private var phase = Phase.idle
         private var exitWaiters: [@Sendable () -> Void] = []
@@ -129,7 +129,7 @@ extension ServerHeartbeat {
             self.visitTally = visitTally
             self.logger = logger
             self.report = report
-            self.repository = HistoryRepository(dialect: url.dialect)
+            self.registry = ServerRegistry(dialect: url.dialect)
         }
 
         /// idle → running; false if it was started or stopped already.
@@ -211,7 +211,7 @@ extension ServerHeartbeat {
             // A SQLite file deleted or replaced under the server: write nothing into another database (the
             // connection stays usable, so it is not reopened either; moved back, the next beat writes again).
             if let sqlite = connection as? SQLiteConnection { try sqlite.verifyFileIdentity() }
-            if try !repository.heartbeat(serverID: serverID, on: connection) {
+            if try !registry.heartbeat(serverID: serverID, on: connection) {
                 // Taken for lost by another server. Not after a stop began: the stop marks the row stopped itself.
                 guard !isStopping else { return }
                 if !toldMarkedStopped {

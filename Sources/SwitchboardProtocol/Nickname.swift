@@ -20,3 +20,23 @@ public enum Nickname {
         String(decoding: name.utf8.map { ($0 >= 0x41 && $0 <= 0x5a) ? $0 + 32 : $0 }, as: UTF8.self)
     }
 }
+
+/// The name a client has until it picks one: `guest<visitor number>` (or `guest-<connection>` while the
+/// number is unknown), with `-2`, `-3`, … when that one is taken. The one rule the roster names guests by,
+/// history names a nameless row by, and the cluster leaves unclaimed by.
+public enum GuestName {
+    /// `guest42`, or `guest-7` without a visitor number (7 being the connection's key in this process).
+    public static func base(visitor: Int64?, connection: UInt64) -> String {
+        visitor.map { "guest\($0)" } ?? "guest-\(connection)"
+    }
+
+    /// The `attempt`-th guest name for `base`: the base itself, then `base-2`, `base-3`, ….
+    public static func candidate(_ base: String, attempt: Int) -> String {
+        attempt <= 1 ? base : "\(base)-\(attempt)"
+    }
+
+    /// Whether `nickname` is one of the guest names for `base` (the base, or the base with a `-N` suffix).
+    public static func isGuestName(_ nickname: String, base: String) -> Bool {
+        nickname == base || (nickname.hasPrefix(base + "-") && nickname.dropFirst(base.count + 1).allSatisfy(\.isNumber))
+    }
+}

@@ -24,6 +24,9 @@ extension ServerBootstrap {
     /// - `unix:` — the listen backlog; a socket file already at the path is replaced (a stale one left by a
     ///   crash would otherwise make every restart fail; so would a live server's, which therefore loses its
     ///   path), and the file gets the endpoint's `mode` bits after the bind.
+    /// - `ssl:` — its socket, as `tcp:`; `haproxy:…` — the socket of the endpoint inside; `systemd:` — the
+    ///   socket systemd passed (``SystemdListenSockets``), its family checked. The TLS handshake and the PROXY
+    ///   header are for the child channels' pipeline to handle (Switchboard's `FrontDoorPipeline`).
     ///
     /// The options are set on this bootstrap (a `ServerBootstrap` collects options as it is configured), so
     /// bind one bootstrap to one endpoint. Call from any thread; the future completes on the bootstrap's loop.
@@ -31,7 +34,7 @@ extension ServerBootstrap {
     /// say in one line together with the endpoint.
     public func bind(to endpoint: Endpoint) -> EventLoopFuture<any Channel> {
         switch endpoint {
-        case .tcp(let host, let port, let backlog, let reusePort):
+        case .tcp(let host, let port, let backlog, let reusePort), .ssl(let host, let port, let backlog, let reusePort, _):
             var bootstrap = self
                 .serverChannelOption(.backlog, value: Int32(clamping: backlog))
                 .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
@@ -51,6 +54,14 @@ extension ServerBootstrap {
                     let error = IOError(errnoCode: errno, reason: "chmod \(String(mode, radix: 8)) \(path)")
                     return channel.close().flatMapThrowing { throw error }
                 }
+        case .systemd(let domain, let index):
+            do {
+                return withBoundSocket(try SystemdListenSockets.shared.socket(at: index, domain: domain))
+            } catch {
+                return MultiThreadedEventLoopGroup.singleton.any().makeFailedFuture(error)
+            }
+        case .haproxy(let inner):
+            return bind(to: inner)
         }
     }
 }

@@ -8,16 +8,22 @@ struct CommonOptions: ParsableArguments {
     @Option(
         name: .long,
         help: ArgumentHelp(
-            "Where history lives: sqlite:PATH or postgres://USER[:PASS]@HOST[:PORT]/DB. Default: $DATABASE_URL, else sqlite:switchboard.sqlite.",
+            "Where history lives: sqlite:PATH or postgres://USER[:PASS]@HOST[:PORT]/DB. Default: $SWITCHBOARD_DATABASE, else $DATABASE_URL, else sqlite:switchboard.sqlite.",
             valueName: "url"))
     var database: String?
 
-    @Option(name: .long, help: "trace, debug, info, notice, warning, error or critical.")
-    var logLevel: Logger.Level = .info
+    @Option(name: .long, help: "trace, debug, info, notice, warning, error or critical. (default: info)")
+    var logLevel: Logger.Level?
 
-    /// The database URL from `--database`, then `DATABASE_URL`, then the SQLite default.
+    @Option(name: .long, help: "text (swift-log's lines) or json (one object per line, for log shippers). (default: text)")
+    var logFormat: LogFormat?
+
+    /// The database URL from `--database`, then `SWITCHBOARD_DATABASE`, then `DATABASE_URL`, then the SQLite
+    /// default (`migrate` and `history`; `serve` reads its configuration file too).
     func databaseURL() throws -> DatabaseURL {
-        let text = database ?? ProcessInfo.processInfo.environment["DATABASE_URL"].flatMap { $0.isEmpty ? nil : $0 }
+        let environment = ProcessInfo.processInfo.environment
+        let text = database ?? [environment["SWITCHBOARD_DATABASE"], environment["DATABASE_URL"]]
+            .compactMap { $0 }.first { !$0.isEmpty }
         guard let text else { return .defaultURL }
         do {
             return try DatabaseURL(parsing: text)
@@ -26,16 +32,23 @@ struct CommonOptions: ParsableArguments {
         }
     }
 
-    /// A logger writing to stderr (stdout is for command output) at `--log-level`.
-    func makeLogger() -> Logger {
-        LoggingSystem.bootstrap { label in
-            var handler = StreamLogHandler.standardError(label: label)
-            handler.logLevel = .trace
-            return handler
+    /// A logger writing to stderr (stdout is for command output) at `level` in `format` (`serve`: the
+    /// configured ones), else `--log-level` and `--log-format`, else info and text. Every logger of the
+    /// process shares one level: setting `logLevel` on any copy (SIGHUP's `log-level`) changes it for all.
+    /// `serve` writes from a thread of its own (an event loop never waits for the log); flush the writer
+    /// before the process exits.
+    func makeLogger(
+        level: Logger.Level? = nil, format: LogFormat? = nil, synchronous: Bool = true
+    ) -> (Logger, LogLineWriter) {
+        let shared = LiveLogLevel(level ?? logLevel ?? .info)
+        let writer = LogLineWriter(synchronous: synchronous)
+        switch format ?? logFormat ?? .text {
+        case .text:
+            LoggingSystem.bootstrap { TextLogHandler(label: $0, writer: writer, level: shared) }
+        case .json:
+            LoggingSystem.bootstrap { JSONLogHandler(label: $0, writer: writer, level: shared) }
         }
-        var logger = Logger(label: "switchboard")
-        logger.logLevel = logLevel
-        return logger
+        return (Logger(label: "switchboard"), writer)
     }
 }
 

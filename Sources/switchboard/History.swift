@@ -29,7 +29,7 @@ struct History: AsyncParsableCommand {
     }
 
     func run() async throws {
-        let logger = common.makeLogger()
+        let (logger, _) = common.makeLogger()
         let url = try common.databaseURL()
         if case .sqlite(let path) = url, !FileManager.default.fileExists(atPath: path) {
             throw CommandFailure.report(DatabaseError(.connectFailed, message: "no database at \(path) (has the server run here?)"))

@@ -17,7 +17,7 @@ struct Migrate: AsyncParsableCommand {
     }
 
     func run() async throws {
-        let logger = common.makeLogger()
+        let (logger, _) = common.makeLogger()
         let url = try common.databaseURL()
         let pool = DatabasePool(url: url, numberOfThreads: 1, logger: logger)
         pool.start()

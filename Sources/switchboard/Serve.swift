@@ -1,7 +1,9 @@
 import ArgumentParser
+import Foundation
 import Logging
 import NIOCore
 import ServiceLifecycle
+import UnixSignals
 import SwitchboardChat
 import SwitchboardProtocol
 import SwitchboardDatabase
@@ -13,103 +15,22 @@ struct Serve: AsyncParsableCommand {
     @OptionGroup var common: CommonOptions
     @OptionGroup var web: WebOptions  // issue 25: --web, --web-origin, --metrics
 
-    @Option(name: .long, help: ArgumentHelp(
-        "Where to listen; repeatable. tcp:PORT[:interface=ADDR], unix:PATH[:mode=OCTAL]. Default: tcp:8000.",
-        valueName: "endpoint"))
-    var listen: [String] = []
-
-    @Option(name: .long, parsing: .unconditional, help: "Longest accepted input line, in bytes (terminator not counted).")
-    var maxLine = Serve.defaults.chat.maximumLineLength
-
-    @Option(name: .long, parsing: .unconditional, help: "Most clients at once; more get '! server full'.")
-    var maxClients = Serve.defaults.chat.maximumClients
-
-    @Option(name: .long, parsing: .unconditional, help: "Most clients per IP address; 0 = unlimited.")
-    var maxPerIp = Serve.defaults.chat.maximumClientsPerAddress
-
-    @Option(name: .long, parsing: .unconditional, help: "Bytes queued for a client that does not read before it is disconnected.")
-    var maxSendq = Serve.defaults.chat.maximumSendQueueBytes
-
-    @Option(name: .long, parsing: .unconditional, help: "Lines per second a client may send on average; 0 = no flood control.")
-    var floodRate = Serve.defaults.chat.floodRate
-
-    @Option(name: .long, parsing: .unconditional, help: "Lines a client may send in one burst.")
-    var floodBurst = Serve.defaults.chat.floodBurst
-
-    @Option(name: .long, parsing: .unconditional, help: "Seconds of silence before a client is disconnected; 0 = never.")
-    var idleTimeout = Serve.defaults.chat.idleTimeout.seconds
-
-    @Option(name: .long, parsing: .unconditional, help: ArgumentHelp(
-        "Join/leave notices a second named one by one; above it, one '* J joined, L left' line a second. 0 = always name.",
-        valueName: "notices"))
-    var noticeRate = Serve.defaults.chat.noticeRate
-
-    @Option(name: .long, parsing: .unconditional, help: ArgumentHelp(
-        "Visitor numbers reserved from the database at a time, so a welcome needs no round trip; 0 = each welcome waits for its row.",
-        valueName: "numbers"))
-    var visitorNumberBlock = Serve.defaults.chat.visitorNumberBlock
-
-    @Option(name: .long, parsing: .unconditional, help: "Database worker threads (one connection each).")
-    var dbThreads = Serve.defaults.databaseThreads
-
-    @Option(name: .long, parsing: .unconditional, help: "Seconds to keep retrying an unreachable database at start-up.")
-    var dbConnectTimeout = Serve.defaults.databaseConnectTimeout.seconds
-
-    @Option(name: .long, parsing: .unconditional, help: ArgumentHelp(
-        "Seconds after its last heartbeat that another server on the database counts as dead (its open rows are closed at start; on SQLite, a live one refuses the start).",
-        valueName: "seconds"))
-    var serverTimeout = Serve.defaults.serverTimeout.seconds
-
-    @Option(name: .long, parsing: .unconditional, help: ArgumentHelp(
-        "History events kept in memory while the database is slow or down; past half of it, clients who say lines are held back (the database is up) or, when it is full, events go to the spool (it is down).",
-        valueName: "events"))
-    var historyQueue = Serve.defaults.historyQueueLimit
-
-    @Option(name: .long, parsing: .unconditional, help: ArgumentHelp(
-        "Bytes of history events kept in memory (the queue's other bound).", valueName: "bytes"))
-    var historyQueueBytes = Serve.defaults.historyQueueBytes
-
-    @Option(name: .long, help: ArgumentHelp(
-        "Directory for the history spool (events that do not fit in memory during an outage, and what a stop could not write; replayed at the next start). Default: the SQLite file's directory, else the working directory.",
-        valueName: "path"))
-    var spoolDir: String?
-
-    @Option(name: .long, parsing: .unconditional, help: ArgumentHelp(
-        "Most bytes the history spool may hold; past it events are dropped (counted, clients told). 0 = no spool.",
-        valueName: "bytes"))
-    var spoolMax = Serve.defaults.spoolMaximumBytes
-
-    @Option(name: .long, parsing: .unconditional, help: ArgumentHelp(
-        "Several servers on one PostgreSQL database: messages from the other servers held while this one is busy; past it they are dropped (clients are told) and the rosters re-synced.",
-        valueName: "messages"))
-    var clusterInbox = Serve.defaults.clusterInboxLimit
-
-    @Option(name: .long, parsing: .unconditional, help: ArgumentHelp(
-        "Several servers on one PostgreSQL database: bytes of the other servers' messages held while this one is busy; past it, as --cluster-inbox.",
-        valueName: "bytes"))
-    var clusterInboxBytes = Serve.defaults.clusterInboxBytes
-
-    @Option(name: .long, parsing: .unconditional, help: ArgumentHelp(
-        "Several servers on one PostgreSQL database: bytes a second this server sends the others, at most; clients producing more are not read until it catches up.",
-        valueName: "bytes"))
-    var clusterSendRate = Serve.defaults.clusterSendRate
-
-    @Option(name: .long, parsing: .unconditional, help: "Seconds a graceful stop may take.")
-    var shutdownTimeout = Serve.defaults.shutdownTimeout.seconds
+    @OptionGroup var options: ServeOptions
 
     // Numeric options parse the next word unconditionally, so `--flood-rate -1` reaches validate() and is
     // refused with its range instead of ArgumentParser's "Missing value" (it takes `-1` for a flag).
     // Errors thrown here are shown with `serve`'s usage; errors thrown from run() get the top-level one.
+    /// Checks the flags alone, over the defaults (shown with `serve`'s usage); the environment and the
+    /// configuration file are read and checked when it runs.
     func validate() throws {
-        for text in listen {
-            if let address = Serve.unbracketedIPv6Interface(text) {
-                throw ValidationError(
-                    "invalid endpoint '\(text)': put an IPv6 address in brackets: interface=[\(address)]")
-            }
+        var settings = ServeSettings()
+        for (key, content) in options.flagValues(common: common) {
+            guard let setting = Setting.named(key) else { continue }
+            do { try setting.read(content, &settings) } catch { throw ValidationError("\(error)") }
         }
         do {
-            try makeConfiguration().validate()
-        } catch let error as ConfigurationError {
+            try settings.validate()
+        } catch {
             throw ValidationError(error.description)
         }
     }
@@ -117,36 +38,11 @@ struct Serve: AsyncParsableCommand {
     /// The defaults every option starts from (one place: ``ServerConfiguration``).
     static let defaults = ServerConfiguration()
 
-    /// The options as a configuration (not yet validated).
-    func makeConfiguration() throws -> ServerConfiguration {
-        var configuration = ServerConfiguration()
-        if !listen.isEmpty {
-            configuration.endpoints = try listen.map { text in
-                do { return try Endpoint(parsing: text) } catch { throw ValidationError("\(error)") }
-            }
-        }
-        configuration.database = try common.databaseURL()
-        configuration.databaseThreads = dbThreads
-        configuration.databaseConnectTimeout = .seconds(dbConnectTimeout)
-        configuration.historyQueueLimit = historyQueue
-        configuration.historyQueueBytes = historyQueueBytes
-        configuration.spoolDirectory = spoolDir
-        configuration.spoolMaximumBytes = spoolMax
-        configuration.clusterInboxLimit = clusterInbox
-        configuration.clusterInboxBytes = clusterInboxBytes
-        configuration.clusterSendRate = clusterSendRate
-        configuration.serverTimeout = .seconds(serverTimeout)
-        configuration.shutdownTimeout = .seconds(shutdownTimeout)
-        configuration.chat.maximumLineLength = maxLine
-        configuration.chat.maximumClients = maxClients
-        configuration.chat.maximumClientsPerAddress = maxPerIp
-        configuration.chat.maximumSendQueueBytes = maxSendq
-        configuration.chat.floodRate = floodRate
-        configuration.chat.floodBurst = floodBurst
-        configuration.chat.idleTimeout = .seconds(idleTimeout)
-        configuration.chat.noticeRate = noticeRate
-        configuration.chat.visitorNumberBlock = visitorNumberBlock
-        return configuration
+    /// Reads the settings: the flags given, `SWITCHBOARD_*` variables, `--config`, the defaults.
+    var loader: ConfigurationLoader {
+        ConfigurationLoader(
+            flags: options.flagValues(common: common), environment: ProcessInfo.processInfo.environment,
+            file: options.config)
     }
 
     /// The address in `interface=ADDR` when ADDR is an IPv6 address without brackets (`tcp:8000:interface=::1`),
@@ -165,8 +61,19 @@ struct Serve: AsyncParsableCommand {
     }
 
     func run() async throws {
-        let logger = common.makeLogger()
-        let configuration = try makeConfiguration()
+        let loader = self.loader
+        let loaded: ConfigurationLoader.Loaded
+        do {
+            loaded = try loader.load()
+        } catch {
+            FileHandle.standardError.write(Data("switchboard: \(error)\n".utf8))
+            throw ExitCode(1)
+        }
+        let (logger, logWriter) = common.makeLogger(
+            level: loaded.settings.logLevel, format: loaded.settings.logFormat, synchronous: false)
+        defer { logWriter.flush() }  // the last lines (why a start failed, "stopped") before the process exits
+        let configuration = loaded.settings.server
+        let maxClients = configuration.chat.maximumClients
 
         // Every client is a file descriptor: take the hard limit, and say so when it cannot hold --max-clients.
         if let limit = OpenFileLimit.raiseToHardLimit(), limit < UInt64(maxClients + OpenFileLimit.reserve) {
@@ -181,10 +88,31 @@ struct Serve: AsyncParsableCommand {
             url: configuration.database, numberOfThreads: configuration.databaseThreads, logger: logger)
         let server = ChatServer(configuration: configuration, pool: pool, logger: logger)
         try web.attach(to: server)  // issue 25
+        let settings = SettingsReloader(loader: loader, loaded: loaded, server: server, logger: logger)
+        // Under systemd (Type=notify): READY=1, RELOADING=1, STATUS=, STOPPING=1.
+        let systemd = SystemdNotifier(environment: ProcessInfo.processInfo.environment).map {
+            SystemdService(notifier: $0, server: server)
+        }
+        // SIGHUP is trapped before anything listens: its default action would end the process.
+        let reload = ReloadService(signals: await UnixSignalsSequence(trapping: .sighup)) {
+            logger.notice("SIGHUP: reloading the configuration and the certificates")
+            systemd?.reloading()
+            await server.reloadCertificates(force: true)
+            await settings.reload()
+            await systemd?.reloaded()
+        }
+        var services: [ServiceGroupConfiguration.ServiceConfiguration] = [
+            .init(service: pool), .init(service: server), .init(service: reload),
+        ]
+        if let systemd {
+            // Last, so graceful shutdown reaches it first (STOPPING=1 at once); it returns early only when the
+            // server never listened, which the server's own failure reports.
+            services.append(.init(service: systemd, successTerminationBehavior: .ignore))
+        }
         var groupConfiguration = ServiceGroupConfiguration(
-            services: [pool, server], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
+            services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
         // A second budget on top of the server's own bounded steps, so a stop can never hang.
-        groupConfiguration.maximumGracefulShutdownDuration = .milliseconds(Int64(shutdownTimeout * 1000) + 5_000)
+        groupConfiguration.maximumGracefulShutdownDuration = .milliseconds(configuration.shutdownTimeout.nanoseconds / 1_000_000 + 5_000)
         // The server has logged the cause of a failed start, first, before tidying up; here it only
         // becomes the exit status.
         do {
@@ -196,6 +124,8 @@ struct Serve: AsyncParsableCommand {
         } catch is ListenError {
             throw ExitCode(1)
         } catch is DatabaseInUse {
+            throw ExitCode(1)
+        } catch is TLSLoadError {
             throw ExitCode(1)
         } catch is SpoolDirectoryError {
             throw ExitCode(1)

@@ -56,13 +56,13 @@ final class ChatTestHarness {
         var isActive: Bool { channel.isActive }
     }
 
-    /// Connects a new client from its own address (or `address`).
+    /// Connects a new client from its own address (or `address`), behind `frontDoor` (none: plain telnet).
     @discardableResult
-    func connect(from address: String? = nil) throws -> Client {
+    func connect(from address: String? = nil, frontDoor: FrontDoor = .none) throws -> Client {
         let channel = EmbeddedChannel(loop: loop)
         let client = Client(channel: channel)
         try channel.pipeline.syncOperations.addHandler(client.flushes)
-        try channel.pipeline.syncOperations.addHandler(ChatSession(hub: hub))
+        try channel.pipeline.syncOperations.addHandler(ChatSession(hub: hub, frontDoor: frontDoor))
         let ip = address ?? "192.0.2.\(nextAddress)"
         // EmbeddedChannel takes its remote address from connect(to:): "connect" to the client's address.
         try channel.connect(to: SocketAddress(ipAddress: ip, port: 40_000 + nextAddress)).wait()

@@ -11,6 +11,8 @@ final class InMemoryChatHistory: ChatHistory {
     weak var delegate: (any HistoryWriterDelegate)?
     var nextID: Int64 = 1
     var opened: [ConnectionKey: Int64] = [:]
+    /// The peer each opened connection's row names.
+    var openedPeers: [ConnectionKey: String] = [:]
     var refused: [(peer: String, reason: String)] = []
     var closed: [ConnectionKey: ConnectionSummary] = [:]
     var messages: [StoredMessage] = []
@@ -56,6 +58,7 @@ final class InMemoryChatHistory: ChatHistory {
     ) -> EventLoopFuture<Int64> {
         let id = visitor ?? reserve(1).lowerBound
         opened[key] = id
+        openedPeers[key] = peer
         if holdVisitorNumbers && visitor == nil {
             let promise = loop.makePromise(of: Int64.self)
             heldVisitors.append((promise, id))

@@ -24,10 +24,10 @@ final class ClusterLinkTests: XCTestCase {
     /// Links on the shared test server, in a fresh database of this test's own.
     private func parameters() throws -> PostgresConnectionParameters {
         if database == nil { database = try TestDatabases.requirePostgres() }
-        guard case .postgres(let uri)? = database?.url else {
+        guard case .postgres(let parameters)? = database?.url else {
             throw TestDatabaseUnavailable(description: "not PostgreSQL")
         }
-        return try PostgresConnectionParameters(parsing: uri)
+        return parameters
     }
 
     private func makeLink(

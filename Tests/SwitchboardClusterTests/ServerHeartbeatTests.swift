@@ -13,7 +13,7 @@ import SwitchboardDatabase
 /// a survivor run (`closeLostServer` deciding lateness itself, the visit total kept by a trigger).
 final class ServerHeartbeatTests: XCTestCase {
     private func register(_ repository: HistoryRepository, on connection: any DatabaseConnection) throws -> Int64 {
-        try repository.registerServer(
+        try ServerRegistry(dialect: repository.dialect).register(
             ServerRegistration(host: "test", pid: 1, endpoints: "tcp:8000", version: "test"), on: connection)
     }
 
@@ -106,11 +106,11 @@ final class ServerHeartbeatTests: XCTestCase {
                 }
                 XCTAssertEqual(outcome, .closed(rows: 1))
             } else {
-                try repository.markServerGone(id, on: connection)
-                XCTAssertEqual(try repository.closeOrphanedConnections(at: Timestamp.now(), on: connection), 1)
+                try ServerRegistry(dialect: repository.dialect).markGone(id, on: connection)
+                XCTAssertEqual(try ServerRegistry(dialect: repository.dialect).closeOrphanedConnections(at: Timestamp.now(), on: connection), 1)
             }
             XCTAssertFalse(try isOpen(open, dialect, on: connection))
-            XCTAssertFalse(try repository.heartbeat(serverID: id, on: connection), "marked stopped")
+            XCTAssertFalse(try ServerRegistry(dialect: repository.dialect).heartbeat(serverID: id, on: connection), "marked stopped")
 
             let log = CapturedLog()
             let reports = Reports()
@@ -123,7 +123,7 @@ final class ServerHeartbeatTests: XCTestCase {
             XCTAssertTrue(try isOpen(open, dialect, on: connection), "still open here: open again")
             XCTAssertFalse(try isOpen(closed, dialect, on: connection), "really closed: stays closed")
             XCTAssertEqual(
-                try repository.liveServers(serverTimeout: .seconds(15), on: connection).map(\.id), [id], "live again")
+                try ServerRegistry(dialect: repository.dialect).liveServers(serverTimeout: .seconds(15), on: connection).map(\.id), [id], "live again")
             let stopped = await heartbeat.stop(within: .seconds(10))
             XCTAssertTrue(stopped)
             XCTAssertEqual(try reports.wait(for: "nothing more") { _ in true }.count, 1, "told once")
@@ -160,10 +160,10 @@ final class ServerHeartbeatTests: XCTestCase {
             while Self.threadNames().contains("sb-heartbeat") && Date() < gone { usleep(1_000) }
             XCTAssertFalse(Self.threadNames().contains("sb-heartbeat"), "\(Self.threadNames())")
             #endif
-            try repository.markServerStopped(id, on: connection)
+            try ServerRegistry(dialect: repository.dialect).markStopped(id, on: connection)
             let again = await heartbeat.stop(within: .seconds(1))
             XCTAssertTrue(again, "again: harmless")
-            XCTAssertEqual(try repository.liveServers(serverTimeout: .seconds(15), on: connection), [])
+            XCTAssertEqual(try ServerRegistry(dialect: repository.dialect).liveServers(serverTimeout: .seconds(15), on: connection), [])
             XCTAssertEqual(try reports.wait(for: "nothing") { _ in true }, [])
         }
     }

@@ -14,8 +14,8 @@ final class PostgresConnectionTests: XCTestCase {
     override func setUpWithError() throws {
         let database = try TestDatabases.requirePostgres()
         self.database = database
-        guard case .postgres(let uri) = database.url else { return XCTFail("not a PostgreSQL URL: \(database)") }
-        self.uri = uri
+        guard case .postgres(let parameters) = database.url else { return XCTFail("not a PostgreSQL URL: \(database)") }
+        self.uri = parameters.uri
     }
 
     override func tearDown() {

@@ -1,6 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import NIOCore
 import XCTest
 @testable import SwitchboardDatabase
 
@@ -69,7 +70,10 @@ final class StorageValueTests: XCTestCase {
     func testDatabaseURLParsing() throws {
         XCTAssertEqual(try DatabaseURL(parsing: "sqlite:chat.sqlite"), .sqlite(path: "chat.sqlite"))
         XCTAssertEqual(try DatabaseURL(parsing: "sqlite:///var/db/chat.sqlite"), .sqlite(path: "/var/db/chat.sqlite"))
-        XCTAssertEqual(try DatabaseURL(parsing: "postgresql://u@h/db"), .postgres(uri: "postgresql://u@h/db"))
+        XCTAssertEqual(try DatabaseURL(parsing: "postgresql://u@h/db"), .postgres(try PostgresConnectionParameters(parsing: "postgresql://u@h/db")))
+        guard case .postgres(let parameters) = try DatabaseURL(parsing: "postgresql://u@h/db") else { return XCTFail() }
+        XCTAssertEqual(parameters.uri, "postgresql://u@h/db", "the URI as given is kept")
+        XCTAssertEqual(parameters.host, "h")
         XCTAssertThrowsError(try DatabaseURL(parsing: "mysql://root:pw@h/db")) { error in
             let message = (error as? DatabaseError)?.message ?? ""
             XCTAssertTrue(message.contains("use sqlite:PATH or postgres://"), message)
@@ -85,6 +89,17 @@ final class StorageValueTests: XCTestCase {
         XCTAssertEqual(DatabaseURL.redact("postgres://db/chat?user=u&password=hunter2&sslmode=require"),
                        "postgres://db/chat?user=u&password=***&sslmode=require")
         XCTAssertEqual(DatabaseURL.redact("postgres://chat@db/chat"), "postgres://chat@db/chat")
-        XCTAssertEqual(DatabaseURL.postgres(uri: "postgres://a:b@c/d").description, "postgres://a:***@c/d")
+        XCTAssertEqual(try DatabaseURL(parsing: "postgres://a:b@c/d").description, "postgres://a:***@c/d")
+    }
+}
+
+/// The one backoff: first, doubling, capped, never overflowing.
+final class BackoffTests: XCTestCase {
+    func testDoublesFromTheFirstUpToTheMaximum() {
+        let backoff = Backoff(first: .milliseconds(100), maximum: .seconds(2))
+        XCTAssertEqual((1...7).map { backoff.delay(afterFailures: $0) },
+                       [100, 200, 400, 800, 1_600, 2_000, 2_000].map { TimeAmount.milliseconds($0) })
+        XCTAssertEqual(backoff.delay(afterFailures: 0), .milliseconds(100), "no failure yet waits as the first")
+        XCTAssertEqual(backoff.delay(afterFailures: 10_000), .seconds(2), "no overflow, however many")
     }
 }

@@ -56,15 +56,15 @@ final class CLIFlagsEndToEndTests: XCTestCase {
         XCTAssertTrue(again.output.hasSuffix("up to date (5 migrations applied earlier)\n"), again.output)
     }
 
-    /// `Benchmarks/run.sh --help` and `-h` print the usage and exit 0 at once instead of starting a run.
+    /// `Benchmarks/run.sh --help` and `-h` (and `tls.sh`'s) print the usage and exit 0 at once instead of starting a run.
     func testBenchmarkScriptHelpPrintsUsage() throws {
         let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
             .deletingLastPathComponent()
-        for flag in ["--help", "-h"] {
+        for (script, flag) in [("run.sh", "--help"), ("run.sh", "-h"), ("tls.sh", "--help"), ("tls.sh", "-h")] {
             let process = Process()
             // Its own process group (setsid), so a run that starts by mistake can be stopped whole.
             process.executableURL = URL(fileURLWithPath: "/usr/bin/setsid")
-            process.arguments = ["/bin/bash", root.appendingPathComponent("Benchmarks/run.sh").path, flag]
+            process.arguments = ["/bin/bash", root.appendingPathComponent("Benchmarks/\(script)").path, flag]
             let output = Pipe()
             process.standardOutput = output
             process.standardError = FileHandle.nullDevice
@@ -76,12 +76,12 @@ final class CLIFlagsEndToEndTests: XCTestCase {
             }
             if finished.wait(timeout: .now() + 10) == .timedOut {
                 kill(-process.processIdentifier, SIGTERM)
-                XCTFail("run.sh \(flag) started a benchmark run")
+                XCTFail("\(script) \(flag) started a benchmark run")
                 return
             }
             let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-            XCTAssertEqual(process.terminationStatus, 0, flag)
-            XCTAssertTrue(text.contains("Benchmarks/run.sh"), text)
+            XCTAssertEqual(process.terminationStatus, 0, "\(script) \(flag)")
+            XCTAssertTrue(text.contains("Benchmarks/\(script)"), text)
         }
     }
 }

@@ -196,7 +196,7 @@ final class ChatEndToEndTests: XCTestCase {
         let directory = try makeTemporaryDirectory()
         let ssl = try runSwitchboard(["serve", "--listen", "ssl:8443"], in: directory)
         XCTAssertNotEqual(ssl.status, 0)
-        XCTAssertTrue(ssl.errors.contains("ssl endpoints are not supported yet"), ssl.errors)
+        XCTAssertTrue(ssl.errors.contains("invalid endpoint 'ssl:8443': ssl needs privateKey=KEY.pem"), ssl.errors)
         let busy = try ServerProcess.serve(database: "sqlite:\(directory.path)/a.sqlite", in: directory)
         let taken = try runSwitchboard(
             ["serve", "--listen", "tcp:\(busy.port):interface=127.0.0.1", "--database", "sqlite:\(directory.path)/b.sqlite"],

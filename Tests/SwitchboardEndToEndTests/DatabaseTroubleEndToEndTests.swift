@@ -54,7 +54,8 @@ final class DatabaseTroubleEndToEndTests: XCTestCase {
     func testTerminatedPostgresBackendsLoseNothing() async throws {
         let database = try TestDatabases.requirePostgres()
         defer { database.drop() }
-        guard case .postgres(let uri) = database.url else { return }
+        guard case .postgres(let parameters) = database.url else { return }
+        let uri = parameters.uri
         let server = try await InProcessServer.start(database: uri, for: self) { $0.chat.floodRate = 0 }
         let (alice, _) = try server.join()
         let (bob, _) = try server.join()

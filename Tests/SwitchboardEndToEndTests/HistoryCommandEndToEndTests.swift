@@ -91,7 +91,8 @@ final class HistoryCommandEndToEndTests: XCTestCase {
 
         let database = try TestDatabases.requirePostgres()
         defer { database.drop() }
-        guard case .postgres(let uri) = database.url else { return XCTFail("not PostgreSQL: \(database)") }
+        guard case .postgres(let parameters) = database.url else { return XCTFail("not PostgreSQL: \(database)") }
+        let uri = parameters.uri
         let pg = try runSwitchboard(["history", "--database", uri], in: directory)
         XCTAssertNotEqual(pg.status, 0)
         XCTAssertTrue(pg.errors.contains("has no Switchboard schema yet: run 'switchboard migrate' or start the server"), pg.errors)
@@ -104,7 +105,8 @@ final class HistoryCommandEndToEndTests: XCTestCase {
     /// On PostgreSQL, a role that may only SELECT can run `history` (no DDL, no writes).
     func testHistoryNeedsOnlySelectOnPostgres() throws {
         let database = try TestDatabases.requirePostgres()
-        guard case .postgres(let uri) = database.url else { return XCTFail("not PostgreSQL: \(database)") }
+        guard case .postgres(let parameters) = database.url else { return XCTFail("not PostgreSQL: \(database)") }
+        let uri = parameters.uri
         let directory = try makeTemporaryDirectory()
         let migrated = try runSwitchboard(["migrate", "--database", uri], in: directory)
         XCTAssertEqual(migrated.status, 0, migrated.errors)

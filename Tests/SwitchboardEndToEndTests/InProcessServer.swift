@@ -22,18 +22,21 @@ final class InProcessServer: Sendable {
     let server: ChatServer
     let database: DatabaseURL
     let port: Int
+    /// Every endpoint's bound address, in the order of `configuration.endpoints`.
+    let addresses: [SocketAddress]
     let log: CapturedLog
     private let pool: DatabasePool
     private let group: MultiThreadedEventLoopGroup
     private let stopped = NIOLockedValueBox(false)
 
     private init(
-        server: ChatServer, database: DatabaseURL, port: Int, log: CapturedLog, pool: DatabasePool,
-        group: MultiThreadedEventLoopGroup
+        server: ChatServer, database: DatabaseURL, port: Int, addresses: [SocketAddress], log: CapturedLog,
+        pool: DatabasePool, group: MultiThreadedEventLoopGroup
     ) {
         self.server = server
         self.database = database
         self.port = port
+        self.addresses = addresses
         self.log = log
         self.pool = pool
         self.group = group
@@ -69,7 +72,8 @@ final class InProcessServer: Sendable {
             throw InProcessServerError.noPort(addresses.map { "\($0)" })
         }
         let running = InProcessServer(
-            server: server, database: configuration.database, port: port, log: log, pool: pool, group: group)
+            server: server, database: configuration.database, port: port, addresses: addresses, log: log, pool: pool,
+            group: group)
         testCase.addTeardownBlock { await running.stop() }
         return running
     }
@@ -95,6 +99,9 @@ final class InProcessServer: Sendable {
             XCTFail("shutting down the pool or group: \(error)", file: file, line: line)
         }
     }
+
+    /// The port endpoint number `index` (in `configuration.endpoints` order) was bound to.
+    func port(ofEndpoint index: Int) -> Int { addresses[index].port ?? 0 }
 
     /// Waits (bounded) until the log contains `needle`; returns the log.
     @discardableResult

@@ -73,14 +73,16 @@ final class ServerProcess: @unchecked Sendable {
         }
     }
 
-    /// Starts `switchboard serve` on an ephemeral loopback port and waits until it listens.
+    /// Starts `switchboard serve` on an ephemeral loopback port and waits until it listens. `logLevel` nil
+    /// leaves the level to the configuration (a file, the environment).
     static func serve(
-        database: String, in directory: URL, extraArguments: [String] = [], file: StaticString = #filePath, line: UInt = #line
+        database: String, in directory: URL, extraArguments: [String] = [], logLevel: String? = "debug",
+        environment: [String: String] = [:], file: StaticString = #filePath, line: UInt = #line
     ) throws -> ServerProcess {
         let server = ServerProcess(
-            arguments: ["serve", "--listen", "tcp:0:interface=127.0.0.1", "--database", database, "--log-level", "debug"]
-                + extraArguments,
-            workingDirectory: directory)
+            arguments: ["serve", "--listen", "tcp:0:interface=127.0.0.1", "--database", database]
+                + (logLevel.map { ["--log-level", $0] } ?? []) + extraArguments,
+            workingDirectory: directory, environment: environment)
         _ = try requireBinary()
         try server.process.run()
         let text = try server.waitForLog(containing: "[SwitchboardChat] listening", timeout: 60, file: file, line: line)
@@ -118,6 +120,24 @@ final class ServerProcess: @unchecked Sendable {
             }
             if !logChanged.wait(until: deadline) {
                 XCTFail("timed out waiting for '\(needle)' in the server log:\n\(text)", file: file, line: line)
+                throw ServerProcessError.timedOut(text)
+            }
+        }
+    }
+
+    /// Waits (bounded) until the log contains `needle` at least `count` times; returns the log.
+    @discardableResult
+    func waitForLog(
+        containing needle: String, count: Int, timeout: TimeInterval = 30, file: StaticString = #filePath, line: UInt = #line
+    ) throws -> String {
+        let deadline = Date().addingTimeInterval(timeout)
+        logChanged.lock()
+        defer { logChanged.unlock() }
+        while true {
+            let text = logText
+            if text.components(separatedBy: needle).count - 1 >= count { return text }
+            if !process.isRunning || !logChanged.wait(until: deadline) {
+                XCTFail("'\(needle)' did not appear \(count) times in the server log:\n\(text)", file: file, line: line)
                 throw ServerProcessError.timedOut(text)
             }
         }

@@ -29,7 +29,7 @@ final class HistorySpoolTests: XCTestCase {
     func testAReplayStoresEveryEventOnceHoweverOftenItRuns() async throws {
         try await forEachDatabase { db in
             let (serverID, identity) = try await db.withRepository { repository, connection throws(DatabaseError) in
-                (try repository.registerServer(
+                (try ServerRegistry(dialect: repository.dialect).register(
                     ServerRegistration(host: "h", pid: 1, endpoints: "tcp:0", version: "t"), on: connection),
                  try repository.databaseIdentity(on: connection))
             }
@@ -96,7 +96,7 @@ final class HistorySpoolTests: XCTestCase {
     func testACutOffLastLineIsCountedAndTheRestReplayed() async throws {
         try await forEachDatabase { db in
             let (serverID, identity) = try await db.withRepository { repository, connection throws(DatabaseError) in
-                (try repository.registerServer(
+                (try ServerRegistry(dialect: repository.dialect).register(
                     ServerRegistration(host: "h", pid: 1, endpoints: "tcp:0", version: "t"), on: connection),
                  try repository.databaseIdentity(on: connection))
             }
@@ -135,7 +135,7 @@ final class HistorySpoolTests: XCTestCase {
         let repository = HistoryRepository(dialect: .postgres)
         _ = try await pool.withConnection { connection throws(DatabaseError) in try repository.migrate(on: connection) }
         let (serverID, identity) = try await pool.withConnection { connection throws(DatabaseError) in
-            (try repository.registerServer(ServerRegistration(host: "h", pid: 1, endpoints: "tcp:0", version: "t"), on: connection),
+            (try ServerRegistry(dialect: repository.dialect).register(ServerRegistration(host: "h", pid: 1, endpoints: "tcp:0", version: "t"), on: connection),
              try repository.databaseIdentity(on: connection))
         }
         let directory = try makeTemporaryDirectory().path

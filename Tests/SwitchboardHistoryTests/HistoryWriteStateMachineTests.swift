@@ -1,3 +1,4 @@
+import NIOCore
 import XCTest
 @testable import SwitchboardHistory
 import SwitchboardDatabase
@@ -8,14 +9,14 @@ final class HistoryWriteStateMachineTests: XCTestCase {
     typealias Machine = HistoryWriteStateMachine
     typealias Action = HistoryWriteStateMachine.Action
 
-    private let t0 = Machine.Instant(uptimeNanoseconds: 1_000_000_000)
+    private let t0 = NIODeadline.uptimeNanoseconds(1_000_000_000)
     private let wall = Timestamp(microsecondsSinceEpoch: 1_764_000_000_000_000)
 
-    private func machine(queueLimit: Int = 100, batchSize: Int = 10, linger: Duration = .milliseconds(20)) -> Machine {
+    private func machine(queueLimit: Int = 100, batchSize: Int = 10, linger: TimeAmount = .milliseconds(20)) -> Machine {
         Machine(configuration: .init(maximumQueuedEvents: queueLimit, maximumBatchSize: batchSize, lingerTime: linger))
     }
 
-    private func at(_ milliseconds: Int) -> Machine.Instant { t0 + .milliseconds(milliseconds) }
+    private func at(_ milliseconds: Int64) -> NIODeadline { t0 + .milliseconds(milliseconds) }
     private func wall(_ seconds: Int64) -> Timestamp {
         Timestamp(microsecondsSinceEpoch: wall.microsecondsSinceEpoch + seconds * 1_000_000)
     }
@@ -170,7 +171,7 @@ final class HistoryWriteStateMachineTests: XCTestCase {
         XCTAssertEqual(machine.phase, .waitingToRetry)
         XCTAssertEqual(machine.enqueue(opened(2), now: t0, wallClock: wall), [], "no batch while waiting to retry")
         XCTAssertEqual(machine.flushRequested(waiter(1)), [])
-        var delays: [Duration] = [.milliseconds(100)]
+        var delays: [TimeAmount] = [.milliseconds(100)]
         for _ in 0..<6 {
             guard case .startBatch(let retried)? = machine.retryTimerFired().first else { return XCTFail("no retry") }
             XCTAssertEqual(retried.events.prefix(2), batch?.events.prefix(2), "the same events, first")
@@ -178,7 +179,7 @@ final class HistoryWriteStateMachineTests: XCTestCase {
             guard case .retryAfter(let delay)? = actions.last, actions.count == 1 else { return XCTFail("\(actions)") }
             delays.append(delay)
         }
-        XCTAssertEqual(delays, [100, 200, 400, 800, 1_600, 2_000, 2_000].map { Duration.milliseconds($0) })
+        XCTAssertEqual(delays, [100, 200, 400, 800, 1_600, 2_000, 2_000].map { TimeAmount.milliseconds($0) })
         XCTAssertEqual(
             machine.retryTimerFired(),
             [.startBatch(.init(events: [opened(1), message(1), opened(2)], knownRowIDs: [:], lastSequence: 3))],
@@ -230,8 +231,8 @@ final class HistoryWriteStateMachineTests: XCTestCase {
     func testDatabaseFileGoneIsReportedEveryIntervalAndRetried() {
         var machine = machine()
         _ = startBatch(&machine, [opened(1)])
-        var reports: [Int] = []
-        for second in 0..<25 {
+        var reports: [Int64] = []
+        for second in Int64(0)..<25 {
             let actions = machine.batchFailed(.databaseFileGone, now: at(second * 1_000))
             if actions.contains(.reportDatabaseFileGone) { reports.append(second) }
             XCTAssertTrue(actions.last.map { if case .retryAfter = $0 { true } else { false } } ?? false)

@@ -186,7 +186,7 @@ final class HistoryWriterTests: XCTestCase {
             _ = try await db.awaitOnLoop { $0.connectionOpened(ConnectionKey(1), peer: "a", nickname: nil, at: Timestamp.now()) }
             let closeOrphans = { @Sendable () async throws -> Int in
                 try await db.withRepository { repository, connection throws(DatabaseError) in
-                    try repository.closeOrphanedConnections(at: Timestamp.now(), on: connection)
+                    try ServerRegistry(dialect: repository.dialect).closeOrphanedConnections(at: Timestamp.now(), on: connection)
                 }
             }
             let closed = try await closeOrphans()

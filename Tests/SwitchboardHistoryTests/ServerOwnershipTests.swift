@@ -17,7 +17,7 @@ final class ServerOwnershipTests: XCTestCase {
     }
 
     private func register(_ host: String, pid: Int64, _ repository: HistoryRepository, on connection: any DatabaseConnection) throws -> Int64 {
-        try repository.registerServer(
+        try ServerRegistry(dialect: repository.dialect).register(
             ServerRegistration(host: host, pid: pid, endpoints: "tcp:8000", version: "test"), on: connection)
     }
 
@@ -58,10 +58,10 @@ final class ServerOwnershipTests: XCTestCase {
             _ = try openRow("dead", owner: dead, dialect, on: connection)
             _ = try openRow("stopped", owner: stopped, dialect, on: connection)
             try ageHeartbeat(dead, by: 60, dialect, on: connection)
-            try repository.markServerStopped(stopped, on: connection)
+            try ServerRegistry(dialect: repository.dialect).markStopped(stopped, on: connection)
             let me = try register("d", pid: 4, repository, on: connection)
 
-            let closed = try repository.closeOrphanedConnections(
+            let closed = try ServerRegistry(dialect: repository.dialect).closeOrphanedConnections(
                 at: Timestamp.now(), serverTimeout: .seconds(15), excluding: me, on: connection)
             XCTAssertEqual(closed, 2)
             XCTAssertEqual(try openPeers(connection), ["legacy", "live"])
@@ -71,7 +71,7 @@ final class ServerOwnershipTests: XCTestCase {
             // The live server's heartbeat ages past the timeout: its rows and the legacy ones go.
             try ageHeartbeat(live, by: 20, dialect, on: connection)
             XCTAssertEqual(
-                try repository.closeOrphanedConnections(
+                try ServerRegistry(dialect: repository.dialect).closeOrphanedConnections(
                     at: Timestamp.now(), serverTimeout: .seconds(15), excluding: me, on: connection), 2)
             XCTAssertEqual(try openPeers(connection), [])
         }
@@ -83,7 +83,7 @@ final class ServerOwnershipTests: XCTestCase {
         try withMigratedConnection { connection, repository in
             _ = try openRow("legacy", owner: nil, repository.dialect, on: connection)
             let me = try register("me", pid: 9, repository, on: connection)
-            XCTAssertEqual(try repository.closeOrphanedConnections(at: Timestamp.now(), excluding: me, on: connection), 1)
+            XCTAssertEqual(try ServerRegistry(dialect: repository.dialect).closeOrphanedConnections(at: Timestamp.now(), excluding: me, on: connection), 1)
         }
     }
 
@@ -96,10 +96,10 @@ final class ServerOwnershipTests: XCTestCase {
             let a = try register("host-a", pid: 42, repository, on: connection)
             let b = try register("host-b", pid: 43, repository, on: connection)
             let c = try register("host-c", pid: 44, repository, on: connection)
-            try repository.markServerStopped(c, on: connection)
+            try ServerRegistry(dialect: repository.dialect).markStopped(c, on: connection)
             try ageHeartbeat(b, by: 30, dialect, on: connection)
 
-            let live = try repository.liveServers(serverTimeout: .seconds(15), on: connection)
+            let live = try ServerRegistry(dialect: repository.dialect).liveServers(serverTimeout: .seconds(15), on: connection)
             XCTAssertEqual(live.map(\.id), [a])
             XCTAssertEqual(live.first?.host, "host-a")
             XCTAssertEqual(live.first?.pid, 42)
@@ -107,14 +107,14 @@ final class ServerOwnershipTests: XCTestCase {
             // started_at is now (PostgreSQL's clock on PostgreSQL: allow a little skew).
             let started = try XCTUnwrap(live.first?.startedAt)
             XCTAssertLessThan(abs(started.microsecondsSinceEpoch - before.microsecondsSinceEpoch), 5_000_000)
-            XCTAssertEqual(try repository.liveServers(serverTimeout: .seconds(15), excluding: a, on: connection), [])
-            XCTAssertEqual(try repository.liveServers(serverTimeout: .seconds(60), on: connection).map(\.id), [a, b])
+            XCTAssertEqual(try ServerRegistry(dialect: repository.dialect).liveServers(serverTimeout: .seconds(15), excluding: a, on: connection), [])
+            XCTAssertEqual(try ServerRegistry(dialect: repository.dialect).liveServers(serverTimeout: .seconds(60), on: connection).map(\.id), [a, b])
 
-            XCTAssertTrue(try repository.heartbeat(serverID: b, on: connection))
-            XCTAssertEqual(try repository.liveServers(serverTimeout: .seconds(15), on: connection).map(\.id), [a, b])
-            XCTAssertFalse(try repository.heartbeat(serverID: c, on: connection), "a stopped server stays stopped")
-            try repository.markServerGone(a, on: connection)
-            XCTAssertEqual(try repository.liveServers(serverTimeout: .seconds(15), on: connection).map(\.id), [b])
+            XCTAssertTrue(try ServerRegistry(dialect: repository.dialect).heartbeat(serverID: b, on: connection))
+            XCTAssertEqual(try ServerRegistry(dialect: repository.dialect).liveServers(serverTimeout: .seconds(15), on: connection).map(\.id), [a, b])
+            XCTAssertFalse(try ServerRegistry(dialect: repository.dialect).heartbeat(serverID: c, on: connection), "a stopped server stays stopped")
+            try ServerRegistry(dialect: repository.dialect).markGone(a, on: connection)
+            XCTAssertEqual(try ServerRegistry(dialect: repository.dialect).liveServers(serverTimeout: .seconds(15), on: connection).map(\.id), [b])
 
             _ = try openRow("p", owner: b, dialect, on: connection)
             let owners = try connection.query("SELECT server_id FROM connections WHERE peer = 'p'", [])

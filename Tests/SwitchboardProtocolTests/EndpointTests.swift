@@ -152,19 +152,77 @@ final class EndpointTests: XCTestCase {
 
     // MARK: other kinds
 
-    /// `ssl:` is recognised but refused as not supported yet, pointing at a TLS terminator.
-    func testSslIsRefusedAsNotSupportedYet() {
-        let why = reason("ssl:8443:privateKey=key.pem:certKey=cert.pem")
-        XCTAssertEqual(why, "ssl endpoints are not supported yet; put a TLS terminator in front of tcp:")
-    }
-
     /// An unknown endpoint type is named, with the supported forms.
     func testUnknownEndpointTypeIsRefusedByName() {
         XCTAssertEqual(
             reason("udp:53"),
-            "unknown endpoint type 'udp'; use tcp:PORT[:interface=ADDR] or unix:PATH[:mode=OCTAL]"
+            "unknown endpoint type 'udp'; use tcp:PORT[:interface=ADDR], unix:PATH[:mode=OCTAL], ssl:PORT:privateKey=KEY:certKey=CERT, systemd:domain=INET:index=N, or haproxy: before any of them"
         )
         XCTAssertEqual(reason("8000")?.hasPrefix("unknown endpoint type '8000'"), true)
+    }
+
+    // MARK: ssl
+
+    /// Twisted's `ssl:PORT:privateKey=…:certKey=…`, with tcp's options and `extraCertChain=`.
+    func testSslTakesTwistedsOptions() throws {
+        XCTAssertEqual(
+            try Endpoint(parsing: "ssl:8443:privateKey=key.pem:certKey=cert.pem"),
+            .ssl(host: "0.0.0.0", port: 8443, backlog: 4096,
+                 files: TLSFiles(privateKey: "key.pem", certificate: "cert.pem")))
+        XCTAssertEqual(
+            try Endpoint(parsing: "ssl:8443:interface=[::1]:backlog=8:reuseport:privateKey=/k:certKey=/c:extraCertChain=/chain"),
+            .ssl(host: "::1", port: 8443, backlog: 8, reusePort: true,
+                 files: TLSFiles(privateKey: "/k", certificate: "/c", extraCertificateChain: "/chain")))
+        XCTAssertEqual(try Endpoint(parsing: "ssl:8443:privateKey=k:certKey=c").description, "ssl:0.0.0.0:8443")
+        XCTAssertEqual(try Endpoint(parsing: "ssl:8443:privateKey=k:certKey=c").tlsFiles?.paths, ["c", "k"])
+    }
+
+    /// Without `certKey=`, the certificate is read from the key's file (one PEM holding both), as in Twisted.
+    func testSslCertificateDefaultsToTheKeysFile() throws {
+        XCTAssertEqual(try Endpoint(parsing: "ssl:8443:privateKey=both.pem").tlsFiles,
+                       TLSFiles(privateKey: "both.pem", certificate: "both.pem"))
+    }
+
+    /// `ssl:` needs a port and a key; unknown options are named.
+    func testSslNeedsAPortAndAKey() {
+        XCTAssertEqual(reason("ssl:privateKey=k"),
+                       "ssl needs a port from 0 to 65535, e.g. ssl:8443:privateKey=key.pem:certKey=cert.pem")
+        XCTAssertEqual(reason("ssl:8443"),
+                       "ssl needs privateKey=KEY.pem (and certKey=CERT.pem unless the key's file holds both)")
+        XCTAssertEqual(reason("ssl:8443:privateKey=k:certKey="), "certKey= and extraCertChain= need a file")
+        XCTAssertEqual(reason("ssl:8443:privateKey=k:sslmethod=TLSv1_METHOD"),
+                       "unknown ssl option 'sslmethod' (known: privateKey, certKey, extraCertChain, interface, backlog, reuseport)")
+    }
+
+    // MARK: haproxy
+
+    /// `haproxy:` wraps any endpoint; the inner endpoint's errors are reported with the whole string.
+    func testHaproxyWrapsAnyEndpoint() throws {
+        XCTAssertEqual(try Endpoint(parsing: "haproxy:tcp:8000"), .haproxy(.tcp(host: "0.0.0.0", port: 8000, backlog: 4096)))
+        let wrapped = try Endpoint(parsing: "haproxy:ssl:8443:privateKey=k:certKey=c")
+        XCTAssertTrue(wrapped.expectsProxyHeader)
+        XCTAssertEqual(wrapped.tlsFiles, TLSFiles(privateKey: "k", certificate: "c"))
+        XCTAssertEqual(wrapped.description, "haproxy:ssl:0.0.0.0:8443")
+        XCTAssertEqual(wrapped.socketEndpoint, try Endpoint(parsing: "ssl:8443:privateKey=k:certKey=c"))
+        XCTAssertFalse(try Endpoint(parsing: "tcp:8000").expectsProxyHeader)
+        XCTAssertEqual(reason("haproxy:tcp:abc"), "tcp needs a port from 0 to 65535, e.g. tcp:8000")
+        XCTAssertEqual(reason("haproxy:haproxy:tcp:8000"), "haproxy: is given once")
+        XCTAssertEqual(reason("haproxy:")?.hasPrefix("empty endpoint"), true)
+    }
+
+    // MARK: systemd
+
+    /// Twisted's `systemd:domain=INET:index=0`: a socket systemd passes, by its place among them.
+    func testSystemdNamesADomainAndAnIndex() throws {
+        XCTAssertEqual(try Endpoint(parsing: "systemd:domain=INET:index=0"), .systemd(domain: .inet, index: 0))
+        XCTAssertEqual(try Endpoint(parsing: "systemd:index=2:domain=UNIX"), .systemd(domain: .unix, index: 2))
+        XCTAssertEqual(try Endpoint(parsing: "haproxy:systemd:domain=INET6:index=1"), .haproxy(.systemd(domain: .inet6, index: 1)))
+        XCTAssertEqual(Endpoint.systemd(domain: .inet, index: 0).description, "systemd:domain=INET:index=0")
+        XCTAssertEqual(reason("systemd:domain=INET"), "systemd needs index=N, the socket's place among those systemd passes (from 0)")
+        XCTAssertEqual(reason("systemd:domain=INET:index=-1"), "systemd needs index=N, the socket's place among those systemd passes (from 0)")
+        XCTAssertEqual(reason("systemd:domain=IPX:index=0"), "systemd needs domain=INET, domain=INET6 or domain=UNIX")
+        XCTAssertEqual(reason("systemd:3"), "systemd takes options only, e.g. systemd:domain=INET:index=0")
+        XCTAssertEqual(reason("systemd:domain=INET:index=0:name=x"), "unknown systemd option 'name' (known: domain, index)")
     }
 
     /// The empty string (and a bare `:`) is refused with an example.

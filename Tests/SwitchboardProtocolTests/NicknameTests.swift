@@ -92,4 +92,16 @@ final class NicknameTests: XCTestCase {
         XCTAssertEqual(Nickname.key("ÄB"), "Äb")
         XCTAssertEqual(Nickname.key("İ"), "İ")
     }
+
+    /// Guest names: `guest<visitor>` (or `guest-<connection>` without a number), then `-2`, `-3`, …; a name
+    /// is a guest name for its base only with a numeric suffix.
+    func testGuestNames() {
+        XCTAssertEqual(GuestName.base(visitor: 42, connection: 7), "guest42")
+        XCTAssertEqual(GuestName.base(visitor: nil, connection: 7), "guest-7")
+        XCTAssertEqual((1...3).map { GuestName.candidate("guest42", attempt: $0) }, ["guest42", "guest42-2", "guest42-3"])
+        XCTAssertTrue(GuestName.isGuestName("guest42", base: "guest42"))
+        XCTAssertTrue(GuestName.isGuestName("guest42-3", base: "guest42"))
+        XCTAssertFalse(GuestName.isGuestName("guest42-cool", base: "guest42"), "a name someone chose")
+        XCTAssertFalse(GuestName.isGuestName("guest420", base: "guest42"))
+    }
 }

@@ -32,10 +32,13 @@ public enum ChildProcess {
         }
     }
 
-    /// This process's environment without `DATABASE_URL` (so a developer's own setting never leaks into a
-    /// test) and with `extra` on top.
+    /// This process's environment without `DATABASE_URL` and the server's `SWITCHBOARD_*` settings (so a
+    /// developer's own setting never leaks into a test; the test suite's `SWITCHBOARD_TEST_*` stay) and with
+    /// `extra` on top.
     public static func environment(adding extra: [String: String] = [:]) -> [String: String] {
-        var environment = ProcessInfo.processInfo.environment
+        var environment = ProcessInfo.processInfo.environment.filter {
+            !$0.key.hasPrefix("SWITCHBOARD_") || $0.key.hasPrefix("SWITCHBOARD_TEST")
+        }
         environment["DATABASE_URL"] = nil
         for (key, value) in extra { environment[key] = value }
         return environment

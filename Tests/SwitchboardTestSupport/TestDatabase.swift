@@ -21,7 +21,7 @@ public struct TestDatabase: Sendable, CustomStringConvertible {
     public var cliURL: String {
         switch url {
         case .sqlite(let path): return "sqlite:\(path)"
-        case .postgres(let uri): return uri
+        case .postgres(let parameters): return parameters.uri
         }
     }
 }

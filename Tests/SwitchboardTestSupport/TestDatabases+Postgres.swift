@@ -43,7 +43,7 @@ extension TestDatabases {
         }
         admin.close()
         let uri = replacingDatabaseName(in: serverURI, with: name)
-        return TestDatabase(url: .postgres(uri: uri)) {
+        return TestDatabase(url: try DatabaseURL(parsing: uri)) {
             // Best effort: a server that went away took the database with it.
             guard let admin = try? PostgresConnection(uri: serverURI) else { return }
             try? admin.executeScript("DROP DATABASE IF EXISTS \(name) WITH (FORCE)")
