@@ -24,9 +24,7 @@ struct WebOptions: ParsableArguments {
     func makeWebConfiguration() throws -> WebConfiguration? {
         guard !web.isEmpty else { return nil }
         var configuration = WebConfiguration()
-        configuration.endpoints = try web.map { text in
-            do { return try Endpoint(parsing: text) } catch { throw ValidationError("--web: \(error)") }
-        }
+        configuration.endpoints = try web.map { try WebOptions.plainEndpoint(text, option: "--web") }
         configuration.allowedOrigins = Set(webOrigin)
         return configuration
     }
@@ -48,8 +46,17 @@ struct WebOptions: ParsableArguments {
     }
 
     private func metricsEndpoints() throws -> [Endpoint] {
-        try metrics.map { text in
-            do { return try Endpoint(parsing: text) } catch { throw ValidationError("--metrics: \(error)") }
+        try metrics.map { try WebOptions.plainEndpoint($0, option: "--metrics") }
+    }
+
+    /// A `tcp:` or `unix:` endpoint: the web and metrics listeners do not terminate TLS or read PROXY headers
+    /// yet (put them behind a TLS-terminating proxy, or keep them on a private interface).
+    static func plainEndpoint(_ text: String, option: String) throws -> Endpoint {
+        let endpoint: Endpoint
+        do { endpoint = try Endpoint(parsing: text) } catch { throw ValidationError("\(option): \(error)") }
+        switch endpoint {
+        case .tcp, .unix: return endpoint
+        default: throw ValidationError("\(option) takes tcp: or unix: endpoints (not ssl:, haproxy: or systemd: yet): \(text)")
         }
     }
 }
