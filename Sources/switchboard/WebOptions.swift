@@ -24,7 +24,7 @@ struct WebOptions: ParsableArguments {
     func makeWebConfiguration() throws -> WebConfiguration? {
         guard !web.isEmpty else { return nil }
         var configuration = WebConfiguration()
-        configuration.endpoints = try web.map { try WebOptions.plainEndpoint(text, option: "--web") }
+        configuration.endpoints = try web.map { try WebOptions.plainEndpoint($0, option: "--web") }
         configuration.allowedOrigins = Set(webOrigin)
         return configuration
     }
