@@ -173,6 +173,7 @@ let package = Package(
             name: "SwitchboardClusterTests",
             dependencies: ["SwitchboardCluster", "SwitchboardHistory", "SwitchboardDatabase", "SwitchboardTestSupport",
                            .product(name: "NIOCore", package: "swift-nio"),
+                           .product(name: "NIOEmbedded", package: "swift-nio"),
                            .product(name: "NIOPosix", package: "swift-nio")]
         ),
         .testTarget(

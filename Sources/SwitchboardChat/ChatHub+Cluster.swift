@@ -15,9 +15,10 @@ extension ChatHub {
         eventLoop.preconditionInEventLoop()
         precondition(cluster == nil, "the cluster is started once")
         roster.localServer = serverID
-        let cluster = ChatCluster(
-            serverID: serverID, hub: self, transport: transport, directory: directory, serverTimeout: serverTimeout,
-            logger: logger)
+        let node = ClusterNode(
+            serverID: serverID, host: self, transport: transport, directory: directory, serverTimeout: serverTimeout,
+            eventLoop: eventLoop, logger: logger)
+        let cluster = ChatCluster(node: node, hub: self)
         self.cluster = cluster
         return cluster.start()
     }
@@ -36,7 +37,7 @@ extension ChatHub {
         case .failure(.taken(let name)): return session.send(ChatText.nicknameTaken(name))
         case .success: break
         }
-        guard !cluster.pendingClaims.contains(id) else { return session.send(ChatText.nickPending) }
+        guard !cluster.isClaimPending(id) else { return session.send(ChatText.nickPending) }
         let time = Timestamp.now().microsecondsSinceEpoch
         guard cluster.inContact else { return applyRename(session, id, to: name, at: time, claimed: false) }
         session.awaitsHub = true
@@ -64,7 +65,6 @@ extension ChatHub {
     private func applyRename(_ session: ChatSession, _ id: ConnectionKey, to name: String, at time: Int64, claimed: Bool) {
         switch roster.rename(id, to: name, at: time) {
         case .success(let old):
-            if claimed { claimedNames.insert(id) } else { claimedNames.remove(id) }
             broadcast(ChatText.renamed(old, name), except: nil)
             let claimedAt = roster.members[id]?.claimedAt ?? time
             cluster?.publish(.renamed(member: id.rawValue, claimedAt: claimedAt, nickname: name))
@@ -80,7 +80,6 @@ extension ChatHub {
     /// A local member lost its name to an earlier claim on another server: it becomes its guest name, is
     /// told why, and everyone sees the rename.
     private func forcedRename(_ forced: Roster.ForcedRename) {
-        claimedNames.remove(forced.id)
         cluster?.release(forced.id)
         sessions[forced.id]?.send(ChatText.nameLost(forced.old, now: forced.new))
         broadcast(ChatText.renamed(forced.old, forced.new), except: nil)
@@ -88,39 +87,10 @@ extension ChatHub {
         cluster?.publish(.renamed(member: forced.id.rawValue, claimedAt: claimedAt, nickname: forced.new))
     }
 
-    /// After a reconcile: `id` lost `nickname` to an earlier claim elsewhere (if it still has that name).
-    func loseName(_ id: ConnectionKey, ifStill nickname: String?) {
-        guard let nickname, roster.nickname(of: id) == nickname, let forced = roster.takeGuestName(id) else { return }
-        forcedRename(forced)
-    }
-
-    /// The names local members hold that need a claim (every name but their guest names), with when they
-    /// took them.
-    func localClaims() -> [(id: ConnectionKey, nickname: String, claimedAt: Int64)] {
-        roster.members.values.compactMap { member in
-            guard let nickname = member.nickname, !isGuestName(member) else { return nil }
-            return (member.id, nickname, member.claimedAt)
-        }
-    }
-
-    /// After a reconcile: `id` holds its claim on `nickname` (if it still has that name).
-    func nameClaimed(_ id: ConnectionKey, _ nickname: String) {
-        if roster.nickname(of: id) == nickname { claimedNames.insert(id) }
-    }
-
+    /// Guest names are never claimed (``GuestName``).
     private func isGuestName(_ member: Roster.Member) -> Bool {
         guard let nickname = member.nickname else { return false }
-        let base = member.visitor.map { "guest\($0)" } ?? "guest-\(member.id.rawValue)"
-        return nickname == base || nickname.hasPrefix(base + "-")
-    }
-
-    /// Every local member that has joined, as the snapshot other servers rebuild their view from.
-    func localSnapshot() -> [ClusterEvent] {
-        roster.members.values.compactMap { member in
-            member.nickname.map {
-                .joined(member: member.id.rawValue, visitor: member.visitor ?? 0, claimedAt: member.claimedAt, nickname: $0)
-            }
-        }
+        return GuestName.isGuestName(nickname, base: GuestName.base(visitor: member.visitor, connection: member.id.rawValue))
     }
 
     /// The database's count of the other servers' visits, read by the heartbeat when ``visitsHeardTally``
@@ -132,20 +102,14 @@ extension ChatHub {
         roster.rebaseVisits(elsewhere: total, heardSince: visitsHeardTally.withLockedValue { $0 } - tallyAtRead)
     }
 
-    /// Servers whose members are held here.
-    var remoteServers: Set<Int64> { roster.remoteServers }
-
-    /// The members of `server` held here.
-    func remoteMembers(of server: Int64) -> [Roster.RemoteMember] { roster.remoteMembers(of: server) }
-
-    /// Says `line` to every local client; returns how many there are.
-    @discardableResult
-    func announce(_ line: String) -> Int {
+    /// Says `line` to every local client.
+    private func announce(_ line: String) {
         broadcast(line, except: nil)
-        return members.count
     }
 
-    func remoteJoined(_ member: Roster.RemoteMember) {
+    /// A member of another server joined: counted as a visit (the first time it is heard of), placed (taking
+    /// its name from a later local claim), and announced like any join.
+    private func remoteJoined(_ member: RemoteMember) {
         let known = roster.remote[member.id] != nil
         if !known {
             roster.countRemoteVisit()
@@ -157,14 +121,14 @@ extension ChatHub {
         }
     }
 
-    func remoteLeft(_ id: Roster.RemoteID, shownAs shown: String) {
+    private func remoteLeft(_ id: RemoteMember.ID, shownAs shown: String) {
         guard let member = roster.removeRemote(id) else { return }
         if takeNamedNotice(joined: false) {
             broadcast(ChatText.left(member.nickname, reason: shown, connected: connectedCount), except: nil)
         }
     }
 
-    func remoteRenamed(_ member: Roster.RemoteMember) {
+    private func remoteRenamed(_ member: RemoteMember) {
         var member = member
         member.visitor = roster.remote[member.id]?.visitor ?? 0  // a rename does not say it again
         guard let old = roster.remote[member.id]?.nickname else {
@@ -176,12 +140,12 @@ extension ChatHub {
         if old != member.nickname { broadcast(ChatText.renamed(old, member.nickname), except: nil) }
     }
 
-    func remoteSaid(_ id: Roster.RemoteID, _ text: String, kind: MessageKind) {
+    private func remoteSaid(_ id: RemoteMember.ID, _ kind: MessageKind, _ text: String) {
         guard let nickname = roster.remote[id]?.nickname else { return }
         broadcast(kind == .say ? ChatText.say(nickname, text) : ChatText.me(nickname, text), except: nil)
     }
 
-    func remotePrivateMessage(from: Roster.RemoteID, to: ConnectionKey, _ text: String) {
+    private func remotePrivateMessage(from: RemoteMember.ID, to: ConnectionKey, _ text: String) {
         guard let sender = roster.remote[from]?.nickname, let session = sessions[to], roster.nickname(of: to) != nil else {
             return
         }
@@ -191,7 +155,7 @@ extension ChatHub {
     /// A server's whole roster (its snapshot): applied quietly — clients see the counts move, and after an
     /// outage one `* back in contact` line. `announcingNewcomers` (a server taken for lost is back, and its
     /// members were shown leaving): those not known here are shown joining (batched like any joins).
-    func replaceRemoteMembers(of server: Int64, with members: [Roster.RemoteMember], announcingNewcomers: Bool = false) {
+    private func replaceRemoteMembers(of server: Int64, with members: [RemoteMember], announcingNewcomers: Bool) {
         let incoming = Set(members.map(\.id))
         for old in roster.remoteMembers(of: server) where !incoming.contains(old.id) {
             roster.removeRemote(old.id)
@@ -208,9 +172,49 @@ extension ChatHub {
     }
 
     /// Every member of `server` leaves (it stopped, or was lost), each shown leaving with `shown`.
-    func removeServer(_ server: Int64, shownAs shown: String) {
+    private func removeServer(_ server: Int64, shownAs shown: String) {
         for member in roster.remoteMembers(of: server).sorted(by: { $0.id.member < $1.id.member }) {
             remoteLeft(member.id, shownAs: shown)
         }
     }
+}
+
+/// The contract with the cluster: its one way in, and what it may read.
+extension ChatHub: ClusterHost {
+    package func apply(_ change: RemoteChange) {
+        switch change {
+        case .joined(let member): remoteJoined(member)
+        case .left(let id, let shown): remoteLeft(id, shownAs: shown)
+        case .renamed(let member): remoteRenamed(member)
+        case .said(let id, let kind, let text): remoteSaid(id, kind, text)
+        case .privateMessage(let from, let to, let text): remotePrivateMessage(from: from, to: to, text)
+        case .roster(let server, let members, let announcing):
+            replaceRemoteMembers(of: server, with: members, announcingNewcomers: announcing)
+        case .serverLeft(let server, let shown): removeServer(server, shownAs: shown)
+        case .nameLost(let id, let nickname):
+            // It may have taken another name meanwhile.
+            guard roster.nickname(of: id) == nickname, let forced = roster.takeGuestName(id) else { return }
+            forcedRename(forced)
+        case .contactLost: announce(ChatText.lostContact)
+        case .contactRestored: announce(ChatText.backInContact(connected: connectedCount))
+        case .fellBehind: announce(ChatText.fellBehind)
+        case .sendingBacklogged(let behind): setBehind(.cluster, behind)
+        }
+    }
+
+    package var localMembers: [LocalMember] {
+        roster.members.values.compactMap { member in
+            member.nickname.map {
+                LocalMember(
+                    id: member.id, nickname: $0, visitor: member.visitor, claimedAt: member.claimedAt,
+                    isGuestName: isGuestName(member))
+            }
+        }
+    }
+
+    package var hasLocalMembers: Bool { !members.isEmpty }
+
+    package var remoteServers: Set<Int64> { roster.remoteServers }
+
+    package func remoteMembers(of server: Int64) -> [RemoteMember] { roster.remoteMembers(of: server) }
 }

@@ -72,8 +72,6 @@ public final class ChatHub {
     private var idleSweep: Scheduled<Void>?
     /// Cluster mode (several servers on one PostgreSQL database): the other servers, once started.
     var cluster: ChatCluster?
-    /// Local members whose current name is claimed in the database (cluster mode; guest names never are).
-    var claimedNames: Set<ConnectionKey> = []
     /// Accepted connections ever (from the database at start-up, then counted here — in a cluster, the other
     /// servers' joins too, and their count from the database again at every heartbeat): `/count`'s total.
     public var totalVisits: Int64 { roster.totalVisits }
@@ -336,7 +334,7 @@ public final class ChatHub {
         toldNotSaved.remove(id)
         if let cluster, member.nickname != nil {
             cluster.publish(.left(member: id.rawValue, reason: shown))
-            if claimedNames.remove(id) != nil || cluster.pendingClaims.contains(id) { cluster.release(id) }
+            cluster.release(id)
         }
         // A connection that never joined keeps the name its row was given (`guest<id>`).
         history.connectionClosed(id, ConnectionSummary(

@@ -57,7 +57,7 @@ public final class ChatServer: Service {
         // Issue 25 hook: what serves beside the listeners (see `ChatServerAttachment`).
         var attachments: [any ChatServerAttachment] = []
         var startedAttachments: [any ChatServerAttachment] = []
-        var clusterLink: ClusterLink?
+        var clusterLink: NotifyTransport?
     }
 
     /// What this server counts, read now (issue 25: the metrics). `nil` before ``start()`` has made the hub.
@@ -308,8 +308,8 @@ public final class ChatServer: Service {
     private func joinCluster(
         _ parameters: PostgresConnectionParameters, serverID: Int64, hub: NIOLoopBound<ChatHub>
     ) async throws {
-        let link = ClusterLink(
-            parameters: parameters, maximumInbox: configuration.clusterInboxLimit,
+        let link = NotifyTransport(
+            parameters: parameters, serverID: serverID, maximumInbox: configuration.clusterInboxLimit,
             maximumInboxBytes: configuration.clusterInboxBytes, sendRate: configuration.clusterSendRate, logger: logger)
         state.withLockedValue { $0.clusterLink = link }  // issue 25: the metrics read its counts
         let pool = self.pool
@@ -320,7 +320,7 @@ public final class ChatServer: Service {
             return hub.value.startCluster(serverID: serverID, transport: link, directory: directory, serverTimeout: timeout)
         }.get()
         do {
-            try await ready.withDeadline(NIODeadline.now() + ChatCluster.syncWait + .seconds(2), on: loop).get()
+            try await ready.withDeadline(NIODeadline.now() + ClusterNode.syncWait + .seconds(2), on: loop).get()
         } catch {
             logger.warning("not in contact with the other servers yet; serving this server's clients meanwhile")
         }

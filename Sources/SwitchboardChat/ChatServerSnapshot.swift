@@ -14,14 +14,14 @@ public struct ChatServerSnapshot: Sendable {
     public var historyDropped: Int
     /// The pool's waiting work and its failures by kind.
     public var pool: DatabasePoolStatistics
-    /// The NOTIFY link's counts (`nil` on SQLite: no cluster).
-    public var cluster: ClusterLink.Statistics?
+    /// The NOTIFY transport's counts (`nil` on SQLite: no cluster).
+    public var cluster: NotifyTransport.Statistics?
     /// Servers of the chat alive as this one sees them, itself included (1 on SQLite or out of contact).
     public var serversAlive: Int
 
     public init(
         chat: ChatCounters, historyQueued: Int, historyWritten: Int, historyDropped: Int, pool: DatabasePoolStatistics,
-        cluster: ClusterLink.Statistics?, serversAlive: Int
+        cluster: NotifyTransport.Statistics?, serversAlive: Int
     ) {
         self.chat = chat
         self.historyQueued = historyQueued

@@ -11,10 +11,11 @@ import SwitchboardCluster
 ///   admit(address) ──▶ admitted(id)  ──join(id, visitor)──▶  joined(id, "guest42")  ──leave(id)──▶ gone
 ///        └─▶ refused (server full / too many from the address)       └─ rename(id, "alice")
 /// ```
-/// In a cluster the roster also holds the other servers' members (``RemoteMember``): they count, they are
-/// listed, their names are taken. Names are claimed in PostgreSQL, so two members share a name only after
-/// the servers were apart; then the earlier claim keeps it (``Claim``) and a local loser is renamed to its
-/// guest name (``placeRemote(_:)``). A remote loser stays listed but unindexed until its own server renames it.
+/// In a cluster the roster also holds the other servers' members (``RemoteMember``, from `SwitchboardCluster`):
+/// they count, they are listed, their names are taken. Names are claimed in PostgreSQL, so two members share a
+/// name only after the servers were apart; then the earlier claim keeps it (``NameClaim``) and a local loser is
+/// renamed to its guest name (``placeRemote(_:)``). A remote loser stays listed but unindexed until its own
+/// server renames it.
 struct Roster {
     /// One member.
     struct Member: Equatable {
@@ -28,32 +29,6 @@ struct Roster {
         var visitor: Int64? = nil
         /// When it took its current name (µs since 1970): the earlier claim wins a clash between servers.
         var claimedAt: Int64 = 0
-    }
-
-    /// A member of another server of the cluster.
-    struct RemoteMember: Equatable {
-        let id: RemoteID
-        var nickname: String
-        var claimedAt: Int64
-        /// Its history row on its server (0 when not known).
-        var visitor: Int64 = 0
-    }
-
-    /// A remote member's name: its server's id and its id there.
-    struct RemoteID: Hashable {
-        let server: Int64
-        let member: UInt64
-    }
-
-    /// Who holds a name: the earlier claim, and between equal times the lower server id (then the lower
-    /// member id, which only a roster out of date can need).
-    struct Claim: Comparable {
-        let claimedAt: Int64
-        let server: Int64
-        var member: UInt64 = 0
-        static func < (a: Claim, b: Claim) -> Bool {
-            (a.claimedAt, a.server, a.member) < (b.claimedAt, b.server, b.member)
-        }
     }
 
     /// A local member renamed because a remote member's earlier claim won its name.
@@ -87,8 +62,8 @@ struct Roster {
     private(set) var nicknameIndex: [String: ConnectionKey] = [:]
     private(set) var addressCounts: [String: Int] = [:]
     /// The other servers' members (cluster mode), and the index of the names they hold.
-    private(set) var remote: [RemoteID: RemoteMember] = [:]
-    private(set) var remoteNicknames: [String: RemoteID] = [:]
+    private(set) var remote: [RemoteMember.ID: RemoteMember] = [:]
+    private(set) var remoteNicknames: [String: RemoteMember.ID] = [:]
     /// This server's id, for the tie-break between claims made at the same microsecond.
     var localServer: Int64 = 0
     private var nextID: UInt64 = 1
@@ -243,7 +218,9 @@ struct Roster {
     }
 
     /// A local member's name claim, for the tie-break.
-    private func claim(of member: Member) -> Claim { Claim(claimedAt: member.claimedAt, server: localServer, member: member.id.rawValue) }
+    private func claim(of member: Member) -> NameClaim {
+        NameClaim(claimedAt: member.claimedAt, server: localServer, member: member.id.rawValue)
+    }
 
     // MARK: - The other servers' members
 
@@ -254,13 +231,13 @@ struct Roster {
         removeRemote(member.id)
         remote[member.id] = member
         let key = Nickname.key(member.nickname)
-        let theirs = Claim(claimedAt: member.claimedAt, server: member.id.server, member: member.id.member)
+        let theirs = member.claim
         var forced: ForcedRename?
         if let localID = nicknameIndex[key], let local = members[localID] {
             guard theirs < claim(of: local) else { return nil }
             forced = takeGuestName(localID)
         } else if let otherID = remoteNicknames[key], let other = remote[otherID] {
-            guard theirs < Claim(claimedAt: other.claimedAt, server: other.id.server, member: other.id.member) else { return nil }
+            guard theirs < other.claim else { return nil }
         }
         remoteNicknames[key] = member.id
         return forced
@@ -281,7 +258,7 @@ struct Roster {
     /// Removes a remote member; returns it, if it was here. A member held unindexed under the same name takes
     /// its place in the index.
     @discardableResult
-    mutating func removeRemote(_ id: RemoteID) -> RemoteMember? {
+    mutating func removeRemote(_ id: RemoteMember.ID) -> RemoteMember? {
         guard let member = remote.removeValue(forKey: id) else { return nil }
         let key = Nickname.key(member.nickname)
         if remoteNicknames[key] == id {
@@ -297,8 +274,7 @@ struct Roster {
         // Every remote member is indexed or waiting, so a scan is needed only when some are waiting.
         guard remote.count > remoteNicknames.count, nicknameIndex[key] == nil, remoteNicknames[key] == nil else { return }
         let waiting = remote.values.filter { Nickname.key($0.nickname) == key }
-        if let next = waiting.min(by: { Claim(claimedAt: $0.claimedAt, server: $0.id.server, member: $0.id.member)
-            < Claim(claimedAt: $1.claimedAt, server: $1.id.server, member: $1.id.member) }) {
+        if let next = waiting.min(by: { $0.claim < $1.claim }) {
             remoteNicknames[key] = next.id
         }
     }

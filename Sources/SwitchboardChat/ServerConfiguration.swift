@@ -39,11 +39,11 @@ public struct ServerConfiguration: Sendable {
     /// busy (`--cluster-inbox`); past it they are dropped, the clients told, and the rosters re-synced.
     public var clusterInboxLimit = 10_000
     /// Cluster mode: the bytes of those payloads that may wait (`--cluster-inbox-bytes`); past it, the same.
-    public var clusterInboxBytes = ClusterLink.defaultMaximumInboxBytes
+    public var clusterInboxBytes = NotifyTransport.defaultMaximumInboxBytes
     /// Cluster mode: payload bytes a second this server sends the others, at most (`--cluster-send-rate`);
     /// one second's worth may wait, and past a quarter of that the clients producing lines are held back
     /// (not read) until it drains.
-    public var clusterSendRate = ClusterLink.defaultSendRate
+    public var clusterSendRate = NotifyTransport.defaultSendRate
     /// How long accepting pauses after accept(2) fails (out of file descriptors, say).
     public var acceptBackoff: TimeAmount = .seconds(1)
     /// The longest a TLS handshake may take on an `ssl:` endpoint (`--tls-handshake-timeout`); a client that
@@ -70,10 +70,6 @@ public struct ServerConfiguration: Sendable {
         return "."
     }
 
-    /// The longest line on PostgreSQL (cluster mode): sanitised, a line can grow to three times its bytes
-    /// (each invalid byte becomes U+FFFD), and it must still fit one NOTIFY payload.
-    public static let maximumClusterLineLength = 2_048
-
     /// Checks every value; the error names the CLI option and its range.
     public func validate() throws(ConfigurationError) {
         try chat.validate()
@@ -89,15 +85,11 @@ public struct ServerConfiguration: Sendable {
         guard spoolMaximumBytes >= 0 else { throw ConfigurationError("--spool-max must be 0 (no spool) or more") }
         if let spoolDirectory, spoolDirectory.isEmpty { throw ConfigurationError("--spool-dir must not be empty") }
         guard clusterInboxLimit > 0 else { throw ConfigurationError("--cluster-inbox must be 1 or more") }
-        guard clusterInboxBytes >= ClusterLink.maximumPayloadBytes else {
-            throw ConfigurationError("--cluster-inbox-bytes must be at least \(ClusterLink.maximumPayloadBytes) (one payload)")
+        guard clusterInboxBytes >= NotifyTransport.inlinePayloadLimit else {
+            throw ConfigurationError("--cluster-inbox-bytes must be at least \(NotifyTransport.inlinePayloadLimit) (one payload)")
         }
-        guard clusterSendRate >= ClusterLink.minimumSendRate else {
-            throw ConfigurationError("--cluster-send-rate must be at least \(ClusterLink.minimumSendRate) bytes a second (one payload)")
-        }
-        if database.dialect == .postgres, chat.maximumLineLength > ServerConfiguration.maximumClusterLineLength {
-            throw ConfigurationError(
-                "--max-line must be at most \(ServerConfiguration.maximumClusterLineLength) on PostgreSQL: servers sharing the database pass lines in NOTIFY payloads of at most 8000 bytes")
+        guard clusterSendRate >= NotifyTransport.minimumSendRate else {
+            throw ConfigurationError("--cluster-send-rate must be at least \(NotifyTransport.minimumSendRate) bytes a second (one payload)")
         }
         guard acceptBackoff > .zero else { throw ConfigurationError("the accept back-off must be more than 0") }
         guard tlsHandshakeTimeout > .zero, tlsHandshakeTimeout <= .seconds(300) else {

@@ -1,13 +1,14 @@
 import CLibPQ
 
-/// The cluster link never waits on the server without a deadline of its own: it sends a statement, polls the
-/// socket itself, reads what arrived and asks whether the statement has finished. So it can give up on a
-/// silent server and stop promptly, and it receives notifications while it waits.
+/// The cluster's transport (`NotifyTransport`) never waits on the server without a deadline of its own: it
+/// sends a statement, polls the socket itself, reads what arrived and asks whether the statement has finished.
+/// So it can give up on a silent server and stop promptly, and it receives notifications while it waits.
 ///
 ///     send(sql, textParameters:)  PQsendQueryParams (non-blocking mode), one statement
 ///     flush()                     PQflush until true (poll for POLLOUT | POLLIN in between)
 ///     consumeInput()              PQconsumeInput when the socket is readable; throws when the connection broke
 ///     statementFinished()         PQisBusy / PQgetResult: true once every result is read; throws its failure
+///     statementRows()             the same, keeping the rows (nil while the server is still answering)
 ///     takeNotifications()         PQnotifies until empty, each PQfreemem'd
 ///
 /// One statement at a time; every call blocks only as long as libpq's own non-blocking call does, on the
@@ -88,13 +89,27 @@ extension PostgresConnection {
     /// has read: `false` while the server is still answering, `true` once every result is in. Throws the
     /// statement's failure (classified as ``fetch(_:_:)`` classifies it) once it has finished.
     package func statementFinished() throws(DatabaseError) -> Bool {
-        guard var statement = inFlight else { return true }
+        try finishStatement(keepingRows: false).finished
+    }
+
+    /// Like ``statementFinished()``, for a statement whose rows are wanted: `nil` while the server is still
+    /// answering; once it has finished, the rows of its last result (read them by column name, as
+    /// ``fetch(_:_:)``'s), empty when it returned none.
+    package func statementRows() throws(DatabaseError) -> QueryResult? {
+        let (finished, rows) = try finishStatement(keepingRows: true)
+        return finished ? rows ?? QueryResult(sql: "", columns: [], rows: []) : nil
+    }
+
+    /// Reads the results libpq has; whether the statement finished, and (`keepingRows`) the rows of the last
+    /// result that had any so far.
+    private func finishStatement(keepingRows: Bool) throws(DatabaseError) -> (finished: Bool, rows: QueryResult?) {
+        guard var statement = inFlight else { return (true, nil) }
         let conn = try openHandle(statement.sql)
         while true {
             EventLoopGuard.check("PQisBusy")
             if PQisBusy(conn) != 0 {
                 inFlight = statement
-                return false
+                return (false, nil)
             }
             EventLoopGuard.check("PQgetResult")
             guard let result = PQgetResult(conn) else { break }
@@ -102,6 +117,10 @@ extension PostgresConnection {
             if statement.failure == nil {
                 do {
                     try check(result, conn, sql: statement.sql, binds: statement.binds)
+                    EventLoopGuard.check("PQresultStatus")
+                    if keepingRows, PQresultStatus(result) == PGRES_TUPLES_OK {
+                        statement.rows = PostgresConnection.rows(of: result, sql: statement.sql)
+                    }
                 } catch {
                     statement.failure = error
                 }
@@ -109,7 +128,7 @@ extension PostgresConnection {
         }
         inFlight = nil
         if let failure = statement.failure { throw failure }
-        return true
+        return (true, statement.rows)
     }
 
     /// The notifications libpq has read so far (PQnotifies), oldest first: the channel and the payload of each.

@@ -48,6 +48,8 @@ public final class PostgresConnection: DatabaseConnection {
         var sql: String
         var binds: [DatabaseValue]
         var failure: DatabaseError?
+        /// The rows of its last result so far, when they are wanted (``statementRows()``).
+        var rows: QueryResult?
     }
     var inFlight: InFlight?
     /// What this connection was opened with; its password is scrubbed from every message.
@@ -189,7 +191,11 @@ public final class PostgresConnection: DatabaseConnection {
             throw error
         }
         guard let result else { return QueryResult(sql: sql, columns: [], rows: []) }
+        return PostgresConnection.rows(of: result, sql: sql)
+    }
 
+    /// A successful result's rows, every value as text (NULL as ``DatabaseValue/null``).
+    static func rows(of result: OpaquePointer, sql: String) -> QueryResult {
         EventLoopGuard.check("PQntuples")
         let rowCount = PQntuples(result)
         let columnCount = PQnfields(result)

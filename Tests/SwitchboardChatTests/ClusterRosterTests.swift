@@ -8,8 +8,8 @@ import SwitchboardCluster
 /// The cluster side of ``Roster``: other servers' members count, are listed and hold their names; after a
 /// split, the earlier claim keeps a name and a local loser takes its guest name.
 final class ClusterRosterTests: XCTestCase {
-    private func remote(_ server: Int64, _ member: UInt64, _ nickname: String, at time: Int64) -> Roster.RemoteMember {
-        Roster.RemoteMember(id: Roster.RemoteID(server: server, member: member), nickname: nickname, claimedAt: time)
+    private func remote(_ server: Int64, _ member: UInt64, _ nickname: String, at time: Int64) -> RemoteMember {
+        RemoteMember(id: RemoteMember.ID(server: server, member: member), nickname: nickname, claimedAt: time)
     }
 
     private func joined(_ roster: inout Roster, visitor: Int64, at time: Int64 = 0) throws -> ConnectionKey {
@@ -29,8 +29,8 @@ final class ClusterRosterTests: XCTestCase {
         XCTAssertEqual(roster.localJoinedCount, 1)
         XCTAssertEqual(roster.sortedNicknames(limit: 10), ["Bob", "carol", "guest1"])
         XCTAssertEqual(roster.rename(a, to: "BOB", at: 9), .failure(.taken("BOB")))
-        XCTAssertEqual(roster.remoteMember(named: "bob")?.id, Roster.RemoteID(server: 2, member: 7))
-        XCTAssertEqual(roster.removeRemote(Roster.RemoteID(server: 2, member: 7))?.nickname, "Bob")
+        XCTAssertEqual(roster.remoteMember(named: "bob")?.id, RemoteMember.ID(server: 2, member: 7))
+        XCTAssertEqual(roster.removeRemote(RemoteMember.ID(server: 2, member: 7))?.nickname, "Bob")
         XCTAssertEqual(roster.rename(a, to: "BOB", at: 9), .success("guest1"), "free once Bob left")
         XCTAssertEqual(roster.remoteServers, [3])
     }
@@ -102,7 +102,7 @@ final class ClusterRosterTests: XCTestCase {
                     _ = roster.placeRemote(remote(server, random.next() % 5, names[Int(random.next() % UInt64(names.count))],
                                                   at: time - Int64(random.next() % 5)))
                 case 5:
-                    roster.removeRemote(Roster.RemoteID(server: [Int64(1), 3][Int(random.next() % 2)], member: random.next() % 5))
+                    roster.removeRemote(RemoteMember.ID(server: [Int64(1), 3][Int(random.next() % 2)], member: random.next() % 5))
                 default:
                     break
                 }
@@ -125,11 +125,11 @@ final class ClusterRosterTests: XCTestCase {
         for member in roster.remote.values {
             let key = Nickname.key(member.nickname)
             if roster.remoteNicknames[key] == member.id { continue }
-            let mine = Roster.Claim(claimedAt: member.claimedAt, server: member.id.server, member: member.id.member)
+            let mine = NameClaim(claimedAt: member.claimedAt, server: member.id.server, member: member.id.member)
             if let holderID = roster.remoteNicknames[key], let holder = roster.remote[holderID] {
-                XCTAssertLessThan(Roster.Claim(claimedAt: holder.claimedAt, server: holder.id.server, member: holder.id.member), mine, context)
+                XCTAssertLessThan(NameClaim(claimedAt: holder.claimedAt, server: holder.id.server, member: holder.id.member), mine, context)
             } else if let localID = roster.nicknameIndex[key], let holder = roster.members[localID] {
-                XCTAssertLessThan(Roster.Claim(claimedAt: holder.claimedAt, server: roster.localServer, member: holder.id.rawValue), mine, context)
+                XCTAssertLessThan(NameClaim(claimedAt: holder.claimedAt, server: roster.localServer, member: holder.id.rawValue), mine, context)
             } else {
                 XCTFail("\(member) waits for a free name: \(context)")
             }

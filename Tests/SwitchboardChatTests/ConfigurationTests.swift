@@ -1,5 +1,6 @@
 import NIOCore
 import SwitchboardChat
+import SwitchboardDatabase
 import XCTest
 
 /// ``ServerConfiguration/validate()``: the one check of the values, for the CLI and library callers alike.
@@ -7,6 +8,17 @@ final class ConfigurationTests: XCTestCase {
     /// The defaults are valid.
     func testDefaultsAreValid() throws {
         XCTAssertNoThrow(try ServerConfiguration().validate())
+    }
+
+    /// `--max-line` means the same on PostgreSQL as on SQLite, up to 65536: a line too large for one NOTIFY
+    /// reaches the other servers through a table.
+    func testTheLongestLineIsAcceptedOnPostgreSQLToo() throws {
+        var configuration = ServerConfiguration()
+        configuration.database = try DatabaseURL(parsing: "postgres://postgres@127.0.0.1:5432/chat")
+        configuration.chat.maximumLineLength = 65_536
+        XCTAssertNoThrow(try configuration.validate())
+        configuration.chat.maximumLineLength = 65_537
+        XCTAssertThrowsError(try configuration.validate())
     }
 
     /// Each out-of-range value is refused with one line naming the option and its range.

@@ -32,24 +32,6 @@ final class ClusterEndToEndTests: XCTestCase {
         XCTAssertEqual(seen.last?.hasSuffix(" is now known as \(name)"), true, "\(seen)", file: file, line: line)
     }
 
-    /// Asks `client` for `/count` until it says `expected` clients (the other servers' news takes a moment),
-    /// bounded; returns the last answer.
-    @discardableResult
-    private func waitForCount(
-        _ client: LineClient, _ expected: Int, timeout: TimeInterval = 15, file: StaticString = #filePath, line: UInt = #line
-    ) -> String {
-        let deadline = Date().addingTimeInterval(timeout)
-        var last = ""
-        repeat {
-            client.send("/count\r\n")
-            last = client.readLines(until: { $0.contains(" in total") }).last ?? ""
-            if last.hasPrefix("* \(expected) clients connected") { return last }
-            usleep(50_000)
-        } while Date() < deadline
-        XCTFail("expected \(expected) clients, last /count: \(last)", file: file, line: line)
-        return last
-    }
-
     /// Three servers, two of them sharing a port with `reuseport`: a line said on one reaches every client
     /// on the others exactly once and in the sender's order; counts and /who agree on every server; /msg
     /// crosses servers.
@@ -278,7 +260,7 @@ final class ClusterEndToEndTests: XCTestCase {
         XCTAssertEqual(kill(b.process.processIdentifier, SIGCONT), 0)
         // What B shows after the stall: every line, or — if it dropped some — the one notice that says so.
         // (Whether the backlog overflows the inbox depends on how the listen thread and the loop interleave;
-        // the drop itself is pinned by ClusterLinkTests and ClusterHubTests. Here: nothing is lost silently.)
+        // the drop itself is pinned by NotifyTransportTests and ClusterHubTests. Here: nothing is lost silently.)
         var bursts = heardByListener.filter { $0.contains("> burst ") }
         if !heardByListener.contains(where: { $0.hasPrefix("! this server fell behind") }) {
             let more = listener.readLines(until: { line in

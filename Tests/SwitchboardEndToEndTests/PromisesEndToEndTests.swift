@@ -71,12 +71,15 @@ final class PromisesEndToEndTests: XCTestCase {
             let applied = try runSwitchboard(["migrate", "--database", database], in: directory)
             XCTAssertEqual(applied.status, 0, applied.errors)
             XCTAssertTrue(applied.output.contains("applied 1 create_connections_and_messages"), applied.output)
-            // On PostgreSQL the visit total is kept per server (server_visits, migration 6); SQLite has one server.
-            let perServerVisits = database.hasPrefix("postgres") ? ["server_visits"] : []
+            // On PostgreSQL the visit total is kept per server (server_visits, migration 6) and large cluster
+            // payloads have a table (cluster_payloads, migration 7); SQLite has one server.
+            let postgresOnly = database.hasPrefix("postgres")
+            let largePayloads = postgresOnly ? ["cluster_payloads"] : []
+            let perServerVisits = postgresOnly ? ["server_visits"] : []
             XCTAssertEqual(
                 try tables(connection),
-                ["connections", "database_identity", "history_progress", "messages", "nicknames", "schema_migrations"] + perServerVisits
-                    + ["servers", "visitor_counter"])
+                largePayloads + ["connections", "database_identity", "history_progress", "messages", "nicknames", "schema_migrations"]
+                    + perServerVisits + ["servers", "visitor_counter"])
         }
     }
 

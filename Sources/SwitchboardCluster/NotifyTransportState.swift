@@ -1,7 +1,7 @@
 import NIOCore
 import SwitchboardHistory
 
-/// The bookkeeping of a ``ClusterLink`` as a pure state machine: the contact (both connections up, or not),
+/// The bookkeeping of a ``NotifyTransport`` as a pure state machine: the contact (both connections up, or not),
 /// the inbox the chat layer drains and the outbox the notify thread sends. Inputs are the link threads'
 /// reports and the caller's calls; outputs are return values saying whom to wake and what to log.
 ///
@@ -11,8 +11,9 @@ import SwitchboardHistory
 ///              any ──stop()──▶ stopped
 ///
 /// inbox        [.connected, .payload("a"), .payload("b"), .dropped(3), .disconnected("…"), …]
-///              ≤ maximumInbox payloads and ≤ maximumInboxBytes of them; further ones only count in a
-///              trailing .dropped(n).
+///              (``ClusterTransportEvent``s, handed over as they are)
+///              ≤ maximumInbox payloads and ≤ maximumInboxBytes of them (a larger payload only into an empty
+///              inbox, so one always fits); further ones only count in a trailing .dropped(n).
 ///              Payloads are taken only while up, so they sit between a .connected and a .disconnected.
 ///              A .connected followed (dropped counts aside) by a .disconnected cancels out: the consumer
 ///              sees one longer outage, and between two payloads there are at most two connection entries.
@@ -20,9 +21,11 @@ import SwitchboardHistory
 /// outbox       publish ─▶ [p1, p2, p3, …] ≤ maximumOutbox, ≤ outbox.maximumBytes ─▶ takeBatch: ≤ maximumBatchCount
 ///              payloads, ≤ maximumBatchBytes, and ≤ the send rate's tokens (a bucket of sendRate.burst bytes
 ///              refilled at sendRate.bytesPerSecond; short of them the notify thread waits until they are
-///              there). Emptied when contact is lost. The notify thread then cuts the batch before a payload
-///              byte-equal to an earlier one (``splitBeforeRepeat(_:)``: PostgreSQL delivers identical payloads
-///              of one transaction once) and sends the rest next, outside the lock.
+///              there; a payload larger than the bucket waits for a full one and leaves it in debt). A payload
+///              larger than the outbox's bound is taken into an empty outbox. Emptied when contact is lost.
+///              The notify thread then cuts the batch into statements (``nextStatement(_:)``): NOTIFYs up to a
+///              payload byte-equal to an earlier one (PostgreSQL delivers identical payloads of one
+///              transaction once), and each large payload alone, through the table; outside the lock.
 ///
 /// backlog      bytes waiting ≥ outbox.highWater ─▶ backlogged (publish says so) ─▶ bytes ≤ outbox.lowWater
 ///              ─▶ not backlogged, and the consumer is woken (the publisher's producers may go on)
@@ -34,8 +37,8 @@ import SwitchboardHistory
 /// The generation numbers contacts: a thread that connected in generation g stays only while the
 /// generation is g, so a loss seen by either thread closes both connections.
 ///
-/// Owned by ``ClusterLink``, which holds it under its condition lock; not thread-safe itself.
-struct ClusterLinkState {
+/// Owned by ``NotifyTransport``, which holds it under its condition lock; not thread-safe itself.
+struct NotifyTransportState {
     enum Role: Sendable { case listener, notifier }
 
     enum Phase: Equatable, Sendable {
@@ -45,15 +48,8 @@ struct ClusterLinkState {
         case up
         /// Out of contact; `.disconnected` has been queued for this outage.
         case down
-        /// ``ClusterLink/shutdown()`` was called.
+        /// ``NotifyTransport/shutdown()`` was called.
         case stopped
-    }
-
-    enum InboxEntry: Equatable {
-        case payload(String)
-        case connected
-        case disconnected(String)
-        case dropped(Int)
     }
 
     /// Why ``publish(_:)`` did or did not queue a payload.
@@ -130,20 +126,21 @@ struct ClusterLinkState {
     private var listenerReady = false
     private var notifierReady = false
 
-    private var inbox: [InboxEntry] = []
+    private var inbox: [ClusterTransportEvent] = []
     private var inboxPayloadCount = 0
     private var inboxPayloadBytes = 0
-    private var outbox = CircularBuffer<String>()
+    // The outbox (internal for `NotifyTransportState+Outbox.swift`; written only by this type's methods).
+    var outbox = CircularBuffer<String>()
     /// The UTF-8 bytes of the payloads in ``outbox``.
-    private(set) var outboxByteCount = 0
-    private var outboxFullEpisode = false
+    var outboxByteCount = 0
+    var outboxFullEpisode = false
     /// The bytes waiting went past the high-water mark and have not yet come down to the low one.
-    private(set) var isBacklogged = false
+    var isBacklogged = false
     /// The send rate's bucket: bytes that may be sent now, as of ``tokensAt``.
-    private var tokens: Double
-    private var tokensAt: NIODeadline?
+    var tokens: Double
+    var tokensAt: NIODeadline?
 
-    private(set) var statistics = ClusterLink.Statistics()
+    var statistics = NotifyTransport.Statistics()
 
     init(
         maximumInbox: Int, maximumOutbox: Int, maximumBatchCount: Int, maximumBatchBytes: Int,
@@ -208,7 +205,7 @@ struct ClusterLinkState {
         return transition
     }
 
-    /// ``ClusterLink/shutdown()``: no more events, publishes or sends.
+    /// ``NotifyTransport/shutdown()``: no more events, publishes or sends.
     mutating func stop() -> Transition {
         guard phase != .stopped else { return Transition() }
         phase = .stopped
@@ -227,7 +224,10 @@ struct ClusterLinkState {
         var kept = 0
         for payload in payloads {
             let size = payload.utf8.count
-            guard inboxPayloadCount < maximumInbox, size <= maximumInboxBytes - inboxPayloadBytes else { break }
+            // A payload larger than the byte bound goes into an empty inbox: one always fits.
+            guard inboxPayloadCount < maximumInbox,
+                size <= maximumInboxBytes - inboxPayloadBytes || inboxPayloadCount == 0
+            else { break }
             inbox.append(.payload(payload))
             inboxPayloadCount += 1
             inboxPayloadBytes += size
@@ -238,8 +238,8 @@ struct ClusterLinkState {
         return Transition(wakeConsumer: wasEmpty)
     }
 
-    /// Everything in the inbox, oldest first; empties it. Turn it into events with ``events(from:)``.
-    mutating func takeInbox() -> [InboxEntry] {
+    /// Everything in the inbox, oldest first; empties it.
+    mutating func takeInbox() -> [ClusterTransportEvent] {
         guard !inbox.isEmpty else { return [] }
         inboxPayloadCount = 0
         inboxPayloadBytes = 0
@@ -247,32 +247,17 @@ struct ClusterLinkState {
         return inbox
     }
 
-    /// Inbox entries as events: consecutive payloads as one `.payloads` event.
-    static func events(from entries: [InboxEntry]) -> [ClusterLink.Event] {
-        var events: [ClusterLink.Event] = []
-        var run: [String] = []
-        for entry in entries {
-            if case .payload(let payload) = entry {
-                run.append(payload)
-                continue
-            }
-            if !run.isEmpty {
-                events.append(.payloads(run))
-                run = []
-            }
-            switch entry {
-            case .connected: events.append(.connected)
-            case .disconnected(let message): events.append(.disconnected(message))
-            case .dropped(let count): events.append(.dropped(count))
-            case .payload: break
-            }
-        }
-        if !run.isEmpty { events.append(.payloads(run)) }
-        return events
+    /// A large payload the listener could not read back from the table (another reader's sweep took it, or it
+    /// was never there): counted and reported as dropped, in its place.
+    mutating func missed(_ count: Int, generation: Int) -> Transition {
+        guard phase == .up, generation == self.generation, count > 0 else { return Transition() }
+        let wasEmpty = inbox.isEmpty
+        addDropped(count)
+        return Transition(wakeConsumer: wasEmpty)
     }
 
     /// Appends a connection entry; `true` when the inbox was empty.
-    private mutating func append(_ entry: InboxEntry) -> Bool {
+    private mutating func append(_ entry: ClusterTransportEvent) -> Bool {
         let wasEmpty = inbox.isEmpty
         inbox.append(entry)
         return wasEmpty
@@ -302,118 +287,5 @@ struct ClusterLinkState {
         } else {
             inbox.append(.dropped(count))
         }
-    }
-
-    // MARK: - Outbox
-
-    /// Queues a payload (already checked) for the notify thread, if in contact and there is room (by count
-    /// and by bytes).
-    mutating func publish(_ payload: String) -> PublishOutcome {
-        guard phase == .up else {
-            statistics.refused += 1
-            return .notInContact
-        }
-        let size = payload.utf8.count
-        guard outbox.count < maximumOutbox, size <= outboxBytes.maximumBytes - outboxByteCount else {
-            statistics.refused += 1
-            defer { outboxFullEpisode = true }
-            return .outboxFull(firstInEpisode: !outboxFullEpisode)
-        }
-        let wasEmpty = outbox.isEmpty
-        outbox.append(payload)
-        outboxByteCount += size
-        statistics.queued += 1
-        if outboxByteCount >= outboxBytes.highWater && !isBacklogged {
-            isBacklogged = true
-            statistics.backlogs += 1
-        }
-        return .queued(wakeNotifier: wasEmpty, backlogged: isBacklogged)
-    }
-
-    /// The next payloads for a notify thread connected in `generation` to send in one statement, as the send
-    /// rate allows at `now`.
-    mutating func takeBatch(generation: Int, now: NIODeadline) -> NotifierStep {
-        guard !isOver(generation) else { return .leave }
-        guard let first = outbox.first else { return .wait }
-        refillTokens(now)
-        let firstSize = first.utf8.count
-        if Double(firstSize) > tokens {
-            // The bucket holds at least the largest payload, so this wait ends.
-            let missing = (Double(firstSize) - tokens) / Double(sendRate.bytesPerSecond)
-            return .waitUntil(now + .nanoseconds(Int64((missing * 1e9).rounded(.up)) + 1))
-        }
-        var batch: [String] = []
-        var bytes = 0
-        while let next = outbox.first, batch.count < maximumBatchCount {
-            let size = next.utf8.count
-            if !batch.isEmpty && (bytes + size > maximumBatchBytes || Double(bytes + size) > tokens) { break }
-            batch.append(outbox.removeFirst())
-            bytes += size
-        }
-        tokens -= Double(bytes)
-        outboxByteCount -= bytes
-        if outbox.isEmpty { outboxFullEpisode = false }
-        var drained = false
-        if isBacklogged && outboxByteCount <= outboxBytes.lowWater {
-            isBacklogged = false
-            drained = true
-        }
-        return .send(batch, wakeConsumer: drained)
-    }
-
-    private mutating func refillTokens(_ now: NIODeadline) {
-        guard sendRate != .unlimited else { return }
-        if let since = tokensAt, now > since {
-            let earned = Double((now - since).nanoseconds) / 1e9 * Double(sendRate.bytesPerSecond)
-            tokens = min(Double(sendRate.burst), tokens + earned)
-        }
-        if tokensAt.map({ now > $0 }) ?? true { tokensAt = now }
-    }
-
-    /// Contact lost or stopped: what waits is discarded, and with it any backlog.
-    private mutating func emptyOutbox() {
-        outbox.removeAll(keepingCapacity: true)
-        outboxByteCount = 0
-        outboxFullEpisode = false
-        isBacklogged = false
-    }
-
-    /// `batch` cut before the first payload whose bytes equal an earlier one's: PostgreSQL folds identical
-    /// notifications of one transaction into one, so the repeat has to go in the next statement. Byte
-    /// equality, as PostgreSQL compares them (two spellings of "é" that Swift calls equal are different here).
-    static func splitBeforeRepeat(_ batch: [String]) -> (send: ArraySlice<String>, rest: ArraySlice<String>) {
-        var seen = Set<Bytes>(minimumCapacity: batch.count)
-        for (index, payload) in batch.enumerated() where !seen.insert(Bytes(payload)).inserted {
-            return (batch[..<index], batch[index...])
-        }
-        return (batch[...], [])
-    }
-
-    /// A payload hashed and compared by its UTF-8 bytes, which is cheaper than `String`'s Unicode-aware
-    /// hashing (measured: 90 µs against 265 µs for 1 000 ASCII payloads of 200 bytes, 2.5 ms non-ASCII).
-    private struct Bytes: Hashable {
-        let payload: String
-        init(_ payload: String) { self.payload = payload }
-
-        func hash(into hasher: inout Hasher) {
-            var payload = payload
-            payload.withUTF8 { hasher.combine(bytes: UnsafeRawBufferPointer($0)) }
-        }
-
-        static func == (lhs: Bytes, rhs: Bytes) -> Bool {
-            lhs.payload.utf8.elementsEqual(rhs.payload.utf8)
-        }
-    }
-
-    /// The server confirmed a batch of `count` payloads.
-    mutating func sent(_ count: Int) {
-        statistics.sent += count
-        statistics.batches += 1
-    }
-
-    /// Payloads taken for sending that will not be sent: their statement was refused, or the notify thread
-    /// left its generation (or stopped) before sending them.
-    mutating func discarded(_ count: Int) {
-        statistics.unsent += count
     }
 }

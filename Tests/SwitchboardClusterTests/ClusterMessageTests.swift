@@ -1,8 +1,8 @@
-@testable import SwitchboardChat
+@testable import SwitchboardCluster
 import XCTest
 
-/// ``ClusterMessage``: the NOTIFY payload between servers, as text — round trips, packing under the
-/// 8000-byte limit, snapshots in parts, and payloads that are not ours.
+/// ``ClusterMessage``: the payload between servers, as text — round trips, packing to the NOTIFY limit (and
+/// beyond it for an event that does not fit one), snapshots in parts, and payloads that are not ours.
 final class ClusterMessageTests: XCTestCase {
     private let everyKind: [ClusterEvent] = [
         .joined(member: 1, visitor: 42, claimedAt: 1_700_000_000_000_000, nickname: "guest42"),
@@ -36,19 +36,17 @@ final class ClusterMessageTests: XCTestCase {
         }
     }
 
-    /// A tick's events go in as few payloads as fit 7900 bytes, numbered consecutively, nothing lost or
-    /// reordered.
+    /// A tick's events go in as few payloads as fit one NOTIFY (7999 bytes), numbered consecutively, nothing
+    /// lost or reordered.
     func testPackingSplitsAtTheLimitAndKeepsOrder() throws {
         let events = (0..<500).map { ClusterEvent.said(member: UInt64($0), text: String(repeating: "x", count: 100) + "\($0)") }
         var sequence: UInt64 = 41
-        var oversized = 0
-        let payloads = ClusterMessage.pack(events, origin: 2, nextSequence: &sequence, oversized: &oversized)
+        let payloads = ClusterMessage.pack(events, origin: 2, nextSequence: &sequence)
         XCTAssertGreaterThan(payloads.count, 1)
         XCTAssertEqual(sequence, 41 + UInt64(payloads.count))
-        XCTAssertEqual(oversized, 0)
         var decoded: [ClusterEvent] = []
         for (index, payload) in payloads.enumerated() {
-            XCTAssertLessThanOrEqual(payload.utf8.count, ClusterMessage.maximumPayloadBytes)
+            XCTAssertLessThanOrEqual(payload.utf8.count, NotifyTransport.inlinePayloadLimit)
             let message = try XCTUnwrap(ClusterMessage(decoding: payload))
             XCTAssertEqual(message.sequence, 41 + UInt64(index))
             XCTAssertEqual(message.origin, 2)
@@ -57,16 +55,24 @@ final class ClusterMessageTests: XCTestCase {
         XCTAssertEqual(decoded, events)
     }
 
-    /// One event too big for any payload is dropped and counted, and the others still go.
-    func testAnEventTooBigForAPayloadIsCountedNotSent() throws {
+    /// An event too big for a NOTIFY (a 65536-byte line of U+FFFD: 196 608 bytes) goes in a payload of its
+    /// own, between the payloads of the events around it, in order; nothing is dropped.
+    func testAnEventTooBigForANotifyGoesInAPayloadOfItsOwn() throws {
         var sequence: UInt64 = 1
-        var oversized = 0
-        let payloads = ClusterMessage.pack(
-            [.said(member: 1, text: String(repeating: "é", count: 4_000)), .said(member: 1, text: "fits")],
-            origin: 1, nextSequence: &sequence, oversized: &oversized)
-        XCTAssertEqual(oversized, 1)
-        XCTAssertEqual(payloads.count, 1)
-        XCTAssertEqual(ClusterMessage(decoding: payloads[0])?.events, [.said(member: 1, text: "fits")])
+        let huge = String(repeating: "\u{FFFD}", count: 65_536)
+        let events: [ClusterEvent] = [
+            .said(member: 1, text: "before"), .said(member: 1, text: huge), .said(member: 2, text: "after"),
+            .acted(member: 2, text: "waves"),
+        ]
+        let payloads = ClusterMessage.pack(events, origin: 1, nextSequence: &sequence)
+        XCTAssertEqual(payloads.count, 3)
+        XCTAssertEqual(sequence, 4)
+        XCTAssertLessThanOrEqual(payloads[0].utf8.count, NotifyTransport.inlinePayloadLimit)
+        XCTAssertGreaterThan(payloads[1].utf8.count, 196_608)
+        XCTAssertLessThanOrEqual(payloads[2].utf8.count, NotifyTransport.inlinePayloadLimit)
+        let decoded = try payloads.map { try XCTUnwrap(ClusterMessage(decoding: $0)) }
+        XCTAssertEqual(decoded.map(\.sequence), [1, 2, 3])
+        XCTAssertEqual(decoded.flatMap(\.events), events)
     }
 
     /// A roster snapshot of thousands of members arrives in numbered parts that say how many there are; an
@@ -78,7 +84,7 @@ final class ClusterMessageTests: XCTestCase {
         XCTAssertGreaterThan(payloads.count, 1)
         var collected: [ClusterEvent] = []
         for (index, payload) in payloads.enumerated() {
-            XCTAssertLessThanOrEqual(payload.utf8.count, ClusterMessage.maximumPayloadBytes)
+            XCTAssertLessThanOrEqual(payload.utf8.count, NotifyTransport.inlinePayloadLimit)
             let message = try XCTUnwrap(ClusterMessage(decoding: payload))
             XCTAssertEqual(message.kind, .snapshot(part: index + 1, parts: payloads.count))
             collected += message.events

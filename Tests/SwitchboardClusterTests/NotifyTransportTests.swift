@@ -8,11 +8,12 @@ import XCTest
 import SwitchboardDatabase
 import SwitchboardHistory
 
-/// `ClusterLink` against a real PostgreSQL (`scripts/with-postgres.sh`; a missing server fails in strict mode),
-/// and its `ClusterLinkState` without one. Waits are on conditions with generous deadlines, never on time.
-final class ClusterLinkTests: XCTestCase {
+/// `NotifyTransport` against a real PostgreSQL (`scripts/with-postgres.sh`; a missing server fails in strict
+/// mode), and its `NotifyTransportState` without one. Waits are on conditions with generous deadlines, never
+/// on time. (Large payloads, through the table: `LargePayloadTests`.)
+final class NotifyTransportTests: XCTestCase {
     private var database: TestDatabase?
-    private var links: [ClusterLink] = []
+    private var links: [NotifyTransport] = []
 
     override func tearDown() async throws {
         for link in links { await link.shutdown() }
@@ -32,8 +33,9 @@ final class ClusterLinkTests: XCTestCase {
 
     private func makeLink(
         _ parameters: PostgresConnectionParameters, maximumInbox: Int = 10_000, logger: Logger = quietLogger
-    ) -> ClusterLink {
-        let link = ClusterLink(parameters: parameters, maximumInbox: maximumInbox, logger: logger)
+    ) -> NotifyTransport {
+        let link = NotifyTransport(
+            parameters: parameters, serverID: Int64(links.count + 1), maximumInbox: maximumInbox, logger: logger)
         links.append(link)
         return link
     }
@@ -66,10 +68,10 @@ final class ClusterLinkTests: XCTestCase {
         XCTAssertLessThan(statistics.batches, published.count, "payloads travel in batches")
     }
 
-    /// Payloads up to the 7999-byte limit with quotes, backslashes, SQL, non-ASCII and emoji arrive as sent, and
-    /// so does the same payload published several times in a row (PostgreSQL would fold repeats within one
-    /// transaction). A payload over the limit, or with NUL, is refused by `publish` and never sent.
-    func testPayloadsArriveIntactAndOverlongOnesAreRefused() async throws {
+    /// Payloads up to the 7999-byte NOTIFY limit with quotes, backslashes, SQL, non-ASCII and emoji arrive as
+    /// sent, and so does the same payload published several times in a row (PostgreSQL would fold repeats
+    /// within one transaction). A payload with NUL is refused by `publish` and never sent.
+    func testPayloadsArriveIntactAndOnesWithNULAreRefused() async throws {
         let parameters = try parameters()
         let sender = LinkRecorder(makeLink(parameters))
         let receiver = LinkRecorder(makeLink(parameters))
@@ -77,21 +79,17 @@ final class ClusterLinkTests: XCTestCase {
         try receiver.waitUntilConnected()
 
         let largest = String(repeating: "é", count: 3_999) + "x"
-        XCTAssertEqual(largest.utf8.count, ClusterLink.maximumPayloadBytes)
+        XCTAssertEqual(largest.utf8.count, NotifyTransport.inlinePayloadLimit)
         let valid = [
             "", "plain", "it's \"quoted\" 'twice'", #"back\slash \\ \n \0 \x00"#, "'); NOTIFY other, 'x'; --",
             "$1 $2 %s %@", "tab\tnew\nline\r\n", "é à ü ß", "🚀 👩‍👩‍👧 🇫🇷", "same", "same", "same", largest,
             String(repeating: "🚀", count: 1_999) + "abc",
         ]
-        XCTAssertEqual(valid.last?.utf8.count, ClusterLink.maximumPayloadBytes)
+        XCTAssertEqual(valid.last?.utf8.count, NotifyTransport.inlinePayloadLimit)
         for payload in valid { XCTAssertTrue(try sender.link.publish(payload)) }
 
-        let overlong = String(repeating: "é", count: 4_000)
-        XCTAssertThrowsError(try sender.link.publish(overlong)) { error in
-            XCTAssertEqual(error as? ClusterLink.PayloadError, .tooLong(bytes: 8_000))
-        }
         XCTAssertThrowsError(try sender.link.publish("a\u{0}b")) { error in
-            XCTAssertEqual(error as? ClusterLink.PayloadError, .containsNUL)
+            XCTAssertEqual(error as? NotifyTransport.PayloadError, .containsNUL)
         }
         XCTAssertTrue(try sender.link.publish("end"))
         for recorder in [receiver, sender] {
@@ -111,10 +109,10 @@ final class ClusterLinkTests: XCTestCase {
         let sender = LinkRecorder(makeLink(parameters))
         let slow = makeLink(parameters, maximumInbox: 10)
         let wakes = NIOLockedValueBox(0)
-        slow.start { wakes.withLockedValue { $0 += 1 } }
+        slow.start(wake: { wakes.withLockedValue { $0 += 1 } })
         try sender.waitUntilConnected()
         try waitUntil("the slow link is connected") { wakes.withLockedValue { $0 } == 1 }
-        XCTAssertEqual(slow.takeInbox(), [.connected])
+        XCTAssertEqual(slow.take(), [.connected])
 
         let published = (0..<1_000).map { "p\($0)" }
         for payload in published { XCTAssertTrue(try sender.link.publish(payload)) }
@@ -122,16 +120,16 @@ final class ClusterLinkTests: XCTestCase {
             let statistics = slow.statistics
             return statistics.received + statistics.dropped == published.count && wakes.withLockedValue { $0 } >= 2
         }
-        XCTAssertEqual(slow.takeInbox(), [.payloads(Array(published.prefix(10))), .dropped(990)])
+        XCTAssertEqual(slow.take(), published.prefix(10).map(ClusterTransportEvent.payload) + [.dropped(990)])
         XCTAssertEqual(wakes.withLockedValue { $0 }, 2, "one wake-up for the connection, one for the whole burst")
         XCTAssertEqual(slow.statistics.received, 10)
         XCTAssertEqual(slow.statistics.dropped, 990)
-        XCTAssertEqual(slow.takeInbox(), [])
+        XCTAssertEqual(slow.take(), [])
 
         // Once taken, there is room again, and the next arrival wakes the consumer again.
         XCTAssertTrue(try sender.link.publish("again"))
         try waitUntil("a wake-up for the next payload") { wakes.withLockedValue { $0 } == 3 }
-        XCTAssertEqual(slow.takeInbox(), [.payloads(["again"])])
+        XCTAssertEqual(slow.take(), [.payload("again")])
     }
 
     // MARK: - Contact
@@ -201,9 +199,9 @@ final class ClusterLinkTests: XCTestCase {
     /// is harmless; the link is then released. A link shut down before it started never starts.
     func testShutdownIsIdempotentAndLeavesNoThreadRunning() async throws {
         let parameters = try parameters()
-        weak var released: ClusterLink?
+        weak var released: NotifyTransport?
         do {
-            let link = ClusterLink(parameters: parameters, logger: quietLogger)
+            let link = NotifyTransport(parameters: parameters, serverID: 1, logger: quietLogger)
             released = link
             let recorder = LinkRecorder(link)
             try recorder.waitUntilConnected()
@@ -222,9 +220,9 @@ final class ClusterLinkTests: XCTestCase {
         XCTAssertEqual(Self.threadNames().filter { $0.hasPrefix("sb-link-") }, [], "a link thread is still there")
         #endif
 
-        let neverStarted = ClusterLink(parameters: parameters, logger: quietLogger)
+        let neverStarted = NotifyTransport(parameters: parameters, serverID: 1, logger: quietLogger)
         await neverStarted.shutdown()
-        neverStarted.start { XCTFail("a link shut down before it started must not wake anyone") }
+        neverStarted.start(wake: { XCTFail("a transport shut down before it started must not wake anyone") })
         XCTAssertEqual(neverStarted.runningThreads, 0)
         await neverStarted.shutdown()
     }
@@ -241,34 +239,47 @@ final class ClusterLinkTests: XCTestCase {
     // MARK: - The state machine alone
 
     /// A batch is cut before the first payload whose bytes repeat an earlier one's, however far apart; payloads
-    /// that Swift calls equal but whose bytes differ (composed and decomposed "é") stay together.
-    func testBatchIsSplitBeforeTheFirstRepeatedPayload() {
-        func split(_ batch: [String]) -> [[String]] {
-            let (send, rest) = ClusterLinkState.splitBeforeRepeat(batch)
-            return [Array(send), Array(rest)]
+    /// that Swift calls equal but whose bytes differ (composed and decomposed "é") stay together. A payload over
+    /// the inline limit is a statement of its own (stored in the table), and cuts the NOTIFYs around it.
+    func testBatchIsCutBeforeARepeatAndAroundALargePayload() {
+        /// Every statement of `batch`, in order: NOTIFYs as arrays, a stored payload as its length.
+        func statements(_ batch: [String], limit: Int = 5) -> [String] {
+            var rest = batch[...]
+            var cut: [String] = []
+            while !rest.isEmpty {
+                let (statement, next) = NotifyTransportState.nextStatement(rest, inlineLimit: limit)
+                switch statement {
+                case .notify(let payloads): cut.append(payloads.joined(separator: ","))
+                case .store(let payload): cut.append("stored \(payload.utf8.count)")
+                }
+                rest = next
+            }
+            return cut
         }
-        XCTAssertEqual(split(["a", "b", "c"]), [["a", "b", "c"], []])
-        XCTAssertEqual(split(["a", "b", "a", "c", "b"]), [["a", "b"], ["a", "c", "b"]])
-        XCTAssertEqual(split(["x", "x"]), [["x"], ["x"]])
-        XCTAssertEqual(split(["", "y", ""]), [["", "y"], [""]])
-        XCTAssertEqual(split(["\u{E9}", "e\u{301}"]), [["\u{E9}", "e\u{301}"], []])
-        XCTAssertEqual(Array(ClusterLinkState.splitBeforeRepeat([]).send), [])
+        XCTAssertEqual(statements(["a", "b", "c"]), ["a,b,c"])
+        XCTAssertEqual(statements(["a", "b", "a", "c", "b"]), ["a,b", "a,c,b"])
+        XCTAssertEqual(statements(["x", "x"]), ["x", "x"])
+        XCTAssertEqual(statements(["", "y", ""]), [",y", ""])
+        XCTAssertEqual(statements(["\u{E9}", "e\u{301}"]), ["\u{E9},e\u{301}"])
+        XCTAssertEqual(statements(["a", "123456", "b", "c", "1234567", "1234567", "d"]),
+                       ["a", "stored 6", "b,c", "stored 7", "stored 7", "d"])
+        XCTAssertEqual(statements(["12345", "éé"], limit: 4), ["stored 5", "éé"], "the limit counts UTF-8 bytes")
     }
 
     /// The statement for n payloads is the n-call prefix of the longest one.
     func testNotifyStatementHasOneCallPerPayload() {
-        XCTAssertEqual(ClusterLink.Shared.notifySQL(count: 1), "SELECT pg_notify($1, $2)")
+        XCTAssertEqual(NotifyTransport.Shared.notifySQL(count: 1), "SELECT pg_notify($1, $2)")
         XCTAssertEqual(
-            ClusterLink.Shared.notifySQL(count: 3), "SELECT pg_notify($1, $2), pg_notify($1, $3), pg_notify($1, $4)")
-        let largest = ClusterLink.Shared.maximumBatchCount
-        XCTAssertTrue(ClusterLink.Shared.notifySQL(count: largest).hasSuffix(", pg_notify($1, $\(largest + 1))"))
+            NotifyTransport.Shared.notifySQL(count: 3), "SELECT pg_notify($1, $2), pg_notify($1, $3), pg_notify($1, $4)")
+        let largest = NotifyTransport.Shared.maximumBatchCount
+        XCTAssertTrue(NotifyTransport.Shared.notifySQL(count: largest).hasSuffix(", pg_notify($1, $\(largest + 1))"))
     }
 
     /// Connection events and drop counts stay in order with payloads; a `.connected` the consumer has not taken
     /// when contact is lost again cancels out with the new `.disconnected`, so a flapping connection cannot
     /// fill the inbox; payloads are kept only while in contact.
     func testInboxKeepsOrderAndStaysBoundedWhileContactFlaps() {
-        var state = ClusterLinkState(maximumInbox: 2, maximumOutbox: 10, maximumBatchCount: 10, maximumBatchBytes: 100)
+        var state = NotifyTransportState(maximumInbox: 2, maximumOutbox: 10, maximumBatchCount: 10, maximumBatchBytes: 100)
         XCTAssertEqual(state.received(["too early"], generation: 0), .init())
         XCTAssertEqual(state.ready(.listener, generation: 0), .init())
         XCTAssertEqual(state.ready(.notifier, generation: 0), .init(wakeConsumer: true, contactUp: .first))
@@ -284,22 +295,20 @@ final class ClusterLinkTests: XCTestCase {
             let lost = state.failed(.listener, generation: generation, message: "again", established: true)
             XCTAssertFalse(lost.outageBegan && lost.wakeConsumer)
         }
-        XCTAssertEqual(
-            ClusterLinkState.events(from: state.takeInbox()),
-            [.connected, .payloads(["a", "b"]), .dropped(2), .disconnected("gone")])
-        XCTAssertEqual(ClusterLinkState.events(from: state.takeInbox()), [])
+        XCTAssertEqual(state.takeInbox(), [.connected, .payload("a"), .payload("b"), .dropped(2), .disconnected("gone")])
+        XCTAssertEqual(state.takeInbox(), [])
         // A failure to connect after an outage was reported adds nothing; contact again does.
         XCTAssertEqual(state.failed(.listener, generation: 6, message: "refused", established: false), .init())
         _ = state.ready(.listener, generation: 6)
         XCTAssertEqual(state.ready(.notifier, generation: 6).wakeConsumer, true)
-        XCTAssertEqual(ClusterLinkState.events(from: state.takeInbox()), [.connected])
+        XCTAssertEqual(state.takeInbox(), [.connected])
         XCTAssertEqual(state.statistics.outages, 6)
     }
 
     /// Batches take payloads in order up to the count and byte limits; the outbox refuses when full (saying so
     /// once per episode) or out of contact, and is emptied when contact is lost.
     func testBatchesAreCutAtTheirLimitsAndTheOutboxIsBounded() {
-        var state = ClusterLinkState(maximumInbox: 10, maximumOutbox: 6, maximumBatchCount: 3, maximumBatchBytes: 10)
+        var state = NotifyTransportState(maximumInbox: 10, maximumOutbox: 6, maximumBatchCount: 3, maximumBatchBytes: 10)
         XCTAssertEqual(state.publish("x"), .notInContact)
         _ = state.ready(.listener, generation: 0)
         _ = state.ready(.notifier, generation: 0)
@@ -327,16 +336,15 @@ final class ClusterLinkTests: XCTestCase {
     /// The inbox is bounded in bytes as well as in payloads: once the bytes waiting would pass the bound, that
     /// payload and every later one are counted as dropped, in order; once taken, there is room again.
     func testInboxIsBoundedInBytes() {
-        var state = ClusterLinkState(
+        var state = NotifyTransportState(
             maximumInbox: 100, maximumOutbox: 10, maximumBatchCount: 10, maximumBatchBytes: 100, maximumInboxBytes: 10)
         _ = state.ready(.listener, generation: 0)
         _ = state.ready(.notifier, generation: 0)
         _ = state.received(["aaaa", "bbbb", "cc", "d", "e"], generation: 0)
-        XCTAssertEqual(
-            ClusterLinkState.events(from: state.takeInbox()), [.connected, .payloads(["aaaa", "bbbb", "cc"]), .dropped(2)])
+        XCTAssertEqual(state.takeInbox(), [.connected, .payload("aaaa"), .payload("bbbb"), .payload("cc"), .dropped(2)])
         XCTAssertEqual(state.received(["0123456789"], generation: 0).wakeConsumer, true, "room again once taken")
         _ = state.received(["x"], generation: 0)
-        XCTAssertEqual(ClusterLinkState.events(from: state.takeInbox()), [.payloads(["0123456789"]), .dropped(1)])
+        XCTAssertEqual(state.takeInbox(), [.payload("0123456789"), .dropped(1)])
         XCTAssertEqual(state.statistics.received, 4)
         XCTAssertEqual(state.statistics.dropped, 3)
     }
@@ -345,7 +353,7 @@ final class ClusterLinkTests: XCTestCase {
     /// bound it refuses; once sending brings it down to the low-water mark the backlog ends and the batch that
     /// ended it says to wake the consumer (once). Losing contact ends a backlog too.
     func testOutboxIsBoundedInBytesAndABacklogEndsAtTheLowWaterMark() {
-        var state = ClusterLinkState(
+        var state = NotifyTransportState(
             maximumInbox: 10, maximumOutbox: 100, maximumBatchCount: 2, maximumBatchBytes: 100,
             outboxBytes: .init(maximumBytes: 20, highWater: 10, lowWater: 4))
         _ = state.ready(.listener, generation: 0)
@@ -374,7 +382,7 @@ final class ClusterLinkTests: XCTestCase {
     /// to wait until the tokens for the next payload are there, and over any stretch of time no more than the
     /// bucket plus the rate's worth is taken.
     func testSendingIsPacedAtTheSendRate() {
-        var state = ClusterLinkState(
+        var state = NotifyTransportState(
             maximumInbox: 10, maximumOutbox: 1_000, maximumBatchCount: 100, maximumBatchBytes: 10_000,
             sendRate: .init(bytesPerSecond: 1_000, burst: 100))
         _ = state.ready(.listener, generation: 0)
@@ -405,14 +413,14 @@ final class ClusterLinkTests: XCTestCase {
 
 // MARK: - Helpers
 
-private let quietLogger: Logger = {
+let quietLogger: Logger = {
     var logger = Logger(label: "cluster-link-test")
     logger.logLevel = .critical
     return logger
 }()
 
 /// Polls `condition` until it holds, failing after `timeout` — a wait on a condition, not a timed assertion.
-private func waitUntil(
+func waitUntil(
     _ what: String, timeout: TimeInterval = 60, file: StaticString = #filePath, line: UInt = #line,
     _ condition: () -> Bool
 ) throws {
@@ -426,35 +434,35 @@ private func waitUntil(
     }
 }
 
-/// Starts a link and keeps everything it reports, the way the chat layer will: each wake-up takes the whole
-/// inbox (here directly on the link's thread).
+/// Starts a transport and keeps everything it reports, the way the chat layer does: each wake-up takes the
+/// whole inbox (here directly on the transport's thread).
 ///
 /// `@unchecked Sendable`: `events` is only read and written with `condition` locked.
-private final class LinkRecorder: @unchecked Sendable {
-    let link: ClusterLink
+final class LinkRecorder: @unchecked Sendable {
+    let link: NotifyTransport
     private let condition = NSCondition()
-    private var events: [ClusterLink.Event] = []
+    private var events: [ClusterTransportEvent] = []
 
     struct Snapshot {
-        var events: [ClusterLink.Event]
+        var events: [ClusterTransportEvent]
         var payloads: [String] {
-            events.flatMap { event -> [String] in
-                if case .payloads(let payloads) = event { return payloads }
-                return []
+            events.compactMap { event -> String? in
+                if case .payload(let payload) = event { return payload }
+                return nil
             }
         }
-        var connectionEvents: [ClusterLink.Event] {
-            events.filter { if case .payloads = $0 { false } else { true } }
+        var connectionEvents: [ClusterTransportEvent] {
+            events.filter { if case .payload = $0 { false } else { true } }
         }
     }
 
-    init(_ link: ClusterLink) {
+    init(_ link: NotifyTransport) {
         self.link = link
-        link.start { [weak self] in self?.take() }
+        link.start(wake: { [weak self] in self?.take() })
     }
 
     private func take() {
-        let taken = link.takeInbox()
+        let taken = link.take()
         condition.lock()
         events += taken
         condition.broadcast()
@@ -468,7 +476,7 @@ private final class LinkRecorder: @unchecked Sendable {
     }
 
     var payloads: [String] { snapshot.payloads }
-    var connectionEvents: [ClusterLink.Event] { snapshot.connectionEvents }
+    var connectionEvents: [ClusterTransportEvent] { snapshot.connectionEvents }
 
     /// Waits until `predicate` holds for what was recorded, failing after `timeout`.
     func waitFor(
