@@ -11,7 +11,7 @@ public struct WebConfiguration: Sendable {
     /// Origins other than the page's own that may open `/chat` (`--web-origin`, e.g. `https://chat.example`).
     /// A browser always sends `Origin` with a WebSocket; one that matches neither the `Host` it asked for nor
     /// this list is refused with 403, so another site cannot make its visitors' browsers join.
-    public var allowedOrigins: Set<String> = []
+    public var allowedOrigins: [String] = []
     /// The request line and headers of one request, in bytes, at most; more is `431`.
     public var maximumHeaderBytes = 8 * 1024
     /// Header fields in one request, at most; more is `431`.

@@ -11,7 +11,7 @@ struct WebSocketAdmission: Sendable {
 
     let allowedOrigins: Set<WebOrigin>
 
-    init(allowedOrigins: Set<String>) {
+    init(allowedOrigins: some Sequence<String>) {
         self.allowedOrigins = Set(allowedOrigins.compactMap(WebOrigin.init(parsing:)))
     }
 

@@ -13,7 +13,6 @@ struct Serve: AsyncParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Run the chat server (the default).")
 
     @OptionGroup var common: CommonOptions
-    @OptionGroup var web: WebOptions  // issue 25: --web, --web-origin, --metrics
 
     @OptionGroup var options: ServeOptions
 
@@ -87,7 +86,7 @@ struct Serve: AsyncParsableCommand {
         let pool = DatabasePool(
             url: configuration.database, numberOfThreads: configuration.databaseThreads, logger: logger)
         let server = ChatServer(configuration: configuration, pool: pool, logger: logger)
-        try web.attach(to: server)  // issue 25
+        loaded.settings.attachWeb(to: server)
         let settings = SettingsReloader(loader: loader, loaded: loaded, server: server, logger: logger)
         // Under systemd (Type=notify): READY=1, RELOADING=1, STATUS=, STOPPING=1.
         let systemd = SystemdNotifier(environment: ProcessInfo.processInfo.environment).map {
