@@ -403,7 +403,9 @@ public final class ChatServer: Service {
                     // further reads while it has input queued, so this is what a flooding client can make the
                     // server hold between two turns of the loop.
                     try options.setOption(.maxMessagesPerRead, value: ChatServer.readsPerEvent)
-                    try frontDoor.install(on: channel) { door in ChatSession(hub: hub.value, frontDoor: door) }
+                    try frontDoor.install(on: channel, maximumLineLength: hub.value.configuration.maximumLineLength) { door in
+                        ChatSession(hub: hub.value, frontDoor: door)
+                    }
                 }
             }
         switch endpoint.socketEndpoint {

@@ -3,17 +3,19 @@ import SwitchboardProtocol
 import SwitchboardHistory
 import SwitchboardCluster
 
-/// One connection's protocol object (Twisted's `Protocol`/`LineReceiver`): frames telnet input into lines,
-/// turns lines into commands, and talks to the ``ChatHub``.
+/// One connection's protocol object (Twisted's `Protocol`): takes lines, turns them into commands, and talks
+/// to the ``ChatHub``. It knows lines, not telnet: the transport in front of it frames the bytes.
 ///
-/// Pipeline: `[ChatSession]` alone; it frames bytes itself with a ``TelnetLineParser`` so the line limit,
-/// the traffic counters and the input back-pressure all live in one place.
+/// Pipeline: `[front door: TLS, PROXY] [TelnetLineHandler] [ChatSession]` — the line handler frames telnet
+/// (with the line limit) and passes on ``LineInput``: lines, over-long lines, AYT, the negotiation answers to
+/// send in order with the rest, and each read's size for the traffic counts. Another transport (a WebSocket
+/// frame is a line) puts its own handler there.
 ///
 /// Input is queued, then worked off in bounded turns:
 /// ```
-///  channelRead(bytes) ─▶ parser ─▶ inbound events ─▶ drain(): one event at a time, while the hub's
-///                                                    per-tick fan-out budget lasts
-///                                   └─ not empty? NIO's read() is held: TCP pushes back on the client
+///  channelRead(LineInput) ─▶ InboundQueue ─▶ drain() at the end of the read: one input at a time, while the
+///                                            hub's per-tick fan-out budget lasts
+///                             └─ not empty? NIO's read() is held: TCP pushes back on the client
 /// ```
 /// So one client's read can cause only a bounded amount of work before the loop serves timers, other
 /// sockets and the history writer; the rest waits for the next turn (``ChatHub`` resumes parked sessions).
@@ -31,7 +33,7 @@ import SwitchboardCluster
 ///
 /// Ownership: created for one channel and used only on that channel's event loop, which is the hub's.
 public final class ChatSession: ChannelDuplexHandler {
-    public typealias InboundIn = ByteBuffer
+    public typealias InboundIn = LineInput
     public typealias OutboundIn = ByteBuffer
     public typealias OutboundOut = ByteBuffer
 
@@ -46,9 +48,8 @@ public final class ChatSession: ChannelDuplexHandler {
         case closed
     }
 
-    /// Input held before this session is worked off, at most (telnet's EOF path reads everything the
-    /// kernel holds at once, whatever back-pressure says); more is dropped.
-    static let maximumBufferedInput = 512 * 1024
+    /// Input held before this session is worked off, at most (see ``InboundQueue``).
+    static let maximumBufferedInput = InboundQueue.maximumBytes
     /// Database replies (`/history`, `/seen`) one client may have outstanding; more input waits.
     static let maximumOutstandingReplies = 4
 
@@ -58,7 +59,6 @@ public final class ChatSession: ChannelDuplexHandler {
     /// Whether the hub has recorded this connection's row (history and leave notices follow only then).
     private var recordedOpen = false
     private var context: ChannelHandlerContext?
-    private var parser: TelnetLineParser
     private var state = State.connecting
     /// The reason recorded in the history row, and the one shown in the leave notice.
     private var closeReason: (recorded: String, shown: String)?
@@ -90,9 +90,8 @@ public final class ChatSession: ChannelDuplexHandler {
         return false
     }
 
-    // Input waiting to be worked off.
-    private var inbound = CircularBuffer<TelnetLineParser.Event>()
-    private var inboundBytes = 0
+    /// Input waiting to be worked off.
+    private var inbound = InboundQueue()
     private var draining = false
     /// The hub is deciding a command of this client's (a `/nick` the database decides, in cluster mode): the
     /// input after it waits, so the client's commands take effect in the order it sent them.
@@ -103,8 +102,6 @@ public final class ChatSession: ChannelDuplexHandler {
     private var readHeld = false
     /// The client half-closed: answer what it sent, then close.
     private var inputClosed = false
-    /// Input was dropped (over ``maximumBufferedInput``) and the client told, since the queue was last empty.
-    private var toldOfDroppedInput = false
     /// Lines a client may say in one "behind" episode (``ChatHub/setBehind(_:_:)``) before its input waits
     /// for the episode to end: someone chatting along says a few and goes on; a flooder is held.
     static let linesPerBehindEpisode = 16
@@ -130,18 +127,26 @@ public final class ChatSession: ChannelDuplexHandler {
     public let transport: ChatTransport
 
     /// Creates the handler for one connection of `hub`, behind `frontDoor` (plain telnet: none). `transport`
-    /// other than telnet: the handler in front of this one hands it each line as bytes ending in LF (a
-    /// WebSocket text frame, say).
+    /// says how the client came (telnet, or a WebSocket whose `WebSocketLineAdapter` hands this session
+    /// ``LineInput`` as the telnet framing does); it shows in the history's `peer` and the metrics.
     public init(hub: ChatHub, frontDoor: FrontDoor = .none, transport: ChatTransport = .telnet) {
         self.hub = hub
         self.frontDoor = frontDoor
         self.transport = transport
-        self.parser = TelnetLineParser(maximumLineLength: hub.configuration.maximumLineLength)
         // The loop's clock (virtual on an EmbeddedEventLoop, so tests can drive time).
         self.lastActivity = hub.eventLoop.now
         self.flood = TokenBucket(
             rate: hub.configuration.floodRate, burst: hub.configuration.floodBurst, now: hub.eventLoop.now)
         self.acceptedAt = hub.eventLoop.now
+    }
+
+    /// The telnet framing in front of a chat session: lines of at most `maximumLineLength` bytes; negotiation
+    /// answers and read sizes passed to the session (it sends the answers in order with its output and counts
+    /// the bytes); reads not held for writability (the session enforces `--max-sendq` itself).
+    public static func telnetFraming(maximumLineLength: Int) -> TelnetLineHandler {
+        TelnetLineHandler(
+            maximumLineLength: maximumLineLength,
+            options: .init(passesReplies: true, passesByteCounts: true, holdsReadsWhileUnwritable: false))
     }
 
     // MARK: - Channel events
@@ -256,36 +261,31 @@ public final class ChatSession: ChannelDuplexHandler {
     }
 
     public func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        let buffer = unwrapInboundIn(data)
-        traffic.bytesIn += Int64(buffer.readableBytes)
-        hub.counters.bytesIn += Int64(buffer.readableBytes)
+        let input = unwrapInboundIn(data)
+        if case .received(let bytes) = input {
+            traffic.bytesIn += Int64(bytes)
+            hub.counters.bytesIn += Int64(bytes)
+            return
+        }
         switch state {
         case .refused, .refusedAtTheDoor, .closing, .closed, .connecting: return
         case .atTheDoor, .admitted, .joined: break
         }
-        // The parser only collects events; nothing runs from inside it, so it is never re-entered.
-        var events: [TelnetLineParser.Event] = []
-        buffer.withUnsafeReadableBytes { bytes in parser.feed(bytes) { events.append($0) } }
-        for event in events {
-            let size = ChatSession.size(of: event)
-            guard inboundBytes + size <= ChatSession.maximumBufferedInput else {
-                // The rest of this read goes too, so what is kept stays in order; said once until the queue empties.
-                hub.logger.debug("input dropped: too much buffered", metadata: ["peer": "\(peer)"])
-                if !toldOfDroppedInput {
-                    toldOfDroppedInput = true
-                    send(ChatText.inputDropped(max: ChatSession.maximumBufferedInput))
-                }
-                break
-            }
-            inbound.append(event)
-            inboundBytes += size
+        if case .dropped(let first) = inbound.append(input) {
+            hub.logger.debug("input dropped: too much buffered", metadata: ["peer": "\(peer)"])
+            if first { send(ChatText.inputDropped(max: ChatSession.maximumBufferedInput)) }
         }
+    }
+
+    public func channelReadComplete(context: ChannelHandlerContext) {
+        inbound.readComplete()
         if hub.isInCallout {
             // NIO read this socket from inside the hub's own flush or close work: do the work later.
             hub.park(self)
         } else {
             drain()
         }
+        context.fireChannelReadComplete()
     }
 
     public func read(context: ChannelHandlerContext) {
@@ -331,11 +331,6 @@ public final class ChatSession: ChannelDuplexHandler {
 
     // MARK: - Input
 
-    private static func size(of event: TelnetLineParser.Event) -> Int {
-        if case .line(let bytes) = event { return bytes.count + 1 }
-        return 1
-    }
-
     /// Works off queued input while the hub's budget lasts (else parks until the hub resumes it), then lets
     /// NIO read again; after a half-close with everything answered, closes.
     func drain() {
@@ -361,15 +356,12 @@ public final class ChatSession: ChannelDuplexHandler {
                 return
             }
             inbound.removeFirst()
-            inboundBytes -= ChatSession.size(of: event)
             handle(event)
         }
         guard isJoined else {
             inbound.removeAll()
-            inboundBytes = 0
             return
         }
-        toldOfDroppedInput = false
         if inputClosed {
             if output.outstandingReplies == 0 { close(reason: "connection closed") }
         } else if readHeld, let context {
@@ -378,18 +370,18 @@ public final class ChatSession: ChannelDuplexHandler {
         }
     }
 
-    private func handle(_ event: TelnetLineParser.Event) {
+    private func handle(_ event: LineInput) {
         switch event {
         case .line(let raw):
             traffic.linesIn += 1
             hub.counters.linesIn += 1
             lastActivity = hub.eventLoop.now
             handleLine(raw)
-        case .lineTooLong:
+        case .lineTooLong(let maximum):
             traffic.linesIn += 1
             hub.counters.linesIn += 1
             lastActivity = hub.eventLoop.now
-            send(ChatText.lineTooLong(max: parser.maximumLineLength))  // the limit this connection started with
+            send(ChatText.lineTooLong(max: maximum))  // the limit this connection started with
         case .reply(let bytes):
             // Telnet's answer (WILL TIMING-MARK, WONT/DONT): raw bytes, never sanitised. Until a Ctrl-C's timing
             // mark is answered, telnet shows nothing the server sends.
@@ -398,6 +390,8 @@ public final class ChatSession: ChannelDuplexHandler {
             if output.enqueue(buffer, countsAsLine: false) { hub.markDirty(self) }
         case .areYouThere:
             send(ChatText.stillHere)
+        case .received:
+            break  // counted as it arrived, never queued
         }
     }
 
@@ -560,7 +554,6 @@ public final class ChatSession: ChannelDuplexHandler {
         state = .closed
         output.close()
         inbound.removeAll()
-        inboundBytes = 0
         guard let id else { return }  // refused connections were never admitted
         guard recordedOpen else { return hub.withdraw(self, id) }  // it never got through the front door
         let reason = closeReason ?? ("connection closed", "connection closed")

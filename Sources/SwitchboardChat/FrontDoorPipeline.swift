@@ -6,11 +6,12 @@ import SwitchboardProtocol
 /// What one listener puts in front of each new connection's ``ChatSession``:
 ///
 /// ```
-///   tcp:, unix:, systemd:     [ChatSession]
-///   ssl:                                          [NIOSSLServerHandler][FrontDoorHandler][ChatSession]
-///   haproxy:…                 [ProxyHeaderHandler]                     [FrontDoorHandler][ChatSession]
-///   haproxy:ssl:…             [ProxyHeaderHandler][NIOSSLServerHandler][FrontDoorHandler][ChatSession]
+///   tcp:, unix:, systemd:                                                  [TelnetLineHandler][ChatSession]
+///   ssl:                                      [NIOSSLServerHandler][FrontDoorHandler][TelnetLineHandler][ChatSession]
+///   haproxy:…             [ProxyHeaderHandler]                     [FrontDoorHandler][TelnetLineHandler][ChatSession]
+///   haproxy:ssl:…         [ProxyHeaderHandler][NIOSSLServerHandler][FrontDoorHandler][TelnetLineHandler][ChatSession]
 /// ```
+/// The telnet framing sits in front of the session, which knows only lines (``LineInput``).
 /// On a `haproxy:` endpoint a connection from an IP address outside `--trusted-proxy` is closed before any
 /// handler is added, and counted; Unix socket peers are trusted (the socket file's permissions decide who
 /// may connect).
@@ -40,13 +41,14 @@ struct FrontDoorPipeline: Sendable {
         self.logger = logger
     }
 
-    /// Adds the handlers for a new connection, ending with `session(door)`. Returns `false` for an untrusted
+    /// Adds the handlers for a new connection, ending with the telnet framing and `session(door)`. Returns `false` for an untrusted
     /// proxy, whose connection gets only a handler that closes it as soon as it is active (closing it here,
     /// before it is registered, would make the listener see an error).
     @discardableResult
-    func install(on channel: any Channel, session: (FrontDoor) -> ChatSession) throws -> Bool {
+    func install(on channel: any Channel, maximumLineLength: Int, session: (FrontDoor) -> ChatSession) throws -> Bool {
         let pipeline = channel.pipeline.syncOperations
         guard door != .none else {
+            try pipeline.addHandler(ChatSession.telnetFraming(maximumLineLength: maximumLineLength))
             try pipeline.addHandler(session(door))
             return true
         }
@@ -69,6 +71,7 @@ struct FrontDoorPipeline: Sendable {
         }
         try pipeline.addHandler(
             FrontDoorHandler(door: door, handshakeTimeout: handshakeTimeout, counters: counters, logger: logger))
+        try pipeline.addHandler(ChatSession.telnetFraming(maximumLineLength: maximumLineLength))
         try pipeline.addHandler(session(door))
         return true
     }

@@ -12,7 +12,8 @@ import NIOCore
 /// ```
 /// - Lines end at CRLF, LF, CR NUL or a lone CR; ``Input/line(_:)`` carries the content without the terminator,
 ///   as raw bytes (not decoded, not sanitised).
-/// - Telnet negotiation is answered here, the way the chat answers it (DESIGN.md's telnet contract):
+/// - Telnet negotiation is answered here (or, with ``Options/passesReplies``, passed on for the server behind
+///   to send in order with its output), the way the chat answers it (DESIGN.md's telnet contract):
 ///   `IAC DO TIMING-MARK` gets `IAC WILL TIMING-MARK` every time; any other `DO`/`WILL` is refused once per
 ///   option (`WONT`/`DONT`); `IAC IP`/`AO`/`EL` drop the partial line, `IAC EC` erases its last character;
 ///   subnegotiations are discarded. The server behind never sees a telnet byte, only ``Input``.
@@ -38,14 +39,25 @@ public final class TelnetLineHandler: ChannelDuplexHandler {
     public typealias OutboundIn = ByteBuffer
     public typealias OutboundOut = ByteBuffer
 
-    /// What the handler passes on, in input order.
-    public enum Input: Equatable, Sendable {
-        /// A complete line's content without its terminator: raw bytes, at most ``maximumLineLength`` of them.
-        case line([UInt8])
-        /// A line outgrew `maximumLineLength` content bytes; it is being discarded up to its terminator.
-        case lineTooLong(maximumLineLength: Int)
-        /// The client sent telnet's `IAC AYT` (Are You There): it expects a visible answer.
-        case areYouThere
+    /// What the handler passes on, in input order (see ``LineInput``).
+    public typealias Input = LineInput
+
+    /// How the handler behaves beyond framing.
+    public struct Options: Sendable, Equatable {
+        /// Telnet's negotiation answers are passed on as ``LineInput/reply(_:)`` for the server behind to send
+        /// in order with its own output, instead of being written here (the chat keeps one output order).
+        public var passesReplies = false
+        /// Each read's size is passed on first as ``LineInput/received(bytes:)`` (for traffic counts).
+        public var passesByteCounts = false
+        /// `read()` is held while the channel is not writable (a client that does not read is not read either);
+        /// off for a server that enforces its own send-queue limit.
+        public var holdsReadsWhileUnwritable = true
+
+        public init(passesReplies: Bool = false, passesByteCounts: Bool = false, holdsReadsWhileUnwritable: Bool = true) {
+            self.passesReplies = passesReplies
+            self.passesByteCounts = passesByteCounts
+            self.holdsReadsWhileUnwritable = holdsReadsWhileUnwritable
+        }
     }
 
     /// The line limit unless the caller says otherwise (the chat's `--max-line` default too).
@@ -57,16 +69,20 @@ public final class TelnetLineHandler: ChannelDuplexHandler {
     /// A `read()` arrived while the channel was not writable; it is passed on when the channel is writable again.
     private var readHeld = false
 
+    private let options: Options
+
     /// The most content bytes a line may have.
     public var maximumLineLength: Int { parser.maximumLineLength }
 
     /// Creates the handler for one channel. `maximumLineLength` must be positive.
-    public init(maximumLineLength: Int = TelnetLineHandler.defaultMaximumLineLength) {
+    public init(maximumLineLength: Int = TelnetLineHandler.defaultMaximumLineLength, options: Options = Options()) {
         self.parser = TelnetLineParser(maximumLineLength: maximumLineLength)
+        self.options = options
     }
 
     public func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         let buffer = unwrapInboundIn(data)
+        if options.passesByteCounts { context.fireChannelRead(wrapInboundOut(.received(bytes: buffer.readableBytes))) }
         // Collected first and passed on after: what the handlers behind do (write, flush, close) can make NIO call
         // back into this handler, and the parser must not be in the middle of a feed when it does.
         var events: [TelnetLineParser.Event] = []
@@ -79,6 +95,8 @@ public final class TelnetLineHandler: ChannelDuplexHandler {
                 context.fireChannelRead(wrapInboundOut(.lineTooLong(maximumLineLength: parser.maximumLineLength)))
             case .areYouThere:
                 context.fireChannelRead(wrapInboundOut(.areYouThere))
+            case .reply(let bytes) where options.passesReplies:
+                context.fireChannelRead(wrapInboundOut(.reply(bytes)))
             case .reply(let bytes):
                 context.write(wrapOutboundOut(context.channel.allocator.buffer(bytes: bytes)), promise: nil)
                 needsFlush = true
@@ -95,7 +113,7 @@ public final class TelnetLineHandler: ChannelDuplexHandler {
     }
 
     public func read(context: ChannelHandlerContext) {
-        if context.channel.isWritable {
+        if !options.holdsReadsWhileUnwritable || context.channel.isWritable {
             context.read()
         } else {
             readHeld = true

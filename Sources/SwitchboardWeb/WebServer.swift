@@ -88,10 +88,11 @@ public final class WebServer: ChatServerAttachment {
                         try options.setOption(
                             .writeBufferWaterMark, value: .init(low: max(1, sendQueue / 2), high: max(2, sendQueue)))
                         try options.setOption(.maxMessagesPerRead, value: 1)
+                        let chatHub = hub.value
                         let adapter = WebSocketLineAdapter(
-                            hub: hub.value, maximumLineLength: chat.maximumLineLength,
+                            maximumLineLength: chat.maximumLineLength,
                             maximumFragments: configuration.maximumFragmentsPerMessage,
-                            pingInterval: configuration.pingInterval)
+                            pingInterval: configuration.pingInterval, isShuttingDown: { chatHub.isShuttingDown })
                         try sync.addHandler(adapter)
                         try sync.addHandler(ChatSession(hub: hub.value, transport: .websocket))
                         adapter.sessionAdded()

@@ -1,19 +1,26 @@
 import NIOCore
 import NIOWebSocket
 import SwitchboardChat
+import SwitchboardProtocol
 
 /// Puts a ``ChatSession`` on a WebSocket: the handler in front of the session on an upgraded `/chat`
 /// connection. One text frame is one line, both ways.
 ///
 /// ```
-///  socket ─▶ WebSocketFrameDecoder ─▶ [this] ─▶ ChatSession ─▶ ChatHub
-///            frames                   line + LF (bytes)       the same commands, limits, flood control
+///  socket ─▶ WebSocketFrameDecoder ─▶ [this] ─────────────────────▶ ChatSession ─▶ ChatHub
+///            frames                   LineInput: .received(bytes:)   the same commands, limits, flood control
+///                                     per frame, .line per message
 ///  socket ◀─ WebSocketFrameEncoder ◀─ [this] ◀─ ChatSession
 ///            one text frame per line  CRLF-ended lines
 /// ```
-/// The session frames its input with the telnet parser; a line handed to it here ends in LF and holds no CR,
-/// LF or IAC (0xFF is never UTF-8), so the parser passes it through whole. What the session writes is whole
-/// CRLF lines; each becomes a frame without its CRLF.
+/// This is the WebSocket's counterpart of the telnet pipeline's `TelnetLineHandler`: the session knows lines
+/// (``LineInput``), not transports. Each frame's wire size (header, mask and payload) is passed on as
+/// `.received(bytes:)` for the traffic counts, each whole text message as one `.line` (UTF-8, no CR or LF);
+/// the session works its queue off at `channelReadComplete`, which the decoder fires after each socket read
+/// and which passes through here. A message over `--max-line` is not a `.lineTooLong`: the frame decoder
+/// refuses it before reading its payload, and the connection is closed with 1009 (a WebSocket client cannot be
+/// told mid-frame to skip the rest). What the session writes is whole CRLF lines; each becomes a frame
+/// without its CRLF.
 ///
 /// Liveness: a client silent for a ``WebConfiguration/pingInterval`` is pinged; one that still has sent
 /// nothing (not even the pong) an interval later is closed with 1001. A close the session asks for (a
@@ -23,13 +30,14 @@ import SwitchboardChat
 /// Ownership: one per channel, on the hub's event loop.
 final class WebSocketLineAdapter: ChannelDuplexHandler, RemovableChannelHandler {
     typealias InboundIn = WebSocketFrame
-    typealias InboundOut = ByteBuffer
+    typealias InboundOut = LineInput
     typealias OutboundIn = ByteBuffer
     typealias OutboundOut = WebSocketFrame
 
     private var assembler: WebSocketLineAssembler
     private let pingInterval: TimeAmount
-    private let hub: ChatHub
+    /// Whether the server is stopping (the hub's flag, read on its loop): a close then says 1001, not 1000.
+    private let isShuttingDown: () -> Bool
     private var context: ChannelHandlerContext?
     private var pingTimer: Scheduled<Void>?
     private var heardSinceTick = true
@@ -38,8 +46,8 @@ final class WebSocketLineAdapter: ChannelDuplexHandler, RemovableChannelHandler 
     /// Output bytes after the last CRLF (a write that ended mid-line; the session does not do that).
     private var pendingOutput: [UInt8] = []
 
-    init(hub: ChatHub, maximumLineLength: Int, maximumFragments: Int, pingInterval: TimeAmount) {
-        self.hub = hub
+    init(maximumLineLength: Int, maximumFragments: Int, pingInterval: TimeAmount, isShuttingDown: @escaping () -> Bool) {
+        self.isShuttingDown = isShuttingDown
         self.assembler = WebSocketLineAssembler(maximumLineLength: maximumLineLength, maximumFragments: maximumFragments)
         self.pingInterval = pingInterval
     }
@@ -79,12 +87,11 @@ final class WebSocketLineAdapter: ChannelDuplexHandler, RemovableChannelHandler 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         heardSinceTick = true
         pingOutstanding = false
-        switch assembler.receive(unwrapInboundIn(data)) {
+        let frame = unwrapInboundIn(data)
+        if !closeSent { context.fireChannelRead(wrapInboundOut(.received(bytes: WebSocketLineAdapter.wireSize(of: frame)))) }
+        switch assembler.receive(frame) {
         case .line(let bytes):
-            var line = context.channel.allocator.buffer(capacity: bytes.count + 1)
-            line.writeBytes(bytes)
-            line.writeInteger(UInt8(ascii: "\n"))
-            context.fireChannelRead(wrapInboundOut(line))
+            context.fireChannelRead(wrapInboundOut(.line(bytes)))
         case .pong(let data):
             context.writeAndFlush(wrapOutboundOut(WebSocketFrame(fin: true, opcode: .pong, data: data)), promise: nil)
         case .close(let code, let reason):
@@ -92,6 +99,14 @@ final class WebSocketLineAdapter: ChannelDuplexHandler, RemovableChannelHandler 
         case .none:
             break
         }
+    }
+
+    /// The bytes `frame` took on the wire: the 2-byte header, the extended length (2 or 8 bytes past 125 and
+    /// 65535), the mask key, the payload.
+    static func wireSize(of frame: WebSocketFrame) -> Int {
+        let payload = frame.length
+        let extendedLength = payload > 65_535 ? 8 : payload > 125 ? 2 : 0
+        return 2 + extendedLength + (frame.maskKey == nil ? 0 : 4) + payload
     }
 
     private func tick() {
@@ -147,7 +162,7 @@ final class WebSocketLineAdapter: ChannelDuplexHandler, RemovableChannelHandler 
             return
         }
         closeSent = true
-        let code: WebSocketErrorCode = hub.isShuttingDown ? .goingAway : .normalClosure
+        let code: WebSocketErrorCode = isShuttingDown() ? .goingAway : .normalClosure
         var data = context.channel.allocator.buffer(capacity: 2)
         data.write(webSocketErrorCode: code)
         context.writeAndFlush(wrapOutboundOut(WebSocketFrame(fin: true, opcode: .connectionClose, data: data)), promise: nil)

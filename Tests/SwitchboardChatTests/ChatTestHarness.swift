@@ -56,12 +56,17 @@ final class ChatTestHarness {
         var isActive: Bool { channel.isActive }
     }
 
-    /// Connects a new client from its own address (or `address`), behind `frontDoor` (none: plain telnet).
+    /// Connects a new client from its own address (or `address`), behind `frontDoor` (none: plain telnet), with
+    /// telnet framing in front of its session unless `telnet` is false.
     @discardableResult
-    func connect(from address: String? = nil, frontDoor: FrontDoor = .none) throws -> Client {
+    func connect(from address: String? = nil, frontDoor: FrontDoor = .none, telnet: Bool = true) throws -> Client {
         let channel = EmbeddedChannel(loop: loop)
         let client = Client(channel: channel)
         try channel.pipeline.syncOperations.addHandler(client.flushes)
+        if telnet {  // else the test is the transport: it writes LineInput
+            try channel.pipeline.syncOperations.addHandler(
+                ChatSession.telnetFraming(maximumLineLength: hub.configuration.maximumLineLength))
+        }
         try channel.pipeline.syncOperations.addHandler(ChatSession(hub: hub, frontDoor: frontDoor))
         let ip = address ?? "192.0.2.\(nextAddress)"
         // EmbeddedChannel takes its remote address from connect(to:): "connect" to the client's address.

@@ -1,4 +1,5 @@
 import NIOCore
+import SwitchboardProtocol
 import XCTest
 
 /// Telnet as a real client speaks it (bytes captured from inetutils telnet 2.4), through a session.
@@ -54,5 +55,26 @@ final class TelnetSessionTests: XCTestCase {
             "* /history shows 1 to 200 lines; showing 1", "* end of history",
             "* /history shows 1 to 200 lines; showing 200", "* end of history",
         ])
+    }
+}
+
+/// The session knows lines, not telnet: another transport hands it ``LineInput`` and the chat is the same.
+final class LineTransportTests: XCTestCase {
+    func testASessionWithoutTelnetFramingChatsWithTelnetClients() throws {
+        let chat = ChatTestHarness()
+        let alice = try chat.join()
+        let browser = try chat.connect(telnet: false)
+        XCTAssertEqual(try browser.lines().first?.hasPrefix("* Welcome, guest2! 2 clients connected"), true)
+        _ = try alice.lines()
+        try browser.channel.writeInbound(LineInput.received(bytes: 9))
+        try browser.channel.writeInbound(LineInput.line(Array("hi there".utf8)))
+        XCTAssertEqual(try alice.lines(), ["<guest2> hi there"])
+        // Bytes that would be telnet commands are just text here (sanitised like any line).
+        try browser.channel.writeInbound(LineInput.line([0xff, 0xf4] + Array("x".utf8)))
+        XCTAssertEqual(try alice.lines().count, 1)
+        try browser.channel.writeInbound(LineInput.lineTooLong(maximumLineLength: 1024))
+        XCTAssertEqual(try browser.lines(), ["! line too long (max 1024 bytes)"])
+        try alice.send("/who\r\n")
+        XCTAssertEqual(try alice.lines(), ["* 2 connected: guest1, guest2"])
     }
 }

@@ -159,6 +159,29 @@ final class TelnetLineHandlerTests: XCTestCase {
         XCTAssertTrue(try channel.finish().isClean)
     }
 
+    // MARK: options (the chat's framing)
+
+    /// With `passesReplies` and `passesByteCounts` (how the chat uses it) the answers go to the handler behind in
+    /// input order, for it to send in order with its own output, and nothing is written here.
+    func testRepliesAndByteCountsArePassedOnInOrderWhenAskedFor() throws {
+        let channel = EmbeddedChannel()
+        try channel.pipeline.syncOperations.addHandler(
+            TelnetLineHandler(options: .init(passesReplies: true, passesByteCounts: true, holdsReadsWhileUnwritable: false)))
+        try channel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 4000)).wait()
+        let bytes = Array("a\n".utf8) + [Self.iac, Self.do, Self.timingMark] + Array("b\n".utf8)
+        try channel.writeInbound(buffer(bytes))
+        XCTAssertEqual(
+            try readInputs(channel),
+            [.received(bytes: bytes.count), line("a"), .reply([Self.iac, Self.will, Self.timingMark]), line("b")])
+        XCTAssertEqual(try readReplies(channel), [], "nothing written by the framing itself")
+        channel.isWritable = false
+        let reads = ReadCounter()
+        try channel.pipeline.syncOperations.addHandler(reads, position: .first)
+        channel.read()
+        XCTAssertEqual(reads.count, 1, "reads are not held for writability when the server behind enforces its own limit")
+        XCTAssertTrue(try channel.finish().isClean)
+    }
+
     // MARK: - Helpers
 
     private func makeChannel(maximumLineLength: Int = TelnetLineHandler.defaultMaximumLineLength) throws -> EmbeddedChannel {

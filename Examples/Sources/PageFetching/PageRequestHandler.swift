@@ -100,6 +100,8 @@ public final class PageRequestHandler: ChannelInboundHandler {
             finish("! line too long (max \(maximum) bytes)\r\n", context)
         case .areYouThere:
             context.writeAndFlush(wrapOutboundOut(ByteBuffer(string: "* yes, still here\r\n")), promise: nil)
+        case .reply, .received:
+            break  // not asked for (TelnetLineHandler.Options)
         }
     }
 

@@ -56,6 +56,7 @@ final class CountingProtocol: ChannelInboundHandler {
         case .line: send("* \(count.sentence)", context)
         case .lineTooLong(let maximum): send("! line too long (max \(maximum) bytes)", context)
         case .areYouThere: send("* yes, still here", context)
+        case .reply, .received: break  // not asked for (TelnetLineHandler.Options)
         }
     }
 

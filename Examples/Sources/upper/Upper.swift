@@ -23,6 +23,7 @@ final class UpperProtocol: ChannelInboundHandler {
         case .line(let bytes): reply = String(decoding: bytes, as: UTF8.self).uppercased()
         case .lineTooLong(let maximum): reply = "! line too long (max \(maximum) bytes)"
         case .areYouThere: reply = "* yes, still here"
+        case .reply, .received: return  // not asked for (TelnetLineHandler.Options)
         }
         context.write(wrapOutboundOut(ByteBuffer(string: reply + "\r\n")), promise: nil)
     }
