@@ -237,7 +237,9 @@ public final class ChatServer: Service {
             logger.notice("listening", metadata: ["endpoint": "\(endpoint)", "address": "\(channel.localAddress?.displayString ?? "?")"])
         }
         // Issue 25 hook: the attachments start once the hub runs and the chat listens (before readiness).
-        let runtime = ChatServerRuntime(server: self, hub: hub, pool: pool, configuration: configuration, logger: logger)
+        let runtime = ChatServerRuntime(
+            server: self, hub: hub, pool: pool, configuration: configuration, logger: logger,
+            certificates: state.withLockedValue { $0.certificates })
         for attachment in state.withLockedValue({ $0.attachments }) {
             try await attachment.start(runtime)
             state.withLockedValue { $0.startedAttachments.append(attachment) }

@@ -1,6 +1,7 @@
 import Logging
 import NIOCore
 import SwitchboardDatabase
+import SwitchboardProtocol
 
 /// Something that serves beside the chat's own listeners on the same hub — the web listener, the metrics
 /// endpoint (`SwitchboardWeb`) — without the chat module knowing what it is.
@@ -14,6 +15,15 @@ public protocol ChatServerAttachment: AnyObject, Sendable {
     func start(_ runtime: ChatServerRuntime) async throws
     /// Stops accepting and closes what is not a chat session. Bounded; called at most once after a start.
     func stop() async
+    /// The certificate files of the attachment's `ssl:` endpoints: the server loads them at start with its own
+    /// (a bad file stops the start naming it), reloads them on SIGHUP and at `--tls-reload-interval`, and lends
+    /// them through ``ChatServerRuntime/certificates``. Read once, before the start.
+    var certificateFiles: [TLSFiles] { get }
+}
+
+extension ChatServerAttachment {
+    /// No `ssl:` endpoints.
+    public var certificateFiles: [TLSFiles] { [] }
 }
 
 /// What a running ``ChatServer`` lends its attachments.
@@ -30,4 +40,7 @@ public struct ChatServerRuntime: Sendable {
     public let configuration: ServerConfiguration
     /// The server's logger.
     public let logger: Logger
+    /// The loaded certificate of every `ssl:` endpoint, the attachments' included (``ChatServerAttachment/certificateFiles``):
+    /// each store hands out its current context, so a connection made after a reload gets the renewed one.
+    public let certificates: [TLSFiles: TLSCertificateStore]
 }

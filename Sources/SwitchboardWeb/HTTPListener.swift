@@ -3,6 +3,7 @@ import NIOConcurrencyHelpers
 import NIOCore
 import NIOHTTP1
 import NIOPosix
+import NIOSSL
 import SwitchboardChat
 import SwitchboardProtocol
 
@@ -10,9 +11,12 @@ import SwitchboardProtocol
 /// connection the same guarded pipeline.
 ///
 /// ```
-///  bytes ─▶ HTTPRequestDeadline ─▶ HTTP decoder (llhttp, head ≤ limits) ─▶ pipelining ─▶ [upgrade]
+///  bytes ─▶ [TLS] ─▶ HTTPRequestDeadline ─▶ HTTP decoder (llhttp, head ≤ limits) ─▶ pipelining ─▶ [upgrade]
 ///        ─▶ HTTPErrorResponder (431 / 400) ─▶ WebRequestHandler (refusals, WebRoutes) ─▶ response encoder
 /// ```
+/// On an `ssl:` endpoint NIOSSL's server handler comes first, with the certificate store's current context
+/// (so a renewal reaches new connections); the request-head deadline counts from the connection, so a
+/// handshake that stalls is closed with the head's timeout.
 /// Connections beyond ``WebConfiguration/maximumHTTPConnections`` get `503` and are closed at once; one that
 /// becomes a chat session (`/chat`) stops counting here (its ``Slot`` is released at the upgrade).
 ///
@@ -80,13 +84,18 @@ final class HTTPListener: Sendable {
                 + "Connection: close\r\n\r\n" + body)
     }()
 
-    /// Binds every endpoint; returns the bound addresses. A failure is a `ListenError` naming the endpoint.
-    func start(_ endpoints: [Endpoint]) async throws -> [SocketAddress] {
+    /// Binds every endpoint; returns the bound addresses. A failure is a `ListenError` naming the endpoint. An
+    /// `ssl:` endpoint's certificate must be in `certificates` (the server loaded it: ``ChatServerRuntime``).
+    func start(_ endpoints: [Endpoint], certificates: [TLSFiles: TLSCertificateStore] = [:]) async throws -> [SocketAddress] {
         var addresses: [SocketAddress] = []
         for endpoint in endpoints {
             let channel: any Channel
             do {
-                channel = try await makeBootstrap().bind(to: endpoint).get()
+                let tls = try endpoint.tlsFiles.map { files in
+                    guard let store = certificates[files] else { throw ChannelError.operationUnsupported }
+                    return store
+                }
+                channel = try await makeBootstrap(tls: tls).bind(to: endpoint).get()
             } catch {
                 throw ListenError(endpoint: endpoint, underlying: error)
             }
@@ -105,7 +114,7 @@ final class HTTPListener: Sendable {
         for connection in connections ?? [] { connection.close(promise: nil) }
     }
 
-    private func makeBootstrap() -> ServerBootstrap {
+    private func makeBootstrap(tls: TLSCertificateStore?) -> ServerBootstrap {
         let configuration = self.configuration
         let logger = self.logger
         let routes = self.routes
@@ -124,6 +133,7 @@ final class HTTPListener: Sendable {
                     channel.closeFuture.assumeIsolated().whenComplete { _ in slot.release() }
                     try options(channel)
                     let sync = channel.pipeline.syncOperations
+                    if let tls { try sync.addHandler(NIOSSLServerHandler(context: tls.context)) }
                     let deadline = HTTPRequestDeadline(timeout: configuration.headerTimeout)
                     let errorResponder = HTTPErrorResponder(logger: logger)
                     let requestHandler = WebRequestHandler(routes: routes, deadline: deadline, logger: logger)

@@ -31,6 +31,9 @@ public final class MetricsServer: ChatServerAttachment {
         self.registry = registry
     }
 
+    /// The certificate files of the `ssl:` endpoints (the server loads and reloads them).
+    public var certificateFiles: [TLSFiles] { endpoints.compactMap(\.tlsFiles) }
+
     /// The bound addresses, once started.
     public var addresses: [SocketAddress] { state.withLockedValue { $0.addresses } }
 
@@ -58,7 +61,7 @@ public final class MetricsServer: ChatServerAttachment {
             $0.listener = listener
             $0.metrics = metrics
         }
-        let addresses = try await listener.start(endpoints)
+        let addresses = try await listener.start(endpoints, certificates: runtime.certificates)
         state.withLockedValue { $0.addresses = addresses }
         for (endpoint, address) in zip(endpoints, addresses) {
             runtime.logger.notice(

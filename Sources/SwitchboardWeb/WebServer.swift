@@ -5,6 +5,7 @@ import NIOHTTP1
 import NIOWebSocket
 import SwitchboardChat
 import SwitchboardDatabase
+import SwitchboardProtocol
 
 /// The web listener (`--web`): the chat page, `/chat` as a WebSocket into the same hub as telnet, the
 /// dashboard (`/stats`) and `/api/stats`. Attached to a ``ChatServer`` (``ChatServer/attach(_:)``), it runs on
@@ -51,7 +52,7 @@ public final class WebServer: ChatServerAttachment {
             $0.listener = listener
             $0.stats = stats
         }
-        let addresses = try await listener.start(configuration.endpoints)
+        let addresses = try await listener.start(configuration.endpoints, certificates: runtime.certificates)
         state.withLockedValue { $0.addresses = addresses }
         for (endpoint, address) in zip(configuration.endpoints, addresses) {
             runtime.logger.notice(
@@ -101,6 +102,9 @@ public final class WebServer: ChatServerAttachment {
             return (upgraders: [upgrader], completionHandler: { _ in })
         }
     }
+
+    /// The certificate files of the `ssl:` endpoints (the server loads and reloads them).
+    public var certificateFiles: [TLSFiles] { configuration.endpoints.compactMap(\.tlsFiles) }
 
     /// How many times the dashboard's numbers were read from the history (tests: the cache).
     func statsReads() async throws -> Int {

@@ -110,7 +110,7 @@ struct ServeOptions: ParsableArguments {
     var trustedProxy: [String] = []
 
     @Option(name: .long, help: ArgumentHelp(
-        "Serve the chat page, /chat (WebSocket), /stats and /api/stats here; repeatable. tcp:PORT[:interface=ADDR], unix:PATH. Off by default.",
+        "Serve the chat page, /chat (WebSocket), /stats and /api/stats here; repeatable. tcp:PORT[:interface=ADDR], unix:PATH, ssl:PORT:privateKey=KEY.pem:certKey=CERT.pem. Off by default.",
         valueName: "endpoint"))
     var web: [String] = []
 

@@ -37,14 +37,14 @@ struct ServeSettings: Sendable {
         if !metrics.isEmpty { server.attach(MetricsServer(endpoints: metrics)) }
     }
 
-    /// A `tcp:` or `unix:` endpoint for `--web` or `--metrics`: those listeners do not terminate TLS or read
-    /// PROXY headers yet (put them behind a TLS-terminating proxy, or keep them on a private interface).
-    static func plainEndpoint(_ text: String) throws(SettingError) -> Endpoint {
+    /// A `tcp:`, `unix:` or `ssl:` endpoint for `--web` or `--metrics` (those listeners read no PROXY header and
+    /// take no socket from systemd yet).
+    static func webEndpoint(_ text: String) throws(SettingError) -> Endpoint {
         let endpoint: Endpoint
         do { endpoint = try Endpoint(parsing: text) } catch { throw SettingError("\(error)") }
         switch endpoint {
-        case .tcp, .unix: return endpoint
-        default: throw SettingError("the web and metrics listeners take tcp: or unix: endpoints (not ssl:, haproxy: or systemd: yet): \(text)")
+        case .tcp, .unix, .ssl: return endpoint
+        default: throw SettingError("the web and metrics listeners take tcp:, unix: or ssl: endpoints (not haproxy: or systemd: yet): \(text)")
         }
     }
 }

@@ -55,7 +55,7 @@ extension Setting {
                   do { return try IPAddressRange(parsing: text) } catch { throw SettingError("\(error)") }
               },
               show: { $0.description }),
-        .list("web", \.web.endpoints, live: false, parse: { try ServeSettings.plainEndpoint($0) }, show: { $0.specification }),
+        .list("web", \.web.endpoints, live: false, parse: { try ServeSettings.webEndpoint($0) }, show: { $0.specification }),
         .list("web-origin", \.web.allowedOrigins, live: false,
               parse: { text in
                   guard WebOrigin(parsing: text) != nil else {
@@ -64,7 +64,7 @@ extension Setting {
                   return text
               },
               show: { $0 }),
-        .list("metrics", \.metrics, live: false, parse: { try ServeSettings.plainEndpoint($0) }, show: { $0.specification }),
+        .list("metrics", \.metrics, live: false, parse: { try ServeSettings.webEndpoint($0) }, show: { $0.specification }),
         .text("log-level", \.logLevel, live: true,
               parse: { text in
                   guard let level = Logger.Level(rawValue: text) else {
