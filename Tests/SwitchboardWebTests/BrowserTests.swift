@@ -1,8 +1,10 @@
 import Foundation
 import NIOConcurrencyHelpers
 import NIOCore
+import SwitchboardChat
 import SwitchboardDatabase
 import SwitchboardHistory
+import SwitchboardProtocol
 import SwitchboardTestSupport
 import XCTest
 
@@ -27,8 +29,11 @@ final class BrowserTests: XCTestCase {
         super.tearDown()
     }
 
-    private func browser(height: Int = 760) async throws -> WebDriver.Browser {
-        let browser = try await driver().openBrowser(height: height)
+    private func browser(
+        width: Int = 1100, height: Int = 760, acceptingSelfSignedCertificates: Bool = false
+    ) async throws -> WebDriver.Browser {
+        let browser = try await driver().openBrowser(
+            width: width, height: height, acceptInsecureCertificates: acceptingSelfSignedCertificates)
         addTeardownBlock { await browser.close() }
         return browser
     }
@@ -121,6 +126,87 @@ final class BrowserTests: XCTestCase {
         XCTAssertEqual(bobMembers, ["alice", "bob (you)"])
         let count = try await bob.run("return document.getElementById('count').textContent;") as? String
         XCTAssertEqual(count, "2 clients connected")
+    }
+
+    /// Someone joining from a phone sees the recent history first (marked as history, without the page's own
+    /// `/who` and `/history` bookkeeping), the count and the members; the page fits a 390-pixel screen without
+    /// scrolling sideways, with the message box on screen; and it works from the keyboard alone: the box has
+    /// the focus once connected, Enter sends, and Tab moves on to the Send button.
+    func testALateJoinerOnAPhoneSeesRecentHistoryAndChatsFromTheKeyboard() async throws {
+        let server = try await WebTestServer.start(for: self)
+        let carol = try await telnet(server)
+        try await carol.send("/nick carol\r\n")
+        _ = try await carol.waitFor("* guest1 is now known as carol")
+        try await carol.send("said before you came\r\n")
+        try await carol.send("/me waited\r\n")
+        // Both lines are stored once /history shows them.
+        try await carol.send("/history 2\r\n")
+        _ = try await carol.waitFor("* carol waited")
+        _ = try await carol.waitFor("* end of history")
+
+        let phone = try await browser(width: 390, height: 844)
+        try await join(phone, server)
+        try await phone.waitUntil("the recent history", """
+            return Array.from(document.querySelectorAll('#log li.history')).some(li => li.textContent.endsWith('* carol waited'));
+            """)
+        let history = try await phone.run("return Array.from(document.querySelectorAll('#log li.history')).map(li => li.textContent);") as? [String]
+        XCTAssertEqual(history?.count, 2, "\(history ?? [])")
+        XCTAssertTrue(history?.first?.hasSuffix("<carol> said before you came") == true, "\(history ?? [])")
+        let lines = try await phone.logLines()
+        XCTAssertFalse(lines.contains("* end of history"), "the page's own /history ends quietly: \(lines)")
+        XCTAssertFalse(lines.contains { $0.hasPrefix("* 2 connected:") }, "the page's own /who is not shown: \(lines)")
+        try await phone.waitUntil("two members", "return document.querySelectorAll('#members li').length === 2;")
+        let count = try await phone.run("return document.getElementById('count').textContent;") as? String
+        XCTAssertEqual(count, "2 clients connected")
+
+        // Phone width: nothing wider than the screen; the message box and the members on it.
+        let fits = try await phone.run("""
+            const box = document.getElementById('say').getBoundingClientRect();
+            const members = document.getElementById('members').getBoundingClientRect();
+            return document.documentElement.scrollWidth <= window.innerWidth && box.left >= 0 &&
+                box.right <= window.innerWidth && box.bottom <= window.innerHeight && members.top >= 0 &&
+                members.bottom <= window.innerHeight;
+            """) as? Bool
+        XCTAssertEqual(fits, true)
+
+        // The keyboard alone: the focus is in the box, keys go there, Enter sends, Tab moves on.
+        let focused = try await phone.run("return document.activeElement && document.activeElement.id;") as? String
+        XCTAssertEqual(focused, "say")
+        try await phone.press("typed on a phone\u{E007}")
+        _ = try await carol.waitFor("<guest2> typed on a phone")
+        try await phone.press("\u{E004}")
+        let next = try await phone.run("return document.activeElement && document.activeElement.id;") as? String
+        XCTAssertEqual(next, "send", "Tab leaves the box for the Send button")
+        let live = try await phone.run("return document.getElementById('log').getAttribute('aria-live');") as? String
+        XCTAssertEqual(live, "polite", "screen readers hear new lines")
+        await carol.close()
+    }
+
+    /// `--web ssl:…`: the page over HTTPS joins the chat over `wss:` (the page picks the scheme from its own
+    /// address), with the certificate the server loaded and reloads like the chat's own `ssl:` endpoints.
+    func testThePageOverHTTPSChatsOverSecureWebSocket() async throws {
+        let directory = try makeTemporaryDirectory()
+        let certificate = try TestCertificate.make(in: directory)
+        let files = TLSFiles(privateKey: certificate.keyPath, certificate: certificate.certificatePath)
+        let server = try await WebTestServer.start(for: self) { _ in } configureWeb: {
+            $0.endpoints = [.ssl(host: "127.0.0.1", port: 0, backlog: Endpoint.defaultBacklog, files: files)]
+        }
+        let page = try await browser(acceptingSelfSignedCertificates: true)
+        try await page.open("https://127.0.0.1:\(server.webPort)/")
+        try await page.waitUntil("the welcome over wss:", """
+            return document.body.dataset.state === 'connected' &&
+                Array.from(document.querySelectorAll('#log li')).some(li => li.textContent.startsWith('* Welcome'));
+            """)
+        let scheme = try await page.run("return location.protocol;") as? String
+        XCTAssertEqual(scheme, "https:")
+        let telnet = try await telnet(server)
+        try await page.press("over TLS\u{E007}")
+        _ = try await telnet.waitFor("<guest1> over TLS")
+        try await telnet.send("and back\r\n")
+        try await page.waitUntil("the telnet line", "return document.getElementById('log').textContent.includes('<guest2> and back');")
+        let peers = try await server.server.snapshot()?.chat.connected["websocket"]
+        XCTAssertEqual(peers, 1)
+        await telnet.close()
     }
 
     /// A telnet client's markup, script end tags and ANSI escapes reach the page as text: no element made,

@@ -55,11 +55,13 @@ final class WebDriver: @unchecked Sendable {
     }
 
     /// A new headless browser (a session of its own, so two pages are two separate browsers).
-    func openBrowser(width: Int = 1100, height: Int = 760) async throws -> Browser {
+    /// `acceptInsecureCertificates`: a test's self-signed certificate is taken (WebDriver's `acceptInsecureCerts`).
+    func openBrowser(width: Int = 1100, height: Int = 760, acceptInsecureCertificates: Bool = false) async throws -> Browser {
         let capabilities: [String: Any] = [
             "capabilities": [
                 "alwaysMatch": [
                     "browserName": "chrome",
+                    "acceptInsecureCerts": acceptInsecureCertificates,
                     "goog:chromeOptions": [
                         "binary": "/usr/bin/chromium",
                         "args": [
@@ -133,6 +135,17 @@ final class WebDriver: @unchecked Sendable {
             let found = try await driver.request("POST", "/session/\(id)/element", ["using": "css selector", "value": selector])
             guard let element = (found as? [String: Any])?.values.first as? String else { throw WebDriverError.badReply("no \(selector)") }
             try await driver.request("POST", "/session/\(id)/element/\(element)/value", ["text": text])
+        }
+
+        /// Presses `text`'s keys one after another on whatever has the focus (WebDriver's key actions: no
+        /// element is clicked or focused for it). `\u{E004}` is Tab, `\u{E007}` Enter.
+        func press(_ text: String) async throws {
+            let keys: [[String: Any]] = text.flatMap { character -> [[String: Any]] in
+                [["type": "keyDown", "value": String(character)], ["type": "keyUp", "value": String(character)]]
+            }
+            try await driver.request("POST", "/session/\(id)/actions", [
+                "actions": [["type": "key", "id": "keyboard", "actions": keys]]
+            ])
         }
 
         /// The text of each `#log` line, in order.

@@ -160,6 +160,9 @@
   function setConnected(connected) {
     input.disabled = !connected;
     send.disabled = !connected;
+    // Keyboard users land in the message box (a disabled box cannot take the focus, so this waits for the
+    // connection), unless they have moved elsewhere meanwhile.
+    if (connected && (document.activeElement === null || document.activeElement === document.body)) input.focus();
   }
 
   function connect() {
@@ -220,5 +223,4 @@
   });
 
   connect();
-  input.focus();
 })();
