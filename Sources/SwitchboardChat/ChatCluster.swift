@@ -15,7 +15,6 @@ final class ChatCluster: FanOutWorker {
     /// The hub this serves; it owns this, so it outlives it on the loop.
     private unowned let hub: ChatHub
     /// Waiting for fan-out budget (set by the hub).
-    var isParked = false
     private var draining = false
 
     init(node: ClusterNode, hub: ChatHub) {
@@ -36,7 +35,7 @@ final class ChatCluster: FanOutWorker {
 
     /// Queues `event` for the other servers, sent at the end of this tick.
     func publish(_ event: ClusterEvent) {
-        if node.publish(event) { hub.scheduleTickTask() }
+        if node.publish(event) { hub.tick.scheduleTask() }
     }
 
     /// Whether there is anything to send at the end of the tick.
@@ -66,16 +65,16 @@ final class ChatCluster: FanOutWorker {
     /// called by the node whenever it has work: makes sure the tick ends with a flush if something waits to
     /// be sent.
     func drain() {
-        defer { if node.hasOutgoing { hub.scheduleTickTask() } }
-        guard !isParked, !draining else { return }
+        defer { if node.hasOutgoing { hub.tick.scheduleTask() } }
+        guard !hub.tick.isParked(self), !draining else { return }
         draining = true
         defer { draining = false }
         while node.hasInbound {
-            guard hub.mayWork else {
-                hub.park(self)
+            guard hub.tick.mayWork else {
+                hub.tick.park(self)
                 return
             }
-            hub.charge(node.applyNext() ?? 0)
+            hub.tick.charge(node.applyNext() ?? 0)
         }
     }
 }

@@ -40,10 +40,10 @@ extension ChatHub {
         guard !cluster.isClaimPending(id) else { return session.send(ChatText.nickPending) }
         let time = Timestamp.now().microsecondsSinceEpoch
         guard cluster.inContact else { return applyRename(session, id, to: name, at: time, claimed: false) }
-        session.awaitsHub = true
+        deciding.insert(id)
         cluster.claim(name, for: id, at: time).assumeIsolated().whenComplete { result in
             defer {
-                session.awaitsHub = false
+                self.deciding.remove(id)
                 session.drain()
             }
             guard self.sessions[id] === session, self.roster.nickname(of: id) != nil else {

@@ -19,7 +19,7 @@ import SwitchboardHistory
 ///
 /// The rules that keep a hostile client from crashing or stalling the server (README, "Hostile load"):
 /// - Nothing inside a fan-out flushes or closes a channel. Flushes and closes wait for the end-of-tick
-///   task (``flushAndClose()``), which works through lists, so a mass leave is iteration, never recursion.
+///   task (``TickScheduler``), which works through lists, so a mass leave is iteration, never recursion.
 /// - Work per tick is bounded: every line queued for a client is charged to a fan-out budget
 ///   (``ChatConfiguration/fanOutBytesPerTick``); a session that finds it spent parks and is resumed after
 ///   the flush, once the loop has served I/O and timers.
@@ -33,9 +33,6 @@ public final class ChatHub {
     let history: any ChatHistory
     let logger: Logger
 
-    /// How long parked sessions wait before they resume: long enough that the loop polls its sockets first.
-    static let resumeDelay = TimeAmount.microseconds(200)
-
     /// Who is here and the rules for it (admission, names, counts): a value this hub owns.
     var roster: Roster
     /// Local sessions admitted or joined, by id.
@@ -47,23 +44,10 @@ public final class ChatHub {
     var members: [Unmanaged<ChatSession>] = []
     private var memberSlots: [ConnectionKey: Int] = [:]
     /// Visitor numbers reserved from the database, so a welcome needs no round trip.
-    private var visitorNumbers: VisitorNumbers
-    private var visitorWaiters: [VisitorWaiter] = []
-    private var refillInFlight: EventLoopFuture<Void>?
+    private let visitors: VisitorNumberReservation
 
-    // End-of-tick work.
-    /// This tick's broadcast lines, encoded once and shared by every recipient's output.
-    private(set) var tickLines = TickLines()
-    private var dirty: [ChatSession] = []
-    private var closing: [ChatSession] = []
-    private var tickTaskScheduled = false
-    /// True while the hub flushes or closes channels: NIO may call back into sessions from in there.
-    private(set) var isInCallout = false
-    private var fanOutSpent = 0
-    /// Sessions (and the cluster's inbox) waiting for budget, in the order they parked.
-    private var parked: [any FanOutWorker] = []
-    private var resumeScheduled = false
-    private var isResuming = false
+    /// The end of the tick: flushes, closes, the tick's shared lines, the fan-out budget, parked workers.
+    let tick: TickScheduler
 
     // Join/leave notices: named below the rate, batched above it.
     private var notices: NoticeThrottle
@@ -79,20 +63,18 @@ public final class ChatHub {
     /// before it reads the database's count (``visitsElsewhereCounted(_:tallyAtRead:)``), so what was heard
     /// since is added on top. Written on the loop only.
     let visitsHeardTally = NIOLockedValueBox<Int64>(0)
+    /// Connections whose command the hub is deciding (a `/nick` the database decides, in cluster mode): their
+    /// further input waits, so a client's commands take effect in the order it sent them.
+    var deciding: Set<ConnectionKey> = []
+    /// Whether the hub is deciding a command of `id`'s (see ``deciding``).
+    func isDeciding(for id: ConnectionKey) -> Bool { !deciding.isEmpty && deciding.contains(id) }
     /// Set once shutdown begins: no new clients, no leave notices.
     public private(set) var isShuttingDown = false
 
-    // Back-pressure from what consumes chat lines (history, the other servers).
-    /// The consumers behind now.
-    private var behindSources: Set<BehindSource> = []
-    /// Counts the times some consumer fell behind while none was: a session that says its share of lines
-    /// during an episode says no more until the episode ends.
-    private(set) var behindEpisode: UInt64 = 0
-    /// Sessions holding a line until every consumer has caught up.
-    private var waitingForRelief: [ChatSession] = []
-    private var reliefScheduled = false
+    /// Back-pressure from what consumes chat lines (history, the other servers) to the clients saying them.
+    let gate: ProducerGate
     /// Connections told their lines are not being saved (told once each).
-    private var toldNotSaved: Set<ConnectionKey> = []
+    var toldNotSaved: Set<ConnectionKey> = []
 
     /// Creates a hub on `eventLoop`. `totalVisits` seeds `/count` (read from the database at start-up).
     public init(
@@ -105,12 +87,19 @@ public final class ChatHub {
         self.roster = Roster(
             maximumMembers: configuration.maximumClients, maximumPerAddress: configuration.maximumClientsPerAddress,
             totalVisits: totalVisits)
-        self.visitorNumbers = VisitorNumbers(blockSize: configuration.visitorNumberBlock)
+        self.visitors = VisitorNumberReservation(
+            eventLoop: eventLoop, history: history, blockSize: configuration.visitorNumberBlock, logger: logger)
         self.logger = logger
         self.notices = NoticeThrottle(now: eventLoop.now)
+        self.gate = ProducerGate(eventLoop: eventLoop)
+        self.tick = TickScheduler(eventLoop: eventLoop, budget: configuration.fanOutBytesPerTick)
         history.delegate = self
+        // The cluster sends what each tick queued for the other servers before the tick's flushes.
+        tick.beforeFlush = { [unowned self] in
+            if let cluster = self.cluster, cluster.hasOutgoing { cluster.flush() }
+        }
         scheduleIdleSweep()
-        refillVisitorNumbersIfNeeded()
+        visitors.refillIfNeeded()
     }
 
     /// Clients in the room (welcomed), on every server of the cluster: the count every notice and `/count`
@@ -123,6 +112,7 @@ public final class ChatHub {
     /// ``counters`` with ``ChatCounters/connected`` filled in: this server's joined clients by transport.
     public func countersNow() -> ChatCounters {
         var now = counters
+        now.sendQueueDisconnects = tick.sendQueueDisconnects
         for member in members {
             member._withUnsafeGuaranteedRef { now.connected[$0.transport.name, default: 0] += 1 }
         }
@@ -138,6 +128,7 @@ public final class ChatHub {
         eventLoop.preconditionInEventLoop()
         let idleChanged = new.idleTimeout != configuration.idleTimeout
         configuration = new
+        tick.budget = new.fanOutBytesPerTick
         roster.maximumMembers = new.maximumClients
         roster.maximumPerAddress = new.maximumClientsPerAddress
         if idleChanged {
@@ -190,7 +181,7 @@ public final class ChatHub {
     func recordRefusal(_ session: ChatSession, _ refusal: Roster.Refusal) {
         logger.notice("connection refused", metadata: ["peer": "\(session.peer)", "reason": "\(refusal.recordedReason)"])
         history.connectionRefused(
-            visitor: takeVisitorNumber(), peer: session.peer, reason: refusal.recordedReason, at: Timestamp.now())
+            visitor: visitors.take(), peer: session.peer, reason: refusal.recordedReason, at: Timestamp.now())
     }
 
     /// Behind a proxy: the PROXY header named the client at `session.address`; it now counts against that
@@ -210,92 +201,15 @@ public final class ChatHub {
         roster.withdraw(id)
     }
 
-    /// Records an admitted connection; the future gives its visitor number (its row id) — at once when a
-    /// reserved number is in hand; when the next block is on its way, as soon as it lands (so numbers keep
-    /// the order people arrived in); else when the row is written (the database reserves one then).
-    func recordOpened(_ id: ConnectionKey, peer: String) -> VisitorNumber {
-        let time = Timestamp.now()
-        if let number = takeVisitorNumber() {
-            _ = history.connectionOpened(id, visitor: number, peer: peer, nickname: nil, at: time)
-            return .now(number)
-        }
-        if visitorNumbers.isRefilling {
-            let promise = eventLoop.makePromise(of: Int64.self)
-            visitorWaiters.append(VisitorWaiter(id: id, peer: peer, at: time, promise: promise))
-            return .later(promise.futureResult)
-        }
-        return .later(history.connectionOpened(id, visitor: nil, peer: peer, nickname: nil, at: time))
-    }
-
-    /// A newcomer's visitor number: in hand, or to come.
-    enum VisitorNumber {
-        case now(Int64)
-        case later(EventLoopFuture<Int64>)
-    }
-
-    /// A connection waiting for the block of visitor numbers on its way.
-    private struct VisitorWaiter {
-        let id: ConnectionKey
-        let peer: String
-        let at: Timestamp
-        let promise: EventLoopPromise<Int64>
-    }
-
-    /// Records the waiting connections' rows, in arrival order: with numbers from the block that just
-    /// landed, or (none landed, or it ran out) numbers the database reserves as it writes them. `only`: just
-    /// that one (it is leaving: its row must be recorded before it is closed).
-    private func settleVisitorWaiters(only: ConnectionKey? = nil) {
-        var settling: [VisitorWaiter] = []
-        if let only {
-            guard let index = visitorWaiters.firstIndex(where: { $0.id == only }) else { return }
-            settling.append(visitorWaiters.remove(at: index))
-        } else {
-            settling = visitorWaiters
-            visitorWaiters.removeAll()
-        }
-        for waiter in settling {
-            if only == nil, let number = visitorNumbers.take() {
-                _ = history.connectionOpened(waiter.id, visitor: number, peer: waiter.peer, nickname: nil, at: waiter.at)
-                waiter.promise.succeed(number)
-            } else {
-                waiter.promise.completeWith(
-                    history.connectionOpened(waiter.id, visitor: nil, peer: waiter.peer, nickname: nil, at: waiter.at))
-            }
-        }
-        if only == nil { refillVisitorNumbersIfNeeded() }
-    }
-
-    private func takeVisitorNumber() -> Int64? {
-        defer { refillVisitorNumbersIfNeeded() }
-        return visitorNumbers.take()
-    }
-
-    /// Asks the database for the next block of visitor numbers when half of one is left. The future
-    /// completes when the block has landed (or the database said no).
-    @discardableResult
-    func refillVisitorNumbersIfNeeded() -> EventLoopFuture<Void> {
-        guard !isShuttingDown, visitorNumbers.needsRefill(now: eventLoop.now) else {
-            return eventLoop.makeSucceededVoidFuture()
-        }
-        visitorNumbers.refillStarted()
-        let refill = history.reserveVisitorNumbers(count: visitorNumbers.blockSize).assumeIsolated().map { block in
-            self.visitorNumbers.refilled(block)
-            self.settleVisitorWaiters()
-        }.flatMapErrorThrowing { error in
-            self.visitorNumbers.refillFailed(now: self.eventLoop.now)
-            self.logger.debug("cannot reserve visitor numbers", metadata: ["error": "\(error)"])
-            self.settleVisitorWaiters()
-        }.nonisolated()
-        refillInFlight = refill
-        return refill
+    /// Records an admitted connection's row; `then` gets its visitor number once known, or `nil` after
+    /// `--visitor-number-wait` (see ``VisitorNumberReservation``).
+    func recordOpened(_ id: ConnectionKey, peer: String, then: @escaping (Int64?) -> Void) {
+        visitors.open(id, peer: peer, wait: configuration.visitorNumberWait, then: then)
     }
 
     /// Completes when the block of visitor numbers on its way (if any) has landed: the server waits for
     /// the first one before it listens, so the first welcomes need no round trip either.
-    public func visitorNumbersReady() -> EventLoopFuture<Void> {
-        guard visitorNumbers.isRefilling, let refillInFlight else { return eventLoop.makeSucceededVoidFuture() }
-        return refillInFlight
-    }
+    public func visitorNumbersReady() -> EventLoopFuture<Void> { visitors.ready() }
 
     /// Gives an admitted session its name and welcome once the visitor number is known (or not, after the
     /// configured wait), and tells everyone else.
@@ -320,7 +234,7 @@ public final class ChatHub {
         guard sessions[id] === session, let member = roster.leave(id) else { return }
         sessions[id] = nil
         counters.closed[ChatCounters.label(forReason: reason), default: 0] += 1
-        settleVisitorWaiters(only: id)  // its row is recorded before it is closed
+        visitors.settle(id)  // its row is recorded before it is closed
         if let slot = memberSlots.removeValue(forKey: id) {
             let last = members.removeLast()
             if slot < members.count {
@@ -375,181 +289,22 @@ public final class ChatHub {
     // MARK: - Chat
 
     /// Sends `text` (one line, without CRLF) to every joined client except `sender`. Never flushes. The line
-    /// is encoded once, into ``tickLines``; each recipient's output records where it is.
+    /// is encoded once, into the tick's lines (``TickScheduler``); each recipient's output records where it is.
     func broadcast(_ text: String, except sender: ChatSession?) {
-        let range = tickLines.append(text)
-        let tick = tickLines
+        let range = tick.append(text)
+        let lines = tick.lines
         let skip = sender.map { Unmanaged.passUnretained($0).toOpaque() }
         for member in members where member.toOpaque() != skip {
             member._withUnsafeGuaranteedRef { recipient in
-                if recipient.deliver(range, of: tick) { dirty.append(recipient) }
+                if recipient.deliver(range, of: lines) { tick.markDirty(recipient) }
             }
         }
-        fanOutSpent += range.count * members.count
+        tick.charge(range.count * members.count)
         counters.deliveries += Int64(max(0, members.count - (skip == nil ? 0 : 1)))
-        // The tick task also resets ``tickLines``, so it is scheduled even when nobody was sent the line.
-        scheduleTickTask()
     }
 
-    /// Carries out one line from a joined session: says it, or runs its command from ``ChatCommands/table``.
-    /// The hub is the only user of history, reads included.
-    func perform(_ line: ChatLine, from session: ChatSession, _ id: ConnectionKey) {
-        guard let nickname = roster.nickname(of: id) else { return }
-        switch line {
-        case .empty:
-            break
-        case .say(let text):
-            say(session, id, nickname, text, kind: .say)
-        case .command(let name, let typed, let argument):
-            guard let command = ChatCommands.byName[name] else { return session.send(ChatText.unknownCommand(typed)) }
-            command.run(ChatCommandContext(
-                hub: self, session: session, id: id, nickname: nickname, argument: argument, command: command))
-        }
-    }
-
-    /// `/nick`: here, or in cluster mode as the database decides.
-    func rename(_ session: ChatSession, _ id: ConnectionKey, to name: String) {
-        if let cluster { return clusterRename(session, id, to: name, cluster) }
-        switch roster.rename(id, to: name) {
-        case .success(let old): broadcast(ChatText.renamed(old, name), except: nil)
-        case .failure(.invalid(let problem)): session.send(ChatText.invalidNickname(problem))
-        case .failure(.alreadyNamed(let name)): session.send(ChatText.alreadyNamed(name))
-        case .failure(.taken(let name)): session.send(ChatText.nicknameTaken(name))
-        }
-    }
-
-    /// `/who`.
-    func who(_ session: ChatSession) {
-        charge(roster.joinedCount * 16)  // sorting every name is work too
-        session.send(ChatText.who(roster.sortedNicknames(limit: configuration.maximumWhoNames), total: roster.joinedCount))
-    }
-
-    /// `/msg`: to a member here, or on another server.
-    func privateMessage(from session: ChatSession, _ id: ConnectionKey, _ nickname: String, to target: String, _ text: String) {
-        if let cluster, let recipient = roster.remoteMember(named: target) {
-            cluster.publish(.privateMessage(from: id.rawValue, toServer: recipient.id.server, to: recipient.id.member, text: text))
-            return session.send(ChatText.privateSent(to: recipient.nickname, text))
-        }
-        guard let recipient = roster.member(named: target), let recipientNickname = recipient.nickname,
-            let other = sessions[recipient.id]
-        else { return session.send(ChatText.noSuchNick(target)) }
-        other.send(ChatText.privateReceived(from: nickname, text))
-        session.send(ChatText.privateSent(to: recipientNickname, text))
-    }
-
-    /// `/history N`: the reply waits for the database, in order with the rest of the session's output.
-    func recentHistory(_ count: Int, for session: ChatSession) {
-        session.reply(history.recentMessages(limit: count).map { messages in
-            messages.map(ChatText.historyLine) + [ChatText.endOfHistory]
-        })
-    }
-
-    /// `/seen NAME`: online now, or the database's answer.
-    func seen(_ name: String, for session: ChatSession) {
-        if let online = roster.member(named: name)?.nickname ?? roster.remoteMember(named: name)?.nickname {
-            return session.send(ChatText.online(online))
-        }
-        session.reply(history.lastSeen(nickname: name).map { seen in
-            [seen.map { ChatText.seen($0.nickname, at: $0.at) } ?? ChatText.neverSeen(name)]
-        })
-    }
-
-    func say(_ session: ChatSession, _ id: ConnectionKey, _ nickname: String, _ text: String, kind: MessageKind) {
-        let line = kind == .say ? ChatText.say(nickname, text) : ChatText.me(nickname, text)
-        broadcast(line, except: session)
-        history.messageSaid(id, nickname: nickname, kind: kind, body: text, at: Timestamp.now())
-        cluster?.publish(kind == .say ? .said(member: id.rawValue, text: text) : .acted(member: id.rawValue, text: text))
-    }
-
-    // MARK: - The end of the tick: flushes, closes, and the fan-out budget
-
-    /// Whether a session may work off input now: this tick's fan-out budget has room, and no session that
-    /// parked earlier is waiting for its turn (they go first, in the order they parked, so under a flood
-    /// every client gets its share instead of the ones whose reads come first taking every budget).
-    var mayWork: Bool {
-        fanOutSpent < configuration.fanOutBytesPerTick && (parked.isEmpty || isResuming)
-    }
-
-    /// Charges `bytes` of output work to this tick's budget.
-    func charge(_ bytes: Int) { fanOutSpent += bytes }
-
-    /// Remembers that `session` has unflushed lines (called once per tick per client, by its first line).
-    func markDirty(_ session: ChatSession) {
-        dirty.append(session)
-        scheduleTickTask()
-    }
-
-    /// Closes `session`'s channel at the end of this tick, after flushing it.
-    func scheduleClose(_ session: ChatSession) {
-        closing.append(session)
-        scheduleTickTask()
-    }
-
-    /// Parks `worker` (a session, or the cluster's inbox) until the fan-out budget is renewed; it resumes with
-    /// ``FanOutWorker/drain()``.
-    func park(_ worker: any FanOutWorker) {
-        guard !worker.isParked else { return }
-        worker.isParked = true
-        parked.append(worker)
-        scheduleTickTask()
-    }
-
-    func scheduleTickTask() {
-        guard !tickTaskScheduled else { return }
-        tickTaskScheduled = true
-        eventLoop.assumeIsolated().execute {
-            self.tickTaskScheduled = false
-            self.flushAndClose()
-        }
-    }
-
-    /// Flushes every client written to since the last flush, closes those that asked to close (and those
-    /// whose send queue stays over `--max-sendq`), renews the fan-out budget and resumes parked sessions.
-    /// Runs as its own task, never inside a fan-out; whatever NIO calls back from in here (a close, a read)
-    /// only queues more work for the next round.
-    public func flushAndClose() {
-        eventLoop.preconditionInEventLoop()
-        guard !isInCallout else { return }
-        if let cluster, cluster.hasOutgoing { cluster.flush() }
-        isInCallout = true
-        while !dirty.isEmpty || !closing.isEmpty {
-            let toFlush = dirty
-            dirty.removeAll(keepingCapacity: true)
-            for session in toFlush where !session.flush() {
-                counters.sendQueueDisconnects += 1
-                session.close(reason: "send queue exceeded")
-            }
-            let toClose = closing
-            closing.removeAll(keepingCapacity: true)
-            for session in toClose { session.performClose() }
-        }
-        isInCallout = false
-        // Every output that took a range of this tick's lines was in `dirty` and has taken it.
-        tickLines.reset()
-        fanOutSpent = 0
-        if !parked.isEmpty && !resumeScheduled {
-            resumeScheduled = true
-            eventLoop.assumeIsolated().scheduleTask(in: ChatHub.resumeDelay) { self.resumeParked() }
-        }
-    }
-
-    /// Gives parked sessions their turn, oldest first, while the budget lasts. One that runs out parks
-    /// again at the back; those that got no turn keep their place at the front.
-    private func resumeParked() {
-        resumeScheduled = false
-        let resuming = parked
-        parked.removeAll(keepingCapacity: true)
-        isResuming = true
-        var index = 0
-        while index < resuming.count && fanOutSpent < configuration.fanOutBytesPerTick {
-            resuming[index].isParked = false
-            resuming[index].drain()
-            index += 1
-        }
-        isResuming = false
-        if index < resuming.count { parked.insert(contentsOf: resuming[index...], at: 0) }
-        if !parked.isEmpty { scheduleTickTask() }
-    }
+    /// Flushes and closes what this tick left now (see ``TickScheduler/flushAndClose()``).
+    public func flushAndClose() { tick.flushAndClose() }
 
     // MARK: - Back-pressure
 
@@ -562,35 +317,12 @@ public final class ChatHub {
     }
 
     /// Whether some consumer of chat lines is behind: clients who say lines are being held back.
-    public var isBehind: Bool { !behindSources.isEmpty }
+    public var isBehind: Bool { gate.isBehind }
 
-    /// `source` fell behind (`true`) or caught up (`false`). While any source is behind, a client that has
-    /// said ``ChatSession/linesPerBehindEpisode`` lines since it fell behind says no more until every source
-    /// has caught up: its input waits (its reads are held, so TCP pushes back on it) while everyone else
-    /// chats on. Nothing is dropped.
+    /// `source` fell behind (`true`) or caught up (`false`); see ``ProducerGate``.
     public func setBehind(_ source: BehindSource, _ behind: Bool) {
         eventLoop.preconditionInEventLoop()
-        let wasBehind = isBehind
-        if behind { behindSources.insert(source) } else { behindSources.remove(source) }
-        if !wasBehind && isBehind { behindEpisode &+= 1 }
-        if wasBehind && !isBehind && !waitingForRelief.isEmpty && !reliefScheduled {
-            // Not from inside the caller (a writer's callback): the sessions drain in a task of their own.
-            reliefScheduled = true
-            eventLoop.assumeIsolated().execute { self.releaseWaiting() }
-        }
-    }
-
-    /// `session` holds its next line until every consumer has caught up (``setBehind(_:_:)``).
-    func waitForRelief(_ session: ChatSession) {
-        waitingForRelief.append(session)
-    }
-
-    private func releaseWaiting() {
-        reliefScheduled = false
-        guard !isBehind else { return }  // behind again already: they wait for the next relief
-        let waiting = waitingForRelief
-        waitingForRelief.removeAll()
-        for session in waiting { session.relieved() }
+        gate.setBehind(source, behind)
     }
 
     // MARK: - Limits and shutdown
@@ -616,38 +348,11 @@ public final class ChatHub {
         let everyone = Array(sessions.values)
         for session in everyone { session.send(ChatText.shuttingDown) }
         var futures = everyone.map { $0.close(reason: "server shutdown") }
-        settleVisitorWaiters()
-        if let unused = visitorNumbers.takeUnused() {
-            // So the next start goes on from here rather than skipping the rest of the block.
-            futures.append(history.returnVisitorNumbers(unused).recover { _ in })
-        }
+        futures.append(visitors.stop())
         return EventLoopFuture.andAllComplete(futures, on: eventLoop)
-    }
-}
-
-extension ChatHub: HistoryWriterDelegate {
-    public func historyWriter(isBehind: Bool) {
-        setBehind(.history, isBehind)
-    }
-
-    public func historyWriter(couldNotStoreLinesOf keys: Set<ConnectionKey>) {
-        for key in keys where !toldNotSaved.contains(key) {
-            guard let session = sessions[key] else { continue }
-            toldNotSaved.insert(key)
-            session.send(ChatText.historyNotSaved)
-        }
     }
 }
 
 // Confined to its event loop; see the type's documentation.
 @available(*, unavailable)
 extension ChatHub: Sendable {}
-
-extension Roster.Refusal {
-    /// What the refused client is told.
-    var line: String { self == .serverFull ? ChatText.serverFull : ChatText.tooManyFromAddress }
-    /// The history row's `close_reason`.
-    var recordedReason: String {
-        self == .serverFull ? "refused: server full" : "refused: too many connections from your address"
-    }
-}

@@ -34,6 +34,8 @@ public final class ChatServer: Service {
     /// Whether this server made its pool (and so stops it); a given pool is the caller's to stop (the CLI
     /// runs it as a service of its own, after the server in shutdown order).
     private let ownsPool: Bool
+    /// This server's row in the `servers` table and its heartbeat.
+    private let presence: ServerPresence
     let state = NIOLockedValueBox(State())
     /// Connections turned away at a TLS or PROXY front door (``ChatServer+FrontDoor``).
     public let frontDoorCounters = FrontDoorCounters()
@@ -46,13 +48,11 @@ public final class ChatServer: Service {
         var frontDoorTasks: [RepeatedTask] = []
         /// `--trusted-proxy` as in force (``reconfigure(_:)`` changes it).
         var trustedProxies: [IPAddressRange] = []
-        /// Whether every listener is up (``whenListening(_:)``), and who waits for it.
-        var readiness = Readiness.starting([])
+        /// idle → starting → running → stopping → stopped (see ``Lifecycle``).
+        var lifecycle = Lifecycle.idle([])
         var store: NIOLoopBound<HistoryWriter>?
         var listeners: [any Channel] = []
-        var stopped = false
         var serverID: Int64?
-        var heartbeat: ServerHeartbeat?
         var trimmer: NIOLoopBound<MemoryTrimmer>?
         // Issue 25 hook: what serves beside the listeners (see `ChatServerAttachment`).
         var attachments: [any ChatServerAttachment] = []
@@ -115,6 +115,7 @@ public final class ChatServer: Service {
         self.ownsPool = pool == nil
         self.pool = pool ?? DatabasePool(
             url: configuration.database, numberOfThreads: configuration.databaseThreads, logger: logger)
+        self.presence = ServerPresence(configuration: configuration, pool: self.pool, logger: logger)
     }
 
     /// Connections accepted per event loop iteration, at most.
@@ -134,11 +135,8 @@ public final class ChatServer: Service {
         do {
             try await start()
         } catch {
-            switch error {
-            case is StartupInterrupted: logger.notice("\(error)")
-            case is ListenError, is DatabaseInUse, is TLSLoadError: logger.error("\(error)")
-            default: logger.error("cannot start: \(error)")
-            }
+            let line = StartupFailure.line(for: error)
+            logger.log(level: line.level, "\(line.message)")
             await stop(quietly: true)
             throw error
         }
@@ -149,6 +147,7 @@ public final class ChatServer: Service {
     /// Prepares the database and starts listening. Returns the bound addresses (port 0 becomes real).
     @discardableResult
     public func start() async throws -> [SocketAddress] {
+        try didBeginStarting()
         try configuration.validate()
         try await loadCertificates()
         pool.start()
@@ -178,7 +177,8 @@ public final class ChatServer: Service {
             _ = try await HistorySpoolReplay.replay(
                 directory: spoolDirectory, databaseIdentity: identity, pool: pool, logger: logger)
         }
-        let (serverID, orphans) = try await register()
+        let (serverID, orphans) = try await presence.register()
+        state.withLockedValue { $0.serverID = serverID }
         if orphans > 0 {
             logger.warning(
                 "closed connections left open by servers that stopped unexpectedly", metadata: ["count": "\(orphans)"])
@@ -205,7 +205,7 @@ public final class ChatServer: Service {
                 eventLoop: loop, history: store, configuration: configuration.chat, totalVisits: visits, logger: logger)
             return (NIOLoopBound(hub, eventLoop: loop), NIOLoopBound(store, eventLoop: loop), hub.visitsHeardTally)
         }.get()
-        startHeartbeat(serverID: serverID, hub: hub, visitsHeard: tally)
+        presence.startHeartbeat(serverID: serverID, hub: hub, visitsHeard: tally)
         // The first block of visitor numbers, before anyone connects (bounded: a database that does not
         // answer now leaves the welcomes to wait for their rows, as without blocks).
         try? await loop.flatSubmit { hub.value.visitorNumbersReady() }
@@ -261,50 +261,6 @@ public final class ChatServer: Service {
         }
     }
 
-    /// Start-up's one transaction on the `servers` table: on SQLite, refuses (``DatabaseInUse``) when
-    /// another live server uses the file; registers this server; closes the rows of dead servers (see
-    /// ``ServerRegistry/closeOrphanedConnections(at:reason:serverTimeout:excluding:on:)``). Returns this
-    /// server's id and how many rows were closed. (The heartbeat starts with the hub, within moments.)
-    private func register() async throws -> (Int64, Int) {
-        let registry = ServerRegistry(dialect: configuration.database.dialect)
-        let registration = ServerRegistration(
-            host: ChatServer.hostName(), pid: Int64(getpid()),
-            endpoints: configuration.endpoints.map { "\($0)" }.joined(separator: " "), version: SwitchboardVersion.current)
-        let timeout = configuration.serverTimeout
-        let dialect = configuration.database.dialect
-        enum Outcome: Sendable {
-            case registered(Int64, closed: Int)
-            case inUse(ServerRecord)
-        }
-        let outcome = try await pool.transaction { connection throws(DatabaseError) -> Outcome in
-            if dialect == .sqlite {
-                // One SQLite file, one server. A server on this host whose process is gone (SIGKILL, crash) is
-                // dead now, whatever its heartbeat says, so a restart right after a crash is not refused.
-                var live: [ServerRecord] = []
-                for other in try registry.liveServers(serverTimeout: timeout, on: connection) {
-                    if other.host == registration.host && !ChatServer.processExists(other.pid) {
-                        try registry.markGone(other.id, on: connection)
-                    } else {
-                        live.append(other)
-                    }
-                }
-                if let other = live.first { return .inUse(other) }
-            }
-            let id = try registry.register(registration, on: connection)
-            let closed = try registry.closeOrphanedConnections(
-                at: Timestamp.now(), serverTimeout: timeout, excluding: id, on: connection)
-            return .registered(id, closed: closed)
-        }
-        switch outcome {
-        case .inUse(let other):
-            throw DatabaseInUse(database: configuration.database.redacted, other: other)
-        case .registered(let id, let closed):
-            state.withLockedValue { $0.serverID = id }
-            logger.info("registered", metadata: ["server-id": "\(id)", "host": "\(registration.host)", "pid": "\(registration.pid)"])
-            return (id, closed)
-        }
-    }
-
     /// On PostgreSQL every server on the database is one chat: starts the LISTEN/NOTIFY link and waits
     /// (bounded) until this server has the others' rosters, so its first welcomes count everyone.
     private func joinCluster(
@@ -326,47 +282,6 @@ public final class ChatServer: Service {
         } catch {
             logger.warning("not in contact with the other servers yet; serving this server's clients meanwhile")
         }
-    }
-
-    /// Starts this server's heartbeat (``ServerHeartbeat``: its own thread and connection, every third of
-    /// `--server-timeout`, at most every 5 s). What it finds hops to the hub's loop: a rejoin after this
-    /// server was taken for lost, and (on PostgreSQL, where servers share the visit total) the database's
-    /// count of the other servers' visits.
-    private func startHeartbeat(serverID: Int64, hub: NIOLoopBound<ChatHub>, visitsHeard: NIOLockedValueBox<Int64>) {
-        let loop = self.loop
-        var visitTally: (@Sendable () -> Int64)?
-        if configuration.database.dialect == .postgres {
-            visitTally = { visitsHeard.withLockedValue { $0 } }
-        }
-        let report: @Sendable (ServerHeartbeat.Report) -> Void = { report in
-            loop.execute {
-                switch report {
-                case .rejoined:
-                    hub.value.cluster?.rejoined()
-                case .visitsElsewhere(let total, let tally):
-                    hub.value.visitsElsewhereCounted(total, tallyAtRead: tally)
-                }
-            }
-        }
-        let heartbeat = ServerHeartbeat(
-            url: configuration.database, serverID: serverID,
-            interval: ServerHeartbeat.interval(serverTimeout: configuration.serverTimeout), visitTally: visitTally,
-            logger: logger, report: report)
-        state.withLockedValue { $0.heartbeat = heartbeat }
-        heartbeat.start()
-    }
-
-    /// The host name recorded for this server.
-    static func hostName() -> String {
-        var buffer = [CChar](repeating: 0, count: 256)
-        guard gethostname(&buffer, buffer.count - 1) == 0 else { return "unknown" }
-        return String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
-    }
-
-    /// Whether a process with `pid` exists on this host.
-    static func processExists(_ pid: Int64) -> Bool {
-        guard pid > 0, pid <= Int64(Int32.max) else { return false }
-        return kill(pid_t(pid), 0) == 0 || errno == EPERM
     }
 
     private func bind(_ endpoint: Endpoint, hub: NIOLoopBound<ChatHub>) async throws -> any Channel {
@@ -440,18 +355,17 @@ public final class ChatServer: Service {
     /// unexpectedly` at the next start).
     /// `quietly` (after a failed start): the tidy-up logs at debug level, so the cause stays the last word.
     public func stop(quietly: Bool = false) async {
-        let (listeners, hub, store, serverID, heartbeat, trimmer, alreadyStopped) = state.withLockedValue { state in
-            defer { state.stopped = true }
-            return (state.listeners, state.hub, state.store, state.serverID, state.heartbeat, state.trimmer, state.stopped)
+        let (listeners, hub, store, serverID, trimmer) = state.withLockedValue { state in
+            (state.listeners, state.hub, state.store, state.serverID, state.trimmer)
         }
-        guard !alreadyStopped else { return }
-        didStop()
+        guard didBeginStopping() else { return }
+        defer { didStop() }
         stopFrontDoorTasks()
         if let trimmer { trimmer.eventLoop.execute { trimmer.value.stop() } }
         let deadline = NIODeadline.now() + configuration.shutdownTimeout
         // First, and waited for: a beat still running could otherwise find the row this stop marks stopped
         // and rejoin. Its thread waits between beats, so this takes microseconds unless a beat is in flight.
-        await heartbeat?.stop(within: min(.nanoseconds(configuration.shutdownTimeout.nanoseconds / 2), .seconds(2)))
+        await presence.stopHeartbeat(within: min(.nanoseconds(configuration.shutdownTimeout.nanoseconds / 2), .seconds(2)))
         let level: Logger.Level = quietly ? .debug : .notice
         logger.log(level: level, "shutting down")
         // The steps keep `deadline` on the loop and report what they left; this outer guard, half a second
@@ -504,58 +418,9 @@ public final class ChatServer: Service {
             }
             if let spool = try? await loop.submit({ store.value.spool }).get() { await spool.shutdown() }
         }
-        if let serverID {
-            // After the history: the rows are closed by now, so marking the server stopped tells the next start
-            // there is nothing of it to repair (rows a timed-out stop left open are repaired, being a stopped server's).
-            let registry = ServerRegistry(dialect: configuration.database.dialect)
-            do {
-                try await pool.transaction(on: loop) { connection throws(DatabaseError) in
-                    try registry.markStopped(serverID, on: connection)
-                }.withDeadline(deadline, on: loop).get()
-            } catch {
-                logger.warning("could not mark this server stopped", metadata: ["server-id": "\(serverID)", "error": "\(error)"])
-            }
-        }
+        // After the history: the rows are closed by now (see ``ServerPresence/markStopped(_:deadline:on:)``).
+        if let serverID { await presence.markStopped(serverID, deadline: deadline, on: loop) }
         if ownsPool { try? await pool.shutdown() }
         try? await ownGroup?.shutdownGracefully()
     }
-
-    /// Runs `body` until it finishes or `deadline` passes on a timer that no event loop drives; returns
-    /// whether it finished. A body still running at the deadline is left to run (the process is exiting).
-    static func run(until deadline: NIODeadline, _ body: @escaping @Sendable () async -> Void) async -> Bool {
-        await withCheckedContinuation { (continuation: CheckedContinuation<Bool, Never>) in
-            let resumed = NIOLockedValueBox(false)
-            let resume: @Sendable (Bool) -> Void = { finished in
-                let first = resumed.withLockedValue { done in
-                    defer { done = true }
-                    return !done
-                }
-                if first { continuation.resume(returning: finished) }
-            }
-            Task {
-                await body()
-                resume(true)
-            }
-            let remaining = max(deadline - NIODeadline.now(), .zero)
-            DispatchQueue.global().asyncAfter(deadline: .now() + .nanoseconds(Int(remaining.nanoseconds))) {
-                resume(false)
-            }
-        }
-    }
 }
-
-extension EventLoopFuture {
-    /// This future, or a failure with ``ShutdownTimeout`` if `deadline` passes first.
-    func withDeadline(_ deadline: NIODeadline, on loop: any EventLoop) -> EventLoopFuture<Value> where Value: Sendable {
-        let promise = loop.makePromise(of: Value.self)
-        let timer = loop.scheduleTask(deadline: deadline) { promise.fail(ShutdownTimeout()) }
-        self.whenComplete { result in
-            timer.cancel()
-            promise.completeWith(result)
-        }
-        return promise.futureResult
-    }
-}
-
-/// A shutdown step did not finish within `--shutdown-timeout`.
-struct ShutdownTimeout: Error {}

@@ -25,11 +25,8 @@ import SwitchboardCluster
 /// Output order: replies that need the database (`/history`, `/seen`) hold a slot in the output queue; any
 /// line for this client produced meanwhile waits behind it, so the client sees replies in command order.
 ///
-/// Behind a front door (TLS, a PROXY header; see ``FrontDoor``) the connection is admitted when it is
-/// accepted — so handshakes in progress count against `--max-clients` and `--max-per-ip` — but it gets its
-/// history row and welcome only once ``FrontDoorOpened`` arrives; one that never gets through is withdrawn
-/// (no row, no notice, no visit). Behind a proxy the per-address limit applies once the header names the
-/// client. A refused client is told why once through the door, where it can read it.
+/// Behind a front door (TLS, a PROXY header) it is admitted at once and opened once through: see
+/// ChatSession+FrontDoor.swift.
 ///
 /// Ownership: created for one channel and used only on that channel's event loop, which is the hub's.
 public final class ChatSession: ChannelDuplexHandler {
@@ -37,7 +34,7 @@ public final class ChatSession: ChannelDuplexHandler {
     public typealias OutboundIn = ByteBuffer
     public typealias OutboundOut = ByteBuffer
 
-    private enum State {
+    enum State {
         case connecting  // before the hub admits it
         case refused
         case atTheDoor(ConnectionKey)  // admitted; its TLS handshake or PROXY header is not through yet
@@ -57,25 +54,25 @@ public final class ChatSession: ChannelDuplexHandler {
     /// What the connection passes before the chat starts (nothing, for plain telnet).
     let frontDoor: FrontDoor
     /// Whether the hub has recorded this connection's row (history and leave notices follow only then).
-    private var recordedOpen = false
-    private var context: ChannelHandlerContext?
-    private var state = State.connecting
+    var recordedOpen = false
+    var context: ChannelHandlerContext?
+    var state = State.connecting
     /// The reason recorded in the history row, and the one shown in the leave notice.
-    private var closeReason: (recorded: String, shown: String)?
-    private var closePromise: EventLoopPromise<Void>?
+    var closeReason: (recorded: String, shown: String)?
+    var closePromise: EventLoopPromise<Void>?
 
     /// The client's address (`ip:port`, or the socket path for Unix sockets).
-    private(set) var peer = "unknown"
+    var peer = "unknown"
     /// The IP alone, for the per-address limit.
-    private(set) var address: String?
+    var address: String?
     /// When the client last sent a whole line (bytes without a line end do not count: a client trickling
     /// one byte a second is idle).
     private(set) var lastActivity: NIODeadline
     /// When the connection was accepted (for the duration in the log's close line).
     let acceptedAt: NIODeadline
-    /// Set by the hub while this session waits for fan-out budget.
-    var isParked = false
-    private var traffic = Traffic()
+    /// Waiting for fan-out budget (the hub's ``TickScheduler`` keeps who is parked).
+    private var isParked: Bool { hub.tick.isParked(self) }
+    var traffic = Traffic()
 
     /// The id the hub admitted this connection under, while it has one.
     var id: ConnectionKey? {
@@ -91,13 +88,13 @@ public final class ChatSession: ChannelDuplexHandler {
     }
 
     /// Input waiting to be worked off.
-    private var inbound = InboundQueue()
+    var inbound = InboundQueue()
     private var draining = false
     /// The hub is deciding a command of this client's (a `/nick` the database decides, in cluster mode): the
-    /// input after it waits, so the client's commands take effect in the order it sent them.
-    var awaitsHub = false
+    /// input after it waits, so the client's commands take effect in the order it sent them. The hub keeps it.
+    private var awaitsHub: Bool { id.map(hub.isDeciding(for:)) ?? false }
     /// A `/quit` waiting for the replies sent before it (``closeWhenAnswered(reason:shownAs:)``).
-    private var closeWhenAnswered: (reason: String, shown: String)?
+    var closeWhenAnswered: (reason: String, shown: String)?
     /// NIO asked to read while input was still queued; we pass the read on once the queue is empty.
     private var readHeld = false
     /// The client half-closed: answer what it sent, then close.
@@ -105,7 +102,7 @@ public final class ChatSession: ChannelDuplexHandler {
     /// Lines a client may say in one "behind" episode (``ChatHub/setBehind(_:_:)``) before its input waits
     /// for the episode to end: someone chatting along says a few and goes on; a flooder is held.
     static let linesPerBehindEpisode = 16
-    /// The hub's ``ChatHub/behindEpisode`` in which this client last said a line while something was behind,
+    /// The ``ProducerGate/episode`` in which this client last said a line while something was behind,
     /// and how many it said in it.
     private var behindEpisode: (episode: UInt64, lines: Int) = (0, 0)
     /// Holding its next line until history (or the other servers) caught up: see ``ChatHub/setBehind(_:_:)``.
@@ -114,14 +111,13 @@ public final class ChatSession: ChannelDuplexHandler {
     private var waitingSince: NIODeadline?
 
     /// Flood control.
-    private var flood: TokenBucket
-    private var lastSlowDownNotice: NIODeadline?
+    private var flood: FloodControl
 
     /// What this client is about to be sent, in order (see ``SessionOutput``). Exclusivity is not checked
     /// at run time (it cost ~7 % of fan-out: one check per delivery): every access is on this session's
     /// event loop and none overlaps another, because nothing called while the output is being changed
     /// calls back into this session.
-    @exclusivity(unchecked) private var output = SessionOutput()
+    @exclusivity(unchecked) var output = SessionOutput()
 
     /// How the client reached the chat (telnet, or a WebSocket from the web listener, issue 25).
     public let transport: ChatTransport
@@ -135,19 +131,13 @@ public final class ChatSession: ChannelDuplexHandler {
         self.transport = transport
         // The loop's clock (virtual on an EmbeddedEventLoop, so tests can drive time).
         self.lastActivity = hub.eventLoop.now
-        self.flood = TokenBucket(
+        self.flood = FloodControl(
             rate: hub.configuration.floodRate, burst: hub.configuration.floodBurst, now: hub.eventLoop.now)
         self.acceptedAt = hub.eventLoop.now
     }
 
-    /// The telnet framing in front of a chat session: lines of at most `maximumLineLength` bytes; negotiation
-    /// answers and read sizes passed to the session (it sends the answers in order with its output and counts
-    /// the bytes); reads not held for writability (the session enforces `--max-sendq` itself).
-    public static func telnetFraming(maximumLineLength: Int) -> TelnetLineHandler {
-        TelnetLineHandler(
-            maximumLineLength: maximumLineLength,
-            options: .init(passesReplies: true, passesByteCounts: true, holdsReadsWhileUnwritable: false))
-    }
+    // The state above without `private` is also used by the output and closing half (ChatSession+Output.swift),
+    // and by nothing else: the session's own, on its loop.
 
     // MARK: - Channel events
 
@@ -182,67 +172,11 @@ public final class ChatSession: ChannelDuplexHandler {
         open(id)
     }
 
-    private func refuse(_ refusal: Roster.Refusal, context: ChannelHandlerContext) {
-        state = .refused
-        context.writeAndFlush(wrapOutboundOut(ChatSession.encode(refusal.line))).assumeIsolated().whenComplete { _ in
-            context.close(promise: nil)
-        }
-    }
-
-    /// Behind a front door: admitted now, so the handshake counts against the limits; opened once through.
-    private func enterTheDoor(context: ChannelHandlerContext) {
-        // Behind a proxy the connection's address is the proxy's: the per-address limit waits for the header.
-        if frontDoor.proxyHeader { address = nil }
-        switch hub.admit(self, recordingRefusal: false) {
-        case .success(let id): state = .atTheDoor(id)
-        case .failure(let refusal): state = .refusedAtTheDoor(refusal)
-        }
-        context.fireChannelActive()
-    }
-
-    /// Through the front door: the client's own address (behind a proxy), then the row and the welcome, or
-    /// the refusal the client could not be told before.
-    private func passedTheDoor(_ opened: FrontDoorOpened, context: ChannelHandlerContext) {
-        if let client = opened.client {
-            address = client.ipAddress
-            peer = client.displayString
-        }
-        switch state {
-        case .refusedAtTheDoor(let refusal):
-            hub.recordRefusal(self, refusal)
-            refuse(refusal, context: context)
-        case .atTheDoor(let id):
-            if case .failure(let refusal) = hub.readdress(self, id) {
-                hub.withdraw(self, id)
-                hub.recordRefusal(self, refusal)
-                refuse(refusal, context: context)
-                return
-            }
-            state = .admitted(id)
-            open(id)
-        default:
-            break
-        }
-    }
-
     /// Records the admitted connection's row and welcomes it once its visitor number is known (or after the
     /// configured wait).
-    private func open(_ id: ConnectionKey) {
+    func open(_ id: ConnectionKey) {
         recordedOpen = true
-        let visitor: EventLoopFuture<Int64>
-        switch hub.recordOpened(id, peer: peer) {
-        case .now(let number):  // a reserved number was in hand: no wait, no timer
-            return joinOnce(visitor: number)
-        case .later(let future):
-            visitor = future
-        }
-        let wait = hub.eventLoop.assumeIsolated().scheduleTask(in: hub.configuration.visitorNumberWait) {
-            self.joinOnce(visitor: nil)
-        }
-        visitor.assumeIsolated().whenComplete { result in
-            wait.cancel()
-            self.joinOnce(visitor: try? result.get())
-        }
+        hub.recordOpened(id, peer: peer) { self.joinOnce(visitor: $0) }
     }
 
     private func joinOnce(visitor: Int64?) {
@@ -279,9 +213,9 @@ public final class ChatSession: ChannelDuplexHandler {
 
     public func channelReadComplete(context: ChannelHandlerContext) {
         inbound.readComplete()
-        if hub.isInCallout {
+        if hub.tick.isInCallout {
             // NIO read this socket from inside the hub's own flush or close work: do the work later.
-            hub.park(self)
+            hub.tick.park(self)
         } else {
             drain()
         }
@@ -342,17 +276,17 @@ public final class ChatSession: ChannelDuplexHandler {
             guard !awaitsHub else { return }  // resumed by the hub once it has decided
             guard closeWhenAnswered == nil else { return }  // quitting: nothing after /quit is read
             guard output.outstandingReplies < ChatSession.maximumOutstandingReplies else { return }
-            guard hub.mayWork else {
-                hub.park(self)
+            guard hub.tick.mayWork else {
+                hub.tick.park(self)
                 return
             }
-            if case .line = event, hub.isBehind, behindEpisode.episode == hub.behindEpisode,
+            if case .line = event, hub.isBehind, behindEpisode.episode == hub.gate.episode,
                 behindEpisode.lines >= ChatSession.linesPerBehindEpisode
             {
                 // It said its share since history (or the cluster) fell behind: the next waits for it to catch up.
                 waitsForRelief = true
                 waitingSince = hub.eventLoop.now
-                hub.waitForRelief(self)
+                hub.gate.wait(self)
                 return
             }
             inbound.removeFirst()
@@ -386,8 +320,8 @@ public final class ChatSession: ChannelDuplexHandler {
             // Telnet's answer (WILL TIMING-MARK, WONT/DONT): raw bytes, never sanitised. Until a Ctrl-C's timing
             // mark is answered, telnet shows nothing the server sends.
             let buffer = ByteBuffer(bytes: bytes)
-            hub.charge(buffer.readableBytes)
-            if output.enqueue(buffer, countsAsLine: false) { hub.markDirty(self) }
+            hub.tick.charge(buffer.readableBytes)
+            if output.enqueue(buffer, countsAsLine: false) { hub.tick.markDirty(self) }
         case .areYouThere:
             send(ChatText.stillHere)
         case .received:
@@ -404,10 +338,10 @@ public final class ChatSession: ChannelDuplexHandler {
         // A private message says something too: it is not stored, but one to another server's member crosses
         // to it, so a /msg flood is held back like any other while the cluster's sending is backlogged.
         if hub.isBehind && ChatCommands.saysALine(line) {
-            if behindEpisode.episode == hub.behindEpisode {
+            if behindEpisode.episode == hub.gate.episode {
                 behindEpisode.lines += 1
             } else {
-                behindEpisode = (hub.behindEpisode, 1)
+                behindEpisode = (hub.gate.episode, 1)
             }
         }
         hub.perform(line, from: self, id)
@@ -424,142 +358,14 @@ public final class ChatSession: ChannelDuplexHandler {
     }
 
     private func takeFloodToken() -> Bool {
-        let now = hub.eventLoop.now
         let configured = hub.configuration
-        if flood.rate != configured.floodRate || flood.burst != configured.floodBurst {
-            flood.retune(rate: configured.floodRate, burst: configured.floodBurst)  // changed by SIGHUP
+        switch flood.take(rate: configured.floodRate, burst: configured.floodBurst, now: hub.eventLoop.now) {
+        case .pass: return true
+        case .drop(let tell):
+            hub.counters.floodDrops += 1
+            if tell { send(ChatText.slowDown) }
+            return false
         }
-        if flood.take(now: now) { return true }
-        hub.counters.floodDrops += 1
-        if lastSlowDownNotice.map({ now - $0 >= .seconds(1) }) ?? true {
-            lastSlowDownNotice = now
-            send(ChatText.slowDown)
-        }
-        return false
-    }
-
-    // MARK: - Output
-
-    /// Queues one line (CRLF added) for this client; the hub flushes it at the end of the tick.
-    func send(_ line: String) {
-        let buffer = ChatSession.encode(line)
-        hub.charge(buffer.readableBytes)
-        if output.enqueue(buffer) { hub.markDirty(self) }
-    }
-
-    /// Queues an encoded line (shared by a broadcast) for this client: the hot path of fan-out. Returns
-    /// `true` when the hub must add this client to the tick's flush list (its first line this tick).
-    func deliver(_ line: Range<Int>, of tick: TickLines) -> Bool {
-        output.enqueue(line, of: tick)
-    }
-
-    /// Hands this tick's lines to the channel (slices of the hub's shared tick buffer, and one buffer of
-    /// what only this client gets) and flushes. Called only by the hub, at the end of the tick, never from
-    /// inside a fan-out. Returns `false` when the channel's send queue stays over
-    /// `--max-sendq` after the flush: the client is not reading.
-    func flush() -> Bool {
-        guard let context else { return true }
-        switch state {
-        case .closed, .atTheDoor, .refusedAtTheDoor:
-            return true  // not through the door: nothing goes out in the clear before a TLS handshake
-        default:
-            break
-        }
-        hub.counters.bytesOut += Int64(output.pendingBytes)
-        output.take(sharing: hub.tickLines) { context.write(wrapOutboundOut($0), promise: nil) }
-        context.flush()
-        return !context.channel.isActive || context.channel.isWritable
-    }
-
-    /// Sends the lines a database read produces, in order with everything else this client is sent.
-    func reply(_ lines: EventLoopFuture<[String]>) {
-        let id = output.reserveReply()
-        let timeout = hub.eventLoop.assumeIsolated().scheduleTask(in: hub.configuration.historyReadWait) {
-            self.completeReply(id, [ChatText.historyUnavailable])
-        }
-        lines.assumeIsolated().whenComplete { result in
-            timeout.cancel()
-            switch result {
-            case .success(let lines): self.completeReply(id, lines)
-            case .failure(let error):
-                self.hub.logger.warning("history read failed", metadata: ["error": "\(error)"])
-                self.completeReply(id, [ChatText.historyUnavailable])
-            }
-        }
-    }
-
-    private func completeReply(_ id: UInt64, _ lines: [String]) {
-        let encoded = lines.map(ChatSession.encode)
-        guard let needsFlush = output.completeReply(id, with: encoded) else { return }
-        if needsFlush { hub.markDirty(self) }
-        if let pending = closeWhenAnswered, output.outstandingReplies == 0 {
-            closeWhenAnswered = nil
-            close(reason: pending.reason, shownAs: pending.shown)
-            return
-        }
-        drain()  // input may have waited for this reply; after a half-close this may be the last one
-    }
-
-    /// One line as the client receives it: UTF-8 plus CRLF.
-    static func encode(_ line: String) -> ByteBuffer {
-        var buffer = ByteBuffer()
-        buffer.reserveCapacity(line.utf8.count + 2)
-        buffer.writeChatLine(line)
-        return buffer
-    }
-
-    // MARK: - Closing
-
-    /// Asks for the connection to close with `reason` (recorded in history; `shownAs`, if given, is what
-    /// others see in the leave notice). The hub flushes what this client was sent and closes the channel at
-    /// the end of the tick. Completes when the channel is closed.
-    @discardableResult
-    func close(reason: String, shownAs shown: String? = nil) -> EventLoopFuture<Void> {
-        if closeReason == nil { closeReason = (reason, shown ?? reason) }
-        if let closePromise { return closePromise.futureResult }
-        guard let context else { return hub.eventLoop.makeSucceededVoidFuture() }
-        switch state {
-        case .closed: return hub.eventLoop.makeSucceededVoidFuture()
-        case .atTheDoor(let id), .admitted(let id), .joined(let id): state = .closing(id)
-        case .connecting, .refused, .refusedAtTheDoor, .closing: break
-        }
-        let promise = context.eventLoop.makePromise(of: Void.self)
-        closePromise = promise
-        context.channel.closeFuture.cascade(to: promise)
-        hub.scheduleClose(self)
-        return promise.futureResult
-    }
-
-    /// Closes once every reply this client is owed has been sent (a `/quit` after `/history` gets the history,
-    /// then `* bye`); input after it is not read.
-    func closeWhenAnswered(reason: String, shownAs shown: String) {
-        guard output.outstandingReplies > 0 else {
-            close(reason: reason, shownAs: shown)
-            return
-        }
-        closeWhenAnswered = (reason, shown)
-    }
-
-    /// Closes the channel now, after flushing its last lines. Called only by the hub at the end of a tick.
-    func performClose() {
-        guard let context else { return }
-        if case .closed = state { return }
-        _ = flush()
-        context.close(promise: nil)
-    }
-
-    private func finish() {
-        let id = self.id
-        if case .closed = state { return }
-        state = .closed
-        output.close()
-        inbound.removeAll()
-        guard let id else { return }  // refused connections were never admitted
-        guard recordedOpen else { return hub.withdraw(self, id) }  // it never got through the front door
-        let reason = closeReason ?? ("connection closed", "connection closed")
-        traffic.linesOut = output.lines
-        traffic.bytesOut = output.bytes
-        hub.leave(self, id, reason: reason.recorded, shownAs: reason.shown, traffic: traffic)
     }
 }
 

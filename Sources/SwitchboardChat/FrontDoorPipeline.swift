@@ -48,7 +48,7 @@ struct FrontDoorPipeline: Sendable {
     func install(on channel: any Channel, maximumLineLength: Int, session: (FrontDoor) -> ChatSession) throws -> Bool {
         let pipeline = channel.pipeline.syncOperations
         guard door != .none else {
-            try pipeline.addHandler(ChatSession.telnetFraming(maximumLineLength: maximumLineLength))
+            try pipeline.addHandler(TelnetLineHandler.chatFraming(maximumLineLength: maximumLineLength))
             try pipeline.addHandler(session(door))
             return true
         }
@@ -71,7 +71,7 @@ struct FrontDoorPipeline: Sendable {
         }
         try pipeline.addHandler(
             FrontDoorHandler(door: door, handshakeTimeout: handshakeTimeout, counters: counters, logger: logger))
-        try pipeline.addHandler(ChatSession.telnetFraming(maximumLineLength: maximumLineLength))
+        try pipeline.addHandler(TelnetLineHandler.chatFraming(maximumLineLength: maximumLineLength))
         try pipeline.addHandler(session(door))
         return true
     }

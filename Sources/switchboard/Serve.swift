@@ -116,24 +116,11 @@ struct Serve: AsyncParsableCommand {
         // becomes the exit status.
         do {
             try await ServiceGroup(configuration: groupConfiguration).run()
-        } catch is StartupInterrupted {
-            throw ExitCode(Serve.interruptedExitCode)
-        } catch is DatabaseError {
-            throw ExitCode(1)
-        } catch is ListenError {
-            throw ExitCode(1)
-        } catch is DatabaseInUse {
-            throw ExitCode(1)
-        } catch is TLSLoadError {
-            throw ExitCode(1)
-        } catch is SpoolDirectoryError {
-            throw ExitCode(1)
+        } catch {
+            guard let failure = StartupFailure(error) else { throw error }
+            throw ExitCode(failure.exitStatus)
         }
     }
-
-    /// Exit status when SIGTERM or SIGINT arrives while start-up waits for the database (128 + SIGINT, as
-    /// a shell reports Ctrl-C). A start that cannot succeed exits 1; a normal stop exits 0.
-    static let interruptedExitCode: Int32 = 130
 }
 
 extension TimeAmount {

@@ -2,6 +2,7 @@ import Logging
 import NIOCore
 import NIOEmbedded
 import SwitchboardChat
+import SwitchboardProtocol
 import XCTest
 
 /// Counts flushes that reach the front of a client's pipeline.
@@ -65,7 +66,7 @@ final class ChatTestHarness {
         try channel.pipeline.syncOperations.addHandler(client.flushes)
         if telnet {  // else the test is the transport: it writes LineInput
             try channel.pipeline.syncOperations.addHandler(
-                ChatSession.telnetFraming(maximumLineLength: hub.configuration.maximumLineLength))
+                TelnetLineHandler.chatFraming(maximumLineLength: hub.configuration.maximumLineLength))
         }
         try channel.pipeline.syncOperations.addHandler(ChatSession(hub: hub, frontDoor: frontDoor))
         let ip = address ?? "192.0.2.\(nextAddress)"

@@ -259,7 +259,7 @@ final class ClusterHubTests: XCTestCase {
             a.harness.loop.run()  // a tick of its own: a payload of its own
         }
         var timerRan = false
-        b.harness.loop.scheduleTask(in: ChatHub.resumeDelay) { timerRan = true }
+        b.harness.loop.scheduleTask(in: TickScheduler.resumeDelay) { timerRan = true }
         cluster.settle()  // B is woken once and takes what its loop may do in one turn
         let first = try bob.lines()
         XCTAssertGreaterThan(first.count, 0)
@@ -268,7 +268,7 @@ final class ClusterHubTests: XCTestCase {
         XCTAssertEqual(try carol.lines().first?.hasPrefix("* Welcome, "), true, "the newcomer does not wait for the backlog")
         var all = first
         for _ in 0..<100 where all.count < 40 {
-            b.harness.loop.advanceTime(by: ChatHub.resumeDelay)
+            b.harness.loop.advanceTime(by: TickScheduler.resumeDelay)
             all += try bob.lines().filter { $0.hasPrefix("<") }
         }
         XCTAssertTrue(timerRan)

@@ -200,7 +200,7 @@ final class HubRobustnessTests: XCTestCase {
             seen += try watcher.lines()  // the tick's flush: the budget is renewed
             sent += 1
             try senders[0].send("s0 line \(sent)\r\n")
-            chat.loop.advanceTime(by: ChatHub.resumeDelay)  // the resume timer, nothing after it
+            chat.loop.advanceTime(by: TickScheduler.resumeDelay)  // the resume timer, nothing after it
         }
         seen += try watcher.lines()
         var counts = [0, 0, 0]
