@@ -139,30 +139,6 @@ start_cluster_server() {
     SERVER_PID=$pid
 }
 
-# record WORKLOAD RUN TEXT KEY=VALUE... — appends one JSON line: the tool's RESULT fields plus the extras.
-record() {
-    python3 - "$@" >>"$RESULTS" <<'PY'
-import json, sys
-workload, run, text, extras = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4:]
-def value(v):
-    for kind in (int, float):
-        try:
-            return kind(v)
-        except ValueError:
-            pass
-    return v
-result = None
-for line in text.splitlines():
-    if line.startswith("RESULT "):
-        result = {k: value(v) for k, _, v in (f.partition("=") for f in line.split()[1:])}
-if result is not None:
-    for extra in extras:
-        k, _, v = extra.partition("=")
-        result[k] = value(v)
-print(json.dumps({"workload": workload, "run": int(run), "result": result}))
-PY
-}
-
 # cpu_snapshot FILE PID... — CPU (ns, schedstat) of every thread of the PIDs and of every PostgreSQL process
 # (the postmaster's children), as JSON: {"time": s, "threads": {"TID": [PID, comm, ns]}}.
 cpu_snapshot() {
@@ -278,7 +254,7 @@ for ((run = 1; run <= RUNS; run++)); do
         if [[ $ok -eq 0 ]]; then
             [[ ${#pids[@]} -eq 0 ]] || stop_pids 20 "${pids[@]}"
             log "$workload run $run: a server did not start"
-            record "$workload" "$run" "RESULT ok=0 error=server_did_not_start"
+            record switchboard "$workload" "$run" "RESULT ok=0 error=server_did_not_start"
             continue
         fi
         IFS='|' read -r n0 p0 h0 <<<"$(counters "$db")"
@@ -301,7 +277,7 @@ for ((run = 1; run <= RUNS; run++)); do
         rows_final=$(sql "$db" "SELECT count(*) FROM messages")
         sql postgres "DROP DATABASE $db WITH (FORCE)" >/dev/null
         log "$workload run $run/$RUNS (exit $status): ${output:-no output}"
-        record "$workload" "$run" "${output:-RESULT ok=0 error=no_output}" \
+        record switchboard "$workload" "$run" "${output:-RESULT ok=0 error=no_output}" \
             "servers=$servers" "notify_statements=$((n1 - n0))" "notify_payloads=$((p1 - p0))" \
             "history_inserts=$((h1 - h0))" "history_rows=$rows" "history_rows_final=$rows_final" \
             "${roles[@]+"${roles[@]}"}"

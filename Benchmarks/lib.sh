@@ -61,9 +61,9 @@ check_servers() {
     done
 }
 
-free_port() {
-    python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
-}
+# free_port: one definition for the scripts and the benchmarks.
+# shellcheck source=scripts/free-port.sh
+source "$(dirname "${BASH_SOURCE[0]}")/../scripts/free-port.sh"
 
 listening() { # PORT — is anything listening on 127.0.0.1:PORT? (no connection made)
     ss -Hltn "sport = :$1" 2>/dev/null | grep -q .
@@ -194,25 +194,28 @@ stop_server() {
     SERVER_PID=""
 }
 
-# record SERVER WORKLOAD RUN TEXT — appends one JSON line to $RESULTS; TEXT is the tool's output (its
-# RESULT line, if any, becomes "result": k=v fields, numbers as numbers; empty = the server was not available).
+# record SERVER WORKLOAD RUN TEXT [KEY=VALUE...] — appends one JSON line to $RESULTS; TEXT is the tool's output
+# (its RESULT line, if any, becomes "result": k=v fields, numbers as numbers; empty = the server was not
+# available); the KEY=VALUE extras are added to the result (numbers as numbers).
 record() {
     python3 - "$@" >>"$RESULTS" <<'PY'
 import json, sys
-server, workload, run, text = sys.argv[1:5]
+server, workload, run, text, extras = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4], sys.argv[5:]
+def value(v):
+    for kind in (int, float):
+        try:
+            return kind(v)
+        except ValueError:
+            pass
+    return v
 result = None
 for line in text.splitlines():
     if line.startswith("RESULT "):
-        result = {}
-        for field in line.split()[1:]:
-            key, _, value = field.partition("=")
-            try:
-                result[key] = int(value)
-            except ValueError:
-                try:
-                    result[key] = float(value)
-                except ValueError:
-                    result[key] = value
+        result = {k: value(v) for k, _, v in (f.partition("=") for f in line.split()[1:])}
+if result is not None:
+    for extra in extras:
+        k, _, v = extra.partition("=")
+        result[k] = value(v)
 print(json.dumps({"server": server, "workload": workload, "run": int(run), "result": result}))
 PY
 }

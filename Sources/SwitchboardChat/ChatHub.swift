@@ -202,7 +202,7 @@ public final class ChatHub {
     }
 
     /// Records an admitted connection's row; `then` gets its visitor number once known, or `nil` after
-    /// `--visitor-number-wait` (see ``VisitorNumberReservation``).
+    /// ``ChatConfiguration/visitorNumberWait`` (see ``VisitorNumberReservation``).
     func recordOpened(_ id: ConnectionKey, peer: String, then: @escaping (Int64?) -> Void) {
         visitors.open(id, peer: peer, wait: configuration.visitorNumberWait, then: then)
     }

@@ -29,8 +29,7 @@ extension NotifyTransport {
         static let pingInterval = TimeAmount.seconds(10)
         /// Threads wait on sockets in slices this long, so they notice a stop or a new generation.
         static let pollSliceMilliseconds: Int32 = 100
-        static let firstBackoff = TimeAmount.milliseconds(100)
-        static let maximumBackoff = TimeAmount.seconds(2)
+        static let reconnectBackoff = Backoff(first: .milliseconds(100), maximum: .seconds(2))
 
         let parameters: PostgresConnectionParameters
         let channel: String
@@ -157,8 +156,7 @@ extension NotifyTransport {
 
         /// Waits out the backoff after `failures` failed attempts; `false` when the transport stopped meanwhile.
         func pause(afterFailures failures: Int) -> Bool {
-            let delay = min(
-                Shared.firstBackoff.nanoseconds << Int64(min(failures - 1, 10)), Shared.maximumBackoff.nanoseconds)
+            let delay = Shared.reconnectBackoff.delay(afterFailures: failures).nanoseconds
             let until = Date(timeIntervalSinceNow: Double(delay) / 1e9)
             // Not through `locked`, for the reason given in nextBatch(_:).
             condition.lock()
@@ -219,11 +217,8 @@ extension NotifyTransport {
         /// Waits up to one poll slice for `socket` to be readable (or writable, when asked); a hang-up or an
         /// error counts as readable, so that reading reports it.
         static func wait(on socket: Int32, writable: Bool) -> (readable: Bool, writable: Bool) {
-            var descriptor = pollfd(fd: socket, events: Int16(POLLIN) | (writable ? Int16(POLLOUT) : 0), revents: 0)
-            let ready = poll(&descriptor, 1, pollSliceMilliseconds)
-            guard ready > 0 else { return (false, false) }
-            let revents = Int32(descriptor.revents)
-            return ((revents & (POLLIN | POLLHUP | POLLERR | POLLNVAL)) != 0, (revents & POLLOUT) != 0)
+            let ready = SocketPoll.wait(socket, writable: writable, milliseconds: pollSliceMilliseconds)
+            return (ready.readable, ready.writable)
         }
     }
 }

@@ -148,6 +148,21 @@ public final class HistorySpool: Sendable {
             logger.error(message, metadata: ["error": "\(error)"])
         }
 
+        /// The leading `events` that fit in the spool's `maximumBytes` (both files together), encoded as lines.
+        private func encodeFitting(
+            _ events: [HistoryWriteStateMachine.SpooledEvent], within maximumBytes: Int64
+        ) throws -> (data: Data, count: Int) {
+            var data = Data()
+            var count = 0
+            for event in events {
+                let line = try HistorySpool.line(event, encoder: encoder)
+                if overflowSize + stopSize + Int64(data.count + line.count) > maximumBytes { break }
+                data.append(line)
+                count += 1
+            }
+            return (data, count)
+        }
+
         func appendOverflow(
             _ events: [HistoryWriteStateMachine.SpooledEvent], header: SpoolRecord.Header, path: String, maximumBytes: Int64
         ) throws -> [HistoryWriteStateMachine.SpooledEvent] {
@@ -161,14 +176,7 @@ public final class HistorySpool: Sendable {
                 }
                 readOffset = try Files.headerLength(overflow, path: path)
             }
-            var data = Data()
-            var written = 0
-            for event in events {
-                let line = try HistorySpool.line(event, encoder: encoder)
-                if overflowSize + stopSize + Int64(data.count + line.count) > maximumBytes { break }
-                data.append(line)
-                written += 1
-            }
+            let (data, written) = try encodeFitting(events, within: maximumBytes)
             try Files.appendSynced(data, to: overflow, path: path, size: &overflowSize)
             return Array(events[written...])
         }
@@ -222,14 +230,7 @@ public final class HistorySpool: Sendable {
             let descriptor = try Files.openSpoolFile(path, header: header, encoder: encoder, size: &size)
             defer { close(descriptor) }
             stopSize = size
-            var data = Data()
-            var written = 0
-            for event in events {
-                let line = try HistorySpool.line(event, encoder: encoder)
-                if overflowSize + stopSize + Int64(data.count + line.count) > maximumBytes { break }
-                data.append(line)
-                written += 1
-            }
+            let (data, written) = try encodeFitting(events, within: maximumBytes)
             try Files.appendSynced(data, to: descriptor, path: path, size: &stopSize)
             return written
         }

@@ -32,173 +32,21 @@ import SwitchboardDatabase
 /// ```
 ///
 /// - Connects without a reserved visitor number start a batch at the end of the tick (their welcome waits
-///   for the row id); everything else — connects under reserved numbers, chat lines, leaves and
-///   refusals — lingers up to ``Configuration/lingerTime`` for company, unless ``Configuration/maximumBatchSize``
-///   events already wait, or a drain is under way.
-/// - A failed batch stays queued and is retried after 100 ms, doubling to 2 s. One that fails for a reason
-///   other than reaching the database (``BatchFailure/notTransient``) three times running is dropped.
-/// - While the database is up, the queue is kept short by back-pressure, not by dropping: past half of
-///   ``Configuration/maximumQueuedEvents`` or ``Configuration/maximumQueuedBytes`` the machine says
-///   ``Action/behind(_:)`` `true` (the hub stops reading from the clients who say lines) and `false` once the
-///   queue is down to a quarter of both. While the database is down nothing is held back: the queue fills.
-/// - At most ``Configuration/maximumQueuedEvents`` events and ``Configuration/maximumQueuedBytes`` bytes
-///   wait in memory. Past that, with a spool (``Configuration/spoolsOverflow``), every event goes to the spool
-///   file in order (``Action/spool(_:)``) until the database is back and the spool has been read back into
-///   the queue; without one, or when the spool refuses them, events are dropped and counted, the clients
-///   whose lines were lost are named (``Action/linesNotStored(_:)``), and the overflow episode is reported
-///   when it starts and, with its count and span, once the queue has drained to half the limit.
+///   for the row id); every other event lingers up to ``Configuration/lingerTime`` for company, unless
+///   ``Configuration/maximumBatchSize`` events already wait, or a drain is under way.
+/// - "A limit" is ``Configuration/maximumQueuedEvents`` or ``Configuration/maximumQueuedBytes``: the most held in
+///   memory. While the database is up the queue is kept short by back-pressure, not by dropping. Past a limit,
+///   with a spool (``Configuration/spoolsOverflow``), events go to the spool file in order; without one, or when
+///   the spool refuses them, they are dropped and counted, the clients whose lines were lost are named
+///   (``Action/linesNotStored(_:)``), and the overflow episode is reported when it starts and, with its count
+///   and span, once the queue has drained to half the limit.
 ///
 /// Ownership: a plain value, owned by whoever holds it (the writer keeps it on its event loop).
 struct HistoryWriteStateMachine {
-    /// The limits the machine works within.
-    struct Configuration: Sendable, Equatable {
-        /// Events held in memory, at most; beyond this they are spooled or dropped.
-        var maximumQueuedEvents: Int
-        /// Bytes of events (``HistoryEvent/estimatedBytes``) held in memory, at most.
-        var maximumQueuedBytes: Int
-        /// Events per transaction, at most.
-        var maximumBatchSize: Int
-        /// How long a chat line, leave or refusal may wait for others to share its transaction.
-        var lingerTime: TimeAmount
-        /// How often a deleted or replaced database file is reported while it lasts.
-        var fileGoneReportInterval: TimeAmount = .seconds(10)
-        /// Whether events that do not fit go to a spool file (the writer has one) instead of being dropped.
-        var spoolsOverflow = false
-
-        init(maximumQueuedEvents: Int, maximumQueuedBytes: Int = 64 << 20, maximumBatchSize: Int, lingerTime: TimeAmount) {
-            self.maximumQueuedEvents = max(1, maximumQueuedEvents)
-            self.maximumQueuedBytes = max(1, maximumQueuedBytes)
-            self.maximumBatchSize = max(1, maximumBatchSize)
-            self.lingerTime = lingerTime
-        }
-
-        /// Past either high-water mark (half a limit) the producers are held back, while the database is up.
-        var highWaterEvents: Int { max(1, maximumQueuedEvents / 2) }
-        var highWaterBytes: Int { max(1, maximumQueuedBytes / 2) }
-        /// Below both low-water marks (a quarter of each limit) they are read again.
-        var lowWaterEvents: Int { maximumQueuedEvents / 4 }
-        var lowWaterBytes: Int { maximumQueuedBytes / 4 }
-    }
-
-    /// An event on its way to or from the spool: its place in the writer's order, and the row id of the
-    /// connection it refers to when the writer knew it (so a replay in another process can do without).
-    struct SpooledEvent: Sendable, Equatable {
-        var sequence: UInt64
-        var event: HistoryEvent
-        var rowID: Int64?
-    }
-
-    /// Names one ``HistoryWriter/flushed()`` caller, so the machine can say which to wake.
-    struct FlushWaiterID: Sendable, Hashable {
-        var rawValue: UInt64
-    }
-
-    /// Why a batch failed, as far as the machine cares.
-    enum BatchFailure: Sendable, Equatable {
-        /// Reaching the database failed (connection lost, locked, down): retried for as long as it lasts.
-        case transient
-        /// The SQLite file was deleted or replaced under the server: retried, and reported now and then.
-        case databaseFileGone
-        /// Anything else (a statement failed): retried twice, then the batch is dropped.
-        case notTransient
-    }
-
-    /// What became of a connection's `opened` event: its visitor number, or why there is none.
-    enum VisitorOutcome: Sendable, Equatable {
-        case number(Int64)
-        /// The queue was full; the event was never queued.
-        case queueFull
-        /// Its batch failed permanently and was dropped.
-        case batchDropped
-        /// Its batch committed without giving it a row id.
-        case notRecorded
-    }
-
-    struct VisitorResolution: Sendable, Equatable {
-        var key: ConnectionKey
-        var outcome: VisitorOutcome
-    }
-
-    /// One transaction's worth of events, and the row ids their `closed` and `message` events refer to.
-    struct Batch: Sendable, Equatable {
-        var events: [HistoryEvent]
-        var knownRowIDs: [ConnectionKey: Int64]
-        /// The sequence number of its last event: committed with it, so a spool replay can skip it.
-        var lastSequence: UInt64 = 0
-    }
-
-    /// An overflow episode: how many events were dropped, when the first and the last were.
-    struct OverflowEpisode: Sendable, Equatable {
-        var dropped: Int
-        var from: Timestamp
-        var to: Timestamp
-    }
-
-    enum Action: Sendable, Equatable {
-        /// Call ``writeDue()`` at the end of this event loop tick, so the rest of the tick's events join.
-        case startBatchAtEndOfTick
-        /// Call ``lingerTimerFired(now:)`` at (or after) this instant.
-        case lingerUntil(NIODeadline)
-        /// Write these events in one transaction; report with ``batchSucceeded(rowIDs:)`` or
-        /// ``batchFailed(_:now:)``.
-        case startBatch(Batch)
-        /// Call ``retryTimerFired()`` after this long.
-        case retryAfter(TimeAmount)
-        /// Complete these connections' visitor-number promises.
-        case resolveVisitors([VisitorResolution])
-        /// Complete these flush waiters: everything queued before they asked is settled.
-        case wakeFlushWaiters([FlushWaiterID])
-        /// The queue just filled: events are being dropped (say so once).
-        case reportOverflowStarted
-        /// An overflow episode ended (the queue drained to half the limit).
-        case reportOverflowEpisode(OverflowEpisode)
-        /// The SQLite file is gone or replaced: history is not being written (repeated every interval).
-        case reportDatabaseFileGone
-        /// The first failure of an outage: events stay queued and will be retried.
-        case reportOutage
-        /// A batch committed after an outage: the database is back.
-        case reportRecovered
-        /// A batch of this many events failed permanently and was dropped.
-        case dropBatch(events: Int)
-        /// The queue fell behind a database that is up (`true`): stop reading from the clients who say lines;
-        /// or caught up, or the database went down (`false`): read them again.
-        case behind(Bool)
-        /// These connections said lines that will not be stored (dropped): tell them.
-        case linesNotStored(Set<ConnectionKey>)
-        /// Append these events to the spool file, in order; report with ``spoolAppendFailed(_:)`` if it
-        /// cannot.
-        case spool([SpooledEvent])
-        /// Read the next spooled events back (at most this many, of about this many bytes); report with
-        /// ``spoolRead(_:)``.
-        case readSpool(maximumEvents: Int, maximumBytes: Int)
-        /// Every spooled event has been read back: the spool file can go.
-        case removeSpool
-    }
-
-    /// What the writer is doing; replaces the old `writing` / `retryScheduled` / `lingerScheduled` flags.
-    enum Phase: Sendable, Equatable {
-        /// Nothing in flight, no timer that matters.
-        case idle
-        /// Waiting until this instant for more events to share the transaction.
-        case lingering(until: NIODeadline)
-        /// A batch starts at the end of this tick.
-        case batchDue
-        /// A batch of this many events (the first ones queued) is being written.
-        case writing(count: Int)
-        /// The last batch failed; the retry timer is set.
-        case waitingToRetry
-    }
-
-    private struct Queued: Sendable {
-        var sequence: UInt64
-        var event: HistoryEvent
-    }
-
     let configuration: Configuration
     private(set) var phase = Phase.idle
-    /// The queue is `queue[head...]`; the settled prefix is trimmed now and then, not per batch.
-    private var queue: [Queued] = []
-    private var head = 0
+    /// The events waiting in memory.
+    private var queue = HistoryQueue()
     private var nextSequence: UInt64 = 1
     /// Every event up to and including this sequence number is committed (or was given up on).
     private var settledSequence: UInt64 = 0
@@ -212,7 +60,7 @@ struct HistoryWriteStateMachine {
     /// Set by ``drainRequested(_:)``: from then on nothing lingers.
     private(set) var isDraining = false
     /// Bytes of the events waiting (``HistoryEvent/estimatedBytes``).
-    private(set) var queuedBytes = 0
+    var queuedBytes: Int { queue.bytes }
     /// Whether the producers are being held back (the last ``Action/behind(_:)`` said `true`).
     private(set) var isBehind = false
     /// New events go to the spool, not the queue (it overflowed; the spool is not read back yet).
@@ -233,7 +81,7 @@ struct HistoryWriteStateMachine {
     }
 
     /// Events waiting to be written (including a batch being written).
-    var queuedEvents: Int { queue.count - head }
+    var queuedEvents: Int { queue.count }
 
     // MARK: - Inputs
 
@@ -258,9 +106,8 @@ struct HistoryWriteStateMachine {
             drop([event], wallClock: wallClock, into: &actions)
             return actions
         }
-        queue.append(Queued(sequence: nextSequence, event: event))
+        queue.append(event, sequence: nextSequence)
         nextSequence += 1
-        queuedBytes += bytes
         var actions: [Action]
         if case .opened(_, _, _, _, nil) = event {
             actions = writeSoon()  // someone's welcome waits for this row id
@@ -281,23 +128,10 @@ struct HistoryWriteStateMachine {
     private mutating func drop(_ events: [HistoryEvent], wallClock: Timestamp, into actions: inout [Action]) {
         guard !events.isEmpty else { return }
         droppedEvents += events.count
-        if var episode = overflow {
-            episode.dropped += events.count
-            episode.to = wallClock
-            overflow = episode
-        } else {
-            overflow = OverflowEpisode(dropped: events.count, from: wallClock, to: wallClock)
-            actions.append(.reportOverflowStarted)
-        }
-        var resolutions: [VisitorResolution] = []
-        var speakers = Set<ConnectionKey>()
-        for event in events {
-            switch event {
-            case .opened(let key, _, _, _, _): resolutions.append(VisitorResolution(key: key, outcome: .queueFull))
-            case .message(let key, _, _, _, _): speakers.insert(key)
-            case .closed, .refused: break
-            }
-        }
+        if overflow == nil { actions.append(.reportOverflowStarted) }
+        overflow = OverflowEpisode(
+            dropped: (overflow?.dropped ?? 0) + events.count, from: overflow?.from ?? wallClock, to: wallClock)
+        let (resolutions, speakers) = HistoryWriteStateMachine.affected(by: events)
         if !resolutions.isEmpty { actions.append(.resolveVisitors(resolutions)) }
         if !speakers.isEmpty { actions.append(.linesNotStored(speakers)) }
     }
@@ -324,10 +158,7 @@ struct HistoryWriteStateMachine {
             spooledEvents = 0
         } else {
             spooledEvents -= events.count
-            for spooled in events {
-                queue.append(Queued(sequence: spooled.sequence, event: spooled.event))
-                queuedBytes += spooled.event.estimatedBytes
-            }
+            for spooled in events { queue.append(spooled.event, sequence: spooled.sequence) }
             actions += writeSoon()
         }
         actions += spoolProgress()
@@ -358,15 +189,8 @@ struct HistoryWriteStateMachine {
     /// Producers are held back while the database is up and the queue is past a high-water mark or the
     /// spool is being read back; released once it is down to the low-water marks, or the database is down.
     private mutating func updateBehind(into actions: inout [Action]) {
-        let behind: Bool
-        if outageReported {
-            behind = false
-        } else if isBehind {
-            behind = isSpilling || queuedEvents > configuration.lowWaterEvents || queuedBytes > configuration.lowWaterBytes
-        } else {
-            behind = isSpilling || queuedEvents >= configuration.highWaterEvents
-                || queuedBytes >= configuration.highWaterBytes
-        }
+        let behind = !outageReported && (isSpilling
+            || configuration.pastWaterMark(events: queuedEvents, bytes: queuedBytes, wasBehind: isBehind))
         if behind != isBehind {
             isBehind = behind
             actions.append(.behind(behind))
@@ -377,14 +201,12 @@ struct HistoryWriteStateMachine {
     /// included: if it commits after all, a replay skips it by its sequence number), in order, for the
     /// spool. The machine forgets them.
     mutating func takeUnwritten() -> [SpooledEvent] {
-        let events = queue[head...].map { queued in
+        let events = queue.all.map { queued in
             SpooledEvent(
                 sequence: queued.sequence, event: queued.event,
                 rowID: queued.event.referencedKey.flatMap { rowIDs[$0] })
         }
         queue.removeAll()
-        head = 0
-        queuedBytes = 0
         phase = .idle
         return events
     }
@@ -449,8 +271,7 @@ struct HistoryWriteStateMachine {
                 droppedEvents += count
                 consecutiveFailures = 0
                 actions.append(.dropBatch(events: count))
-                var speakers = Set<ConnectionKey>()
-                for case .message(let key, _, _, _, _) in queue[head..<head + count].map(\.event) { speakers.insert(key) }
+                let speakers = HistoryWriteStateMachine.affected(by: queue.prefix(count).map(\.event)).speakers
                 if !speakers.isEmpty { actions.append(.linesNotStored(speakers)) }
                 settle(count: count, opened: [:], missing: .batchDropped, into: &actions)
                 actions += continueAfterBatch()
@@ -513,12 +334,14 @@ struct HistoryWriteStateMachine {
         var events: [HistoryEvent] = []
         events.reserveCapacity(count)
         var known: [ConnectionKey: Int64] = [:]
-        for queued in queue[head..<head + count] {
+        var lastSequence: UInt64 = 0
+        for queued in queue.prefix(count) {
+            lastSequence = queued.sequence
             events.append(queued.event)
             if let key = queued.event.referencedKey, let id = rowIDs[key] { known[key] = id }
         }
         phase = .writing(count: count)
-        return [.startBatch(Batch(events: events, knownRowIDs: known, lastSequence: queue[head + count - 1].sequence))]
+        return [.startBatch(Batch(events: events, knownRowIDs: known, lastSequence: lastSequence))]
     }
 
     /// After a batch settled: the rest of the queue goes at the end of the tick, so what the settled batch's
@@ -546,9 +369,8 @@ struct HistoryWriteStateMachine {
     ) {
         for (key, id) in opened { rowIDs[key] = id }
         var resolutions: [VisitorResolution] = []
-        for queued in queue[head..<head + count] {
+        for queued in queue.prefix(count) {
             settledSequence = queued.sequence
-            queuedBytes -= queued.event.estimatedBytes
             switch queued.event {
             case .opened(let key, _, _, _, _):
                 resolutions.append(VisitorResolution(key: key, outcome: opened[key].map(VisitorOutcome.number) ?? missing))
@@ -558,11 +380,7 @@ struct HistoryWriteStateMachine {
                 break
             }
         }
-        head += count
-        if head >= 1_024 && head * 2 >= queue.count {
-            queue.removeFirst(head)
-            head = 0
-        }
+        queue.removeFirst(count)
         if !resolutions.isEmpty { actions.append(.resolveVisitors(resolutions)) }
         // Ended at half the limit, not at the first free slot, so a queue hovering at its limit reports one
         // episode rather than one per batch.

@@ -394,25 +394,6 @@ public final class HistoryWriter {
     }
 }
 
-/// Who hears from a ``HistoryWriter`` what it cannot do by itself. Called on the writer's event loop.
-public protocol HistoryWriterDelegate: AnyObject {
-    /// `true`: history fell behind a database that is up — stop reading from the clients who say lines, so
-    /// TCP pushes back on them; `false`: it caught up, or the database is down (holding back would not help).
-    func historyWriter(isBehind: Bool)
-    /// These connections said lines that will not be stored (the queue and the spool were full): tell them.
-    func historyWriter(couldNotStoreLinesOf keys: Set<ConnectionKey>)
-}
-
-/// Why a history event did not reach the database.
-public enum HistoryWriterError: Error, Sendable {
-    /// The queue was full, so the event was dropped.
-    case queueFull
-    /// The batch holding the event was given up on, or committed without recording it.
-    case notRecorded
-    /// The server stopped before the event was written; it went to the spool (or was lost without one).
-    case stopped
-}
-
 // Confined to its event loop; see the type's documentation.
 @available(*, unavailable)
 extension HistoryWriter: Sendable {}

@@ -23,13 +23,7 @@ struct ConfigCommand: AsyncParsableCommand {
         let loader = ConfigurationLoader(
             flags: options.flagValues(common: common), environment: ProcessInfo.processInfo.environment,
             file: options.config)
-        let loaded: ConfigurationLoader.Loaded
-        do {
-            loaded = try loader.load()
-        } catch {
-            FileHandle.standardError.write(Data("switchboard: \(error)\n".utf8))
-            throw ExitCode(1)
-        }
+        let loaded = try loader.loadOrExit()
         print(ConfigCommand.render(loaded, file: loader.file), terminator: "")
     }
 

@@ -1,3 +1,4 @@
+import ArgumentParser
 import Configuration
 import Foundation
 import Yams
@@ -44,6 +45,17 @@ struct ConfigurationLoader: Sendable {
     private struct Layer {
         let lookup: (Setting) throws -> ConfigContent?
         let source: (Setting) -> SettingSource
+    }
+
+    /// ``load()`` for a command: a configuration that cannot be loaded is one line on standard error
+    /// (`switchboard: …`) and exit status 1.
+    func loadOrExit() throws -> Loaded {
+        do {
+            return try load()
+        } catch {
+            FileHandle.standardError.write(Data("switchboard: \(error)\n".utf8))
+            throw ExitCode(1)
+        }
     }
 
     /// Reads every setting from the layers, then checks the whole. Throws ``ConfigurationLoadError``.

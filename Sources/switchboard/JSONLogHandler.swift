@@ -8,22 +8,12 @@ import SwitchboardDatabase
 /// ```
 /// (one line in the output). `time` is UTC with microseconds; metadata values are strings, arrays or
 /// objects as logged. Written through a ``LogLineWriter``, at the process's ``LiveLogLevel``.
-struct JSONLogHandler: LogHandler {
+struct JSONLogHandler: LiveLevelLogHandler {
     let label: String
     let writer: LogLineWriter
     let level: LiveLogLevel
     var metadata: Logger.Metadata = [:]
     var metadataProvider: Logger.MetadataProvider?
-
-    var logLevel: Logger.Level {
-        get { level.level }
-        set { level.level = newValue }
-    }
-
-    subscript(metadataKey key: String) -> Logger.Metadata.Value? {
-        get { metadata[key] }
-        set { metadata[key] = newValue }
-    }
 
     func log(event: LogEvent) {
         let all = LogFields.merge(metadata, metadataProvider, event)

@@ -61,13 +61,7 @@ struct Serve: AsyncParsableCommand {
 
     func run() async throws {
         let loader = self.loader
-        let loaded: ConfigurationLoader.Loaded
-        do {
-            loaded = try loader.load()
-        } catch {
-            FileHandle.standardError.write(Data("switchboard: \(error)\n".utf8))
-            throw ExitCode(1)
-        }
+        let loaded = try loader.loadOrExit()
         let (logger, logWriter) = common.makeLogger(
             level: loaded.settings.logLevel, format: loaded.settings.logFormat, synchronous: false)
         defer { logWriter.flush() }  // the last lines (why a start failed, "stopped") before the process exits

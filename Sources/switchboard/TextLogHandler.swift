@@ -3,22 +3,12 @@ import Logging
 /// Log lines in swift-log's `StreamLogHandler` format (people, `grep`, the tests read them), written through
 /// a ``LogLineWriter``, at the process's ``LiveLogLevel``:
 /// `2026-12-07T03:11:16+0000 notice switchboard: address=127.0.0.1:8000 endpoint=tcp:… [SwitchboardChat] listening`.
-struct TextLogHandler: LogHandler {
+struct TextLogHandler: LiveLevelLogHandler {
     let label: String
     let writer: LogLineWriter
     let level: LiveLogLevel
     var metadata: Logger.Metadata = [:]
     var metadataProvider: Logger.MetadataProvider?
-
-    var logLevel: Logger.Level {
-        get { level.level }
-        set { level.level = newValue }
-    }
-
-    subscript(metadataKey key: String) -> Logger.Metadata.Value? {
-        get { metadata[key] }
-        set { metadata[key] = newValue }
-    }
 
     func log(event: LogEvent) {
         let all = LogFields.merge(metadata, metadataProvider, event)
