@@ -54,6 +54,38 @@ public final class ChatServer: Service {
         var listeners: [any Channel] = []
         var serverID: Int64?
         var trimmer: NIOLoopBound<MemoryTrimmer>?
+        // Issue 25 hook: what serves beside the listeners (see `ChatServerAttachment`).
+        var attachments: [any ChatServerAttachment] = []
+        var startedAttachments: [any ChatServerAttachment] = []
+        var clusterLink: NotifyTransport?
+    }
+
+    /// What this server counts, read now (issue 25: the metrics). `nil` before ``start()`` has made the hub.
+    public func snapshot() async throws -> ChatServerSnapshot? {
+        let (hub, store, link) = state.withLockedValue { ($0.hub, $0.store, $0.clusterLink) }
+        guard let hub, let store else { return nil }
+        let pool = self.pool
+        return try await hub.eventLoop.submit {
+            let cluster = hub.value.cluster
+            let alive = cluster.map { $0.inContact ? $0.peerCount + 1 : 1 } ?? 1
+            return ChatServerSnapshot(
+                chat: hub.value.countersNow(), historyQueued: store.value.queuedEvents,
+                historyWritten: store.value.writtenEvents, historyDropped: store.value.droppedEvents,
+                pool: pool.statistics, cluster: link?.statistics, serversAlive: alive)
+        }.get()
+    }
+
+    /// Calls `observer` on the hub's loop after each history batch with its duration, size and outcome
+    /// (issue 25: the metrics' batch latency). Call after ``start()``; one observer at a time.
+    public func observeHistoryBatches(_ observer: @escaping @Sendable (TimeAmount, Int, Bool) -> Void) async throws {
+        guard let store = state.withLockedValue({ $0.store }) else { return }
+        try await store.eventLoop.submit { store.value.batchTimed = observer }.get()
+    }
+
+    /// Adds something that serves beside the chat's listeners (the web listener, the metrics endpoint); call
+    /// before ``start()``. Started after the listeners, stopped right after them.
+    public func attach(_ attachment: any ChatServerAttachment) {
+        state.withLockedValue { $0.attachments.append(attachment) }
     }
 
     /// This server's row in the `servers` table, once started.
@@ -204,6 +236,14 @@ public final class ChatServer: Service {
             if let address = channel.localAddress { addresses.append(address) }
             logger.notice("listening", metadata: ["endpoint": "\(endpoint)", "address": "\(channel.localAddress?.displayString ?? "?")"])
         }
+        // Issue 25 hook: the attachments start once the hub runs and the chat listens (before readiness).
+        let runtime = ChatServerRuntime(
+            server: self, hub: hub, pool: pool, configuration: configuration, logger: logger,
+            certificates: state.withLockedValue { $0.certificates })
+        for attachment in state.withLockedValue({ $0.attachments }) {
+            try await attachment.start(runtime)
+            state.withLockedValue { $0.startedAttachments.append(attachment) }
+        }
         didStartListening()
         return addresses
     }
@@ -229,6 +269,7 @@ public final class ChatServer: Service {
         let link = NotifyTransport(
             parameters: parameters, serverID: serverID, maximumInbox: configuration.clusterInboxLimit,
             maximumInboxBytes: configuration.clusterInboxBytes, sendRate: configuration.clusterSendRate, logger: logger)
+        state.withLockedValue { $0.clusterLink = link }  // issue 25: the metrics read its counts
         let pool = self.pool
         let timeout = configuration.serverTimeout
         let loop = self.loop
@@ -346,6 +387,8 @@ public final class ChatServer: Service {
         deadline: NIODeadline, quietly: Bool
     ) async {
         for listener in listeners { try? await listener.close() }
+        // Issue 25 hook: the attachments stop accepting with the listeners, before the hub says goodbye.
+        for attachment in state.withLockedValue({ $0.startedAttachments }) { await attachment.stop() }
         if let hub {
             try? await hub.eventLoop.flatSubmit { hub.value.shutdown() }
                 .withDeadline(deadline, on: hub.eventLoop).get()

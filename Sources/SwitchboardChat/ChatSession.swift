@@ -119,10 +119,16 @@ public final class ChatSession: ChannelDuplexHandler {
     /// calls back into this session.
     @exclusivity(unchecked) var output = SessionOutput()
 
-    /// Creates the handler for one connection of `hub`, behind `frontDoor` (plain telnet: none).
-    public init(hub: ChatHub, frontDoor: FrontDoor = .none) {
+    /// How the client reached the chat (telnet, or a WebSocket from the web listener, issue 25).
+    public let transport: ChatTransport
+
+    /// Creates the handler for one connection of `hub`, behind `frontDoor` (plain telnet: none). `transport`
+    /// says how the client came (telnet, or a WebSocket whose `WebSocketLineAdapter` hands this session
+    /// ``LineInput`` as the telnet framing does); it shows in the history's `peer` and the metrics.
+    public init(hub: ChatHub, frontDoor: FrontDoor = .none, transport: ChatTransport = .telnet) {
         self.hub = hub
         self.frontDoor = frontDoor
+        self.transport = transport
         // The loop's clock (virtual on an EmbeddedEventLoop, so tests can drive time).
         self.lastActivity = hub.eventLoop.now
         self.flood = FloodControl(
@@ -148,7 +154,7 @@ public final class ChatSession: ChannelDuplexHandler {
     public func channelActive(context: ChannelHandlerContext) {
         if let remote = context.channel.remoteAddress {
             address = remote.ipAddress
-            peer = remote.ipAddress != nil ? remote.displayString : "unix:\(remote.displayString)"
+            peer = transport.peerPrefix + (remote.ipAddress != nil ? remote.displayString : "unix:\(remote.displayString)")
         } else if let local = context.channel.localAddress, let path = local.pathname {
             peer = "unix:\(path)"
         }
@@ -192,6 +198,7 @@ public final class ChatSession: ChannelDuplexHandler {
         let input = unwrapInboundIn(data)
         if case .received(let bytes) = input {
             traffic.bytesIn += Int64(bytes)
+            hub.counters.bytesIn += Int64(bytes)
             return
         }
         switch state {
@@ -301,10 +308,12 @@ public final class ChatSession: ChannelDuplexHandler {
         switch event {
         case .line(let raw):
             traffic.linesIn += 1
+            hub.counters.linesIn += 1
             lastActivity = hub.eventLoop.now
             handleLine(raw)
         case .lineTooLong(let maximum):
             traffic.linesIn += 1
+            hub.counters.linesIn += 1
             lastActivity = hub.eventLoop.now
             send(ChatText.lineTooLong(max: maximum))  // the limit this connection started with
         case .reply(let bytes):
@@ -353,6 +362,7 @@ public final class ChatSession: ChannelDuplexHandler {
         switch flood.take(rate: configured.floodRate, burst: configured.floodBurst, now: hub.eventLoop.now) {
         case .pass: return true
         case .drop(let tell):
+            hub.counters.floodDrops += 1
             if tell { send(ChatText.slowDown) }
             return false
         }

@@ -20,6 +20,7 @@ final class ConfigurationEndToEndTests: XCTestCase {
         "history-queue-bytes": "33554432", "spool-dir": "/var/lib/switchboard/spool", "spool-max": "1048576",
         "cluster-inbox": "5000", "cluster-inbox-bytes": "4194304", "cluster-send-rate": "2097152", "shutdown-timeout": "20", "tls-handshake-timeout": "5",
         "tls-reload-interval": "300", "trusted-proxy": "10.0.0.0/8", "log-level": "debug", "log-format": "json",
+        "web": "tcp:8080:interface=127.0.0.1", "web-origin": "https://chat.example", "metrics": "tcp:9100:interface=127.0.0.1",
     ]
 
     /// Options of `serve` that are not settings.
