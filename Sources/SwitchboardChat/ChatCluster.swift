@@ -30,7 +30,7 @@ final class ChatCluster: FanOutWorker {
     /// In contact with the other servers.
     var inContact: Bool { node.inContact }
 
-    /// How many other servers are heard from (issue 25: the metrics' servers alive).
+    /// How many other servers are heard from (the metrics. servers alive).
     var peerCount: Int { node.peerCount }
 
     /// Queues `event` for the other servers, sent at the end of this tick.

@@ -17,7 +17,7 @@ public struct ChatTransport: Hashable, Sendable, CustomStringConvertible {
 }
 
 /// What the chat has done since it started, counted where it happens (plain integers on the hub's loop, one
-/// add each: the fan-out pays one add per line, not per recipient) and read by the metrics (issue 25).
+/// add each: the fan-out pays one add per line, not per recipient) and read by the metrics.
 ///
 /// Ownership: the hub's, on its event loop; ``ChatServer/snapshot()`` copies it there.
 public struct ChatCounters: Sendable {

@@ -106,7 +106,7 @@ public final class ChatHub {
     /// shows.
     public var connectedCount: Int { roster.joinedCount }
 
-    /// What the chat has done, for the metrics (issue 25); sessions add to it too.
+    /// What the chat has done, for the metrics; sessions add to it too.
     public internal(set) var counters = ChatCounters()
 
     /// ``counters`` with ``ChatCounters/connected`` filled in: this server's joined clients by transport.

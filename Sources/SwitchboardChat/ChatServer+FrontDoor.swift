@@ -17,7 +17,7 @@ extension ChatServer {
     func loadCertificates() async throws {
         state.withLockedValue { $0.trustedProxies = configuration.trustedProxies }
         var stores: [TLSFiles: TLSCertificateStore] = [:]
-        // The attachments' (the web listener's, issue 25) are loaded, reloaded and logged like the chat's.
+        // The attachments' (the web listener's) are loaded, reloaded and logged like the chat's.
         let attached = state.withLockedValue { $0.attachments.flatMap(\.certificateFiles) }
         for files in configuration.endpoints.compactMap(\.tlsFiles) + attached {
             guard stores[files] == nil else { continue }

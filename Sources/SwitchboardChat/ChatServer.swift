@@ -30,7 +30,7 @@ public final class ChatServer: Service {
     private let loop: any EventLoop
     /// The group this server made for itself (and so shuts down), if it was not given one.
     private let ownGroup: MultiThreadedEventLoopGroup?
-    private let pool: DatabasePool
+    let pool: DatabasePool
     /// Whether this server made its pool (and so stops it); a given pool is the caller's to stop (the CLI
     /// runs it as a service of its own, after the server in shutdown order).
     private let ownsPool: Bool
@@ -54,38 +54,11 @@ public final class ChatServer: Service {
         var listeners: [any Channel] = []
         var serverID: Int64?
         var trimmer: NIOLoopBound<MemoryTrimmer>?
-        // Issue 25 hook: what serves beside the listeners (see `ChatServerAttachment`).
+        /// What serves beside the listeners (the web page, the metrics; see ``ChatServerAttachment``).
         var attachments: [any ChatServerAttachment] = []
         var startedAttachments: [any ChatServerAttachment] = []
+        /// The cluster's transport, for its counts (the metrics).
         var clusterLink: NotifyTransport?
-    }
-
-    /// What this server counts, read now (issue 25: the metrics). `nil` before ``start()`` has made the hub.
-    public func snapshot() async throws -> ChatServerSnapshot? {
-        let (hub, store, link) = state.withLockedValue { ($0.hub, $0.store, $0.clusterLink) }
-        guard let hub, let store else { return nil }
-        let pool = self.pool
-        return try await hub.eventLoop.submit {
-            let cluster = hub.value.cluster
-            let alive = cluster.map { $0.inContact ? $0.peerCount + 1 : 1 } ?? 1
-            return ChatServerSnapshot(
-                chat: hub.value.countersNow(), historyQueued: store.value.queuedEvents,
-                historyWritten: store.value.writtenEvents, historyDropped: store.value.droppedEvents,
-                pool: pool.statistics, cluster: link?.statistics, serversAlive: alive)
-        }.get()
-    }
-
-    /// Calls `observer` on the hub's loop after each history batch with its duration, size and outcome
-    /// (issue 25: the metrics' batch latency). Call after ``start()``; one observer at a time.
-    public func observeHistoryBatches(_ observer: @escaping @Sendable (TimeAmount, Int, Bool) -> Void) async throws {
-        guard let store = state.withLockedValue({ $0.store }) else { return }
-        try await store.eventLoop.submit { store.value.batchTimed = observer }.get()
-    }
-
-    /// Adds something that serves beside the chat's listeners (the web listener, the metrics endpoint); call
-    /// before ``start()``. Started after the listeners, stopped right after them.
-    public func attach(_ attachment: any ChatServerAttachment) {
-        state.withLockedValue { $0.attachments.append(attachment) }
     }
 
     /// This server's row in the `servers` table, once started.
@@ -236,7 +209,7 @@ public final class ChatServer: Service {
             if let address = channel.localAddress { addresses.append(address) }
             logger.notice("listening", metadata: ["endpoint": "\(endpoint)", "address": "\(channel.localAddress?.displayString ?? "?")"])
         }
-        // Issue 25 hook: the attachments start once the hub runs and the chat listens (before readiness).
+        // The attachments start once the hub runs and the chat listens (before readiness).
         let runtime = ChatServerRuntime(
             server: self, hub: hub, pool: pool, configuration: configuration, logger: logger,
             certificates: state.withLockedValue { $0.certificates })
@@ -269,7 +242,7 @@ public final class ChatServer: Service {
         let link = NotifyTransport(
             parameters: parameters, serverID: serverID, maximumInbox: configuration.clusterInboxLimit,
             maximumInboxBytes: configuration.clusterInboxBytes, sendRate: configuration.clusterSendRate, logger: logger)
-        state.withLockedValue { $0.clusterLink = link }  // issue 25: the metrics read its counts
+        state.withLockedValue { $0.clusterLink = link }  // the metrics read its counts
         let pool = self.pool
         let timeout = configuration.serverTimeout
         let loop = self.loop
@@ -387,7 +360,7 @@ public final class ChatServer: Service {
         deadline: NIODeadline, quietly: Bool
     ) async {
         for listener in listeners { try? await listener.close() }
-        // Issue 25 hook: the attachments stop accepting with the listeners, before the hub says goodbye.
+        // The attachments stop accepting with the listeners, before the hub says goodbye.
         for attachment in state.withLockedValue({ $0.startedAttachments }) { await attachment.stop() }
         if let hub {
             try? await hub.eventLoop.flatSubmit { hub.value.shutdown() }

@@ -1,7 +1,7 @@
 import SwitchboardCluster
 import SwitchboardDatabase
 
-/// Everything a running ``ChatServer`` counts, read at one moment for the metrics (issue 25): the chat's own
+/// Everything a running ``ChatServer`` counts, read at one moment for the metrics: the chat's own
 /// counters, the history writer's queue, the database pool, and the cluster link on PostgreSQL.
 public struct ChatServerSnapshot: Sendable {
     /// Clients, lines, bytes, refusals and closes (see ``ChatCounters``).

@@ -119,7 +119,7 @@ public final class ChatSession: ChannelDuplexHandler {
     /// calls back into this session.
     @exclusivity(unchecked) var output = SessionOutput()
 
-    /// How the client reached the chat (telnet, or a WebSocket from the web listener, issue 25).
+    /// How the client reached the chat (telnet, or a WebSocket from the web listener).
     public let transport: ChatTransport
 
     /// Creates the handler for one connection of `hub`, behind `frontDoor` (plain telnet: none). `transport`

@@ -13,7 +13,7 @@ public struct ListenError: Error, CustomStringConvertible {
     public var endpoint: Endpoint
     public var underlying: any Error
 
-    /// For listeners outside this module too (the web listener, issue 25).
+    /// For listeners outside this module too (the web listener).
     public init(endpoint: Endpoint, underlying: any Error) {
         self.endpoint = endpoint
         self.underlying = underlying

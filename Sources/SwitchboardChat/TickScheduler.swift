@@ -39,7 +39,7 @@ final class TickScheduler {
     private var parkedSet: Set<ObjectIdentifier> = []
     private var resumeScheduled = false
     private var isResuming = false
-    /// Sessions closed for a send queue that stayed over `--max-sendq`, since start (the metrics, issue 25).
+    /// Sessions closed for a send queue that stayed over `--max-sendq`, since start (the metrics).
     private(set) var sendQueueDisconnects: Int64 = 0
 
     init(eventLoop: any EventLoop, budget: Int) {

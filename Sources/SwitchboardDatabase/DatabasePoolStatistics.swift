@@ -1,4 +1,4 @@
-/// What a ``DatabasePool`` has done, for the metrics (issue 25): the work waiting for a pool thread now,
+/// What a ``DatabasePool`` has done, for the metrics: the work waiting for a pool thread now,
 /// and the failures its interactions threw, by ``DatabaseError/Kind`` (`connect_failed`, `busy`, …).
 public struct DatabasePoolStatistics: Sendable, Equatable {
     /// Interactions submitted and not yet started on a pool thread.

@@ -363,7 +363,7 @@ public final class HistoryWriter {
     }
 
     /// Told how long each batch took, from asking the pool to its outcome, with its size and whether it
-    /// committed (the metrics' history batch latency, issue 25). Called on the writer's event loop.
+    /// committed (the metrics' history batch latency). Called on the writer's event loop.
     public var batchTimed: ((_ duration: TimeAmount, _ events: Int, _ committed: Bool) -> Void)?
 
     /// Writes one batch in a transaction on a pool thread; the outcome goes back into the machine.

@@ -13,9 +13,9 @@ struct ServeSettings: Sendable {
     var logLevel: Logger.Level = .info
     /// `--log-format`.
     var logFormat: LogFormat = .text
-    /// `--web` and `--web-origin` (issue 25): the web listener, when `web.endpoints` is not empty.
+    /// `--web` and `--web-origin`: the web listener, when `web.endpoints` is not empty.
     var web = WebConfiguration()
-    /// `--metrics` (issue 25): where Prometheus' `/metrics` is served; empty: nowhere.
+    /// `--metrics`: where Prometheus' `/metrics` is served; empty: nowhere.
     var metrics: [Endpoint] = []
 
     /// Checks every value; the error names the flag and its range.
