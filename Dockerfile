@@ -33,5 +33,7 @@ USER switchboard
 # The default sqlite:switchboard.sqlite lands here.
 WORKDIR /var/lib/switchboard
 EXPOSE 8000
+# --web and --metrics, when given (docker-compose.yml: tcp:8080 and tcp:9100)
+EXPOSE 8080 9100
 ENTRYPOINT ["switchboard"]
 CMD ["serve", "--listen", "tcp:8000"]

@@ -16,6 +16,10 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
+        // The web listener's metrics (issue 25): swift-metrics' API with an injected factory, exported by
+        // swift-prometheus.
+        .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
         // TLS for ssl: endpoints (BoringSSL, compiled in: no system OpenSSL needed).
         .package(url: "https://github.com/apple/swift-nio-ssl.git", from: "2.37.6"),
         // The configuration file (--config, YAML or JSON) and SWITCHBOARD_* environment variables.
@@ -119,12 +123,34 @@ let package = Package(
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
         ),
+        // The browser and the dashboard (issue 25): an HTTP/1.1 listener serving the chat page, `/chat` over
+        // WebSocket into the same sessions as telnet, `/stats` and `/api/stats` from the history, and the
+        // Prometheus endpoint. Its page, styles and scripts are embedded in the binary.
+        .target(
+            name: "SwitchboardWeb",
+            dependencies: [
+                "SwitchboardChat", "SwitchboardDatabase", "SwitchboardHistory", "SwitchboardProtocol",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOWebSocket", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "CoreMetrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+            ],
+            resources: [
+                .embedInCode("Assets/index.html"), .embedInCode("Assets/chat.js"), .embedInCode("Assets/stats.html"),
+                .embedInCode("Assets/stats.js"), .embedInCode("Assets/style.css"),
+            ]
+        ),
         // The thin executable: parses options, builds the parts, runs them.
         .executableTarget(
             name: "switchboard",
             dependencies: [
                 "SwitchboardChat", "SwitchboardDatabase", "SwitchboardHistory", "SwitchboardProtocol",
-                "SwitchboardModeration",
+                "SwitchboardModeration", "SwitchboardWeb",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -180,6 +206,21 @@ let package = Package(
                            "SwitchboardCluster", "SwitchboardModeration", "SwitchboardTestSupport",
                            .product(name: "NIOCore", package: "swift-nio"),
                            .product(name: "NIOEmbedded", package: "swift-nio")]
+        ),
+        // The web listener: HTTP hardening, WebSocket framing and limits, the stats queries on SQLite and
+        // PostgreSQL, the metrics; real sockets, in-process servers; the browser tests drive headless Chromium.
+        .testTarget(
+            name: "SwitchboardWebTests",
+            dependencies: ["SwitchboardWeb", "SwitchboardChat", "SwitchboardDatabase", "SwitchboardHistory", "SwitchboardProtocol",
+                           "SwitchboardTestSupport",
+                           .product(name: "NIOCore", package: "swift-nio"),
+                           .product(name: "NIOPosix", package: "swift-nio"),
+                           .product(name: "NIOHTTP1", package: "swift-nio"),
+                           .product(name: "NIOWebSocket", package: "swift-nio"),
+                           .product(name: "NIOEmbedded", package: "swift-nio"),
+                           .product(name: "Logging", package: "swift-log"),
+                           .product(name: "CoreMetrics", package: "swift-metrics"),
+                           .product(name: "Prometheus", package: "swift-prometheus")]
         ),
         // Real sockets, real databases, the real binary. PostgreSQL via SWITCHBOARD_TEST_POSTGRES_URL.
         .testTarget(

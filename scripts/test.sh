@@ -23,6 +23,21 @@ if ! pkg-config --exists libpq sqlite3 2>/dev/null; then
     fi
 fi
 
+# The web tests' outside tools (issue 25): Prometheus' promtool checks the /metrics output; headless
+# Chromium and its WebDriver run the browser tests. Debian's packages; skipped when present.
+web_packages=()
+command -v promtool >/dev/null || web_packages+=(prometheus)
+command -v chromium >/dev/null || web_packages+=(chromium)
+command -v chromedriver >/dev/null || web_packages+=(chromium-driver)
+if [[ ${#web_packages[@]} -gt 0 ]]; then
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+        echo "test.sh: installing ${web_packages[*]}" >&2
+        apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${web_packages[@]}" >/dev/null
+    else
+        echo "test.sh: ${web_packages[*]} missing: the tests that need them fail in strict mode" >&2
+    fi
+fi
+
 # openssl: the TLS tests make their certificates with `openssl req` and connect with `openssl s_client`.
 if ! command -v openssl >/dev/null; then
     if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then

@@ -25,6 +25,16 @@
  *       reads the server's VmRSS, opens N idle connections (welcomes read), keeps reading what arrives
  *       for --settle seconds, reads VmRSS again: growth per connection.
  *
+ *   loadgen http --port P [--path /api/stats --concurrency 50 --requests 5000]
+ *       K keep-alive HTTP/1.1 connections each send GET PATH, read the whole response (Content-Length), and
+ *       send the next, until N requests are answered. Latency = response complete − request sent; a status
+ *       other than 200 counts as bad (and fails the run).
+ *
+ * --ws (fanout, paced, churn, hold): speak WebSocket (RFC 6455) instead of lines: each connection first
+ * upgrades with GET --ws-path (default /chat); every line sent is one masked text frame (a zero mask key,
+ * which the RFC allows, so the payload goes as it is), every text frame received is one line. Pings are
+ * answered. Counted from the TCP connect as part of the connection, like --tls.
+ *
  * --tls (every mode): speak TLS (OpenSSL, 1.2 or newer, no certificate check, no session resumption:
  * every connection is a full handshake), counted from the TCP connect as part of the connection (churn:
  * connect → handshake → welcome → close is one cycle). Needs a build with -DLOADGEN_TLS -lssl -lcrypto.
@@ -267,8 +277,9 @@ static double hist_pct_us(double p) { /* smallest bucket edge with ≥ p% of sam
 
 /* ------------------------------------------------------------------ options */
 
-enum { FANOUT, PACED, CHURN, HOLD };
-static const char *mode_names[] = {"fanout", "paced", "churn", "hold"};
+enum { FANOUT, PACED, CHURN, HOLD, HTTP };
+static const char *mode_names[] = {"fanout", "paced", "churn", "hold", "http"};
+#define MODE_COUNT 5
 
 static struct {
     int mode;
@@ -277,16 +288,18 @@ static struct {
     double timeout;
     int clients, messages, batch, settle_ms;
     double rate, duration;
-    int connections, concurrency, connect_concurrency, quit, tls;
+    int connections, concurrency, connect_concurrency, quit, tls, ws, requests;
+    const char *ws_path, *path;
     double settle;
 } opt = {
+    .ws_path = "/chat", .path = "/api/stats", .requests = 5000,
     .host = "127.0.0.1", .timeout = 60, .clients = 50, .messages = 200, .batch = 64, .settle_ms = 200,
     .rate = 2000, .duration = 5, .connections = 2000, .concurrency = 50, .connect_concurrency = 64,
     .settle = 1,
 };
 
 static void usage(FILE *f) {
-    fputs("usage: loadgen fanout|paced|churn|hold --port PORT [options]\n"
+    fputs("usage: loadgen fanout|paced|churn|hold|http --port PORT [options]\n"
           "  common:  --host ADDR (IPv4, 127.0.0.1)  --timeout S (60)  --server-pid PID\n"
           "           --connect-concurrency K (64)\n"
           "           --server-pid2 PID (the --port2 server; hold: its RSS counts too)  --db-pid PID (a postmaster: it\n"
@@ -297,6 +310,8 @@ static void usage(FILE *f) {
           "           --port2 PORT: those others connect to a second server (cross-server delivery)\n"
           "  churn:   --connections N (2000)  --concurrency K (50)  --quit (send /quit, wait for the close)\n"
           "  hold:    --connections N (2000)  --settle S (1)  --server-pid PID (required)\n"
+          "  http:    --path PATH (/api/stats)  --concurrency K (50)  --requests N (5000)\n"
+          "  --ws:    WebSocket instead of lines (not http), upgrading at --ws-path PATH (/chat)\n"
           "Prints one 'RESULT mode=... ok=1 ...' line on stdout; exit 0 only when ok=1.\n",
           f);
 }
@@ -331,7 +346,10 @@ typedef struct {
     size_t in_len, in_cap;
     char *out;
     size_t out_off, out_len, out_cap;
-    uint64_t started_ns;      /* churn: cycle start */
+    uint64_t started_ns;      /* churn: cycle start; http: request sent */
+    uint8_t ws_state;         /* --ws: 1 = waiting for the 101 response, 2 = frames */
+    char *wb;                 /* --ws: received bytes not yet a whole frame */
+    size_t wb_len, wb_cap;
 #ifdef LOADGEN_TLS
     SSL *ssl;                 /* --tls: the connection's TLS state (NULL until the TCP connect is done) */
     uint8_t handshaking;
@@ -375,7 +393,11 @@ static void conn_close(conn_t *c) {
     c->state = C_CLOSED;
     c->want_out = 0;
     c->in_len = c->out_off = c->out_len = 0;
+    c->wb_len = 0;
+    c->ws_state = 0;
 }
+
+static void queue_upgrade(conn_t *c, const struct sockaddr_in *to);
 
 static int conn_open(conn_t *c) {
     int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
@@ -397,6 +419,7 @@ static int conn_open(conn_t *c) {
     struct epoll_event ev = {.events = EPOLLIN | EPOLLOUT, .data.u32 = (uint32_t)(c - conns)};
     if (epoll_ctl(ep, EPOLL_CTL_ADD, fd, &ev) < 0) { last_errno = errno; close(fd); c->fd = -1; return -1; }
     inflight++;
+    if (opt.ws) queue_upgrade(c, to);
     return 0;
 }
 
@@ -419,25 +442,65 @@ static char *put_uint(char *p, uint64_t v) {
     return p;
 }
 
+static void queue_raw(conn_t *c, const char *s, size_t n) {
+    out_reserve(c, n);
+    memcpy(c->out + c->out_len, s, n);
+    c->out_len += n;
+}
+
+/* --ws: one frame from the client, masked with a zero key (the payload goes as it is). */
+static void queue_ws_frame(conn_t *c, uint8_t opcode, const char *s, size_t n) {
+    out_reserve(c, n + 14);
+    uint8_t *p = (uint8_t *)c->out + c->out_len;
+    *p++ = (uint8_t)(0x80 | opcode);
+    if (n < 126) {
+        *p++ = (uint8_t)(0x80 | n);
+    } else if (n < 65536) {
+        *p++ = 0x80 | 126;
+        *p++ = (uint8_t)(n >> 8);
+        *p++ = (uint8_t)n;
+    } else {
+        *p++ = 0x80 | 127;
+        for (int i = 7; i >= 0; i--) *p++ = (uint8_t)((uint64_t)n >> (8 * i));
+    }
+    memset(p, 0, 4);
+    p += 4;
+    memcpy(p, s, n);
+    c->out_len = (size_t)((char *)p + n - c->out);
+}
+
+/* One line: CRLF-terminated, or one text frame with --ws. */
+static void queue_line(conn_t *c, const char *s, size_t n) {
+    if (opt.ws) {
+        queue_ws_frame(c, 0x1, s, n);
+        return;
+    }
+    out_reserve(c, n + 2);
+    memcpy(c->out + c->out_len, s, n);
+    memcpy(c->out + c->out_len + n, "\r\n", 2);
+    c->out_len += n + 2;
+}
+
+static void queue_upgrade(conn_t *c, const struct sockaddr_in *to) {
+    char request[512];
+    int n = snprintf(request, sizeof request,
+                     "GET %s HTTP/1.1\r\nHost: %s:%d\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                     "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n",
+                     opt.ws_path, opt.host, ntohs(to->sin_port));
+    queue_raw(c, request, (size_t)n);
+    c->ws_state = 1;
+}
+
 static void queue_bench_line(conn_t *c, uint32_t seq, uint64_t ts) {
-    out_reserve(c, 64);
-    char *p = c->out + c->out_len;
+    char line[64];
+    char *p = line;
     memcpy(p, "BENCH ", 6);
     p = put_uint(p + 6, c->id);
     *p++ = ' ';
     p = put_uint(p, seq);
     *p++ = ' ';
     p = put_uint(p, ts);
-    *p++ = '\r';
-    *p++ = '\n';
-    c->out_len = (size_t)(p - c->out);
-}
-
-static void queue_text(conn_t *c, const char *s) {
-    size_t n = strlen(s);
-    out_reserve(c, n);
-    memcpy(c->out + c->out_len, s, n);
-    c->out_len += n;
+    queue_line(c, line, (size_t)(p - line));
 }
 
 static void on_eof(conn_t *c, int err);
@@ -503,7 +566,7 @@ static void on_welcome(conn_t *c) {
         conn_close(c);
         c->state = C_FREE;
     } else if (opt.mode == CHURN) {
-        queue_text(c, "/quit\r\n");
+        queue_line(c, "/quit", 5);
         conn_flush(c, 0);
         if (c->state == C_OPEN) c->quit_sent = 1; /* else the send failed: on_eof counted a failed cycle */
     }
@@ -578,6 +641,130 @@ static void feed(conn_t *c, const char *p, size_t n, uint64_t now) {
     }
 }
 
+static uint64_t n_bad_upgrade;
+
+/* Keeps bytes[0..n) in c->wb (they are not a whole frame yet). */
+static void keep_partial(conn_t *c, const char *p, size_t n) {
+    if (n > c->wb_cap) {
+        size_t cap = c->wb_cap ? c->wb_cap : 256;
+        while (cap < n) cap *= 2;
+        char *q = realloc(c->wb, cap);
+        if (!q) { perror("realloc"); exit(2); }
+        c->wb = q;
+        c->wb_cap = cap;
+    }
+    memmove(c->wb, p, n);
+    c->wb_len = n;
+}
+
+/* --ws: the 101 response, then frames; every text frame is a line. */
+static void ws_feed(conn_t *c, const char *p, size_t n, uint64_t now) {
+    if (c->wb_len) { /* finish what the last read left */
+        size_t have = c->wb_len;
+        if (have + n > c->wb_cap) {
+            size_t cap = c->wb_cap;
+            while (cap < have + n) cap *= 2;
+            char *q = realloc(c->wb, cap);
+            if (!q) { perror("realloc"); exit(2); }
+            c->wb = q;
+            c->wb_cap = cap;
+        }
+        memcpy(c->wb + have, p, n);
+        c->wb_len = 0;
+        p = c->wb;
+        n = have + n;
+    }
+    size_t off = 0;
+    if (c->ws_state == 1) {
+        const char *end = memmem(p, n, "\r\n\r\n", 4);
+        if (!end) {
+            if (n > 16384) { n_bad_upgrade++; on_eof(c, EPROTO); return; }
+            keep_partial(c, p, n);
+            return;
+        }
+        if (n < 12 || memcmp(p, "HTTP/1.1 101", 12) != 0) { n_bad_upgrade++; on_eof(c, EPROTO); return; }
+        off = (size_t)(end + 4 - p);
+        c->ws_state = 2;
+    }
+    while (off + 2 <= n) {
+        const uint8_t *h = (const uint8_t *)p + off;
+        uint8_t opcode = h[0] & 0x0f;
+        uint64_t len = h[1] & 0x7f;
+        size_t header = 2;
+        if (len == 126) {
+            if (off + 4 > n) break;
+            len = (uint64_t)h[2] << 8 | h[3];
+            header = 4;
+        } else if (len == 127) {
+            if (off + 10 > n) break;
+            len = 0;
+            for (int i = 0; i < 8; i++) len = len << 8 | h[2 + i];
+            header = 10;
+        }
+        if (h[1] & 0x80) header += 4; /* servers do not mask; skip a key if one came */
+        if (off + header + len > n) break;
+        const char *payload = p + off + header;
+        off += header + (size_t)len;
+        if (opcode == 0x1 || opcode == 0x0) {
+            on_line(c, payload, (size_t)len, now);
+        } else if (opcode == 0x9) { /* ping: pong with its payload */
+            queue_ws_frame(c, 0xA, payload, (size_t)len);
+            conn_flush(c, opt.mode == FANOUT && sending && c->sent < (uint32_t)opt.messages);
+        } /* close: the TCP close follows; pong, binary: nothing to do */
+        if (c->state != C_OPEN) return;
+    }
+    if (off < n) keep_partial(c, p + off, n - off);
+}
+
+/* ---- http mode */
+static uint64_t http_started, http_done, http_bad;
+static void http_send(conn_t *c) {
+    if (http_started >= (uint64_t)opt.requests) return;
+    http_started++;
+    char request[512];
+    int n = snprintf(request, sizeof request, "GET %s HTTP/1.1\r\nHost: %s:%d\r\n\r\n", opt.path, opt.host, opt.port);
+    queue_raw(c, request, (size_t)n);
+    c->started_ns = now_ns();
+    conn_flush(c, 0);
+}
+
+/* Collects one response at a time in c->in: the head up to CRLF CRLF, then Content-Length bytes. */
+static void http_feed(conn_t *c, const char *p, size_t n, uint64_t now) {
+    if (c->in_len + n + 1 > c->in_cap) {
+        size_t cap = c->in_cap ? c->in_cap : 4096;
+        while (cap < c->in_len + n + 1) cap *= 2;
+        char *q = realloc(c->in, cap);
+        if (!q) { perror("realloc"); exit(2); }
+        c->in = q;
+        c->in_cap = cap;
+    }
+    memcpy(c->in + c->in_len, p, n);
+    c->in_len += n;
+    for (;;) {
+        c->in[c->in_len] = 0;
+        const char *end = memmem(c->in, c->in_len, "\r\n\r\n", 4);
+        if (!end) return;
+        size_t head = (size_t)(end + 4 - c->in);
+        const char *cl = strcasestr(c->in, "\r\ncontent-length:");
+        if (!cl || cl > end) { http_bad++; on_eof(c, EPROTO); return; }
+        size_t body = (size_t)strtoull(cl + 17, NULL, 10);
+        if (c->in_len < head + body) return;
+        if (c->in_len < 12 || memcmp(c->in + 9, "200", 3) != 0) http_bad++;
+        hist_add(now - c->started_ns);
+        http_done++;
+        memmove(c->in, c->in + head + body, c->in_len - head - body);
+        c->in_len -= head + body;
+        http_send(c);
+        if (c->state != C_OPEN) return;
+    }
+}
+
+static void input(conn_t *c, const char *p, size_t n, uint64_t now) {
+    if (opt.mode == HTTP) http_feed(c, p, n, now);
+    else if (opt.ws) ws_feed(c, p, n, now);
+    else feed(c, p, n, now);
+}
+
 static void on_eof(conn_t *c, int err) {
     if (opt.mode == CHURN && c->quit_sent) { /* the server closed after /quit: a cycle done */
         hist_add(now_ns() - c->started_ns);
@@ -599,7 +786,7 @@ static void on_readable(conn_t *c) {
         for (;;) {
             int n = SSL_read(c->ssl, rbuf, (int)sizeof rbuf);
             if (n > 0) {
-                feed(c, rbuf, (size_t)n, now_ns());
+                input(c, rbuf, (size_t)n, now_ns());
                 if (c->state != C_OPEN) return;
                 continue;
             }
@@ -615,7 +802,7 @@ static void on_readable(conn_t *c) {
     for (;;) {
         ssize_t n = recv(c->fd, rbuf, sizeof rbuf, 0);
         if (n > 0) {
-            feed(c, rbuf, (size_t)n, now_ns());
+            input(c, rbuf, (size_t)n, now_ns());
             if (c->state != C_OPEN) return;
             if ((size_t)n < sizeof rbuf) return; /* drained (level-triggered: a later byte wakes us again) */
             continue;
@@ -643,6 +830,10 @@ static void on_event(conn_t *c, uint32_t events) {
         }
         c->state = C_OPEN;
         ep_mod(c, c->out_off < c->out_len);
+        if (opt.mode == HTTP) { /* no welcome: connected is set up */
+            c->welcomed = 1;
+            inflight--;
+        }
 #ifdef LOADGEN_TLS
         if (tls_ctx) {
             c->ssl = SSL_new(tls_ctx);
@@ -811,8 +1002,8 @@ static void put_latency(const char *prefix) {
 static int finish(int ok, const char *error) {
     char head[256];
     snprintf(head, sizeof head, "RESULT mode=%s ok=%d error=%s", mode_names[opt.mode], ok, ok ? "none" : error);
-    printf("%s%s connect_failed=%" PRIu64 " peer_closed=%" PRIu64 " tls=%d tls_failed=%" PRIu64 " last_errno=%s\n", head,
-           result, n_connect_failed, n_peer_closed, opt.tls, n_tls_failed, last_errno ? strerrorname_np(last_errno) : "none");
+    printf("%s%s connect_failed=%" PRIu64 " peer_closed=%" PRIu64 " tls=%d tls_failed=%" PRIu64 " ws=%d ws_bad_upgrade=%" PRIu64 " last_errno=%s\n", head,
+           result, n_connect_failed, n_peer_closed, opt.tls, n_tls_failed, opt.ws, n_bad_upgrade, last_errno ? strerrorname_np(last_errno) : "none");
     fflush(stdout);
     return ok ? 0 : 1;
 }
@@ -934,18 +1125,42 @@ static int run_hold(void) {
     return finish(1, NULL);
 }
 
+static int http_finished(void) { return http_done >= (uint64_t)opt.requests || n_peer_closed > 0; }
+
+static int run_http(void) {
+    nconns = opt.concurrency;
+    conns = calloc((size_t)nconns, sizeof *conns);
+    if (!conns) { perror("calloc"); return 2; }
+    for (int i = 0; i < nconns; i++) { conns[i].fd = -1; conns[i].id = (uint32_t)i; }
+    run_until(fleet_up, fleet_top_up, 0);
+    if (timed_out || n_connect_failed) return finish(0, timed_out ? "timeout_connecting" : "connect_failed");
+    sample_t a = take_sample();
+    for (int i = 0; i < nconns; i++) http_send(&conns[i]);
+    run_until(http_finished, NULL, 0);
+    sample_t b = take_sample();
+    double wall = (double)(b.wall_ns - a.wall_ns) / 1e9;
+    put(" path=%s requests=%d concurrency=%d completed=%" PRIu64 " bad_status=%" PRIu64 " requests_per_s=%.0f", opt.path,
+        opt.requests, opt.concurrency, http_done, http_bad, wall > 0 ? (double)http_done / wall : 0);
+    put_phase(a, b);
+    put_latency("req_");
+    if (timed_out) return finish(0, "timeout");
+    if (n_peer_closed) return finish(0, "peer_closed");
+    if (http_bad) return finish(0, "bad_status");
+    return finish(1, NULL);
+}
+
 /* ------------------------------------------------------------------ main */
 
 int main(int argc, char **argv) {
     if (argc < 2) bad_usage("missing mode", NULL);
     if (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help")) { usage(stdout); return 0; }
     int m;
-    for (m = 0; m < 4 && strcmp(argv[1], mode_names[m]); m++) {}
-    if (m == 4) bad_usage("unknown mode", argv[1]);
+    for (m = 0; m < MODE_COUNT && strcmp(argv[1], mode_names[m]); m++) {}
+    if (m == MODE_COUNT) bad_usage("unknown mode", argv[1]);
     opt.mode = m;
 
     enum { O_HOST = 256, O_PORT, O_TIMEOUT, O_PID, O_CC, O_CLIENTS, O_MESSAGES, O_BATCH, O_SETTLE_MS, O_RATE,
-           O_DURATION, O_CONNECTIONS, O_CONCURRENCY, O_SETTLE, O_PORT2, O_SENDERS, O_PID2, O_DB_PID, O_QUIT, O_TLS };
+           O_DURATION, O_CONNECTIONS, O_CONCURRENCY, O_SETTLE, O_PORT2, O_SENDERS, O_PID2, O_DB_PID, O_QUIT, O_TLS, O_WS, O_WS_PATH, O_PATH, O_REQUESTS };
     static const struct option longs[] = {
         {"host", 1, 0, O_HOST}, {"port", 1, 0, O_PORT}, {"timeout", 1, 0, O_TIMEOUT}, {"server-pid", 1, 0, O_PID},
         {"connect-concurrency", 1, 0, O_CC}, {"clients", 1, 0, O_CLIENTS}, {"messages", 1, 0, O_MESSAGES},
@@ -953,6 +1168,7 @@ int main(int argc, char **argv) {
         {"duration", 1, 0, O_DURATION}, {"connections", 1, 0, O_CONNECTIONS}, {"concurrency", 1, 0, O_CONCURRENCY},
         {"settle", 1, 0, O_SETTLE}, {"port2", 1, 0, O_PORT2}, {"senders", 1, 0, O_SENDERS},
         {"server-pid2", 1, 0, O_PID2}, {"db-pid", 1, 0, O_DB_PID}, {"quit", 0, 0, O_QUIT}, {"tls", 0, 0, O_TLS},
+        {"ws", 0, 0, O_WS}, {"ws-path", 1, 0, O_WS_PATH}, {"path", 1, 0, O_PATH}, {"requests", 1, 0, O_REQUESTS},
         {"help", 0, 0, 'h'}, {0, 0, 0, 0},
     };
     optind = 2;
@@ -973,6 +1189,10 @@ int main(int argc, char **argv) {
         case O_CONNECTIONS: opt.connections = (int)num(optarg, "--connections", 1, 1000000); break;
         case O_QUIT: opt.quit = 1; break;
         case O_TLS: opt.tls = 1; break;
+        case O_WS: opt.ws = 1; break;
+        case O_WS_PATH: opt.ws_path = optarg; break;
+        case O_PATH: opt.path = optarg; break;
+        case O_REQUESTS: opt.requests = (int)num(optarg, "--requests", 1, 100000000); break;
         case O_CONCURRENCY: opt.concurrency = (int)num(optarg, "--concurrency", 1, 100000); break;
         case O_SETTLE: opt.settle = num(optarg, "--settle", 0, 86400); break;
         case O_PORT2: opt.port2 = (int)num(optarg, "--port2", 1, 65535); break;
@@ -994,6 +1214,8 @@ int main(int argc, char **argv) {
     if (opt.senders > opt.clients) bad_usage("--senders must be at most", "--clients");
     if (opt.port2 && (!opt.senders || opt.senders == opt.clients))
         bad_usage("--port2 needs receivers:", "--senders S below --clients");
+    if (opt.ws && opt.mode == HTTP) bad_usage("--ws is not for", "http");
+    if (strlen(opt.ws_path) > 256 || strlen(opt.path) > 256) bad_usage("paths are at most 256 bytes:", opt.path);
     addr2 = addr;
     addr2.sin_port = htons((uint16_t)opt.port2);
 
@@ -1017,7 +1239,7 @@ int main(int argc, char **argv) {
         setrlimit(RLIMIT_NOFILE, &rl);
     }
     if (getrlimit(RLIMIT_NOFILE, &rl) == 0) {
-        rlim_t need = (rlim_t)(opt.mode == CHURN ? opt.concurrency : opt.mode == HOLD ? opt.connections : opt.clients) + 16;
+        rlim_t need = (rlim_t)(opt.mode == CHURN || opt.mode == HTTP ? opt.concurrency : opt.mode == HOLD ? opt.connections : opt.clients) + 16;
         if (rl.rlim_cur < need) {
             fprintf(stderr, "loadgen: %llu connections need more than the open-file limit %llu\n",
                     (unsigned long long)need - 16, (unsigned long long)rl.rlim_cur);
@@ -1032,6 +1254,7 @@ int main(int argc, char **argv) {
     case FANOUT:
     case PACED: return run_fleet_mode();
     case CHURN: return run_churn();
+    case HTTP: return run_http();
     default: return run_hold();
     }
 }

@@ -30,6 +30,9 @@ final class ChatCluster: FanOutWorker {
     /// In contact with the other servers.
     var inContact: Bool { node.inContact }
 
+    /// How many other servers are heard from (the metrics. servers alive).
+    var peerCount: Int { node.peerCount }
+
     /// Queues `event` for the other servers, sent at the end of this tick.
     func publish(_ event: ClusterEvent) {
         if node.publish(event) { hub.tick.scheduleTask() }

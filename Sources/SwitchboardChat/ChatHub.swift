@@ -113,6 +113,19 @@ public final class ChatHub {
     /// shows.
     public var connectedCount: Int { roster.joinedCount }
 
+    /// What the chat has done, for the metrics; sessions add to it too.
+    public internal(set) var counters = ChatCounters()
+
+    /// ``counters`` with ``ChatCounters/connected`` filled in: this server's joined clients by transport.
+    public func countersNow() -> ChatCounters {
+        var now = counters
+        now.sendQueueDisconnects = tick.sendQueueDisconnects
+        for member in members {
+            member._withUnsafeGuaranteedRef { now.connected[$0.transport.name, default: 0] += 1 }
+        }
+        return now
+    }
+
     /// Takes new limits and rates while running (SIGHUP): `--max-clients` and `--max-per-ip` apply to the next
     /// arrivals (no one is closed for being over a lowered limit), flood control and `--notice-rate` to the
     /// next line and notice, `--idle-timeout` from the next sweep, `--max-line` to new connections (each
@@ -167,7 +180,9 @@ public final class ChatHub {
         case .success(let id):
             sessions[id] = session
             if sessions.count > sessionPeak { sessionPeak = sessions.count }
+            counters.accepted[session.transport.name, default: 0] += 1
         case .failure(let refusal):
+            counters.refused[refusal == .serverFull ? "server_full" : "too_many_from_address", default: 0] += 1
             if recordingRefusal { recordRefusal(session, refusal) }
         }
         return result
@@ -233,6 +248,7 @@ public final class ChatHub {
         eventLoop.preconditionInEventLoop()
         guard sessions[id] === session, let member = roster.leave(id) else { return }
         sessions[id] = nil
+        counters.closed[ChatCounters.label(forReason: reason), default: 0] += 1
         visitors.settle(id)  // its row is recorded before it is closed
         if let slot = memberSlots.removeValue(forKey: id) {
             let last = members.removeLast()
@@ -301,6 +317,7 @@ public final class ChatHub {
             }
         }
         tick.charge(range.count * members.count)
+        counters.deliveries += Int64(max(0, members.count - (skip == nil ? 0 : 1)))
     }
 
     /// Flushes and closes what this tick left now (see ``TickScheduler/flushAndClose()``).

@@ -17,8 +17,10 @@ extension ChatServer {
     func loadCertificates() async throws {
         state.withLockedValue { $0.trustedProxies = configuration.trustedProxies }
         var stores: [TLSFiles: TLSCertificateStore] = [:]
-        for endpoint in configuration.endpoints {
-            guard let files = endpoint.tlsFiles, stores[files] == nil else { continue }
+        // The attachments' (the web listener's) are loaded, reloaded and logged like the chat's.
+        let attached = state.withLockedValue { $0.attachments.flatMap(\.certificateFiles) }
+        for files in configuration.endpoints.compactMap(\.tlsFiles) + attached {
+            guard stores[files] == nil else { continue }
             let store = try await NIOThreadPool.singleton.runIfActive { try TLSCertificateStore(loading: files) }
             stores[files] = store
             logCertificate(store, "TLS certificate loaded", level: .info)

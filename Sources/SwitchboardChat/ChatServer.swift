@@ -27,10 +27,10 @@ public final class ChatServer: Service {
     public let configuration: ServerConfiguration
     let logger: Logger
     /// The loop the hub and every client channel live on.
-    private let loop: any EventLoop
+    let loop: any EventLoop
     /// The group this server made for itself (and so shuts down), if it was not given one.
     private let ownGroup: MultiThreadedEventLoopGroup?
-    private let pool: DatabasePool
+    let pool: DatabasePool
     /// Whether this server made its pool (and so stops it); a given pool is the caller's to stop (the CLI
     /// runs it as a service of its own, after the server in shutdown order).
     private let ownsPool: Bool
@@ -54,6 +54,11 @@ public final class ChatServer: Service {
         var listeners: [any Channel] = []
         var serverID: Int64?
         var trimmer: NIOLoopBound<MemoryTrimmer>?
+        /// What serves beside the listeners (the web page, the metrics; see ``ChatServerAttachment``).
+        var attachments: [any ChatServerAttachment] = []
+        var startedAttachments: [any ChatServerAttachment] = []
+        /// The cluster's transport, for its counts (the metrics).
+        var clusterLink: NotifyTransport?
     }
 
     /// This server's row in the `servers` table, once started.
@@ -191,10 +196,7 @@ public final class ChatServer: Service {
         if case .postgres(let parameters) = configuration.database {
             try await joinCluster(parameters, serverID: serverID, hub: hub)
         }
-        // Bans, mutes and the MOTD, read before the first accept (then polled for changes).
-        try? await loop.flatSubmit {
-            hub.value.startModeration(store: PoolModerationStore(pool: pool, eventLoop: loop))
-        }.withDeadline(NIODeadline.now() + configuration.chat.visitorNumberWait, on: loop).get()
+        await startModeration(hub: hub)
 
         var addresses: [SocketAddress] = []
         for endpoint in configuration.endpoints {
@@ -208,18 +210,14 @@ public final class ChatServer: Service {
             if let address = channel.localAddress { addresses.append(address) }
             logger.notice("listening", metadata: ["endpoint": "\(endpoint)", "address": "\(channel.localAddress?.displayString ?? "?")"])
         }
-        for endpoint in configuration.adminEndpoints {
-            // Every peer is an operator: the socket file is the only gate, so it is 0600 unless told otherwise.
-            var endpoint = endpoint
-            if case .unix(let path, nil, let backlog) = endpoint { endpoint = .unix(path: path, mode: 0o600, backlog: backlog) }
-            let channel: any Channel
-            do {
-                channel = try await bind(endpoint, hub: hub, adminConsole: true)
-            } catch {
-                throw ListenError(endpoint: endpoint, underlying: error)
-            }
-            state.withLockedValue { $0.listeners.append(channel) }
-            logger.notice("admin console listening", metadata: ["endpoint": "\(endpoint)"])
+        try await listenAdminConsoles(hub: hub)
+        // The attachments start once the hub runs and the chat listens (before readiness).
+        let runtime = ChatServerRuntime(
+            server: self, hub: hub, pool: pool, configuration: configuration, logger: logger,
+            certificates: state.withLockedValue { $0.certificates })
+        for attachment in state.withLockedValue({ $0.attachments }) {
+            try await attachment.start(runtime)
+            state.withLockedValue { $0.startedAttachments.append(attachment) }
         }
         didStartListening()
         return addresses
@@ -246,6 +244,7 @@ public final class ChatServer: Service {
         let link = NotifyTransport(
             parameters: parameters, serverID: serverID, maximumInbox: configuration.clusterInboxLimit,
             maximumInboxBytes: configuration.clusterInboxBytes, sendRate: configuration.clusterSendRate, logger: logger)
+        state.withLockedValue { $0.clusterLink = link }  // the metrics read its counts
         let pool = self.pool
         let timeout = configuration.serverTimeout
         let loop = self.loop
@@ -260,7 +259,7 @@ public final class ChatServer: Service {
         }
     }
 
-    private func bind(_ endpoint: Endpoint, hub: NIOLoopBound<ChatHub>, adminConsole: Bool = false) async throws -> any Channel {
+    func bind(_ endpoint: Endpoint, hub: NIOLoopBound<ChatHub>, adminConsole: Bool = false) async throws -> any Channel {
         let sendQueue = configuration.chat.maximumSendQueueBytes
         let logger = self.logger
         let frontDoor = frontDoorPipeline(for: endpoint)
@@ -363,6 +362,8 @@ public final class ChatServer: Service {
         deadline: NIODeadline, quietly: Bool
     ) async {
         for listener in listeners { try? await listener.close() }
+        // The attachments stop accepting with the listeners, before the hub says goodbye.
+        for attachment in state.withLockedValue({ $0.startedAttachments }) { await attachment.stop() }
         if let hub {
             try? await hub.eventLoop.flatSubmit { hub.value.shutdown() }
                 .withDeadline(deadline, on: hub.eventLoop).get()

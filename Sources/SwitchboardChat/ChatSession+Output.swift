@@ -31,6 +31,7 @@ extension ChatSession {
         default:
             break
         }
+        hub.counters.bytesOut += Int64(output.pendingBytes)
         output.take(sharing: tick) { context.write(wrapOutboundOut($0), promise: nil) }
         context.flush()
         return !context.channel.isActive || context.channel.isWritable

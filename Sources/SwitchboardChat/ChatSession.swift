@@ -121,11 +121,17 @@ public final class ChatSession: ChannelDuplexHandler {
     /// calls back into this session.
     @exclusivity(unchecked) var output = SessionOutput()
 
-    /// Creates the handler for one connection of `hub`, behind `frontDoor` (plain telnet: none); on the admin
+    /// How the client reached the chat (telnet, or a WebSocket from the web listener).
+    public let transport: ChatTransport
+
+    /// Creates the handler for one connection of `hub`, behind `frontDoor` (plain telnet: none). `transport`
+    /// says how the client came (telnet, or a WebSocket whose `WebSocketLineAdapter` hands this session
+    /// ``LineInput`` as the telnet framing does); it shows in the history's `peer` and the metrics. On the admin
     /// console (`isAdminConsole`) the client is an operator from its welcome on.
-    public init(hub: ChatHub, frontDoor: FrontDoor = .none, isAdminConsole: Bool = false) {
+    public init(hub: ChatHub, frontDoor: FrontDoor = .none, transport: ChatTransport = .telnet, isAdminConsole: Bool = false) {
         self.hub = hub
         self.frontDoor = frontDoor
+        self.transport = transport
         self.isAdminConsole = isAdminConsole
         // The loop's clock (virtual on an EmbeddedEventLoop, so tests can drive time).
         self.lastActivity = hub.eventLoop.now
@@ -152,7 +158,7 @@ public final class ChatSession: ChannelDuplexHandler {
     public func channelActive(context: ChannelHandlerContext) {
         if let remote = context.channel.remoteAddress {
             address = remote.ipAddress
-            peer = remote.ipAddress != nil ? remote.displayString : "unix:\(remote.displayString)"
+            peer = transport.peerPrefix + (remote.ipAddress != nil ? remote.displayString : "unix:\(remote.displayString)")
         } else if let local = context.channel.localAddress, let path = local.pathname {
             peer = "unix:\(path)"
         }
@@ -196,6 +202,7 @@ public final class ChatSession: ChannelDuplexHandler {
         let input = unwrapInboundIn(data)
         if case .received(let bytes) = input {
             traffic.bytesIn += Int64(bytes)
+            hub.counters.bytesIn += Int64(bytes)
             return
         }
         switch state {
@@ -305,10 +312,12 @@ public final class ChatSession: ChannelDuplexHandler {
         switch event {
         case .line(let raw):
             traffic.linesIn += 1
+            hub.counters.linesIn += 1
             lastActivity = hub.eventLoop.now
             handleLine(raw)
         case .lineTooLong(let maximum):
             traffic.linesIn += 1
+            hub.counters.linesIn += 1
             lastActivity = hub.eventLoop.now
             send(ChatText.lineTooLong(max: maximum))  // the limit this connection started with
         case .reply(let bytes):
@@ -357,6 +366,7 @@ public final class ChatSession: ChannelDuplexHandler {
         switch flood.take(rate: configured.floodRate, burst: configured.floodBurst, now: hub.eventLoop.now) {
         case .pass: return true
         case .drop(let tell):
+            hub.counters.floodDrops += 1
             if tell { send(ChatText.slowDown) }
             return false
         }

@@ -13,6 +13,12 @@ public struct ListenError: Error, CustomStringConvertible {
     public var endpoint: Endpoint
     public var underlying: any Error
 
+    /// For listeners outside this module too (the web listener).
+    public init(endpoint: Endpoint, underlying: any Error) {
+        self.endpoint = endpoint
+        self.underlying = underlying
+    }
+
     public var description: String {
         let reason: String
         if let ioError = underlying as? IOError {

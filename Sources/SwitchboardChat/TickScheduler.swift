@@ -39,6 +39,8 @@ final class TickScheduler {
     private var parkedSet: Set<ObjectIdentifier> = []
     private var resumeScheduled = false
     private var isResuming = false
+    /// Sessions closed for a send queue that stayed over `--max-sendq`, since start (the metrics).
+    private(set) var sendQueueDisconnects: Int64 = 0
 
     init(eventLoop: any EventLoop, budget: Int) {
         self.eventLoop = eventLoop
@@ -102,6 +104,7 @@ final class TickScheduler {
             let toFlush = dirty
             dirty.removeAll(keepingCapacity: true)
             for session in toFlush where !session.flush(tick: lines) {
+                sendQueueDisconnects += 1
                 session.close(reason: "send queue exceeded")
             }
             let toClose = closing

@@ -82,6 +82,9 @@ package final class ClusterNode {
     /// In contact with the other servers.
     package var inContact: Bool { machine.inContact }
 
+    /// How many other servers are heard from and not known to be gone (the metrics' servers alive).
+    package var peerCount: Int { machine.peers.count }
+
     /// Queues `event` for the end of this tick; `false` when it will not be sent (out of contact): the caller
     /// makes sure the tick ends with a ``flush()`` otherwise.
     package func publish(_ event: ClusterEvent) -> Bool {

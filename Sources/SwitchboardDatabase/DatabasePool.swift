@@ -40,6 +40,11 @@ public final class DatabasePool: Service, Sendable {
     private let stopping: StopFlag
     /// Set when the task in ``waitUntilReachable(timeout:)`` is cancelled, for the same reason.
     private let waitAbandoned: StopFlag
+    /// Work waiting and failures, for the metrics (one lock round per interaction).
+    private let counters = NIOLockedValueBox(DatabasePoolStatistics())
+
+    /// Work waiting for a pool thread now, and failures by kind so far.
+    public var statistics: DatabasePoolStatistics { counters.withLockedValue { $0 } }
 
     /// Creates a pool for `url` with `numberOfThreads` workers. Call ``start()`` before use.
     public init(url: DatabaseURL, numberOfThreads: Int, logger: Logger) {
@@ -135,7 +140,12 @@ public final class DatabasePool: Service, Sendable {
         on eventLoop: any EventLoop,
         _ body: @escaping @Sendable (any DatabaseConnection) throws(DatabaseError) -> T
     ) -> EventLoopFuture<T> {
-        threadPool.runIfActive(eventLoop: eventLoop) { try self.runOnPoolThread(body) }
+        counters.withLockedValue { $0.waiting += 1 }
+        let future = threadPool.runIfActive(eventLoop: eventLoop) { try self.runOnPoolThread(body) }
+        future.whenFailure { error in
+            if error is NIOThreadPoolError.ThreadPoolInactive { self.counters.withLockedValue { $0.waiting -= 1 } }
+        }
+        return future
     }
 
     /// Runs `body` in a transaction on a pool thread: commit on return, rollback on throw.
@@ -152,7 +162,13 @@ public final class DatabasePool: Service, Sendable {
     public func withConnection<T: Sendable>(
         _ body: @escaping @Sendable (any DatabaseConnection) throws(DatabaseError) -> T
     ) async throws -> T {
-        try await threadPool.runIfActive { try self.runOnPoolThread(body) }
+        counters.withLockedValue { $0.waiting += 1 }
+        do {
+            return try await threadPool.runIfActive { try self.runOnPoolThread(body) }
+        } catch let error as NIOThreadPoolError.ThreadPoolInactive {
+            counters.withLockedValue { $0.waiting -= 1 }
+            throw error
+        }
     }
 
     /// The async form of ``transaction(on:_:)``.
@@ -205,6 +221,19 @@ public final class DatabasePool: Service, Sendable {
     }
 
     private func runOnPoolThread<T>(
+        _ body: (any DatabaseConnection) throws(DatabaseError) -> T
+    ) throws(DatabaseError) -> T {
+        counters.withLockedValue { $0.waiting -= 1 }
+        do {
+            return try runWithThisThreadsConnection(body)
+        } catch {
+            let kind = error.kind.description.replacingOccurrences(of: " ", with: "_")
+            counters.withLockedValue { $0.errors[kind, default: 0] += 1 }
+            throw error
+        }
+    }
+
+    private func runWithThisThreadsConnection<T>(
         _ body: (any DatabaseConnection) throws(DatabaseError) -> T
     ) throws(DatabaseError) -> T {
         let slot: ConnectionSlot

@@ -362,12 +362,24 @@ public final class HistoryWriter {
             }
     }
 
+    /// Told how long each batch took, from asking the pool to its outcome, with its size and whether it
+    /// committed (the metrics' history batch latency). Called on the writer's event loop.
+    public var batchTimed: ((_ duration: TimeAmount, _ events: Int, _ committed: Bool) -> Void)?
+
     /// Writes one batch in a transaction on a pool thread; the outcome goes back into the machine.
     private func write(_ batch: HistoryWriteStateMachine.Batch) {
         let repository = self.repository
+        let started = NIODeadline.now()
         pool.transaction(on: eventLoop) { connection throws(DatabaseError) in
             try repository.write(batch.events, known: batch.knownRowIDs, through: batch.lastSequence, on: connection)
         }.assumeIsolated().whenComplete { result in
+            if let batchTimed = self.batchTimed {
+                if case .success = result {
+                    batchTimed(NIODeadline.now() - started, batch.events.count, true)
+                } else {
+                    batchTimed(NIODeadline.now() - started, batch.events.count, false)
+                }
+            }
             switch result {
             case .success(let rowIDs):
                 self.perform(self.machine.batchSucceeded(rowIDs: rowIDs))

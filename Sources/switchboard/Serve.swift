@@ -80,6 +80,7 @@ struct Serve: AsyncParsableCommand {
         let pool = DatabasePool(
             url: configuration.database, numberOfThreads: configuration.databaseThreads, logger: logger)
         let server = ChatServer(configuration: configuration, pool: pool, logger: logger)
+        loaded.settings.attachWeb(to: server)
         let settings = SettingsReloader(loader: loader, loaded: loaded, server: server, logger: logger)
         // Under systemd (Type=notify): READY=1, RELOADING=1, STATUS=, STOPPING=1.
         let systemd = SystemdNotifier(environment: ProcessInfo.processInfo.environment).map {

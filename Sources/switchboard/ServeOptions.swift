@@ -122,6 +122,21 @@ struct ServeOptions: ParsableArguments {
         valueName: "cidr"))
     var trustedProxy: [String] = []
 
+    @Option(name: .long, help: ArgumentHelp(
+        "Serve the chat page, /chat (WebSocket), /stats and /api/stats here; repeatable. tcp:PORT[:interface=ADDR], unix:PATH, ssl:PORT:privateKey=KEY.pem:certKey=CERT.pem. Off by default.",
+        valueName: "endpoint"))
+    var web: [String] = []
+
+    @Option(name: .long, help: ArgumentHelp(
+        "Another origin allowed to open /chat (scheme://host[:port]); repeatable. Default: only the page's own.",
+        valueName: "origin"))
+    var webOrigin: [String] = []
+
+    @Option(name: .long, help: ArgumentHelp(
+        "Serve Prometheus metrics at /metrics here; repeatable. Off by default. Keep it private: tcp:9100:interface=127.0.0.1.",
+        valueName: "endpoint"))
+    var metrics: [String] = []
+
     /// "(default: 1024)", from the configuration types' defaults.
     static func defaultNote(_ key: String) -> String {
         guard let setting = Setting.named(key) else { return "" }
@@ -166,6 +181,9 @@ struct ServeOptions: ParsableArguments {
         set("tls-handshake-timeout", tlsHandshakeTimeout.map { .double($0) })
         set("tls-reload-interval", tlsReloadInterval.map { .double($0) })
         set("trusted-proxy", trustedProxy.isEmpty ? nil : .stringArray(trustedProxy))
+        set("web", web.isEmpty ? nil : .stringArray(web))
+        set("web-origin", webOrigin.isEmpty ? nil : .stringArray(webOrigin))
+        set("metrics", metrics.isEmpty ? nil : .stringArray(metrics))
         return values
     }
 }

@@ -2,6 +2,7 @@ import Logging
 import SwitchboardChat
 import SwitchboardProtocol
 import SwitchboardDatabase
+import SwitchboardWeb
 
 extension Setting {
     /// Every setting of `switchboard serve`, in the order `switchboard config --show` prints them. A flag
@@ -66,6 +67,16 @@ extension Setting {
                   do { return try IPAddressRange(parsing: text) } catch { throw SettingError("\(error)") }
               },
               show: { $0.description }),
+        .list("web", \.web.endpoints, live: false, parse: { try ServeSettings.webEndpoint($0) }, show: { $0.specification }),
+        .list("web-origin", \.web.allowedOrigins, live: false,
+              parse: { text in
+                  guard WebOrigin(parsing: text) != nil else {
+                      throw SettingError("web origin '\(text)' must be a scheme and host, with a port if not the default: https://chat.example:8443")
+                  }
+                  return text
+              },
+              show: { $0 }),
+        .list("metrics", \.metrics, live: false, parse: { try ServeSettings.webEndpoint($0) }, show: { $0.specification }),
         .text("log-level", \.logLevel, live: true,
               parse: { text in
                   guard let level = Logger.Level(rawValue: text) else {

@@ -1,0 +1,53 @@
+/// How a client reached the chat: telnet (the listeners of `--listen`) or another transport handing the
+/// same session its lines (the web listener's WebSocket, `SwitchboardWeb`). Shown in the history row's
+/// `peer` (`ws:1.2.3.4:5678`) and in the metrics' `transport` label.
+public struct ChatTransport: Hashable, Sendable, CustomStringConvertible {
+    /// The label (`telnet`, `websocket`): short, lower case, fixed per transport.
+    public let name: String
+    /// What goes before the address in the history row's `peer` (empty for telnet: `1.2.3.4:5678`).
+    public let peerPrefix: String
+
+    public init(name: String, peerPrefix: String) {
+        self.name = name
+        self.peerPrefix = peerPrefix
+    }
+
+    public static let telnet = ChatTransport(name: "telnet", peerPrefix: "")
+    public var description: String { name }
+}
+
+/// What the chat has done since it started, counted where it happens (plain integers on the hub's loop, one
+/// add each: the fan-out pays one add per line, not per recipient) and read by the metrics.
+///
+/// Ownership: the hub's, on its event loop; ``ChatServer/snapshot()`` copies it there.
+public struct ChatCounters: Sendable {
+    /// Clients joined now, by transport (local ones; other servers' members are not counted here).
+    public var connected: [String: Int] = [:]
+    /// Connections admitted, by transport.
+    public var accepted: [String: Int64] = [:]
+    /// Connections refused, by reason (`server_full`, `too_many_from_address`).
+    public var refused: [String: Int64] = [:]
+    /// Connections closed, by reason (`quit`, `connection_closed`, `idle_timeout`, `send_queue_exceeded`,
+    /// `server_shutdown`; a `/quit` with text counts as `quit`).
+    public var closed: [String: Int64] = [:]
+    /// Whole lines received from clients (over-long ones and flood-dropped ones included).
+    public var linesIn: Int64 = 0
+    /// Lines queued to clients by broadcasts (one per recipient).
+    public var deliveries: Int64 = 0
+    /// Bytes read from clients.
+    public var bytesIn: Int64 = 0
+    /// Bytes handed to clients' sockets.
+    public var bytesOut: Int64 = 0
+    /// Lines dropped by flood control.
+    public var floodDrops: Int64 = 0
+    /// Clients disconnected because they did not read (`--max-sendq`).
+    public var sendQueueDisconnects: Int64 = 0
+
+    public init() {}
+
+    /// A close reason as a metric label: the words before any `:` (a `/quit`'s text), spaces as `_`.
+    static func label(forReason reason: String) -> String {
+        let words = reason.prefix { $0 != ":" }
+        return String(words.map { $0 == " " ? "_" : $0 })
+    }
+}
