@@ -42,6 +42,9 @@ public struct ChatConfiguration: Sendable {
     /// one-row read): a change made on another server, or directly in the database, holds here within this
     /// plus one read.
     public var moderationPollInterval: TimeAmount = .milliseconds(500)
+    /// How long a client that takes a registered nickname without identifying keeps it before it is renamed
+    /// to its guest name (`--identify-grace`, 1 s to 1 day; whole seconds in what the client is told).
+    public var identifyGrace: TimeAmount = .seconds(60)
 
     public init() {}
 }

@@ -61,8 +61,21 @@ extension ChatHub {
                 metadata: ["rows": "\(snapshot.skippedRows)"])
         }
         moderation.reportedSkippedRows = snapshot.skippedRows
+        let registeredBefore = moderation.snapshot.registeredNicknames
         moderation.snapshot = snapshot
         enforceBans()
+        guard registeredBefore != snapshot.registeredNicknames else { return }
+        // A name registered elsewhere (another server, or SQL) while a client here holds it: the grace starts
+        // now. A registration dropped elsewhere: nobody is identified for it any more, and no grace runs.
+        for key in snapshot.registeredNicknames.subtracting(registeredBefore) {
+            if let holder = roster.member(named: key), let name = holder.nickname { tookNickname(holder.id, name) }
+        }
+        for key in registeredBefore.subtracting(snapshot.registeredNicknames) {
+            for (holder, identifiedKey) in moderation.identified where identifiedKey == key {
+                moderation.identified[holder] = nil
+            }
+            if let holder = roster.member(named: key) { moderation.graceTimers.removeValue(forKey: holder.id)?.cancel() }
+        }
     }
 
     // MARK: - Checks the hub makes

@@ -7,7 +7,7 @@ import SwitchboardProtocol
 
 /// Owned nicknames: `/register`, `/identify` (and `/nick NAME PASSWORD`), `/drop`, and the rename back to a
 /// guest name of a client that holds a registered name without identifying within
-/// ``ModerationState/identifyGrace``. Registrations are rows (every server sees them through the moderation
+/// ``ChatConfiguration/identifyGrace`` (`--identify-grace`, 60 s). Registrations are rows (every server sees them through the moderation
 /// snapshot); being identified belongs to the connection. On the hub's loop.
 extension ChatHub {
     /// Whether `id` is identified for the name it holds now.
@@ -122,8 +122,10 @@ extension ChatHub {
         guard moderation.snapshot.registeredNicknames.contains(key), moderation.identified[id] != key,
             let session = sessions[id]
         else { return }
-        session.send(ChatText.identifyWithin(name, seconds: ModerationState.identifyGrace.nanoseconds / 1_000_000_000))
-        moderation.graceTimers[id] = eventLoop.assumeIsolated().scheduleTask(in: ModerationState.identifyGrace) {
+        let grace = configuration.identifyGrace
+        // Whole seconds, rounded up: a client told "within 2 s" is never renamed sooner than that.
+        session.send(ChatText.identifyWithin(name, seconds: (grace.nanoseconds + 999_999_999) / 1_000_000_000))
+        moderation.graceTimers[id] = eventLoop.assumeIsolated().scheduleTask(in: grace) {
             self.moderation.graceTimers[id] = nil
             guard Nickname.key(self.roster.nickname(of: id) ?? "") == key, self.moderation.identified[id] != key else { return }
             self.renameToGuest(id, because: ChatText.didNotIdentify(name))

@@ -22,8 +22,6 @@ struct ModerationState {
     var mutedConnections: Set<ConnectionKey> = []
     /// Muted connections already told so.
     var toldMuted: Set<ConnectionKey> = []
-    /// How long an unidentified client may hold a registered nickname before it is renamed to its guest name.
-    static let identifyGrace = TimeAmount.seconds(60)
     /// The registered nickname (its key) each connection identified for: it owns that name while connected.
     var identified: [ConnectionKey: String] = [:]
     /// Clients holding a registered nickname they have not identified for, and the rename-back timer.

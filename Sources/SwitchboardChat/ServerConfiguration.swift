@@ -127,6 +127,9 @@ extension ChatConfiguration {
         guard (0...CommandArgument.maximumHistoryCount).contains(historyOnJoin) else {
             throw ConfigurationError("--history-on-join must be from 0 (off) to \(CommandArgument.maximumHistoryCount)")
         }
+        guard identifyGrace >= .seconds(1), identifyGrace <= .hours(24) else {
+            throw ConfigurationError("--identify-grace must be from 1 second to 86400 (a day)")
+        }
     }
 }
 

@@ -53,6 +53,9 @@ struct ServeOptions: ParsableArguments {
         valueName: "lines"))
     var historyOnJoin: Int?
 
+    @Option(name: .long, parsing: .unconditional, help: "Seconds a client may hold a registered nickname without /identify before it is renamed to its guest name. \(ServeOptions.defaultNote("identify-grace"))")
+    var identifyGrace: Double?
+
     @Flag(name: .long, help: "Allow /oper (a password) over plain TCP from non-loopback addresses; without it only TLS, Unix sockets and loopback. \(ServeOptions.defaultNote("allow-plain-oper"))")
     var allowPlainOper = false
 
@@ -166,6 +169,7 @@ struct ServeOptions: ParsableArguments {
         set("notice-rate", noticeRate.map { .int($0) })
         set("allow-plain-oper", allowPlainOper ? .bool(true) : nil)
         set("history-on-join", historyOnJoin.map { .int($0) })
+        set("identify-grace", identifyGrace.map { .double($0) })
         set("visitor-number-block", visitorNumberBlock.map { .int($0) })
         set("db-threads", dbThreads.map { .int($0) })
         set("db-connect-timeout", dbConnectTimeout.map { .double($0) })

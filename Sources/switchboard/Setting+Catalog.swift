@@ -47,6 +47,7 @@ extension Setting {
         .integer("notice-rate", \.server.chat.noticeRate, live: true),
         .boolean("allow-plain-oper", \.server.chat.allowPlainOper, live: true),
         .integer("history-on-join", \.server.chat.historyOnJoin, live: true),
+        .seconds("identify-grace", \.server.chat.identifyGrace, live: true),
         .integer("visitor-number-block", \.server.chat.visitorNumberBlock, live: false),
         .integer("db-threads", \.server.databaseThreads, live: false),
         .seconds("db-connect-timeout", \.server.databaseConnectTimeout, live: false),

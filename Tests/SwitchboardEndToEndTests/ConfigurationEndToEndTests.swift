@@ -20,7 +20,7 @@ final class ConfigurationEndToEndTests: XCTestCase {
         "history-queue-bytes": "33554432", "spool-dir": "/var/lib/switchboard/spool", "spool-max": "1048576",
         "cluster-inbox": "5000", "cluster-inbox-bytes": "4194304", "cluster-send-rate": "2097152", "shutdown-timeout": "20", "tls-handshake-timeout": "5",
         "tls-reload-interval": "300", "trusted-proxy": "10.0.0.0/8", "log-level": "debug", "log-format": "json",
-        "allow-plain-oper": "true", "admin": "unix:/run/switchboard/admin.sock", "history-on-join": "25",
+        "allow-plain-oper": "true", "admin": "unix:/run/switchboard/admin.sock", "history-on-join": "25", "identify-grace": "120",
         "web": "tcp:8080:interface=127.0.0.1", "web-origin": "https://chat.example", "metrics": "tcp:9100:interface=127.0.0.1",
     ]
 
