@@ -133,6 +133,13 @@ extension ChatHub {
         }
     }
 
+    /// Whose password guesses `session`'s count with, for the per-address throttle: its IPv4 address, or its
+    /// IPv6 /64 (one subscriber holds all of it, as a ban by nickname assumes), else its peer (a Unix socket).
+    static func guessingKey(_ session: ChatSession) -> String {
+        guard let address = session.address else { return session.peer }
+        return (try? BanTarget(parsingAddress: address))?.description ?? address
+    }
+
     /// Whether a transport keeps a password private: TLS, a Unix socket, or loopback.
     private func isPrivate(_ session: ChatSession) -> Bool {
         if session.frontDoor.tls || session.address == nil { return true }
@@ -151,18 +158,21 @@ extension ChatHub {
             return session.send(ChatText.operNeedsPrivacy)
         }
         let now = eventLoop.now
-        let address = session.address ?? peer
+        let address = Self.guessingKey(session)
         let wait = [moderation.perConnection.wait(for: id, now: now), moderation.perAddress.wait(for: address, now: now)]
             .compactMap { $0 }.max()
         if let wait {
             logger.notice("oper throttled", metadata: ["peer": "\(peer)", "operator": "\(name)"])
             return session.send(ChatText.tooManyWrongPasswords(retryIn: wait))
         }
+        moderation.perConnection.started(id)
+        moderation.perAddress.started(address)
         answer(session, id, store.checkOperator(name: name, password: password).assumeIsolated().map { found -> [String] in
+            // The address pays for a wrong guess even when its connection left before the answer.
+            self.moderation.perAddress.finished(address, failed: found == nil, now: self.eventLoop.now)
             guard self.sessions[id] === session else { return [] }
+            self.moderation.perConnection.finished(id, failed: found == nil, now: self.eventLoop.now)
             guard let found else {
-                self.moderation.perConnection.failed(id, now: self.eventLoop.now)
-                self.moderation.perAddress.failed(address, now: self.eventLoop.now)
                 self.logger.notice("oper failed", metadata: ["peer": "\(peer)", "operator": "\(name)"])
                 return [ChatText.operFailed]
             }
@@ -172,6 +182,8 @@ extension ChatHub {
             self.record(ModerationLogEntry(at: .now(), actor: found, action: "oper", target: self.roster.nickname(of: id) ?? ""))
             return [ChatText.nowOperator(found)]
         }.flatMapErrorThrowing { error in
+            self.moderation.perAddress.finished(address, failed: false, now: self.eventLoop.now)
+            self.moderation.perConnection.finished(id, failed: false, now: self.eventLoop.now)
             self.logger.warning("oper check failed", metadata: ["peer": "\(peer)", "error": "\(error)"])
             return [ChatText.moderationUnavailable]
         }.nonisolated())

@@ -52,7 +52,7 @@ extension ChatHub {
         let key = Nickname.key(target)
         guard moderation.snapshot.registeredNicknames.contains(key) else { return session.send(ChatText.notRegistered(target)) }
         let now = eventLoop.now
-        let address = session.address ?? session.peer
+        let address = Self.guessingKey(session)
         if let wait = [moderation.perConnection.wait(for: id, now: now), moderation.perAddress.wait(for: address, now: now)]
             .compactMap({ $0 }).max()
         {
@@ -60,11 +60,14 @@ extension ChatHub {
             return session.send(ChatText.tooManyWrongPasswords(retryIn: wait))
         }
         let peer = session.peer
+        moderation.perConnection.started(id)
+        moderation.perAddress.started(address)
         answer(session, id, store.checkNickname(target, password: password).assumeIsolated().map { right -> [String] in
+            // The address pays for a wrong guess even when its connection left before the answer.
+            self.moderation.perAddress.finished(address, failed: !right, now: self.eventLoop.now)
             guard self.sessions[id] === session else { return [] }
+            self.moderation.perConnection.finished(id, failed: !right, now: self.eventLoop.now)
             guard right else {
-                self.moderation.perConnection.failed(id, now: self.eventLoop.now)
-                self.moderation.perAddress.failed(address, now: self.eventLoop.now)
                 self.logger.notice("identify failed", metadata: ["peer": "\(peer)", "nickname": "\(target)"])
                 return [ChatText.wrongNicknamePassword(target)]
             }
@@ -83,6 +86,8 @@ extension ChatHub {
             self.rename(session, id, to: target)
             return [ChatText.identified(target)]
         }.flatMapErrorThrowing { _ in
+            self.moderation.perAddress.finished(address, failed: false, now: self.eventLoop.now)
+            self.moderation.perConnection.finished(id, failed: false, now: self.eventLoop.now)
             return [ChatText.moderationUnavailable]
         }.nonisolated())
     }

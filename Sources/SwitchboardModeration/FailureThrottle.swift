@@ -4,6 +4,10 @@ import NIOCore
 /// ``limit`` times within ``window``; after that its attempts are refused, without checking the password,
 /// until its oldest failure in the window is older than the window. A success clears the key.
 ///
+/// Checks still running count against the limit (``started(_:)``, ``finished(_:failed:now:)``): otherwise
+/// a thousand connections from one address, each sending one guess at the same moment, would all pass the
+/// gate before the first failure was recorded.
+///
 /// The chat keeps two: per connection (3 failures a minute) and per address (10 failures in 10 minutes),
 /// so thousands of guesses over many connections from one address get 10 checks every 10 minutes.
 ///
@@ -18,6 +22,10 @@ public struct FailureThrottle<Key: Hashable & Sendable>: Sendable {
     public let maximumKeys: Int
     /// Each key's failures within the window, oldest first (at most `limit`).
     private var failures: [Key: [NIODeadline]] = [:]
+    /// Each key's checks started and not finished yet (absent: none).
+    private var inFlight: [Key: Int] = [:]
+    /// What ``wait(for:now:)`` says while only checks in flight fill the limit: they finish in milliseconds.
+    public static var inFlightWait: TimeAmount { .seconds(1) }
 
     public init(limit: Int, window: TimeAmount, maximumKeys: Int = 10_000) {
         self.limit = max(1, limit)
@@ -27,9 +35,23 @@ public struct FailureThrottle<Key: Hashable & Sendable>: Sendable {
 
     /// `nil` when `key` may try now, else how long until it may.
     public func wait(for key: Key, now: NIODeadline) -> TimeAmount? {
-        guard let times = failures[key], times.count >= limit, let oldest = times.first else { return nil }
-        let free = oldest + window
-        return free > now ? free - now : nil
+        let times = (failures[key] ?? []).filter { $0 + window > now }
+        let running = inFlight[key] ?? 0
+        guard times.count + running >= limit else { return nil }
+        if times.count >= limit, let oldest = times.first { return oldest + window - now }
+        return Self.inFlightWait
+    }
+
+    /// A check for `key` starts (after ``wait(for:now:)`` said it may): it counts against the limit until
+    /// ``finished(_:failed:now:)``.
+    public mutating func started(_ key: Key) {
+        inFlight[key, default: 0] += 1
+    }
+
+    /// A check ``started(_:)`` for `key` is over; `failed`: it was a wrong password (recorded as a failure).
+    public mutating func finished(_ key: Key, failed wrong: Bool, now: NIODeadline) {
+        if let running = inFlight[key] { inFlight[key] = running > 1 ? running - 1 : nil }
+        if wrong { failed(key, now: now) }
     }
 
     /// Records a failed attempt by `key`.
@@ -51,6 +73,7 @@ public struct FailureThrottle<Key: Hashable & Sendable>: Sendable {
     /// Forgets `key` (its connection closed).
     public mutating func forget(_ key: Key) {
         failures[key] = nil
+        inFlight[key] = nil
     }
 
     /// How many keys are tracked (for tests and memory bounds).

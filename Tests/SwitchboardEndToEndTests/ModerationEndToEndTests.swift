@@ -100,13 +100,14 @@ final class ModerationEndToEndTests: XCTestCase {
             alice.expect("* guest3 left (kicked: flooding) (2 clients connected)")
 
             // Announce, and bad input from an operator.
-            alice.send("/announce maintenance at noon\r\n/ban guest2 -1\r\n/ban 10.0.0.0/33\r\n/ban ::/0\r\n/ban guest2 1x\r\n")
+            alice.send("/announce maintenance at noon\r\n/ban guest2 -1\r\n/ban 10.0.0.0/33\r\n/ban ::/0\r\n/ban guest2 1x\r\n/mute guest2 99999999999d\r\n")
             bob.expect("* announcement from root: maintenance at noon")
             alice.expect("* announcement from root: maintenance at noon")
             alice.expect("! invalid duration '-1': use a number and a unit, like 30m, 2h or 7d")
             alice.expect("! invalid ban target '10.0.0.0/33': the prefix length must be from 0 to 32")
             alice.expect("! refusing to ban ::/0: wider than /32 (that is a whole provider or more)")
             alice.expect("! invalid duration '1x': unknown unit 'x' (use s, m, h, d or w)")
+            XCTAssertEqual(alice.readLine()?.hasPrefix("! invalid duration '99999999999d': longer than 10 years"), true)
             alice.send("/ban guest2\r\n")
             alice.expect("! refusing to ban 127.0.0.1: it covers your own address")
             bob.send("/count\r\n")
@@ -179,6 +180,45 @@ final class ModerationEndToEndTests: XCTestCase {
             op2.expect("! no ban on 127.0.0.2")
             let welcomeBack = try LineClient(port: server.port, from: "127.0.0.2")
             XCTAssertEqual(welcomeBack.readLine()?.hasPrefix("* Welcome, "), true)
+            await server.stop()
+        }
+    }
+
+    /// A ban row written directly in SQL (not by Switchboard) holds within the poll: the trigger bumps
+    /// `moderation_version`, the server re-reads, closes the matching client and refuses it at accept; a
+    /// malformed row is skipped with a warning (nothing guessed, nobody banned by it); deleting the row lifts
+    /// the ban.
+    func testABanEditedDirectlyInTheDatabaseHolds() async throws {
+        try await forEachBackend { database, _ in
+            let server = try await InProcessServer.start(database: database, for: self)
+            let (witness, _) = try server.join()
+            let mallory = try LineClient(port: server.port, from: "127.0.0.2")
+            XCTAssertEqual(mallory.readLine()?.hasPrefix("* Welcome, "), true)
+            witness.expect("* guest2 joined (2 clients connected)")
+            let sql = try directConnection(database)
+            try sql.executeScript("""
+                INSERT INTO bans (kind, target, reason, set_by, set_at, expires_at)
+                VALUES ('network', '10.0.0.0/33', 'malformed', 'dba', '\(Timestamp.now())', NULL);
+                INSERT INTO bans (kind, target, reason, set_by, set_at, expires_at)
+                VALUES ('network', '127.0.0.2/32', 'by hand', 'dba', '\(Timestamp.now())', NULL);
+                """)
+            XCTAssertEqual(mallory.readUntilClosed(timeout: 10), ["! you are banned (by hand, permanent)"])
+            witness.expect("* guest2 left (banned: by hand) (1 client connected)")
+            try server.waitForLog(containing: "ban rows not written by switchboard were skipped")
+            let refused = try LineClient(port: server.port, from: "127.0.0.2")
+            XCTAssertEqual(refused.readUntilClosed(), ["! you are banned (by hand, permanent)"])
+            witness.send("/count\r\n")
+            XCTAssertTrue(witness.readLine()?.hasPrefix("* 1 client connected") == true, "the witness was not banned")
+
+            try sql.executeScript("DELETE FROM bans WHERE set_by = 'dba'")
+            var welcomed = false
+            let deadline = Date().addingTimeInterval(10)
+            while !welcomed && Date() < deadline {  // each try is refused or welcomed: no sleeping
+                let again = try LineClient(port: server.port, from: "127.0.0.2")
+                welcomed = again.readLine()?.hasPrefix("* Welcome, ") == true
+                again.close()
+            }
+            XCTAssertTrue(welcomed, "deleting the row lifted the ban")
             await server.stop()
         }
     }

@@ -39,4 +39,24 @@ final class FailureThrottleTests: XCTestCase {
         XCTAssertNotNil(throttle.wait(for: 4_999, now: start + .seconds(5)))
         XCTAssertNil(throttle.wait(for: 0, now: start + .seconds(5)), "the stalest was forgotten")
     }
+
+    /// Checks in flight count against the limit: a thousand guesses started at once pass the gate `limit`
+    /// times, not a thousand; when they finish, failures hold the key, and a check that was not a wrong
+    /// password (a right one, an error) frees its place.
+    func testChecksInFlightCountAgainstTheLimit() {
+        var throttle = FailureThrottle<String>(limit: 10, window: .seconds(600))
+        var passed = 0
+        for _ in 0..<1_000 where throttle.wait(for: "a", now: start) == nil {
+            throttle.started("a")
+            passed += 1
+        }
+        XCTAssertEqual(passed, 10)
+        XCTAssertEqual(throttle.wait(for: "a", now: start), FailureThrottle<String>.inFlightWait)
+        throttle.finished("a", failed: false, now: start)
+        XCTAssertNil(throttle.wait(for: "a", now: start), "a check that did not fail frees its place")
+        for _ in 0..<9 { throttle.finished("a", failed: true, now: start) }
+        XCTAssertNil(throttle.wait(for: "a", now: start), "9 failures of 10")
+        throttle.failed("a", now: start)
+        XCTAssertEqual(throttle.wait(for: "a", now: start + .seconds(100)), .seconds(500))
+    }
 }
