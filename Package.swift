@@ -26,6 +26,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-configuration.git", from: "1.4.0", traits: ["JSON", "YAML"]),
         // Lists a configuration file's keys (so a misspelt one is an error); also ComposeFileTests.
         .package(url: "https://github.com/jpsim/Yams.git", from: "6.2.2"),
+        // scrypt for operator and nickname passwords (CryptoExtras: BoringSSL's KDFs, no hand-written crypto).
+        .package(url: "https://github.com/apple/swift-crypto.git", from: "4.5.2"),
     ],
     targets: [
         // C interop: two tiny system library targets, nothing else touches C headers.
@@ -86,6 +88,19 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
+        // Moderation: operators and password hashes, bans (a pure BanList with lookups, not scans), mutes, the
+        // MOTD, registered nicknames and the moderation log, stored through the pool.
+        .target(
+            name: "SwitchboardModeration",
+            dependencies: [
+                "SwitchboardDatabase", "SwitchboardProtocol",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "CryptoExtras", package: "swift-crypto"),
+            ]
+        ),
         // Build tool: embeds Migrations/*/*.sql into SwitchboardDatabase (see Plugins/EmbedMigrations).
         .executableTarget(name: "switchboard-embed-migrations"),
         .plugin(
@@ -98,6 +113,7 @@ let package = Package(
             name: "SwitchboardChat",
             dependencies: [
                 "SwitchboardProtocol", "SwitchboardDatabase", "SwitchboardHistory", "SwitchboardCluster",
+                "SwitchboardModeration",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
@@ -133,7 +149,8 @@ let package = Package(
         .executableTarget(
             name: "switchboard",
             dependencies: [
-                "SwitchboardChat", "SwitchboardDatabase", "SwitchboardHistory", "SwitchboardProtocol", "SwitchboardWeb",
+                "SwitchboardChat", "SwitchboardDatabase", "SwitchboardHistory", "SwitchboardProtocol",
+                "SwitchboardModeration", "SwitchboardWeb",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -178,9 +195,15 @@ let package = Package(
                            .product(name: "NIOPosix", package: "swift-nio")]
         ),
         .testTarget(
+            name: "SwitchboardModerationTests",
+            dependencies: ["SwitchboardModeration", "SwitchboardDatabase", "SwitchboardTestSupport",
+                           .product(name: "NIOCore", package: "swift-nio"),
+                           .product(name: "NIOPosix", package: "swift-nio")]
+        ),
+        .testTarget(
             name: "SwitchboardChatTests",
             dependencies: ["SwitchboardChat", "SwitchboardProtocol", "SwitchboardDatabase", "SwitchboardHistory",
-                           "SwitchboardCluster", "SwitchboardTestSupport",
+                           "SwitchboardCluster", "SwitchboardModeration", "SwitchboardTestSupport",
                            .product(name: "NIOCore", package: "swift-nio"),
                            .product(name: "NIOEmbedded", package: "swift-nio")]
         ),
@@ -203,6 +226,7 @@ let package = Package(
         .testTarget(
             name: "SwitchboardEndToEndTests",
             dependencies: ["switchboard", "SwitchboardChat", "SwitchboardDatabase", "SwitchboardHistory", "SwitchboardCluster",
+                           "SwitchboardModeration",
                            "SwitchboardTestSupport", "SwitchboardProtocol",
                            .product(name: "NIOCore", package: "swift-nio"),
                            .product(name: "NIOPosix", package: "swift-nio"),

@@ -16,18 +16,21 @@ struct ChatCommand: Sendable {
     /// It says something to others (a chat line, an action, a private message): while what consumes chat
     /// lines is behind, it counts toward the client's share (``ChatHub/setBehind(_:_:)``).
     let saysALine: Bool
+    /// Only operators may use it (others are told so); `/help` lists it to operators only.
+    let operatorOnly: Bool
     /// Carries it out, on the hub's loop.
     let run: @Sendable (ChatCommandContext) -> Void
 
     init(
         _ names: [String], usage: String, _ summary: String, usageError: String? = nil, saysALine: Bool = false,
-        run: @escaping @Sendable (ChatCommandContext) -> Void
+        operatorOnly: Bool = false, run: @escaping @Sendable (ChatCommandContext) -> Void
     ) {
         self.names = names
         self.usage = usage
         self.summary = summary
         self.usageError = usageError
         self.saysALine = saysALine
+        self.operatorOnly = operatorOnly
         self.run = run
     }
 }
@@ -51,9 +54,12 @@ struct ChatCommandContext {
 enum ChatCommands {
     static let table: [ChatCommand] = [
         ChatCommand(
-            ["nick"], usage: "/nick NAME", "change your nickname (\(Nickname.rule))",
-            usageError: "/nick NAME (\(Nickname.rule))"
+            ["nick"], usage: "/nick NAME [PASSWORD]", "change your nickname (\(Nickname.rule)); a registered one with its password",
+            usageError: "/nick NAME [PASSWORD] (\(Nickname.rule))"
         ) { context in
+            if let (name, password) = CommandArgument.targetAndText(context.argument) {
+                return context.hub.identify(context.session, context.id, password: password, as: name)
+            }
             guard let name = CommandArgument.word(context.argument) else { return context.usage() }
             context.hub.rename(context.session, context.id, to: name)
         },
@@ -89,18 +95,23 @@ enum ChatCommands {
             context.session.send(ChatText.bye)
             context.session.closeWhenAnswered(reason: reason.map { "quit: \($0)" } ?? "quit", shownAs: reason ?? "quit")
         },
-        ChatCommand(["help", "?"], usage: "/help", "this list") { context in
-            for line in ChatCommands.helpLines { context.session.send("* " + line) }
+        ChatCommand(["help", "?"], usage: "/help", "this list (operators see their commands too)") { context in
+            let lines = context.hub.isOperator(context.id) ? ChatCommands.operatorHelpLines : ChatCommands.helpLines
+            for line in lines { context.session.send("* " + line) }
         },
-    ]
+    ] + ModerationCommands.table
 
     /// Every name (aliases included) to its command.
     static let byName: [String: ChatCommand] = Dictionary(
         table.flatMap { command in command.names.map { ($0, command) } }, uniquingKeysWith: { first, _ in first })
 
-    /// `/help`: one line per command, then how to say a line that starts with `/`.
-    static let helpLines: [String] = table.map { helpLine($0.usage, $0.summary) }
+    /// `/help`: one line per command everyone may use, then how to say a line that starts with `/`.
+    static let helpLines: [String] = table.filter { !$0.operatorOnly }.map { helpLine($0.usage, $0.summary) }
         + [helpLine("//text", "say a line that starts with /")]
+
+    /// `/help` for operators: everyone's commands, then the operators'.
+    static let operatorHelpLines: [String] = helpLines
+        + table.filter(\.operatorOnly).map { helpLine($0.usage, $0.summary + " (operators)") }
 
     private static func helpLine(_ usage: String, _ summary: String) -> String {
         usage.padding(toLength: max(usage.count + 1, 18), withPad: " ", startingAt: 0) + summary

@@ -32,6 +32,19 @@ public struct ChatConfiguration: Sendable {
     public var fanOutBytesPerTick = 1024 * 1024
     /// Most nicknames `/who` lists before summarising the rest.
     public var maximumWhoNames = 100
+    /// Public lines replayed to a newcomer after its welcome (and the MOTD), from the database, in `/history`'s
+    /// form and followed by `* end of history` (`--history-on-join`); 0: none.
+    public var historyOnJoin = 10
+    /// `/oper` over plain TCP from a non-loopback address (`--allow-plain-oper`); off: only TLS, Unix sockets
+    /// and loopback, where the password is not sent in the clear.
+    public var allowPlainOper = false
+    /// How often the hub asks the database whether bans, mutes, the MOTD or registrations changed (one
+    /// one-row read): a change made on another server, or directly in the database, holds here within this
+    /// plus one read.
+    public var moderationPollInterval: TimeAmount = .milliseconds(500)
+    /// How long a client that takes a registered nickname without identifying keeps it before it is renamed
+    /// to its guest name (`--identify-grace`, 1 s to 1 day; whole seconds in what the client is told).
+    public var identifyGrace: TimeAmount = .seconds(60)
 
     public init() {}
 }

@@ -68,6 +68,7 @@ extension ChatHub {
             broadcast(ChatText.renamed(old, name), except: nil)
             let claimedAt = roster.members[id]?.claimedAt ?? time
             cluster?.publish(.renamed(member: id.rawValue, claimedAt: claimedAt, nickname: name))
+            tookNickname(id, name)
         case .failure(.taken(let name)):
             // Someone elsewhere took it while the claim was on its way (only while the servers were apart).
             if claimed { cluster?.release(id) }
@@ -142,13 +143,13 @@ extension ChatHub {
 
     private func remoteSaid(_ id: RemoteMember.ID, _ kind: MessageKind, _ text: String) {
         guard let nickname = roster.remote[id]?.nickname else { return }
-        broadcast(kind == .say ? ChatText.say(nickname, text) : ChatText.me(nickname, text), except: nil)
+        broadcastChat(kind == .say ? ChatText.say(nickname, text) : ChatText.me(nickname, text), body: text, from: nickname, except: nil)
     }
 
     private func remotePrivateMessage(from: RemoteMember.ID, to: ConnectionKey, _ text: String) {
-        guard let sender = roster.remote[from]?.nickname, let session = sessions[to], roster.nickname(of: to) != nil else {
-            return
-        }
+        guard let sender = roster.remote[from]?.nickname, let session = sessions[to], roster.nickname(of: to) != nil,
+            !preferences.ignores(to, Nickname.key(sender))
+        else { return }
         session.send(ChatText.privateReceived(from: sender, text))
     }
 

@@ -17,6 +17,7 @@ extension ChatHub {
             say(session, id, nickname, text, kind: .say)
         case .command(let name, let typed, let argument):
             guard let command = ChatCommands.byName[name] else { return session.send(ChatText.unknownCommand(typed)) }
+            if command.operatorOnly && !isOperator(id) { return session.send(ChatText.operatorsOnly(command.names[0])) }
             command.run(ChatCommandContext(
                 hub: self, session: session, id: id, nickname: nickname, argument: argument, command: command))
         }
@@ -24,9 +25,14 @@ extension ChatHub {
 
     /// `/nick`: here, or in cluster mode as the database decides.
     func rename(_ session: ChatSession, _ id: ConnectionKey, to name: String) {
+        if Nickname.problem(with: name) == nil, moderation.snapshot.bans.ban(address: nil, nickname: name, at: .now()) != nil {
+            return session.send(ChatText.bannedName(name))
+        }
         if let cluster { return clusterRename(session, id, to: name, cluster) }
         switch roster.rename(id, to: name) {
-        case .success(let old): broadcast(ChatText.renamed(old, name), except: nil)
+        case .success(let old):
+            broadcast(ChatText.renamed(old, name), except: nil)
+            tookNickname(id, name)
         case .failure(.invalid(let problem)): session.send(ChatText.invalidNickname(problem))
         case .failure(.alreadyNamed(let name)): session.send(ChatText.alreadyNamed(name))
         case .failure(.taken(let name)): session.send(ChatText.nicknameTaken(name))
@@ -36,11 +42,27 @@ extension ChatHub {
     /// `/who`.
     func who(_ session: ChatSession) {
         tick.charge(roster.joinedCount * 16)  // sorting every name is work too
-        session.send(ChatText.who(roster.sortedNicknames(limit: configuration.maximumWhoNames), total: roster.joinedCount))
+        var names = roster.sortedNicknames(limit: configuration.maximumWhoNames)
+        if !preferences.away.isEmpty || !moderation.identified.isEmpty {
+            names = names.map { name in
+                guard let member = roster.member(named: name) else { return name }
+                return name + (isIdentified(member.id) ? " (identified)" : "")
+                    + (preferences.away[member.id] != nil ? " (away)" : "")
+            }
+        }
+        session.send(ChatText.who(names, total: roster.joinedCount))
     }
 
     /// `/msg`: to a member here, or on another server.
     func privateMessage(from session: ChatSession, _ id: ConnectionKey, _ nickname: String, to target: String, _ text: String) {
+        if isMuted(id, nickname) {
+            // The muted sender sees what it always sees (`-> bob: text`), so it cannot tell by trying.
+            guard let name = roster.member(named: target)?.nickname ?? roster.remoteMember(named: target)?.nickname else {
+                return session.send(ChatText.noSuchNick(target))
+            }
+            swallowMuted(session, id)
+            return session.send(ChatText.privateSent(to: name, text))
+        }
         if let cluster, let recipient = roster.remoteMember(named: target) {
             cluster.publish(.privateMessage(from: id.rawValue, toServer: recipient.id.server, to: recipient.id.member, text: text))
             return session.send(ChatText.privateSent(to: recipient.nickname, text))
@@ -48,8 +70,12 @@ extension ChatHub {
         guard let recipient = roster.member(named: target), let recipientNickname = recipient.nickname,
             let other = sessions[recipient.id]
         else { return session.send(ChatText.noSuchNick(target)) }
-        other.send(ChatText.privateReceived(from: nickname, text))
+        // Someone ignoring the sender gets nothing; the sender sees the usual echo (ignoring is not announced).
+        if !preferences.ignores(recipient.id, Nickname.key(nickname)) {
+            other.send(ChatText.privateReceived(from: nickname, text))
+        }
         session.send(ChatText.privateSent(to: recipientNickname, text))
+        if let reason = preferences.away[recipient.id] { session.send(ChatText.isAway(recipientNickname, reason)) }
     }
 
     /// `/history N`: the reply waits for the database, in order with the rest of the session's output.
@@ -70,8 +96,9 @@ extension ChatHub {
     }
 
     func say(_ session: ChatSession, _ id: ConnectionKey, _ nickname: String, _ text: String, kind: MessageKind) {
+        if isMuted(id, nickname) { return swallowMuted(session, id) }
         let line = kind == .say ? ChatText.say(nickname, text) : ChatText.me(nickname, text)
-        broadcast(line, except: session)
+        broadcastChat(line, body: text, from: nickname, except: session)
         history.messageSaid(id, nickname: nickname, kind: kind, body: text, at: Timestamp.now())
         cluster?.publish(kind == .say ? .said(member: id.rawValue, text: text) : .acted(member: id.rawValue, text: text))
     }

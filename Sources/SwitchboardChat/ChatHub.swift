@@ -56,6 +56,13 @@ public final class ChatHub {
     private var idleSweep: Scheduled<Void>?
     /// Cluster mode (several servers on one PostgreSQL database): the other servers, once started.
     var cluster: ChatCluster?
+    /// Operators, bans, mutes, the MOTD (see ChatHub+Moderation.swift).
+    var moderation = ModerationState()
+    /// Where moderation is stored, once started (``startModeration(store:)``); without one, operator
+    /// commands say moderation is unavailable.
+    var moderationStore: (any ChatModerationStore)?
+    /// Away, ignore and bell settings of this server's clients (see ChatHub+Preferences.swift).
+    var preferences = ClientPreferences()
     /// Accepted connections ever (from the database at start-up, then counted here — in a cluster, the other
     /// servers' joins too, and their count from the database again at every heartbeat): `/count`'s total.
     public var totalVisits: Int64 { roster.totalVisits }
@@ -164,6 +171,10 @@ public final class ChatHub {
     /// the session then says why and closes.
     func admit(_ session: ChatSession, recordingRefusal: Bool = true) -> Result<ConnectionKey, Roster.Refusal> {
         eventLoop.preconditionInEventLoop()
+        if let refusal = banRefusal(address: session.address) {
+            if recordingRefusal { recordRefusal(session, refusal) }
+            return .failure(refusal)
+        }
         let result = roster.admit(address: session.address)
         switch result {
         case .success(let id):
@@ -189,6 +200,7 @@ public final class ChatHub {
     func readdress(_ session: ChatSession, _ id: ConnectionKey) -> Result<Void, Roster.Refusal> {
         eventLoop.preconditionInEventLoop()
         guard sessions[id] === session, let address = session.address else { return .success(()) }
+        if let refusal = banRefusal(address: address) { return .failure(refusal) }
         return roster.setAddress(id, to: address)
     }
 
@@ -221,6 +233,9 @@ public final class ChatHub {
         memberSlots[id] = members.count
         members.append(Unmanaged.passUnretained(session))
         session.send(ChatText.welcome(nickname: nickname, connected: connectedCount, visitor: visitor))
+        if session.isAdminConsole { moderation.operators[id] = ChatHub.adminConsoleName }
+        greet(session)
+        replayHistory(to: session)
         if takeNamedNotice(joined: true) {
             broadcast(ChatText.joined(nickname, connected: connectedCount), except: session)
         }
@@ -246,6 +261,8 @@ public final class ChatHub {
             broadcast(ChatText.left(nickname, reason: shown, connected: connectedCount), except: session)
         }
         toldNotSaved.remove(id)
+        moderation.forget(id)
+        preferences.forget(id)
         if let cluster, member.nickname != nil {
             cluster.publish(.left(member: id.rawValue, reason: shown))
             cluster.release(id)
@@ -345,6 +362,8 @@ public final class ChatHub {
         idleSweep = nil
         batchTimer?.cancel()
         batchTimer = nil
+        moderation.pollTimer?.cancel()
+        moderation.pollTimer = nil
         let everyone = Array(sessions.values)
         for session in everyone { session.send(ChatText.shuttingDown) }
         var futures = everyone.map { $0.close(reason: "server shutdown") }

@@ -27,7 +27,7 @@ public final class ChatServer: Service {
     public let configuration: ServerConfiguration
     let logger: Logger
     /// The loop the hub and every client channel live on.
-    private let loop: any EventLoop
+    let loop: any EventLoop
     /// The group this server made for itself (and so shuts down), if it was not given one.
     private let ownGroup: MultiThreadedEventLoopGroup?
     let pool: DatabasePool
@@ -196,6 +196,7 @@ public final class ChatServer: Service {
         if case .postgres(let parameters) = configuration.database {
             try await joinCluster(parameters, serverID: serverID, hub: hub)
         }
+        await startModeration(hub: hub)
 
         var addresses: [SocketAddress] = []
         for endpoint in configuration.endpoints {
@@ -209,6 +210,7 @@ public final class ChatServer: Service {
             if let address = channel.localAddress { addresses.append(address) }
             logger.notice("listening", metadata: ["endpoint": "\(endpoint)", "address": "\(channel.localAddress?.displayString ?? "?")"])
         }
+        try await listenAdminConsoles(hub: hub)
         // The attachments start once the hub runs and the chat listens (before readiness).
         let runtime = ChatServerRuntime(
             server: self, hub: hub, pool: pool, configuration: configuration, logger: logger,
@@ -257,7 +259,7 @@ public final class ChatServer: Service {
         }
     }
 
-    private func bind(_ endpoint: Endpoint, hub: NIOLoopBound<ChatHub>) async throws -> any Channel {
+    func bind(_ endpoint: Endpoint, hub: NIOLoopBound<ChatHub>, adminConsole: Bool = false) async throws -> any Channel {
         let sendQueue = configuration.chat.maximumSendQueueBytes
         let logger = self.logger
         let frontDoor = frontDoorPipeline(for: endpoint)
@@ -294,7 +296,7 @@ public final class ChatServer: Service {
                     // server hold between two turns of the loop.
                     try options.setOption(.maxMessagesPerRead, value: ChatServer.readsPerEvent)
                     try frontDoor.install(on: channel, maximumLineLength: hub.value.configuration.maximumLineLength) { door in
-                        ChatSession(hub: hub.value, frontDoor: door)
+                        ChatSession(hub: hub.value, frontDoor: door, isAdminConsole: adminConsole)
                     }
                 }
             }

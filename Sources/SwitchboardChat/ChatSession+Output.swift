@@ -37,11 +37,12 @@ extension ChatSession {
         return !context.channel.isActive || context.channel.isWritable
     }
 
-    /// Sends the lines a database read produces, in order with everything else this client is sent.
-    func reply(_ lines: EventLoopFuture<[String]>) {
+    /// Sends the lines a database read produces, in order with everything else this client is sent; after
+    /// ``ChatConfiguration/historyReadWait`` without them, `unavailable` instead.
+    func reply(_ lines: EventLoopFuture<[String]>, unavailable: String = ChatText.historyUnavailable) {
         let id = output.reserveReply()
         let timeout = hub.eventLoop.assumeIsolated().scheduleTask(in: hub.configuration.historyReadWait) {
-            self.completeReply(id, [ChatText.historyUnavailable])
+            self.completeReply(id, [unavailable])
         }
         lines.assumeIsolated().whenComplete { result in
             timeout.cancel()
@@ -49,7 +50,7 @@ extension ChatSession {
             case .success(let lines): self.completeReply(id, lines)
             case .failure(let error):
                 self.hub.logger.warning("history read failed", metadata: ["error": "\(error)"])
-                self.completeReply(id, [ChatText.historyUnavailable])
+                self.completeReply(id, [unavailable])
             }
         }
     }

@@ -53,6 +53,8 @@ public final class ChatSession: ChannelDuplexHandler {
     let hub: ChatHub
     /// What the connection passes before the chat starts (nothing, for plain telnet).
     let frontDoor: FrontDoor
+    /// Accepted on an `--admin` endpoint: an operator (acting as `admin`) from the start.
+    let isAdminConsole: Bool
     /// Whether the hub has recorded this connection's row (history and leave notices follow only then).
     var recordedOpen = false
     var context: ChannelHandlerContext?
@@ -124,11 +126,13 @@ public final class ChatSession: ChannelDuplexHandler {
 
     /// Creates the handler for one connection of `hub`, behind `frontDoor` (plain telnet: none). `transport`
     /// says how the client came (telnet, or a WebSocket whose `WebSocketLineAdapter` hands this session
-    /// ``LineInput`` as the telnet framing does); it shows in the history's `peer` and the metrics.
-    public init(hub: ChatHub, frontDoor: FrontDoor = .none, transport: ChatTransport = .telnet) {
+    /// ``LineInput`` as the telnet framing does); it shows in the history's `peer` and the metrics. On the admin
+    /// console (`isAdminConsole`) the client is an operator from its welcome on.
+    public init(hub: ChatHub, frontDoor: FrontDoor = .none, transport: ChatTransport = .telnet, isAdminConsole: Bool = false) {
         self.hub = hub
         self.frontDoor = frontDoor
         self.transport = transport
+        self.isAdminConsole = isAdminConsole
         // The loop's clock (virtual on an EmbeddedEventLoop, so tests can drive time).
         self.lastActivity = hub.eventLoop.now
         self.flood = FloodControl(

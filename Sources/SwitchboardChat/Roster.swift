@@ -42,6 +42,8 @@ struct Roster {
     enum Refusal: Error, Equatable {
         case serverFull
         case tooManyFromAddress
+        /// A ban holds for the client's address; the detail is `(REASON, until …)`.
+        case banned(detail: String)
     }
 
     /// Why a rename is refused.

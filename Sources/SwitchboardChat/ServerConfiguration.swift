@@ -12,6 +12,9 @@ import SwitchboardCluster
 public struct ServerConfiguration: Sendable {
     /// Where to accept connections (`--listen`, repeatable).
     public var endpoints: [Endpoint] = [.tcp(host: "0.0.0.0", port: 8000, backlog: Endpoint.defaultBacklog)]
+    /// The admin console (`--admin unix:PATH`, repeatable): Unix sockets on which every peer is an operator
+    /// (acting as `admin`), for scripts and cron. Mode 0600 unless the endpoint names one. None by default.
+    public var adminEndpoints: [Endpoint] = []
     /// Where history goes (`--database`).
     public var database: DatabaseURL = .defaultURL
     /// Database worker threads, one connection each (`--db-threads`).
@@ -74,6 +77,11 @@ public struct ServerConfiguration: Sendable {
     public func validate() throws(ConfigurationError) {
         try chat.validate()
         guard !endpoints.isEmpty else { throw ConfigurationError("at least one --listen endpoint is needed") }
+        for endpoint in adminEndpoints {
+            guard case .unix = endpoint else {
+                throw ConfigurationError("--admin must be a unix:PATH endpoint (every peer there is an operator), not \(endpoint)")
+            }
+        }
         guard (1...64).contains(databaseThreads) else { throw ConfigurationError("--db-threads must be from 1 to 64") }
         guard databaseConnectTimeout >= .zero else { throw ConfigurationError("--db-connect-timeout must be 0 or more") }
         guard shutdownTimeout > .zero else { throw ConfigurationError("--shutdown-timeout must be more than 0") }
@@ -116,6 +124,12 @@ extension ChatConfiguration {
             throw ConfigurationError("--visitor-number-block must be from 0 to 100000")
         }
         guard maximumWhoNames > 0 else { throw ConfigurationError("/who must list at least one name") }
+        guard (0...CommandArgument.maximumHistoryCount).contains(historyOnJoin) else {
+            throw ConfigurationError("--history-on-join must be from 0 (off) to \(CommandArgument.maximumHistoryCount)")
+        }
+        guard identifyGrace >= .seconds(1), identifyGrace <= .hours(24) else {
+            throw ConfigurationError("--identify-grace must be from 1 second to 86400 (a day)")
+        }
     }
 }
 

@@ -47,9 +47,9 @@ public struct IPAddressRange: Sendable, Hashable, CustomStringConvertible {
     public var description: String { "\(IPAddressRange.format(network))/\(prefixLength)" }
 
     /// `::ffff:0:0/96`, the IPv4-mapped IPv6 prefix.
-    private static let mappedPrefix: [UInt8] = [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xFF, 0xFF]
+    static let mappedPrefix: [UInt8] = [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xFF, 0xFF]
 
-    private static func masked(_ bytes: [UInt8], prefixLength: Int) -> [UInt8] {
+    static func masked(_ bytes: [UInt8], prefixLength: Int) -> [UInt8] {
         bytes.enumerated().map { index, byte in
             let bitsHere = max(0, min(8, prefixLength - index * 8))
             return bitsHere == 8 ? byte : byte & ~(UInt8(0xFF) >> bitsHere)
@@ -75,7 +75,7 @@ public struct IPAddressRange: Sendable, Hashable, CustomStringConvertible {
         }
     }
 
-    private static func format(_ bytes: [UInt8]) -> String {
+    static func format(_ bytes: [UInt8]) -> String {
         let packed = ByteBuffer(bytes: bytes)
         return (try? SocketAddress(packedIPAddress: packed, port: 0))?.ipAddress ?? "?"
     }

@@ -17,6 +17,11 @@ struct ServeOptions: ParsableArguments {
         valueName: "endpoint"))
     var listen: [String] = []
 
+    @Option(name: .long, help: ArgumentHelp(
+        "An admin console: unix:PATH[:mode=OCTAL] (mode 600 unless given) where every peer is an operator, for scripts; repeatable. \(ServeOptions.defaultNote("admin"))",
+        valueName: "endpoint"))
+    var admin: [String] = []
+
     @Option(name: .long, parsing: .unconditional, help: "Longest accepted input line, in bytes (terminator not counted). \(ServeOptions.defaultNote("max-line"))")
     var maxLine: Int?
 
@@ -42,6 +47,17 @@ struct ServeOptions: ParsableArguments {
         "Join/leave notices a second named one by one; above it, one '* J joined, L left' line a second. 0 = always name. \(ServeOptions.defaultNote("notice-rate"))",
         valueName: "notices"))
     var noticeRate: Int?
+
+    @Option(name: .long, parsing: .unconditional, help: ArgumentHelp(
+        "Public lines replayed to a newcomer after the welcome, from the database; 0 = none. \(ServeOptions.defaultNote("history-on-join"))",
+        valueName: "lines"))
+    var historyOnJoin: Int?
+
+    @Option(name: .long, parsing: .unconditional, help: "Seconds a client may hold a registered nickname without /identify before it is renamed to its guest name. \(ServeOptions.defaultNote("identify-grace"))")
+    var identifyGrace: Double?
+
+    @Flag(name: .long, help: "Allow /oper (a password) over plain TCP from non-loopback addresses; without it only TLS, Unix sockets and loopback. \(ServeOptions.defaultNote("allow-plain-oper"))")
+    var allowPlainOper = false
 
     @Option(name: .long, parsing: .unconditional, help: ArgumentHelp(
         "Visitor numbers reserved from the database at a time, so a welcome needs no round trip; 0 = each welcome waits for its row. \(ServeOptions.defaultNote("visitor-number-block"))",
@@ -139,6 +155,7 @@ struct ServeOptions: ParsableArguments {
             if let value { values[key] = value }
         }
         set("listen", listen.isEmpty ? nil : .stringArray(listen))
+        set("admin", admin.isEmpty ? nil : .stringArray(admin))
         set("database", common.database.map { .string($0) })
         set("log-level", common.logLevel.map { .string($0.rawValue) })
         set("log-format", common.logFormat.map { .string($0.rawValue) })
@@ -150,6 +167,9 @@ struct ServeOptions: ParsableArguments {
         set("flood-burst", floodBurst.map { .double($0) })
         set("idle-timeout", idleTimeout.map { .double($0) })
         set("notice-rate", noticeRate.map { .int($0) })
+        set("allow-plain-oper", allowPlainOper ? .bool(true) : nil)
+        set("history-on-join", historyOnJoin.map { .int($0) })
+        set("identify-grace", identifyGrace.map { .double($0) })
         set("visitor-number-block", visitorNumberBlock.map { .int($0) })
         set("db-threads", dbThreads.map { .int($0) })
         set("db-connect-timeout", dbConnectTimeout.map { .double($0) })

@@ -20,6 +20,16 @@ extension Setting {
                   do { return try Endpoint(parsing: text) } catch { throw SettingError("\(error)") }
               },
               show: { $0.specification }),
+        .list("admin", \.server.adminEndpoints, live: false,
+              parse: { text in
+                  let endpoint: Endpoint
+                  do { endpoint = try Endpoint(parsing: text) } catch { throw SettingError("\(error)") }
+                  guard case .unix = endpoint else {
+                      throw SettingError("must be a unix:PATH endpoint (every peer there is an operator)")
+                  }
+                  return endpoint
+              },
+              show: { $0.specification }),
         .text("database", \.server.database, live: false, secret: true,
               parse: { text in
                   do { return try DatabaseURL(parsing: text) } catch let error as DatabaseError {
@@ -35,6 +45,9 @@ extension Setting {
         .number("flood-burst", \.server.chat.floodBurst, live: true),
         .seconds("idle-timeout", \.server.chat.idleTimeout, live: true),
         .integer("notice-rate", \.server.chat.noticeRate, live: true),
+        .boolean("allow-plain-oper", \.server.chat.allowPlainOper, live: true),
+        .integer("history-on-join", \.server.chat.historyOnJoin, live: true),
+        .seconds("identify-grace", \.server.chat.identifyGrace, live: true),
         .integer("visitor-number-block", \.server.chat.visitorNumberBlock, live: false),
         .integer("db-threads", \.server.databaseThreads, live: false),
         .seconds("db-connect-timeout", \.server.databaseConnectTimeout, live: false),

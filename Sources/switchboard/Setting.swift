@@ -80,6 +80,20 @@ struct Setting: Sendable {
         }, show: { Setting.format($0.seconds) })
     }
 
+    /// On or off: `true`/`false` (YAML, JSON), or the text `true`/`false`/`1`/`0` (the environment).
+    static func boolean(
+        _ key: String, _ path: WritableKeyPath<ServeSettings, Bool> & Sendable, live: Bool
+    ) -> Setting {
+        field(key, path, type: .bool, live: live, parse: { content in
+            switch content {
+            case .bool(let value): return value
+            case .string("true"), .string("1"): return true
+            case .string("false"), .string("0"): return false
+            default: throw SettingError("must be true or false")
+            }
+        }, show: { $0 ? "true" : "false" })
+    }
+
     /// A list: a YAML/JSON sequence, one string (a one-element list), or comma-separated in the environment.
     static func list<Element: Equatable & Sendable>(
         _ key: String, _ path: WritableKeyPath<ServeSettings, [Element]> & Sendable, live: Bool,

@@ -13,8 +13,8 @@ struct Switchboard: AsyncParsableCommand {
 
     #if DEBUG
     /// Debug builds also carry the hidden event-loop guard self-test (the guard compiles away in release).
-    static let subcommands: [any ParsableCommand.Type] = [Serve.self, Migrate.self, History.self, ConfigCommand.self, LoopGuardSelfTest.self]
+    static let subcommands: [any ParsableCommand.Type] = [Serve.self, Migrate.self, History.self, Operator.self, Moderation.self, ConfigCommand.self, LoopGuardSelfTest.self]
     #else
-    static let subcommands: [any ParsableCommand.Type] = [Serve.self, Migrate.self, History.self, ConfigCommand.self]
+    static let subcommands: [any ParsableCommand.Type] = [Serve.self, Migrate.self, History.self, Operator.self, Moderation.self, ConfigCommand.self]
     #endif
 }

@@ -23,12 +23,22 @@ final class ChatCommandsTests: XCTestCase {
         for command in ["/nick", "/who", "/count", "/me", "/msg", "/history", "/seen", "/quit", "/help", "//text"] {
             XCTAssertEqual(ChatCommands.helpLines.filter { $0.split(separator: " ").first == command[...] }.count, 1, command)
         }
-        XCTAssertEqual(ChatCommands.helpLines.count, ChatCommands.table.count + 1)
+        XCTAssertEqual(ChatCommands.helpLines.count, ChatCommands.table.filter { !$0.operatorOnly }.count + 1)
+        // Operators see everyone's lines, then theirs; others never see an operator's command.
+        let operatorOnly = ChatCommands.table.filter(\.operatorOnly).map(\.usage)
+        XCTAssertTrue(operatorOnly.contains("/kick NICK [REASON]") && operatorOnly.contains("/ban NICK|ADDRESS|CIDR [--nick] [DURATION] [REASON]"))
+        XCTAssertFalse(ChatCommands.helpLines.contains { line in operatorOnly.contains { line.hasPrefix($0) } })
+        XCTAssertEqual(ChatCommands.operatorHelpLines.count, ChatCommands.table.count + 1)
+        XCTAssertEqual(Array(ChatCommands.operatorHelpLines.prefix(ChatCommands.helpLines.count)), ChatCommands.helpLines)
+        XCTAssertTrue(ChatCommands.operatorHelpLines.last?.hasSuffix("(operators)") == true)
+        XCTAssertTrue(ChatCommands.helpLines.contains { $0.hasPrefix("/oper NAME PASSWORD") }, "anyone may try /oper")
         XCTAssertTrue(ChatCommands.helpLines.contains { $0.contains("default 20, max 200") })
         XCTAssertTrue(ChatCommands.helpLines.contains { $0.hasPrefix("/nick") && $0.contains(Nickname.rule) })
-        XCTAssertEqual(ChatCommands.byName["nick"]?.usageError, "/nick NAME (1-32 of A-Z a-z 0-9 _ -)")
+        XCTAssertEqual(ChatCommands.byName["nick"]?.usageError, "/nick NAME [PASSWORD] (1-32 of A-Z a-z 0-9 _ -)")
         XCTAssertTrue(Nickname.problem(with: "a b")?.hasSuffix(Nickname.rule) ?? false)
-        XCTAssertEqual(ChatCommands.helpLines.first, "/nick NAME        change your nickname (1-32 of A-Z a-z 0-9 _ -)")
+        XCTAssertEqual(
+            ChatCommands.helpLines.first,
+            "/nick NAME [PASSWORD] change your nickname (1-32 of A-Z a-z 0-9 _ -); a registered one with its password")
     }
 
     /// Lines that say something to others: chat, `/me`, `/msg`; not `/who`, `/history` or an unknown command.

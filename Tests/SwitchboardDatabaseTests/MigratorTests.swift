@@ -80,4 +80,22 @@ final class MigratorTests: XCTestCase {
             XCTAssertEqual(recorded.map { $0.first?.int64 }, [1], "[\(database.url.dialect)] only the first is recorded")
         }
     }
+
+    /// Versions need not be contiguous: a binary with 1 and 3 migrates; a later binary that also has 2 (a
+    /// branch merged after 3 was numbered) applies 2 on a database that already has 3, and records all three.
+    func testAGapInVersionsIsAppliedAndFilledLater() throws {
+        try TestDatabases.forEach { database in
+            let connection = try DatabasePool.connector(for: database.url)()
+            let one = Migration(version: 1, name: "one", sql: "CREATE TABLE one_table (id INTEGER)", checksum: "1")
+            let two = Migration(version: 2, name: "two", sql: "CREATE TABLE two_table (id INTEGER)", checksum: "2")
+            let three = Migration(version: 3, name: "three", sql: "CREATE TABLE three_table (id INTEGER)", checksum: "3")
+            let first = try Migrator(dialect: database.url.dialect, migrations: [one, three]).migrate(connection)
+            XCTAssertEqual(first.applied.map(\.version), [1, 3], "[\(database.url.dialect)]")
+            let later = try Migrator(dialect: database.url.dialect, migrations: [one, two, three]).migrate(connection)
+            XCTAssertEqual(later.applied.map(\.version), [2], "[\(database.url.dialect)] the gap is filled")
+            XCTAssertEqual(later.alreadyApplied, 2)
+            let recorded = try connection.query("SELECT version FROM schema_migrations ORDER BY version", [])
+            XCTAssertEqual(recorded.map { $0.first?.int64 }, [1, 2, 3], "[\(database.url.dialect)]")
+        }
+    }
 }

@@ -58,13 +58,13 @@ final class CLIFlagsEndToEndTests: XCTestCase {
         XCTAssertTrue(again.output.hasSuffix("up to date (\(count) migrations applied earlier)\n"), again.output)
     }
 
-    /// `Benchmarks/run.sh --help` and `-h` (and `tls.sh`'s and `websocket.sh`'s) print the usage and exit 0 at once
+    /// `Benchmarks/run.sh --help` and `-h` (and `tls.sh`'s, `websocket.sh`'s and `moderation.sh`'s) print the usage and exit 0 at once
     /// instead of starting a run.
     func testBenchmarkScriptHelpPrintsUsage() throws {
         let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
             .deletingLastPathComponent()
         for (script, flag) in [("run.sh", "--help"), ("run.sh", "-h"), ("tls.sh", "--help"), ("tls.sh", "-h"),
-                               ("websocket.sh", "--help"), ("websocket.sh", "-h")] {
+                               ("websocket.sh", "--help"), ("websocket.sh", "-h"), ("moderation.sh", "--help")] {
             let process = Process()
             // Its own process group (setsid), so a run that starts by mistake can be stopped whole.
             process.executableURL = URL(fileURLWithPath: "/usr/bin/setsid")

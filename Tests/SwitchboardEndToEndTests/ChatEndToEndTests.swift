@@ -65,6 +65,11 @@ final class ChatEndToEndTests: XCTestCase {
             let again = try await InProcessServer.start(database: database, for: self)
             let (carol, carolWelcome) = try again.join()
             XCTAssertTrue(carolWelcome.contains("(you are visitor #3)"), carolWelcome)
+            // --history-on-join (10 by default): the last public lines, from the previous process's database.
+            let replayed = carol.readLines(until: { $0 == "* end of history" })
+            XCTAssertEqual(replayed.count, 3, "\(replayed)")
+            XCTAssertTrue(replayed.first?.hasSuffix("] <bob> hello alice") == true, "\(replayed)")
+            XCTAssertTrue(replayed.dropFirst().first?.hasSuffix("] * bob waves") == true, "\(replayed)")
             carol.send("/history 1\r\n/seen ALICE\r\n/count\r\n")
             let last = carol.readLines(until: { $0 == "* end of history" })
             XCTAssertEqual(last.count, 2)

@@ -20,8 +20,12 @@ final class ConfigurationEndToEndTests: XCTestCase {
         "history-queue-bytes": "33554432", "spool-dir": "/var/lib/switchboard/spool", "spool-max": "1048576",
         "cluster-inbox": "5000", "cluster-inbox-bytes": "4194304", "cluster-send-rate": "2097152", "shutdown-timeout": "20", "tls-handshake-timeout": "5",
         "tls-reload-interval": "300", "trusted-proxy": "10.0.0.0/8", "log-level": "debug", "log-format": "json",
+        "allow-plain-oper": "true", "admin": "unix:/run/switchboard/admin.sock", "history-on-join": "25", "identify-grace": "120",
         "web": "tcp:8080:interface=127.0.0.1", "web-origin": "https://chat.example", "metrics": "tcp:9100:interface=127.0.0.1",
     ]
+
+    /// Settings whose flag takes no value (giving the flag means `true`).
+    static let switches: Set<String> = ["allow-plain-oper"]
 
     /// Options of `serve` that are not settings.
     static let notSettings: Set<String> = ["config", "help", "version"]
@@ -56,7 +60,7 @@ final class ConfigurationEndToEndTests: XCTestCase {
 
         // Every setting at once, from each source in turn: each line must name that source.
         let examples = keys.sorted().compactMap { key in Self.examples[key].map { (key, $0) } }
-        let flagged = try show(examples.flatMap { ["--\($0.0)", $0.1] }, in: directory)
+        let flagged = try show(examples.flatMap { Self.switches.contains($0.0) ? ["--\($0.0)"] : ["--\($0.0)", $0.1] }, in: directory)
         XCTAssertEqual(flagged.status, 0, flagged.errors)
         let variables = Dictionary(uniqueKeysWithValues: examples.map { key, example in
             ("SWITCHBOARD_" + key.uppercased().replacingOccurrences(of: "-", with: "_"), example)

@@ -24,10 +24,27 @@ final class LineClient {
     /// Bytes received so far (including those still buffered).
     private(set) var bytesReceived = 0
 
-    /// Starts a non-blocking connect to 127.0.0.1:`port`; the connection may still be in progress.
-    init(connectingTo port: Int) throws {
+    /// Starts a non-blocking connect to 127.0.0.1:`port`, from `source` (another loopback address such as
+    /// 127.0.0.2, so the server sees a different client address) or the default; the connection may still
+    /// be in progress.
+    init(connectingTo port: Int, from source: String? = nil) throws {
         fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_NONBLOCK.rawValue), 0)
         guard fd >= 0 else { throw POSIXError(POSIXErrorCode(rawValue: errno) ?? .EMFILE) }
+        if let source {
+            var local = sockaddr_in()
+            local.sin_family = sa_family_t(AF_INET)
+            local.sin_addr.s_addr = inet_addr(source)
+            let bound = withUnsafePointer(to: &local) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                    Glibc.bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
+                }
+            }
+            guard bound == 0 else {
+                let code = POSIXErrorCode(rawValue: errno) ?? .EADDRNOTAVAIL
+                Glibc.close(fd)
+                throw POSIXError(code)
+            }
+        }
         var address = sockaddr_in()
         address.sin_family = sa_family_t(AF_INET)
         address.sin_port = in_port_t(UInt16(port).bigEndian)
@@ -44,10 +61,10 @@ final class LineClient {
         }
     }
 
-    /// Connects to 127.0.0.1:`port` and waits (bounded) until the connection is established; throws
+    /// Connects to 127.0.0.1:`port` (from `source`, if given) and waits (bounded) until the connection is established; throws
     /// (`ECONNREFUSED` when nothing listens) otherwise.
-    convenience init(port: Int, timeout: TimeInterval = 10) throws {
-        try self.init(connectingTo: port)
+    convenience init(port: Int, from source: String? = nil, timeout: TimeInterval = 10) throws {
+        try self.init(connectingTo: port, from: source)
         try waitUntilConnected(timeout: timeout)
     }
 

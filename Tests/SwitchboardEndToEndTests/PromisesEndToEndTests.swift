@@ -76,9 +76,12 @@ final class PromisesEndToEndTests: XCTestCase {
             let postgresOnly = database.hasPrefix("postgres")
             let largePayloads = postgresOnly ? ["cluster_payloads"] : []
             let perServerVisits = postgresOnly ? ["server_visits"] : []
+            // Moderation's tables (PostgreSQL 0009, SQLite 0007) on both.
             XCTAssertEqual(
                 try tables(connection),
-                largePayloads + ["connections", "database_identity", "history_progress", "messages", "nicknames", "schema_migrations"]
+                ["bans"] + largePayloads + ["connections", "database_identity", "history_progress", "messages",
+                 "moderation_log", "moderation_version", "motd", "mutes", "nicknames", "operators",
+                 "registered_nicknames", "schema_migrations"]
                     + perServerVisits + ["servers", "visitor_counter"])
         }
     }

@@ -194,12 +194,12 @@ enum ServerProcessError: Error {
 
 /// Runs the `switchboard` binary to completion (CLI subcommands) and returns status, stdout and stderr
 /// (SIGKILLed after two minutes, so a hang fails instead of stalling the suite).
-func runSwitchboard(_ arguments: [String], in directory: URL, environment: [String: String] = [:]) throws
-    -> (status: Int32, output: String, errors: String, signaled: Bool)
-{
+func runSwitchboard(
+    _ arguments: [String], in directory: URL, environment: [String: String] = [:], input: String? = nil
+) throws -> (status: Int32, output: String, errors: String, signaled: Bool) {
     let result = try ChildProcess.run(
         ServerProcess.requireBinary().path, arguments, in: directory,
-        environment: ChildProcess.environment(adding: environment), timeout: 120)
+        environment: ChildProcess.environment(adding: environment), timeout: 120, input: input)
     return (result.status, result.output, result.errors, result.signaled)
 }
 

@@ -45,12 +45,12 @@ public enum ChildProcess {
     }
 
     /// Runs `executable` (a path, or a name looked up in `PATH`) with `arguments` in `directory`, stdin from
-    /// /dev/null; SIGKILLs it after `timeout` seconds. `mergeErrors` sends stderr to `output` as well, in
-    /// the order written.
+    /// /dev/null (or, given `input`, a file holding it); SIGKILLs it after `timeout` seconds. `mergeErrors`
+    /// sends stderr to `output` as well, in the order written.
     public static func run(
         _ executable: String, _ arguments: [String], in directory: URL? = nil,
         environment: [String: String] = ChildProcess.environment(), timeout: TimeInterval = 60,
-        mergeErrors: Bool = false
+        mergeErrors: Bool = false, input: String? = nil
     ) throws -> Result {
         let scratch = FileManager.default.temporaryDirectory.appendingPathComponent("sb-run-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: scratch, withIntermediateDirectories: true)
@@ -61,7 +61,13 @@ public enum ChildProcess {
         var actions = posix_spawn_file_actions_t()
         posix_spawn_file_actions_init(&actions)
         defer { posix_spawn_file_actions_destroy(&actions) }
-        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+        if let input {
+            let inputPath = scratch.appendingPathComponent("in").path
+            try Data(input.utf8).write(to: URL(fileURLWithPath: inputPath))
+            posix_spawn_file_actions_addopen(&actions, 0, inputPath, O_RDONLY, 0)
+        } else {
+            posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+        }
         posix_spawn_file_actions_addopen(&actions, 1, outputPath, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
         if mergeErrors {
             posix_spawn_file_actions_adddup2(&actions, 1, 2)

@@ -21,7 +21,7 @@
   let myNick = null;
   let members = new Set();
   let pendingWho = 0;           // replies to our own /who to keep out of the log
-  let inHistory = false;        // between our /history's first line and `* end of history`
+  let inHistory = false;        // from the welcome to the end of the history replayed on join (`* end of history`)
   const sent = [];              // what the user sent, for ↑/↓
   let sentIndex = 0;
 
@@ -110,8 +110,9 @@
       setCount(+m[2]);
       renderMembers();
       askWho();
+      // The server replays the recent lines itself after the welcome (--history-on-join); asking with
+      // /history as well would show them twice.
       inHistory = true;
-      transmit('/history 20');
       return false;
     }
     if ((m = /^\* (\d+) connected: (.*)$/.exec(line)) && pendingWho > 0) {
