@@ -175,7 +175,9 @@ struct SessionOutput {
             } else {
                 // Own pieces are ranges of `own`, so `framedOwn` exists here.
                 let start = framedOwn?.writerIndex ?? 0
-                own.withUnsafeBytes { framedOwn?.writeWebSocketTextFrames(lines: UnsafeRawBufferPointer(rebasing: $0[range])) }
+                own.withUnsafeBytes { bytes in
+                    _ = framedOwn?.writeWebSocketTextFrames(lines: UnsafeRawBufferPointer(rebasing: bytes[range]))
+                }
                 pieces[index].range = start..<(framedOwn?.writerIndex ?? 0)
             }
             total += pieces[index].range.count
@@ -186,7 +188,9 @@ struct SessionOutput {
     /// Writes ``pieces`` (ranges of `shared` or of `own`) in order: as slices, or copied into one buffer when
     /// the shared ones are a small part of `shared` (a slice keeps the whole buffer alive while the client is
     /// behind).
-    private func emit(shared: ByteBuffer, own: ByteBuffer?, sharedBytes: Int, totalBytes: Int, _ write: (ByteBuffer) -> Void) {
+    private func emit(
+        shared: ByteBuffer, own: ByteBuffer?, sharedBytes: Int, totalBytes: Int, _ write: (ByteBuffer) -> Void
+    ) {
         let slices = pieces.lazy.compactMap { piece in
             (piece.isShared ? shared : own)?.getSlice(at: piece.range.lowerBound, length: piece.range.count)
         }

@@ -152,7 +152,8 @@ final class WebSocketLineAdapter: ChannelDuplexHandler, RemovableChannelHandler 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
         if let error = error as? NIOWebSocketError {
             if case .invalidFrameLength = error {
-                sendCloseAndClose(.messageTooLarge, "line too long (max \(assembler.maximumLineLength) bytes)", context: context)
+                let reason = "line too long (max \(assembler.maximumLineLength) bytes)"
+                sendCloseAndClose(.messageTooLarge, reason, context: context)
             } else {
                 sendCloseAndClose(.protocolError, "control frames are short and whole", context: context)
             }
