@@ -6,10 +6,24 @@ public struct ChatTransport: Hashable, Sendable, CustomStringConvertible {
     public let name: String
     /// What goes before the address in the history row's `peer` (empty for telnet: `1.2.3.4:5678`).
     public let peerPrefix: String
+    /// How the session hands this transport its lines.
+    public let framing: Framing
 
-    public init(name: String, peerPrefix: String) {
+    /// How a session writes the lines it sends to its channel.
+    public enum Framing: Hashable, Sendable {
+        /// Each line as UTF-8 and CRLF (telnet).
+        case crlf
+        /// Each line as one WebSocket text frame, final and unmasked, without its CRLF: the bytes a server sends,
+        /// for a handler that passes them through (SwitchboardWeb's `WebSocketLineAdapter`), so everything the
+        /// session writes is framed. Broadcast lines are framed once per tick for every such recipient
+        /// (``TickFrames``).
+        case webSocketText
+    }
+
+    public init(name: String, peerPrefix: String, framing: Framing = .crlf) {
         self.name = name
         self.peerPrefix = peerPrefix
+        self.framing = framing
     }
 
     public static let telnet = ChatTransport(name: "telnet", peerPrefix: "")

@@ -9,7 +9,7 @@ import NIOCore
 extension ChatSession {
     func refuse(_ refusal: Roster.Refusal, context: ChannelHandlerContext) {
         state = .refused
-        context.writeAndFlush(wrapOutboundOut(ChatSession.encode(refusal.line))).assumeIsolated().whenComplete { _ in
+        context.writeAndFlush(wrapOutboundOut(encodeForTransport(refusal.line))).assumeIsolated().whenComplete { _ in
             context.close(promise: nil)
         }
     }

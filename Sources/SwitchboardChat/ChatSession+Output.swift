@@ -20,7 +20,7 @@ extension ChatSession {
     }
 
     /// Hands this tick's lines to the channel (slices of the hub's shared tick buffer, and one buffer of
-    /// what only this client gets) and flushes. Called only by the hub, at the end of the tick, never from
+    /// what only this client gets; WebSocket text frames when the transport wants them) and flushes. Called only by the hub, at the end of the tick, never from
     /// inside a fan-out. Returns `false` when the channel's send queue stays over
     /// `--max-sendq` after the flush: the client is not reading.
     func flush(tick: TickLines) -> Bool {
@@ -32,7 +32,7 @@ extension ChatSession {
             break
         }
         hub.counters.bytesOut += Int64(output.pendingBytes)
-        output.take(sharing: tick) { context.write(wrapOutboundOut($0), promise: nil) }
+        output.take(sharing: tick, framing: transport.framing) { context.write(wrapOutboundOut($0), promise: nil) }
         context.flush()
         return !context.channel.isActive || context.channel.isWritable
     }
@@ -73,6 +73,21 @@ extension ChatSession {
         buffer.reserveCapacity(line.utf8.count + 2)
         buffer.writeChatLine(line)
         return buffer
+    }
+
+    /// One line as this client's transport takes it, for what goes to the channel without ``output``: a CRLF
+    /// line, or one WebSocket text frame.
+    func encodeForTransport(_ line: String) -> ByteBuffer {
+        switch transport.framing {
+        case .crlf:
+            return ChatSession.encode(line)
+        case .webSocketText:
+            var buffer = ByteBuffer()
+            buffer.reserveCapacity(line.utf8.count + 10)
+            buffer.writeWebSocketFrameHeader(opcode: ByteBuffer.webSocketTextOpcode, payloadLength: line.utf8.count)
+            buffer.writeString(line)
+            return buffer
+        }
     }
 
     // MARK: - Closing

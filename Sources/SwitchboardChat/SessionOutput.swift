@@ -8,16 +8,18 @@ import NIOCore
 ///  pieces: a | tick[5..<9]               held: [r?, c]                  pieces: … | h1+h2+c       → a, tick[5..<9], h1+h2+c
 /// ```
 /// - A broadcast line is not copied here: it is a range of the hub's ``TickLines``, and consecutive lines of
-///   the tick extend one range. ``take(sharing:_:)`` hands those ranges to the channel as slices of the tick's
-///   buffer. Lines only this client gets (replies, notices, private messages) are copied into one plain byte
-///   array per tick (appending to an array is a bounds check and a `memcpy`; appending to a `ByteBuffer` cost
-///   several times that per line in the fan-out profile).
+///   the tick extend one range. ``take(sharing:framing:_:)`` hands those ranges to the channel as slices of the
+///   tick's buffer (a WebSocket's as slices of the tick's frames). Lines only this client gets (replies,
+///   notices, private messages) are copied into one plain byte array per tick (appending to an array is a
+///   bounds check and a `memcpy`; appending to a `ByteBuffer` cost several times that per line in the fan-out
+///   profile), and framed at the take for a WebSocket.
 /// - The hub takes a client's output once per tick, and only then: nothing here ever asks for an immediate
 ///   flush, because a flush inside a fan-out can make NIO close or read that socket right there, re-entering a
 ///   session (README, "Hostile load").
 /// - While a database reply is outstanding its slot holds everything queued after it, so replies keep
 ///   command order.
-/// - Counters count lines and bytes queued for the client (the history row's `lines_out`/`bytes_out`).
+/// - Counters count lines and bytes queued for the client (the history row's `lines_out`/`bytes_out`), as the
+///   chat encodes lines (UTF-8 and CRLF) whatever the framing.
 struct SessionOutput {
     private enum Slot {
         case ready(ByteBuffer, countsAsLine: Bool)
@@ -138,26 +140,67 @@ struct SessionOutput {
     }
 
     /// Hands this tick's bytes to `write`, in order, and empties the output: own bytes as one new buffer,
-    /// broadcast lines as slices of `tick`'s buffer (copied instead when they are a small part of it).
-    mutating func take(sharing tick: TickLines, _ write: (ByteBuffer) -> Void) {
+    /// broadcast lines as slices of `tick`'s buffer (copied instead when they are a small part of it). With
+    /// `framing` `.webSocketText` every line goes as one WebSocket text frame: broadcast lines as slices of the
+    /// tick's frames (``TickFrames``, framed once for every WebSocket recipient), own lines framed here.
+    mutating func take(sharing tick: TickLines, framing: ChatTransport.Framing = .crlf, _ write: (ByteBuffer) -> Void) {
         if sharedGeneration != tick.generation { startGeneration(tick.generation) }
         guard pendingBytes > 0 else { return }
         closeRun()
-        let ownBuffer = own.isEmpty ? nil : ByteBuffer(bytes: own)
-        let slices = pieces.lazy.compactMap { piece in
-            (piece.isShared ? tick.buffer : ownBuffer)?.getSlice(at: piece.range.lowerBound, length: piece.range.count)
-        }
-        if sharedBytes > 0 && sharedBytes * SessionOutput.sliceFraction < tick.buffer.capacity {
-            var copy = ByteBufferAllocator().buffer(capacity: pendingBytes)
-            for slice in slices { copy.writeImmutableBuffer(slice) }
-            write(copy)
-        } else {
-            for slice in slices { write(slice) }
+        switch framing {
+        case .crlf:
+            emit(shared: tick.buffer, own: own.isEmpty ? nil : ByteBuffer(bytes: own), sharedBytes: sharedBytes,
+                 totalBytes: pendingBytes, write)
+        case .webSocketText:
+            takeFrames(sharing: tick, write)
         }
         pieces.removeAll(keepingCapacity: true)
         own.removeAll(keepingCapacity: own.capacity <= SessionOutput.retainedCapacity)
         pendingBytes = 0
         sharedBytes = 0
+    }
+
+    /// ``take(sharing:framing:_:)`` for a WebSocket: maps each shared piece to its frames in the tick's
+    /// ``TickFrames`` and frames own pieces into one new buffer, then emits them in order.
+    private mutating func takeFrames(sharing tick: TickLines, _ write: (ByteBuffer) -> Void) {
+        // A frame header takes the CRLF's 2 bytes, or 2 or 8 more when the line is over 125 or 65 535 bytes.
+        var framedOwn = own.isEmpty ? nil : ByteBufferAllocator().buffer(capacity: own.count + 16)
+        var framedShared = 0
+        var total = 0
+        for index in pieces.indices {
+            let range = pieces[index].range
+            if pieces[index].isShared {
+                pieces[index].range = tick.frames.range(of: range, in: tick.buffer)
+                framedShared += pieces[index].range.count
+            } else {
+                // Own pieces are ranges of `own`, so `framedOwn` exists here.
+                let start = framedOwn?.writerIndex ?? 0
+                own.withUnsafeBytes { bytes in
+                    _ = framedOwn?.writeWebSocketTextFrames(lines: UnsafeRawBufferPointer(rebasing: bytes[range]))
+                }
+                pieces[index].range = start..<(framedOwn?.writerIndex ?? 0)
+            }
+            total += pieces[index].range.count
+        }
+        emit(shared: tick.frames.buffer, own: framedOwn, sharedBytes: framedShared, totalBytes: total, write)
+    }
+
+    /// Writes ``pieces`` (ranges of `shared` or of `own`) in order: as slices, or copied into one buffer when
+    /// the shared ones are a small part of `shared` (a slice keeps the whole buffer alive while the client is
+    /// behind).
+    private func emit(
+        shared: ByteBuffer, own: ByteBuffer?, sharedBytes: Int, totalBytes: Int, _ write: (ByteBuffer) -> Void
+    ) {
+        let slices = pieces.lazy.compactMap { piece in
+            (piece.isShared ? shared : own)?.getSlice(at: piece.range.lowerBound, length: piece.range.count)
+        }
+        if sharedBytes > 0 && sharedBytes * SessionOutput.sliceFraction < shared.capacity {
+            var copy = ByteBufferAllocator().buffer(capacity: totalBytes)
+            for slice in slices { copy.writeImmutableBuffer(slice) }
+            write(copy)
+        } else {
+            for slice in slices { write(slice) }
+        }
     }
 
     /// Holds a place for a reply that will arrive later; everything queued after waits behind it.

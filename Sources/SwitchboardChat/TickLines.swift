@@ -9,8 +9,9 @@ import NIOCore
 ///  buffer: <a> hi\r\n<b> yo\r\n* c joined (3 …)\r\n
 ///  a's output: 9..<end        b's output: 0..<9, 18..<end  (nobody is sent their own line)
 /// ```
-/// At the end of the tick every client written to takes its ranges as slices of ``buffer`` (no copy), and the
-/// hub calls ``reset()``. Ownership: the hub's, on its event loop.
+/// At the end of the tick every client written to takes its ranges as slices of ``buffer`` (no copy) — a
+/// WebSocket client as slices of ``frames``, the same lines framed once — and the hub calls ``reset()``.
+/// Ownership: the hub's, on its event loop.
 struct TickLines {
     /// A buffer at most this big is reused for the next tick once nobody else holds it; a bigger one (a
     /// burst) is let go, and so is one a client that is behind still holds slices of.
@@ -22,6 +23,8 @@ struct TickLines {
     static let reuseFactor = 4
 
     private(set) var buffer: ByteBuffer
+    /// The same lines as WebSocket text frames, framed when a WebSocket recipient first takes its lines.
+    let frames = TickFrames()
     /// Changes at every ``reset()``, so a range from an earlier tick can never be read from this one's bytes.
     private(set) var generation: UInt64 = 0
 
@@ -42,8 +45,9 @@ struct TickLines {
         guard used > 0 else { return }
         generation &+= 1
         let wanted = min(max(used, TickLines.minimumCapacity), TickLines.retainedCapacity)
-        if buffer.capacity <= min(TickLines.reuseFactor * wanted, TickLines.retainedCapacity),
-            buffer.modifyIfUniquelyOwned({ $0.clear() }) != nil {
+        let keepCapacity = min(TickLines.reuseFactor * wanted, TickLines.retainedCapacity)
+        frames.reset(keepCapacity: keepCapacity)
+        if buffer.capacity <= keepCapacity, buffer.modifyIfUniquelyOwned({ $0.clear() }) != nil {
             return
         }
         // A client behind on reading still holds slices of the old buffer, or it is far bigger than a tick

@@ -70,34 +70,32 @@ public final class WebServer: ChatServerAttachment {
         return { channel, httpHandlers in
             // Used only on the connection's loop, in the pipeline handler below.
             let bound = NIOLoopBound(httpHandlers, eventLoop: channel.eventLoop)
-            let upgrader = NIOWebSocketServerUpgrader(
+            let upgrader = ChatWebSocketUpgrader(
                 // A frame over --max-line is refused by the decoder (1009) before its payload is read.
-                maxFrameSize: max(chat.maximumLineLength, 125), automaticErrorHandling: true,
+                maxFrameSize: max(chat.maximumLineLength, 125),
                 shouldUpgrade: { channel, head in
                     channel.eventLoop.makeSucceededFuture(admission.check(head) == .accepted ? HTTPHeaders() : nil)
                 },
-                upgradePipelineHandler: { channel, _ in
-                    channel.eventLoop.makeCompletedFuture {
-                        let sync = channel.pipeline.syncOperations
-                        let handlers = bound.value
-                        _ = sync.removeHandler(handlers.deadline)
-                        _ = sync.removeHandler(handlers.errorResponder)
-                        _ = sync.removeHandler(handlers.requestHandler)
-                        handlers.slot.release()
-                        guard let options = channel.syncOptions else { throw ChannelError.operationUnsupported }
-                        let sendQueue = chat.maximumSendQueueBytes
-                        try options.setOption(
-                            .writeBufferWaterMark, value: .init(low: max(1, sendQueue / 2), high: max(2, sendQueue)))
-                        try options.setOption(.maxMessagesPerRead, value: 1)
-                        let chatHub = hub.value
-                        let adapter = WebSocketLineAdapter(
-                            maximumLineLength: chat.maximumLineLength,
-                            maximumFragments: configuration.maximumFragmentsPerMessage,
-                            pingInterval: configuration.pingInterval, isShuttingDown: { chatHub.isShuttingDown })
-                        try sync.addHandler(adapter)
-                        try sync.addHandler(ChatSession(hub: hub.value, transport: .websocket))
-                        adapter.sessionAdded()
-                    }
+                addChat: { channel in
+                    let sync = channel.pipeline.syncOperations
+                    let handlers = bound.value
+                    _ = sync.removeHandler(handlers.deadline)
+                    _ = sync.removeHandler(handlers.errorResponder)
+                    _ = sync.removeHandler(handlers.requestHandler)
+                    handlers.slot.release()
+                    guard let options = channel.syncOptions else { throw ChannelError.operationUnsupported }
+                    let sendQueue = chat.maximumSendQueueBytes
+                    try options.setOption(
+                        .writeBufferWaterMark, value: .init(low: max(1, sendQueue / 2), high: max(2, sendQueue)))
+                    try options.setOption(.maxMessagesPerRead, value: 1)
+                    let chatHub = hub.value
+                    let adapter = WebSocketLineAdapter(
+                        maximumLineLength: chat.maximumLineLength,
+                        maximumFragments: configuration.maximumFragmentsPerMessage,
+                        pingInterval: configuration.pingInterval, isShuttingDown: { chatHub.isShuttingDown })
+                    try sync.addHandler(adapter)
+                    try sync.addHandler(ChatSession(hub: hub.value, transport: .websocket))
+                    adapter.sessionAdded()
                 })
             return (upgraders: [upgrader], completionHandler: { _ in })
         }
@@ -119,5 +117,6 @@ public final class WebServer: ChatServerAttachment {
 
 extension ChatTransport {
     /// A browser on `/chat`: `ws:` before its address in the history's `peer`.
-    public static let websocket = ChatTransport(name: "websocket", peerPrefix: "ws:")
+    /// Its lines go out as text frames, one per line, framed by the session (broadcasts once per tick for all).
+    public static let websocket = ChatTransport(name: "websocket", peerPrefix: "ws:", framing: .webSocketText)
 }

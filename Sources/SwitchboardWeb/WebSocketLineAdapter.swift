@@ -4,23 +4,28 @@ import SwitchboardChat
 import SwitchboardProtocol
 
 /// Puts a ``ChatSession`` on a WebSocket: the handler in front of the session on an upgraded `/chat`
-/// connection. One text frame is one line, both ways.
+/// connection, and the connection's only frame writer. One text frame is one line, both ways.
 ///
 /// ```
 ///  socket ─▶ WebSocketFrameDecoder ─▶ [this] ─────────────────────▶ ChatSession ─▶ ChatHub
-///            frames                   LineInput: .received(bytes:)   the same commands, limits, flood control
+///            frames, or an error      LineInput: .received(bytes:)   the same commands, limits, flood control
 ///                                     per frame, .line per message
-///  socket ◀─ WebSocketFrameEncoder ◀─ [this] ◀─ ChatSession
-///            one text frame per line  CRLF-ended lines
+///  socket ◀───────────────────────── [this] ◀─ ChatSession
+///            bytes as they are        text frames, one per line (its transport's framing is `.webSocketText`):
+///            + ping, pong, close      broadcast lines as slices of the tick's frames, framed once for everyone
 /// ```
 /// This is the WebSocket's counterpart of the telnet pipeline's `TelnetLineHandler`: the session knows lines
 /// (``LineInput``), not transports. Each frame's wire size (header, mask and payload) is passed on as
 /// `.received(bytes:)` for the traffic counts, each whole text message as one `.line` (UTF-8, no CR or LF);
 /// the session works its queue off at `channelReadComplete`, which the decoder fires after each socket read
 /// and which passes through here. A message over `--max-line` is not a `.lineTooLong`: the frame decoder
-/// refuses it before reading its payload, and the connection is closed with 1009 (a WebSocket client cannot be
-/// told mid-frame to skip the rest). What the session writes is whole CRLF lines; each becomes a frame
-/// without its CRLF.
+/// refuses it before reading its payload (an error this handler answers with a close frame, 1009), and the
+/// connection is closed (a WebSocket client cannot be told mid-frame to skip the rest).
+///
+/// Output: the session writes finished server frames (``ChatTransport/Framing/webSocketText``), so they pass
+/// through untouched — a broadcast costs a WebSocket recipient what it costs a telnet one, a slice of one
+/// shared buffer. There is no `WebSocketFrameEncoder` in this pipeline (``ChatWebSocketUpgrader``): the
+/// control frames are encoded here, with the same header code as the lines.
 ///
 /// Liveness: a client silent for a ``WebConfiguration/pingInterval`` is pinged; one that still has sent
 /// nothing (not even the pong) an interval later is closed with 1001. A close the session asks for (a
@@ -32,7 +37,7 @@ final class WebSocketLineAdapter: ChannelDuplexHandler, RemovableChannelHandler 
     typealias InboundIn = WebSocketFrame
     typealias InboundOut = LineInput
     typealias OutboundIn = ByteBuffer
-    typealias OutboundOut = WebSocketFrame
+    typealias OutboundOut = ByteBuffer
 
     private var assembler: WebSocketLineAssembler
     private let pingInterval: TimeAmount
@@ -43,8 +48,6 @@ final class WebSocketLineAdapter: ChannelDuplexHandler, RemovableChannelHandler 
     private var heardSinceTick = true
     private var pingOutstanding = false
     private var closeSent = false
-    /// Output bytes after the last CRLF (a write that ended mid-line; the session does not do that).
-    private var pendingOutput: [UInt8] = []
 
     init(maximumLineLength: Int, maximumFragments: Int, pingInterval: TimeAmount, isShuttingDown: @escaping () -> Bool) {
         self.isShuttingDown = isShuttingDown
@@ -93,7 +96,7 @@ final class WebSocketLineAdapter: ChannelDuplexHandler, RemovableChannelHandler 
         case .line(let bytes):
             context.fireChannelRead(wrapInboundOut(.line(bytes)))
         case .pong(let data):
-            context.writeAndFlush(wrapOutboundOut(WebSocketFrame(fin: true, opcode: .pong, data: data)), promise: nil)
+            context.writeAndFlush(wrapOutboundOut(Self.frame(.pong, data, context: context)), promise: nil)
         case .close(let code, let reason):
             sendCloseAndClose(code, reason, context: context)
         case .none:
@@ -122,38 +125,40 @@ final class WebSocketLineAdapter: ChannelDuplexHandler, RemovableChannelHandler 
         }
         pingOutstanding = true
         context.writeAndFlush(
-            wrapOutboundOut(WebSocketFrame(fin: true, opcode: .ping, data: ByteBuffer(string: "switchboard"))), promise: nil)
+            wrapOutboundOut(Self.frame(.ping, ByteBuffer(string: "switchboard"), context: context)), promise: nil)
     }
 
     // MARK: - Outbound
 
+    /// The session's frames, passed through as they are.
     func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
         guard !closeSent else {
             promise?.fail(ChannelError.outputClosed)
             return
         }
-        var buffer = unwrapOutboundIn(data)
-        var frames: [WebSocketFrame] = []
-        while let newline = buffer.readableBytesView.firstIndex(of: UInt8(ascii: "\n")) {
-            let length = newline - buffer.readerIndex
-            var line = buffer.readSlice(length: length)!
-            buffer.moveReaderIndex(forwardBy: 1)
-            if line.readableBytesView.last == UInt8(ascii: "\r") { line.moveWriterIndex(to: line.writerIndex - 1) }
-            if !pendingOutput.isEmpty {
-                var joined = ByteBuffer(bytes: pendingOutput)
-                joined.writeImmutableBuffer(line)
-                line = joined
-                pendingOutput = []
+        context.write(data, promise: promise)
+    }
+
+    /// One final, unmasked frame (a server's) with `payload`: a control frame's header and payload in one buffer.
+    static func frame(_ opcode: WebSocketOpcode, _ payload: ByteBuffer, context: ChannelHandlerContext) -> ByteBuffer {
+        var buffer = context.channel.allocator.buffer(capacity: 10 + payload.readableBytes)
+        buffer.writeWebSocketFrameHeader(opcode: UInt8(webSocketOpcode: opcode), payloadLength: payload.readableBytes)
+        buffer.writeImmutableBuffer(payload)
+        return buffer
+    }
+
+    /// The frame decoder refused the client's bytes (a frame over `--max-line`, a fragmented or over-long
+    /// control frame): say why with a close frame, as NIO's `WebSocketProtocolErrorHandler` would, then close.
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        if let error = error as? NIOWebSocketError {
+            if case .invalidFrameLength = error {
+                let reason = "line too long (max \(assembler.maximumLineLength) bytes)"
+                sendCloseAndClose(.messageTooLarge, reason, context: context)
+            } else {
+                sendCloseAndClose(.protocolError, "control frames are short and whole", context: context)
             }
-            frames.append(WebSocketFrame(fin: true, opcode: .text, data: line))
         }
-        pendingOutput.append(contentsOf: buffer.readableBytesView)
-        guard let last = frames.popLast() else {
-            promise?.succeed(())
-            return
-        }
-        for frame in frames { context.write(wrapOutboundOut(frame), promise: nil) }
-        context.write(wrapOutboundOut(last), promise: promise)
+        context.fireErrorCaught(error)
     }
 
     func close(context: ChannelHandlerContext, mode: CloseMode, promise: EventLoopPromise<Void>?) {
@@ -165,7 +170,7 @@ final class WebSocketLineAdapter: ChannelDuplexHandler, RemovableChannelHandler 
         let code: WebSocketErrorCode = isShuttingDown() ? .goingAway : .normalClosure
         var data = context.channel.allocator.buffer(capacity: 2)
         data.write(webSocketErrorCode: code)
-        context.writeAndFlush(wrapOutboundOut(WebSocketFrame(fin: true, opcode: .connectionClose, data: data)), promise: nil)
+        context.writeAndFlush(wrapOutboundOut(Self.frame(.connectionClose, data, context: context)), promise: nil)
         context.close(mode: mode, promise: promise)
     }
 
@@ -175,7 +180,7 @@ final class WebSocketLineAdapter: ChannelDuplexHandler, RemovableChannelHandler 
         var data = context.channel.allocator.buffer(capacity: 2 + reason.utf8.count)
         data.write(webSocketErrorCode: code)
         data.writeString(reason)
-        context.writeAndFlush(wrapOutboundOut(WebSocketFrame(fin: true, opcode: .connectionClose, data: data)))
+        context.writeAndFlush(wrapOutboundOut(Self.frame(.connectionClose, data, context: context)))
             .assumeIsolated().whenComplete { _ in context.close(promise: nil) }
     }
 }

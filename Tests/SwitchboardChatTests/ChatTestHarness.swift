@@ -54,13 +54,24 @@ final class ChatTestHarness {
             return text.components(separatedBy: "\r\n").dropLast()
         }
 
+        /// Every byte written to the client since the last call, as it went out (a WebSocket client's frames).
+        func bytes() throws -> [UInt8] {
+            channel.embeddedEventLoop.run()
+            var bytes: [UInt8] = []
+            while let buffer = try channel.readOutbound(as: ByteBuffer.self) { bytes += buffer.readableBytesView }
+            return bytes
+        }
+
         var isActive: Bool { channel.isActive }
     }
 
     /// Connects a new client from its own address (or `address`), behind `frontDoor` (none: plain telnet), with
-    /// telnet framing in front of its session unless `telnet` is false.
+    /// telnet framing in front of its session unless `telnet` is false; `transport` says how its session frames
+    /// what it writes.
     @discardableResult
-    func connect(from address: String? = nil, frontDoor: FrontDoor = .none, telnet: Bool = true) throws -> Client {
+    func connect(
+        from address: String? = nil, frontDoor: FrontDoor = .none, transport: ChatTransport = .telnet, telnet: Bool = true
+    ) throws -> Client {
         let channel = EmbeddedChannel(loop: loop)
         let client = Client(channel: channel)
         try channel.pipeline.syncOperations.addHandler(client.flushes)
@@ -68,7 +79,7 @@ final class ChatTestHarness {
             try channel.pipeline.syncOperations.addHandler(
                 TelnetLineHandler.chatFraming(maximumLineLength: hub.configuration.maximumLineLength))
         }
-        try channel.pipeline.syncOperations.addHandler(ChatSession(hub: hub, frontDoor: frontDoor))
+        try channel.pipeline.syncOperations.addHandler(ChatSession(hub: hub, frontDoor: frontDoor, transport: transport))
         let ip = address ?? "192.0.2.\(nextAddress)"
         // EmbeddedChannel takes its remote address from connect(to:): "connect" to the client's address.
         try channel.connect(to: SocketAddress(ipAddress: ip, port: 40_000 + nextAddress)).wait()
