@@ -90,12 +90,12 @@ extension ChatHub {
     }
 
     /// A muted client's line goes nowhere; it is told once, then sees what it would have seen anyway.
-    func swallowMuted(_ session: ChatSession, _ id: ConnectionKey) {
+    func swallowMuted(_ session: any ChatClient, _ id: ConnectionKey) {
         if moderation.toldMuted.insert(id).inserted { session.send(ChatText.youAreMuted) }
     }
 
     /// After the welcome: the message of the day.
-    func greet(_ session: ChatSession) {
+    func greet(_ session: any ChatClient) {
         if let motd = moderation.snapshot.motd { session.send(ChatText.motd(motd.body)) }
     }
 
@@ -106,7 +106,7 @@ extension ChatHub {
     /// Sent when the read comes back, not as a reply holding its place in the output: nothing the client is
     /// told meanwhile (a kick, `* server shutting down`) can be held up behind it, and the block is marked by
     /// its timestamps and its last line. Lines said while the read was on its way may come before it.
-    func replayHistory(to session: ChatSession) {
+    func replayHistory(to session: any ChatClient) {
         let count = configuration.historyOnJoin
         guard count > 0, !isBehind, let id = session.id else { return }
         let joinedAt = Timestamp.now()
@@ -121,7 +121,7 @@ extension ChatHub {
     }
 
     /// Whether a transport keeps a password private: TLS, a Unix socket, or loopback.
-    private func isPrivate(_ session: ChatSession) -> Bool {
+    private func isPrivate(_ session: any ChatClient) -> Bool {
         if session.frontDoor.tls || session.address == nil { return true }
         guard let address = session.address else { return true }
         return address.hasPrefix("127.") || address == "::1" || address.hasPrefix("::ffff:127.")
@@ -130,7 +130,7 @@ extension ChatHub {
     // MARK: - Commands
 
     /// `/oper NAME PASSWORD`.
-    func oper(_ session: ChatSession, _ id: ConnectionKey, name: String, password: String) {
+    func oper(_ session: any ChatClient, _ id: ConnectionKey, name: String, password: String) {
         guard let store = moderationStore else { return session.send(ChatText.moderationUnavailable) }
         let peer = session.peer
         guard configuration.allowPlainOper || isPrivate(session) else {
@@ -168,7 +168,7 @@ extension ChatHub {
     /// ``ChatConfiguration/historyReadWait``, that moderation is unavailable). Until it is there, `id`'s
     /// further input waits: its commands take effect in the order sent (a `/drop` after a `/register` sees
     /// the registration), and one client has one password check or change in flight at a time.
-    func answer(_ session: ChatSession, _ id: ConnectionKey, _ lines: EventLoopFuture<[String]>) {
+    func answer(_ session: any ChatClient, _ id: ConnectionKey, _ lines: EventLoopFuture<[String]>) {
         deciding.insert(id)
         let answered = lines.assumeIsolated().always { _ in
             self.deciding.remove(id)
@@ -179,7 +179,7 @@ extension ChatHub {
     }
 
     /// `/kick NICK [REASON]`.
-    func kick(_ session: ChatSession, _ id: ConnectionKey, nickname: String, reason: String) {
+    func kick(_ session: any ChatClient, _ id: ConnectionKey, nickname: String, reason: String) {
         guard let actor = moderation.operators[id] else { return }
         guard let member = roster.member(named: nickname), let name = member.nickname, let target = sessions[member.id],
             !moderation.expelled.contains(member.id)
@@ -198,7 +198,7 @@ extension ChatHub {
     }
 
     /// `/ban …` (see ``BanRequest``).
-    func ban(_ session: ChatSession, _ id: ConnectionKey, _ request: BanRequest) {
+    func ban(_ session: any ChatClient, _ id: ConnectionKey, _ request: BanRequest) {
         guard let actor = moderation.operators[id], let store = moderationStore else {
             return session.send(ChatText.moderationUnavailable)
         }
@@ -260,7 +260,7 @@ extension ChatHub {
     }
 
     /// `/unban NICK|ADDRESS|CIDR` (a nickname lifts a `--nick` ban on that name).
-    func unban(_ session: ChatSession, _ id: ConnectionKey, _ text: String) {
+    func unban(_ session: any ChatClient, _ id: ConnectionKey, _ text: String) {
         guard let actor = moderation.operators[id], let store = moderationStore else {
             return session.send(ChatText.moderationUnavailable)
         }
@@ -280,7 +280,7 @@ extension ChatHub {
     }
 
     /// `/bans`: at most 50, newest first.
-    func listBans(_ session: ChatSession) {
+    func listBans(_ session: any ChatClient) {
         let now = Timestamp.now()
         let bans = moderation.snapshot.bans.all.filter { $0.isActive(at: now) }
         session.send(ChatText.banCount(bans.count))
@@ -289,7 +289,7 @@ extension ChatHub {
     }
 
     /// `/mute NICK [DURATION]`.
-    func mute(_ session: ChatSession, _ id: ConnectionKey, nickname: String, duration: ModerationDuration?) {
+    func mute(_ session: any ChatClient, _ id: ConnectionKey, nickname: String, duration: ModerationDuration?) {
         guard let actor = moderation.operators[id], let store = moderationStore else {
             return session.send(ChatText.moderationUnavailable)
         }
@@ -306,7 +306,7 @@ extension ChatHub {
     }
 
     /// `/unmute NICK`.
-    func unmute(_ session: ChatSession, _ id: ConnectionKey, nickname: String) {
+    func unmute(_ session: any ChatClient, _ id: ConnectionKey, nickname: String) {
         guard let actor = moderation.operators[id], let store = moderationStore else {
             return session.send(ChatText.moderationUnavailable)
         }
@@ -324,7 +324,7 @@ extension ChatHub {
     }
 
     /// `/whois NICK`: the address only for operators.
-    func whois(_ session: ChatSession, _ id: ConnectionKey, nickname: String) {
+    func whois(_ session: any ChatClient, _ id: ConnectionKey, nickname: String) {
         if let member = roster.member(named: nickname), let name = member.nickname, let target = sessions[member.id] {
             let since = Timestamp(microsecondsSinceEpoch: Timestamp.now().microsecondsSinceEpoch
                 - (eventLoop.now - target.acceptedAt).nanoseconds / 1_000)
@@ -340,14 +340,14 @@ extension ChatHub {
     }
 
     /// `/announce TEXT`: to everyone on this server.
-    func announce(_ session: ChatSession, _ id: ConnectionKey, _ text: String) {
+    func announce(_ session: any ChatClient, _ id: ConnectionKey, _ text: String) {
         guard let actor = moderation.operators[id] else { return }
         broadcast(ChatText.announcement(text, by: actor), except: nil)
         record(ModerationLogEntry(at: .now(), actor: actor, action: "announce", reason: text))
     }
 
     /// `/motd set TEXT` (`text` given) or `/motd clear`.
-    func setMOTD(_ session: ChatSession, _ id: ConnectionKey, _ text: String?) {
+    func setMOTD(_ session: any ChatClient, _ id: ConnectionKey, _ text: String?) {
         guard let actor = moderation.operators[id], let store = moderationStore else {
             return session.send(ChatText.moderationUnavailable)
         }
@@ -361,7 +361,7 @@ extension ChatHub {
     }
 
     /// `/op NICK` (`grant`) or `/deop NICK`: operator rights for that connection, until it leaves.
-    func setOperator(_ session: ChatSession, _ id: ConnectionKey, nickname: String, grant: Bool) {
+    func setOperator(_ session: any ChatClient, _ id: ConnectionKey, nickname: String, grant: Bool) {
         guard let actor = moderation.operators[id] else { return }
         guard let member = roster.member(named: nickname), let name = member.nickname, let target = sessions[member.id] else {
             return session.send(ChatText.noSuchNick(nickname))

@@ -35,13 +35,10 @@ public final class ChatHub {
 
     /// Who is here and the rules for it (admission, names, counts): a value this hub owns.
     var roster: Roster
-    /// Local sessions admitted or joined, by id.
-    var sessions: [ConnectionKey: ChatSession] = [:]
-    /// Joined local sessions, in fan-out order (swap-remove on leave; ``memberSlots`` knows each index).
-    /// Unmanaged, so a broadcast does not retain and release every recipient: each is held strongly in
-    /// ``sessions`` for as long as it is here, and nothing a broadcast calls can remove one (closes wait for
-    /// the end of the tick).
-    var members: [Unmanaged<ChatSession>] = []
+    /// Local clients admitted or joined, by id: all the hub knows of them is ``ChatClient``.
+    var sessions: [ConnectionKey: any ChatClient] = [:]
+    /// Joined local clients, in fan-out order (swap-remove on leave; ``memberSlots`` knows each index).
+    var members: [JoinedClient] = []
     private var memberSlots: [ConnectionKey: Int] = [:]
     /// Visitor numbers reserved from the database, so a welcome needs no round trip.
     private let visitors: VisitorNumberReservation
@@ -120,9 +117,7 @@ public final class ChatHub {
     public func countersNow() -> ChatCounters {
         var now = counters
         now.sendQueueDisconnects = tick.sendQueueDisconnects
-        for member in members {
-            member._withUnsafeGuaranteedRef { now.connected[$0.transport.name, default: 0] += 1 }
-        }
+        for member in members { now.connected[member.client.transport.name, default: 0] += 1 }
         return now
     }
 
@@ -166,85 +161,120 @@ public final class ChatHub {
 
     // MARK: - Arrivals and departures
 
-    /// Admits a new connection (its id) or refuses it, recording the refusal unless `recordingRefusal` is
-    /// false (a connection behind TLS or a proxy is recorded once it is through: ``recordRefusal(_:_:)``);
-    /// the session then says why and closes.
-    func admit(_ session: ChatSession, recordingRefusal: Bool = true) -> Result<ConnectionKey, Roster.Refusal> {
+    /// A new client: admitted, its row recorded, its visitor number awaited (at most
+    /// ``ChatConfiguration/visitorNumberWait``), then welcomed and announced — or refused, and the refusal
+    /// recorded. See ``ChatClient`` for the sequence.
+    func connect(_ client: any ChatClient) {
         eventLoop.preconditionInEventLoop()
-        if let refusal = banRefusal(address: session.address) {
-            if recordingRefusal { recordRefusal(session, refusal) }
-            return .failure(refusal)
+        switch admit(client) {
+        case .success(let id): open(client, id)
+        case .failure(let refusal):
+            recordRefusal(client, refusal)
+            client.refuse(refusal)
         }
-        let result = roster.admit(address: session.address)
+    }
+
+    /// A client behind a front door (TLS, a PROXY header) arrives: admitted now, so handshakes in progress
+    /// count against the limits, but neither recorded nor welcomed until ``passedTheDoor(_:_:)``. Returns its
+    /// id, or the refusal to tell it once through the door (``refusedAtTheDoor(_:_:)``).
+    func arriveAtTheDoor(_ client: any ChatClient) -> Result<ConnectionKey, Roster.Refusal> {
+        eventLoop.preconditionInEventLoop()
+        return admit(client)
+    }
+
+    /// Through the front door: behind a proxy the client's own address is known now and must pass the
+    /// per-address limit and the bans; then it is opened as ``connect(_:)`` does, or withdrawn and refused.
+    func passedTheDoor(_ client: any ChatClient, _ id: ConnectionKey) {
+        eventLoop.preconditionInEventLoop()
+        if case .failure(let refusal) = readdress(client, id) {
+            withdraw(client, id)
+            refusedAtTheDoor(client, refusal)
+            return
+        }
+        open(client, id)
+    }
+
+    /// Refused when it arrived at the door, and through it now, where it can read why: recorded, then told.
+    func refusedAtTheDoor(_ client: any ChatClient, _ refusal: Roster.Refusal) {
+        recordRefusal(client, refusal)
+        client.refuse(refusal)
+    }
+
+    /// Admits a new connection (its id) or refuses it (counted; the caller records the refusal).
+    private func admit(_ client: any ChatClient) -> Result<ConnectionKey, Roster.Refusal> {
+        if let refusal = banRefusal(address: client.address) { return .failure(refusal) }
+        let result = roster.admit(address: client.address)
         switch result {
         case .success(let id):
-            sessions[id] = session
+            sessions[id] = client
             if sessions.count > sessionPeak { sessionPeak = sessions.count }
-            counters.accepted[session.transport.name, default: 0] += 1
+            counters.accepted[client.transport.name, default: 0] += 1
         case .failure(let refusal):
             counters.refused[refusal == .serverFull ? "server_full" : "too_many_from_address", default: 0] += 1
-            if recordingRefusal { recordRefusal(session, refusal) }
         }
         return result
     }
 
     /// Logs and records a refused connection (a row with its own visitor number).
-    func recordRefusal(_ session: ChatSession, _ refusal: Roster.Refusal) {
-        logger.notice("connection refused", metadata: ["peer": "\(session.peer)", "reason": "\(refusal.recordedReason)"])
+    private func recordRefusal(_ client: any ChatClient, _ refusal: Roster.Refusal) {
+        logger.notice("connection refused", metadata: ["peer": "\(client.peer)", "reason": "\(refusal.recordedReason)"])
         history.connectionRefused(
-            visitor: visitors.take(), peer: session.peer, reason: refusal.recordedReason, at: Timestamp.now())
+            visitor: visitors.take(), peer: client.peer, reason: refusal.recordedReason, at: Timestamp.now())
     }
 
-    /// Behind a proxy: the PROXY header named the client at `session.address`; it now counts against that
-    /// address's limit, or is refused (then ``withdraw(_:_:)`` it and ``recordRefusal(_:_:)``).
-    func readdress(_ session: ChatSession, _ id: ConnectionKey) -> Result<Void, Roster.Refusal> {
-        eventLoop.preconditionInEventLoop()
-        guard sessions[id] === session, let address = session.address else { return .success(()) }
+    /// Behind a proxy: the PROXY header named the client at `client.address`; it now counts against that
+    /// address's limit and the bans, or is refused.
+    private func readdress(_ client: any ChatClient, _ id: ConnectionKey) -> Result<Void, Roster.Refusal> {
+        guard sessions[id] === client, let address = client.address else { return .success(()) }
         if let refusal = banRefusal(address: address) { return .failure(refusal) }
         return roster.setAddress(id, to: address)
     }
 
     /// Forgets an admitted connection that never reached the chat (no row, no notice, no visit): its TLS
     /// handshake or PROXY header failed, or it was refused once its address was known.
-    func withdraw(_ session: ChatSession, _ id: ConnectionKey) {
+    func withdraw(_ client: any ChatClient, _ id: ConnectionKey) {
         eventLoop.preconditionInEventLoop()
-        guard sessions[id] === session else { return }
+        guard sessions[id] === client else { return }
         sessions[id] = nil
         roster.withdraw(id)
     }
 
-    /// Records an admitted connection's row; `then` gets its visitor number once known, or `nil` after
-    /// ``ChatConfiguration/visitorNumberWait`` (see ``VisitorNumberReservation``).
-    func recordOpened(_ id: ConnectionKey, peer: String, then: @escaping (Int64?) -> Void) {
-        visitors.open(id, peer: peer, wait: configuration.visitorNumberWait, then: then)
+    /// Records an admitted client's row and joins it once its visitor number is known (or not, after the
+    /// configured wait; see ``VisitorNumberReservation``).
+    private func open(_ client: any ChatClient, _ id: ConnectionKey) {
+        client.admitted(id)
+        visitors.open(id, peer: client.peer, wait: configuration.visitorNumberWait) { visitor in
+            self.join(client, id, visitor: visitor)
+        }
     }
 
     /// Completes when the block of visitor numbers on its way (if any) has landed: the server waits for
     /// the first one before it listens, so the first welcomes need no round trip either.
     public func visitorNumbersReady() -> EventLoopFuture<Void> { visitors.ready() }
 
-    /// Gives an admitted session its name and welcome once the visitor number is known (or not, after the
-    /// configured wait), and tells everyone else.
-    func join(_ session: ChatSession, _ id: ConnectionKey, visitor: Int64?) {
-        eventLoop.preconditionInEventLoop()
+    /// Gives an admitted client its name and welcome, tells everyone else, and lets it be read (input was
+    /// held until now: commands run only once it has a name).
+    private func join(_ client: any ChatClient, _ id: ConnectionKey, visitor: Int64?) {
+        guard sessions[id] === client, client.joining(id) else { return }
         let now = Timestamp.now().microsecondsSinceEpoch
-        guard sessions[id] === session, let nickname = roster.join(id, visitor: visitor, at: now) else { return }
+        guard let nickname = roster.join(id, visitor: visitor, at: now) else { return }
         cluster?.publish(.joined(member: id.rawValue, visitor: visitor ?? 0, claimedAt: now, nickname: nickname))
         memberSlots[id] = members.count
-        members.append(Unmanaged.passUnretained(session))
-        session.send(ChatText.welcome(nickname: nickname, connected: connectedCount, visitor: visitor))
-        if session.isAdminConsole { moderation.operators[id] = ChatHub.adminConsoleName }
-        greet(session)
-        replayHistory(to: session)
+        members.append(JoinedClient(client))
+        client.send(ChatText.welcome(nickname: nickname, connected: connectedCount, visitor: visitor))
+        if client.isAdminConsole { moderation.operators[id] = ChatHub.adminConsoleName }
+        greet(client)
+        replayHistory(to: client)
         if takeNamedNotice(joined: true) {
-            broadcast(ChatText.joined(nickname, connected: connectedCount), except: session)
+            broadcast(ChatText.joined(nickname, connected: connectedCount), except: client)
         }
-        logAccepted(session, id, nickname: nickname, visitor: visitor)
+        logAccepted(client, id, nickname: nickname, visitor: visitor)
+        client.drain()
     }
 
     /// Forgets a session that closed, tells the others (`shownAs` is the reason in the notice), and records
     /// how it ended (`reason`, and the session's traffic counters).
-    func leave(_ session: ChatSession, _ id: ConnectionKey, reason: String, shownAs shown: String, traffic: Traffic) {
+    func leave(_ session: any ChatClient, _ id: ConnectionKey, reason: String, shownAs shown: String, traffic: Traffic) {
         eventLoop.preconditionInEventLoop()
         guard sessions[id] === session, let member = roster.leave(id) else { return }
         sessions[id] = nil
@@ -254,7 +284,7 @@ public final class ChatHub {
             let last = members.removeLast()
             if slot < members.count {
                 members[slot] = last
-                last._withUnsafeGuaranteedRef { memberSlots[$0.id!] = slot }
+                memberSlots[last.client.id!] = slot
             }
         }
         if let nickname = member.nickname, !isShuttingDown, takeNamedNotice(joined: false) {
@@ -307,14 +337,13 @@ public final class ChatHub {
 
     /// Sends `text` (one line, without CRLF) to every joined client except `sender`. Never flushes. The line
     /// is encoded once, into the tick's lines (``TickScheduler``); each recipient's output records where it is.
-    func broadcast(_ text: String, except sender: ChatSession?) {
+    func broadcast(_ text: String, except sender: (any ChatClient)?) {
         let range = tick.append(text)
         let lines = tick.lines
-        let skip = sender.map { Unmanaged.passUnretained($0).toOpaque() }
-        for member in members where member.toOpaque() != skip {
-            member._withUnsafeGuaranteedRef { recipient in
-                if recipient.deliver(range, of: lines) { tick.markDirty(recipient) }
-            }
+        let skip = sender.map(ObjectIdentifier.init)
+        for member in members where ObjectIdentifier(member.client) != skip {
+            let recipient = member.client
+            if recipient.deliver(range, of: lines) { tick.markDirty(recipient) }
         }
         tick.charge(range.count * members.count)
         counters.deliveries += Int64(max(0, members.count - (skip == nil ? 0 : 1)))
