@@ -56,7 +56,7 @@ let package = Package(
         .target(
             name: "SwitchboardDatabase",
             dependencies: [
-                "CSQLite", "CLibPQ",
+                "CSQLite", "CLibPQ", "SwitchboardProtocol",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),

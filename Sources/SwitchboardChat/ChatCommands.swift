@@ -38,7 +38,7 @@ struct ChatCommand: Sendable {
 /// What a command's handler works with: the hub, who asked, under which name, and the argument as typed.
 struct ChatCommandContext {
     let hub: ChatHub
-    let session: ChatSession
+    let session: any ChatClient
     let id: ConnectionKey
     let nickname: String
     let argument: String

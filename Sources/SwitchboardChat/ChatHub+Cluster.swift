@@ -30,7 +30,7 @@ extension ChatHub {
 
     /// `/nick` in cluster mode: the database decides who gets a name, so two servers cannot hand out the same
     /// one. While the servers are apart (no database), the name is taken here and settled on reconnect.
-    func clusterRename(_ session: ChatSession, _ id: ConnectionKey, to name: String, _ cluster: ChatCluster) {
+    func clusterRename(_ session: any ChatClient, _ id: ConnectionKey, to name: String, _ cluster: ChatCluster) {
         switch roster.checkRename(id, to: name) {
         case .failure(.invalid(let problem)): return session.send(ChatText.invalidNickname(problem))
         case .failure(.alreadyNamed(let name)): return session.send(ChatText.alreadyNamed(name))
@@ -62,7 +62,7 @@ extension ChatHub {
         }
     }
 
-    private func applyRename(_ session: ChatSession, _ id: ConnectionKey, to name: String, at time: Int64, claimed: Bool) {
+    private func applyRename(_ session: any ChatClient, _ id: ConnectionKey, to name: String, at time: Int64, claimed: Bool) {
         switch roster.rename(id, to: name, at: time) {
         case .success(let old):
             broadcast(ChatText.renamed(old, name), except: nil)

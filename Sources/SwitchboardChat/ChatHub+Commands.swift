@@ -8,7 +8,7 @@ import SwitchboardProtocol
 extension ChatHub {
     /// Carries out one line from a joined session: says it, or runs its command from ``ChatCommands/table``.
     /// The hub is the only user of history, reads included.
-    func perform(_ line: ChatLine, from session: ChatSession, _ id: ConnectionKey) {
+    func perform(_ line: ChatLine, from session: any ChatClient, _ id: ConnectionKey) {
         guard let nickname = roster.nickname(of: id) else { return }
         switch line {
         case .empty:
@@ -24,7 +24,7 @@ extension ChatHub {
     }
 
     /// `/nick`: here, or in cluster mode as the database decides.
-    func rename(_ session: ChatSession, _ id: ConnectionKey, to name: String) {
+    func rename(_ session: any ChatClient, _ id: ConnectionKey, to name: String) {
         if Nickname.problem(with: name) == nil, moderation.snapshot.bans.ban(address: nil, nickname: name, at: .now()) != nil {
             return session.send(ChatText.bannedName(name))
         }
@@ -40,7 +40,7 @@ extension ChatHub {
     }
 
     /// `/who`.
-    func who(_ session: ChatSession) {
+    func who(_ session: any ChatClient) {
         tick.charge(roster.joinedCount * 16)  // sorting every name is work too
         var names = roster.sortedNicknames(limit: configuration.maximumWhoNames)
         if !preferences.away.isEmpty || !moderation.identified.isEmpty {
@@ -54,7 +54,7 @@ extension ChatHub {
     }
 
     /// `/msg`: to a member here, or on another server.
-    func privateMessage(from session: ChatSession, _ id: ConnectionKey, _ nickname: String, to target: String, _ text: String) {
+    func privateMessage(from session: any ChatClient, _ id: ConnectionKey, _ nickname: String, to target: String, _ text: String) {
         if isMuted(id, nickname) {
             // The muted sender sees what it always sees (`-> bob: text`), so it cannot tell by trying.
             guard let name = roster.member(named: target)?.nickname ?? roster.remoteMember(named: target)?.nickname else {
@@ -79,14 +79,14 @@ extension ChatHub {
     }
 
     /// `/history N`: the reply waits for the database, in order with the rest of the session's output.
-    func recentHistory(_ count: Int, for session: ChatSession) {
+    func recentHistory(_ count: Int, for session: any ChatClient) {
         session.reply(history.recentMessages(limit: count).map { messages in
             messages.map(ChatText.historyLine) + [ChatText.endOfHistory]
         })
     }
 
     /// `/seen NAME`: online now, or the database's answer.
-    func seen(_ name: String, for session: ChatSession) {
+    func seen(_ name: String, for session: any ChatClient) {
         if let online = roster.member(named: name)?.nickname ?? roster.remoteMember(named: name)?.nickname {
             return session.send(ChatText.online(online))
         }
@@ -95,7 +95,7 @@ extension ChatHub {
         })
     }
 
-    func say(_ session: ChatSession, _ id: ConnectionKey, _ nickname: String, _ text: String, kind: MessageKind) {
+    func say(_ session: any ChatClient, _ id: ConnectionKey, _ nickname: String, _ text: String, kind: MessageKind) {
         if isMuted(id, nickname) { return swallowMuted(session, id) }
         let line = kind == .say ? ChatText.say(nickname, text) : ChatText.me(nickname, text)
         broadcastChat(line, body: text, from: nickname, except: session)

@@ -5,7 +5,7 @@ import SwitchboardHistory
 /// The log's one line per connection accepted and one per connection closed, at info level: who, how,
 /// how long, how much — never what was said (a `/quit` message is logged as `quit`, not its text).
 extension ChatHub {
-    func logAccepted(_ session: ChatSession, _ id: ConnectionKey, nickname: String, visitor: Int64?) {
+    func logAccepted(_ session: any ChatClient, _ id: ConnectionKey, nickname: String, visitor: Int64?) {
         logger.info(
             "connection accepted",
             metadata: [
@@ -14,7 +14,7 @@ extension ChatHub {
             ])
     }
 
-    func logClosed(_ session: ChatSession, _ id: ConnectionKey, member: Roster.Member, reason: String, traffic: Traffic) {
+    func logClosed(_ session: any ChatClient, _ id: ConnectionKey, member: Roster.Member, reason: String, traffic: Traffic) {
         let duration = Double((eventLoop.now - session.acceptedAt).nanoseconds / 1_000_000) / 1_000
         logger.info(
             "connection closed",

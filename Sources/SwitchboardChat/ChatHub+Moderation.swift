@@ -5,7 +5,7 @@ import SwitchboardHistory
 import SwitchboardModeration
 import SwitchboardProtocol
 
-/// Operators, bans, mutes and the MOTD in the hub (issue 22). Everything here runs on the hub's loop; the
+/// Operators, bans, mutes and the MOTD in the hub (reading them from the store: ChatHub+ModerationPolling.swift). Everything here runs on the hub's loop; the
 /// store's futures complete there. What is enforced is ``ModerationState/snapshot``: this server's own
 /// changes update it at once; every server (this one too) re-reads it when the database's
 /// `moderation_version` changes, which it polls every ``ChatConfiguration/moderationPollInterval`` — so a ban
@@ -13,70 +13,6 @@ import SwitchboardProtocol
 extension ChatHub {
     /// The operator name admin-console clients act under (in messages and the moderation log).
     static let adminConsoleName = "admin"
-
-    /// Starts enforcing what `store` holds. The future completes once the first snapshot is read (the server
-    /// listens after that, so bans hold from the first accept); if it cannot be read the server starts with
-    /// none and the poll keeps trying.
-    func startModeration(store: any ChatModerationStore) -> EventLoopFuture<Void> {
-        eventLoop.preconditionInEventLoop()
-        moderationStore = store
-        return store.snapshot().assumeIsolated().map { snapshot in
-            self.adopt(snapshot)
-        }.flatMapErrorThrowing { error in
-            self.logger.warning("cannot read bans and mutes yet; retrying", metadata: ["error": "\(error)"])
-        }.always { _ in
-            self.scheduleModerationPoll()
-        }.nonisolated()
-    }
-
-    private func scheduleModerationPoll() {
-        guard !isShuttingDown, moderationStore != nil else { return }
-        moderation.pollTimer = eventLoop.assumeIsolated().scheduleTask(in: configuration.moderationPollInterval) {
-            self.pollModeration()
-        }
-    }
-
-    /// Reads the version; when it moved, reads the snapshot and adopts it.
-    private func pollModeration() {
-        guard let store = moderationStore, !moderation.polling else { return scheduleModerationPoll() }
-        moderation.polling = true
-        let known = moderation.snapshot.version
-        store.version().assumeIsolated().flatMap { version -> EventLoopFuture<Void> in
-            guard version != known else { return self.eventLoop.makeSucceededVoidFuture() }
-            return store.snapshot().assumeIsolated().map { self.adopt($0) }.nonisolated()
-        }.whenComplete { result in
-            self.moderation.polling = false
-            if case .failure(let error) = result {
-                self.logger.debug("moderation poll failed", metadata: ["error": "\(error)"])
-            }
-            self.scheduleModerationPoll()
-        }
-    }
-
-    /// Takes `snapshot` as what is enforced, and applies its bans to the clients connected now.
-    func adopt(_ snapshot: ModerationSnapshot) {
-        if snapshot.skippedRows > 0, snapshot.skippedRows != moderation.reportedSkippedRows {
-            logger.warning(
-                "ban rows not written by switchboard were skipped (a kind it does not know, a malformed block or nickname)",
-                metadata: ["rows": "\(snapshot.skippedRows)"])
-        }
-        moderation.reportedSkippedRows = snapshot.skippedRows
-        let registeredBefore = moderation.snapshot.registeredNicknames
-        moderation.snapshot = snapshot
-        enforceBans()
-        guard registeredBefore != snapshot.registeredNicknames else { return }
-        // A name registered elsewhere (another server, or SQL) while a client here holds it: the grace starts
-        // now. A registration dropped elsewhere: nobody is identified for it any more, and no grace runs.
-        for key in snapshot.registeredNicknames.subtracting(registeredBefore) {
-            if let holder = roster.member(named: key), let name = holder.nickname { tookNickname(holder.id, name) }
-        }
-        for key in registeredBefore.subtracting(snapshot.registeredNicknames) {
-            for (holder, identifiedKey) in moderation.identified where identifiedKey == key {
-                moderation.identified[holder] = nil
-            }
-            if let holder = roster.member(named: key) { moderation.graceTimers.removeValue(forKey: holder.id)?.cancel() }
-        }
-    }
 
     // MARK: - Checks the hub makes
 
@@ -103,12 +39,12 @@ extension ChatHub {
     }
 
     /// A muted client's line goes nowhere; it is told once, then sees what it would have seen anyway.
-    func swallowMuted(_ session: ChatSession, _ id: ConnectionKey) {
+    func swallowMuted(_ session: any ChatClient, _ id: ConnectionKey) {
         if moderation.toldMuted.insert(id).inserted { session.send(ChatText.youAreMuted) }
     }
 
     /// After the welcome: the message of the day.
-    func greet(_ session: ChatSession) {
+    func greet(_ session: any ChatClient) {
         if let motd = moderation.snapshot.motd { session.send(ChatText.motd(motd.body)) }
     }
 
@@ -119,7 +55,7 @@ extension ChatHub {
     /// Sent when the read comes back, not as a reply holding its place in the output: nothing the client is
     /// told meanwhile (a kick, `* server shutting down`) can be held up behind it, and the block is marked by
     /// its timestamps and its last line. Lines said while the read was on its way may come before it.
-    func replayHistory(to session: ChatSession) {
+    func replayHistory(to session: any ChatClient) {
         let count = configuration.historyOnJoin
         guard count > 0, !isBehind, let id = session.id else { return }
         let joinedAt = Timestamp.now()
@@ -135,13 +71,13 @@ extension ChatHub {
 
     /// Whose password guesses `session`'s count with, for the per-address throttle: its IPv4 address, or its
     /// IPv6 /64 (one subscriber holds all of it, as a ban by nickname assumes), else its peer (a Unix socket).
-    static func guessingKey(_ session: ChatSession) -> String {
+    static func guessingKey(_ session: any ChatClient) -> String {
         guard let address = session.address else { return session.peer }
         return (try? BanTarget(parsingAddress: address))?.description ?? address
     }
 
     /// Whether a transport keeps a password private: TLS, a Unix socket, or loopback.
-    private func isPrivate(_ session: ChatSession) -> Bool {
+    private func isPrivate(_ session: any ChatClient) -> Bool {
         if session.frontDoor.tls || session.address == nil { return true }
         guard let address = session.address else { return true }
         return address.hasPrefix("127.") || address == "::1" || address.hasPrefix("::ffff:127.")
@@ -150,7 +86,7 @@ extension ChatHub {
     // MARK: - Commands
 
     /// `/oper NAME PASSWORD`.
-    func oper(_ session: ChatSession, _ id: ConnectionKey, name: String, password: String) {
+    func oper(_ session: any ChatClient, _ id: ConnectionKey, name: String, password: String) {
         guard let store = moderationStore else { return session.send(ChatText.moderationUnavailable) }
         let peer = session.peer
         guard configuration.allowPlainOper || isPrivate(session) else {
@@ -193,7 +129,7 @@ extension ChatHub {
     /// ``ChatConfiguration/historyReadWait``, that moderation is unavailable). Until it is there, `id`'s
     /// further input waits: its commands take effect in the order sent (a `/drop` after a `/register` sees
     /// the registration), and one client has one password check or change in flight at a time.
-    func answer(_ session: ChatSession, _ id: ConnectionKey, _ lines: EventLoopFuture<[String]>) {
+    func answer(_ session: any ChatClient, _ id: ConnectionKey, _ lines: EventLoopFuture<[String]>) {
         deciding.insert(id)
         let answered = lines.assumeIsolated().always { _ in
             self.deciding.remove(id)
@@ -204,7 +140,7 @@ extension ChatHub {
     }
 
     /// `/kick NICK [REASON]`.
-    func kick(_ session: ChatSession, _ id: ConnectionKey, nickname: String, reason: String) {
+    func kick(_ session: any ChatClient, _ id: ConnectionKey, nickname: String, reason: String) {
         guard let actor = moderation.operators[id] else { return }
         guard let member = roster.member(named: nickname), let name = member.nickname, let target = sessions[member.id],
             !moderation.expelled.contains(member.id)
@@ -223,7 +159,7 @@ extension ChatHub {
     }
 
     /// `/ban …` (see ``BanRequest``).
-    func ban(_ session: ChatSession, _ id: ConnectionKey, _ request: BanRequest) {
+    func ban(_ session: any ChatClient, _ id: ConnectionKey, _ request: BanRequest) {
         guard let actor = moderation.operators[id], let store = moderationStore else {
             return session.send(ChatText.moderationUnavailable)
         }
@@ -285,7 +221,7 @@ extension ChatHub {
     }
 
     /// `/unban NICK|ADDRESS|CIDR` (a nickname lifts a `--nick` ban on that name).
-    func unban(_ session: ChatSession, _ id: ConnectionKey, _ text: String) {
+    func unban(_ session: any ChatClient, _ id: ConnectionKey, _ text: String) {
         guard let actor = moderation.operators[id], let store = moderationStore else {
             return session.send(ChatText.moderationUnavailable)
         }
@@ -305,7 +241,7 @@ extension ChatHub {
     }
 
     /// `/bans`: at most 50, newest first.
-    func listBans(_ session: ChatSession) {
+    func listBans(_ session: any ChatClient) {
         let now = Timestamp.now()
         let bans = moderation.snapshot.bans.all.filter { $0.isActive(at: now) }
         session.send(ChatText.banCount(bans.count))
@@ -314,7 +250,7 @@ extension ChatHub {
     }
 
     /// `/mute NICK [DURATION]`.
-    func mute(_ session: ChatSession, _ id: ConnectionKey, nickname: String, duration: ModerationDuration?) {
+    func mute(_ session: any ChatClient, _ id: ConnectionKey, nickname: String, duration: ModerationDuration?) {
         guard let actor = moderation.operators[id], let store = moderationStore else {
             return session.send(ChatText.moderationUnavailable)
         }
@@ -331,7 +267,7 @@ extension ChatHub {
     }
 
     /// `/unmute NICK`.
-    func unmute(_ session: ChatSession, _ id: ConnectionKey, nickname: String) {
+    func unmute(_ session: any ChatClient, _ id: ConnectionKey, nickname: String) {
         guard let actor = moderation.operators[id], let store = moderationStore else {
             return session.send(ChatText.moderationUnavailable)
         }
@@ -349,7 +285,7 @@ extension ChatHub {
     }
 
     /// `/whois NICK`: the address only for operators.
-    func whois(_ session: ChatSession, _ id: ConnectionKey, nickname: String) {
+    func whois(_ session: any ChatClient, _ id: ConnectionKey, nickname: String) {
         if let member = roster.member(named: nickname), let name = member.nickname, let target = sessions[member.id] {
             let since = Timestamp(microsecondsSinceEpoch: Timestamp.now().microsecondsSinceEpoch
                 - (eventLoop.now - target.acceptedAt).nanoseconds / 1_000)
@@ -365,14 +301,14 @@ extension ChatHub {
     }
 
     /// `/announce TEXT`: to everyone on this server.
-    func announce(_ session: ChatSession, _ id: ConnectionKey, _ text: String) {
+    func announce(_ session: any ChatClient, _ id: ConnectionKey, _ text: String) {
         guard let actor = moderation.operators[id] else { return }
         broadcast(ChatText.announcement(text, by: actor), except: nil)
         record(ModerationLogEntry(at: .now(), actor: actor, action: "announce", reason: text))
     }
 
     /// `/motd set TEXT` (`text` given) or `/motd clear`.
-    func setMOTD(_ session: ChatSession, _ id: ConnectionKey, _ text: String?) {
+    func setMOTD(_ session: any ChatClient, _ id: ConnectionKey, _ text: String?) {
         guard let actor = moderation.operators[id], let store = moderationStore else {
             return session.send(ChatText.moderationUnavailable)
         }
@@ -386,7 +322,7 @@ extension ChatHub {
     }
 
     /// `/op NICK` (`grant`) or `/deop NICK`: operator rights for that connection, until it leaves.
-    func setOperator(_ session: ChatSession, _ id: ConnectionKey, nickname: String, grant: Bool) {
+    func setOperator(_ session: any ChatClient, _ id: ConnectionKey, nickname: String, grant: Bool) {
         guard let actor = moderation.operators[id] else { return }
         guard let member = roster.member(named: nickname), let name = member.nickname, let target = sessions[member.id] else {
             return session.send(ChatText.noSuchNick(nickname))

@@ -24,7 +24,7 @@ extension ChatHub {
     }
 
     /// `/register PASSWORD`: binds the current nickname to PASSWORD.
-    func register(_ session: ChatSession, _ id: ConnectionKey, password: String) {
+    func register(_ session: any ChatClient, _ id: ConnectionKey, password: String) {
         guard let store = moderationStore, let name = roster.nickname(of: id) else {
             return session.send(ChatText.moderationUnavailable)
         }
@@ -43,7 +43,7 @@ extension ChatHub {
 
     /// `/identify PASSWORD` (for the current nickname) or `/nick NAME PASSWORD` (`name`: identify for NAME,
     /// then take it — from an unidentified holder here too, who becomes its guest name).
-    func identify(_ session: ChatSession, _ id: ConnectionKey, password: String, as name: String? = nil) {
+    func identify(_ session: any ChatClient, _ id: ConnectionKey, password: String, as name: String? = nil) {
         guard let store = moderationStore, let current = roster.nickname(of: id) else {
             return session.send(ChatText.moderationUnavailable)
         }
@@ -93,7 +93,7 @@ extension ChatHub {
     }
 
     /// `/drop` (your own nickname, once identified) or `/drop NICK` (operators: any).
-    func drop(_ session: ChatSession, _ id: ConnectionKey, nickname: String?) {
+    func drop(_ session: any ChatClient, _ id: ConnectionKey, nickname: String?) {
         guard let store = moderationStore, let current = roster.nickname(of: id) else {
             return session.send(ChatText.moderationUnavailable)
         }

@@ -8,34 +8,34 @@ extension ChatHub {
     /// A chat line (`<nick> text` or `* nick text`) from `nickname` to every joined client but `sender`:
     /// the shared fan-out when nobody ignores anyone or asked for the bell; otherwise those who ignore the
     /// speaker are skipped and those it mentions who want the bell get their own copy ending in BEL.
-    func broadcastChat(_ line: String, body: String, from nickname: String, except sender: ChatSession?) {
+    func broadcastChat(_ line: String, body: String, from nickname: String, except sender: (any ChatClient)?) {
         guard preferences.altersDelivery else { return broadcast(line, except: sender) }
         let speaker = Nickname.key(nickname)
         let ringing = line + "\u{07}"
         var shared: Range<Int>? = nil
         for member in members {
-            member._withUnsafeGuaranteedRef { recipient in
-                guard recipient !== sender, let id = recipient.id else { return }
-                if preferences.ignores(id, speaker) { return }
-                if preferences.bell.contains(id), let own = roster.nickname(of: id), ClientPreferences.mentions(body, own) {
-                    return recipient.send(ringing)
-                }
-                let range = shared ?? tick.append(line)
-                shared = range
-                if recipient.deliver(range, of: tick.lines) { tick.markDirty(recipient) }
-                tick.charge(range.count)
+            let recipient = member.client
+            guard recipient !== sender, let id = recipient.id else { continue }
+            if preferences.ignores(id, speaker) { continue }
+            if preferences.bell.contains(id), let own = roster.nickname(of: id), ClientPreferences.mentions(body, own) {
+                recipient.send(ringing)
+                continue
             }
+            let range = shared ?? tick.append(line)
+            shared = range
+            if recipient.deliver(range, of: tick.lines) { tick.markDirty(recipient) }
+            tick.charge(range.count)
         }
     }
 
     /// `/away [REASON]`.
-    func setAway(_ session: ChatSession, _ id: ConnectionKey, reason: String) {
+    func setAway(_ session: any ChatClient, _ id: ConnectionKey, reason: String) {
         preferences.away[id] = reason
         session.send(ChatText.nowAway(reason))
     }
 
     /// `/back`.
-    func setBack(_ session: ChatSession, _ id: ConnectionKey) {
+    func setBack(_ session: any ChatClient, _ id: ConnectionKey) {
         guard preferences.away.removeValue(forKey: id) != nil else { return session.send(ChatText.notAway) }
         session.send(ChatText.back)
     }
@@ -47,7 +47,7 @@ extension ChatHub {
     }
 
     /// `/ignore NICK` (`nickname` given) or `/ignore` (the list).
-    func ignore(_ session: ChatSession, _ id: ConnectionKey, _ nickname: String?) {
+    func ignore(_ session: any ChatClient, _ id: ConnectionKey, _ nickname: String?) {
         guard let nickname else {
             let names = (preferences.ignoring[id] ?? []).sorted()
             return session.send(names.isEmpty ? ChatText.ignoringNobody : ChatText.ignoring(names))
@@ -65,7 +65,7 @@ extension ChatHub {
     }
 
     /// `/unignore NICK`.
-    func unignore(_ session: ChatSession, _ id: ConnectionKey, _ nickname: String) {
+    func unignore(_ session: any ChatClient, _ id: ConnectionKey, _ nickname: String) {
         let key = Nickname.key(nickname)
         guard preferences.ignoring[id]?.remove(key) != nil else { return session.send(ChatText.notIgnoring(nickname)) }
         if preferences.ignoring[id]?.isEmpty == true { preferences.ignoring[id] = nil }
@@ -73,7 +73,7 @@ extension ChatHub {
     }
 
     /// `/bell on|off`.
-    func setBell(_ session: ChatSession, _ id: ConnectionKey, on: Bool) {
+    func setBell(_ session: any ChatClient, _ id: ConnectionKey, on: Bool) {
         if on { preferences.bell.insert(id) } else { preferences.bell.remove(id) }
         session.send(on ? ChatText.bellOn : ChatText.bellOff)
     }

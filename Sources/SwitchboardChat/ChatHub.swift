@@ -35,16 +35,13 @@ public final class ChatHub {
 
     /// Who is here and the rules for it (admission, names, counts): a value this hub owns.
     var roster: Roster
-    /// Local sessions admitted or joined, by id.
-    var sessions: [ConnectionKey: ChatSession] = [:]
-    /// Joined local sessions, in fan-out order (swap-remove on leave; ``memberSlots`` knows each index).
-    /// Unmanaged, so a broadcast does not retain and release every recipient: each is held strongly in
-    /// ``sessions`` for as long as it is here, and nothing a broadcast calls can remove one (closes wait for
-    /// the end of the tick).
-    var members: [Unmanaged<ChatSession>] = []
-    private var memberSlots: [ConnectionKey: Int] = [:]
+    /// Local clients admitted or joined, by id: all the hub knows of them is ``ChatClient``.
+    var sessions: [ConnectionKey: any ChatClient] = [:]
+    /// Joined local clients, in fan-out order (swap-remove on leave; ``memberSlots`` knows each index).
+    var members: [JoinedClient] = []
+    var memberSlots: [ConnectionKey: Int] = [:]
     /// Visitor numbers reserved from the database, so a welcome needs no round trip.
-    private let visitors: VisitorNumberReservation
+    let visitors: VisitorNumberReservation
 
     /// The end of the tick: flushes, closes, the tick's shared lines, the fan-out budget, parked workers.
     let tick: TickScheduler
@@ -120,9 +117,7 @@ public final class ChatHub {
     public func countersNow() -> ChatCounters {
         var now = counters
         now.sendQueueDisconnects = tick.sendQueueDisconnects
-        for member in members {
-            member._withUnsafeGuaranteedRef { now.connected[$0.transport.name, default: 0] += 1 }
-        }
+        for member in members { now.connected[member.client.transport.name, default: 0] += 1 }
         return now
     }
 
@@ -146,7 +141,7 @@ public final class ChatHub {
     }
 
     /// The most of this server's own connections at once since ``takeSessionPeak()`` was last called.
-    private var sessionPeak = 0
+    var sessionPeak = 0
 
     /// The most of this server's own connections at once since the last call, and how many there are now.
     func takeSessionPeak() -> (peak: Int, now: Int) {
@@ -162,116 +157,6 @@ public final class ChatHub {
             self.closeIdleSessions()
             self.scheduleIdleSweep()
         }
-    }
-
-    // MARK: - Arrivals and departures
-
-    /// Admits a new connection (its id) or refuses it, recording the refusal unless `recordingRefusal` is
-    /// false (a connection behind TLS or a proxy is recorded once it is through: ``recordRefusal(_:_:)``);
-    /// the session then says why and closes.
-    func admit(_ session: ChatSession, recordingRefusal: Bool = true) -> Result<ConnectionKey, Roster.Refusal> {
-        eventLoop.preconditionInEventLoop()
-        if let refusal = banRefusal(address: session.address) {
-            if recordingRefusal { recordRefusal(session, refusal) }
-            return .failure(refusal)
-        }
-        let result = roster.admit(address: session.address)
-        switch result {
-        case .success(let id):
-            sessions[id] = session
-            if sessions.count > sessionPeak { sessionPeak = sessions.count }
-            counters.accepted[session.transport.name, default: 0] += 1
-        case .failure(let refusal):
-            counters.refused[refusal == .serverFull ? "server_full" : "too_many_from_address", default: 0] += 1
-            if recordingRefusal { recordRefusal(session, refusal) }
-        }
-        return result
-    }
-
-    /// Logs and records a refused connection (a row with its own visitor number).
-    func recordRefusal(_ session: ChatSession, _ refusal: Roster.Refusal) {
-        logger.notice("connection refused", metadata: ["peer": "\(session.peer)", "reason": "\(refusal.recordedReason)"])
-        history.connectionRefused(
-            visitor: visitors.take(), peer: session.peer, reason: refusal.recordedReason, at: Timestamp.now())
-    }
-
-    /// Behind a proxy: the PROXY header named the client at `session.address`; it now counts against that
-    /// address's limit, or is refused (then ``withdraw(_:_:)`` it and ``recordRefusal(_:_:)``).
-    func readdress(_ session: ChatSession, _ id: ConnectionKey) -> Result<Void, Roster.Refusal> {
-        eventLoop.preconditionInEventLoop()
-        guard sessions[id] === session, let address = session.address else { return .success(()) }
-        if let refusal = banRefusal(address: address) { return .failure(refusal) }
-        return roster.setAddress(id, to: address)
-    }
-
-    /// Forgets an admitted connection that never reached the chat (no row, no notice, no visit): its TLS
-    /// handshake or PROXY header failed, or it was refused once its address was known.
-    func withdraw(_ session: ChatSession, _ id: ConnectionKey) {
-        eventLoop.preconditionInEventLoop()
-        guard sessions[id] === session else { return }
-        sessions[id] = nil
-        roster.withdraw(id)
-    }
-
-    /// Records an admitted connection's row; `then` gets its visitor number once known, or `nil` after
-    /// ``ChatConfiguration/visitorNumberWait`` (see ``VisitorNumberReservation``).
-    func recordOpened(_ id: ConnectionKey, peer: String, then: @escaping (Int64?) -> Void) {
-        visitors.open(id, peer: peer, wait: configuration.visitorNumberWait, then: then)
-    }
-
-    /// Completes when the block of visitor numbers on its way (if any) has landed: the server waits for
-    /// the first one before it listens, so the first welcomes need no round trip either.
-    public func visitorNumbersReady() -> EventLoopFuture<Void> { visitors.ready() }
-
-    /// Gives an admitted session its name and welcome once the visitor number is known (or not, after the
-    /// configured wait), and tells everyone else.
-    func join(_ session: ChatSession, _ id: ConnectionKey, visitor: Int64?) {
-        eventLoop.preconditionInEventLoop()
-        let now = Timestamp.now().microsecondsSinceEpoch
-        guard sessions[id] === session, let nickname = roster.join(id, visitor: visitor, at: now) else { return }
-        cluster?.publish(.joined(member: id.rawValue, visitor: visitor ?? 0, claimedAt: now, nickname: nickname))
-        memberSlots[id] = members.count
-        members.append(Unmanaged.passUnretained(session))
-        session.send(ChatText.welcome(nickname: nickname, connected: connectedCount, visitor: visitor))
-        if session.isAdminConsole { moderation.operators[id] = ChatHub.adminConsoleName }
-        greet(session)
-        replayHistory(to: session)
-        if takeNamedNotice(joined: true) {
-            broadcast(ChatText.joined(nickname, connected: connectedCount), except: session)
-        }
-        logAccepted(session, id, nickname: nickname, visitor: visitor)
-    }
-
-    /// Forgets a session that closed, tells the others (`shownAs` is the reason in the notice), and records
-    /// how it ended (`reason`, and the session's traffic counters).
-    func leave(_ session: ChatSession, _ id: ConnectionKey, reason: String, shownAs shown: String, traffic: Traffic) {
-        eventLoop.preconditionInEventLoop()
-        guard sessions[id] === session, let member = roster.leave(id) else { return }
-        sessions[id] = nil
-        counters.closed[ChatCounters.label(forReason: reason), default: 0] += 1
-        visitors.settle(id)  // its row is recorded before it is closed
-        if let slot = memberSlots.removeValue(forKey: id) {
-            let last = members.removeLast()
-            if slot < members.count {
-                members[slot] = last
-                last._withUnsafeGuaranteedRef { memberSlots[$0.id!] = slot }
-            }
-        }
-        if let nickname = member.nickname, !isShuttingDown, takeNamedNotice(joined: false) {
-            broadcast(ChatText.left(nickname, reason: shown, connected: connectedCount), except: session)
-        }
-        toldNotSaved.remove(id)
-        moderation.forget(id)
-        preferences.forget(id)
-        if let cluster, member.nickname != nil {
-            cluster.publish(.left(member: id.rawValue, reason: shown))
-            cluster.release(id)
-        }
-        // A connection that never joined keeps the name its row was given (`guest<id>`).
-        history.connectionClosed(id, ConnectionSummary(
-            nickname: member.nickname, closedAt: Timestamp.now(), reason: reason,
-            linesIn: traffic.linesIn, linesOut: traffic.linesOut, bytesIn: traffic.bytesIn, bytesOut: traffic.bytesOut))
-        logClosed(session, id, member: member, reason: reason, traffic: traffic)
     }
 
     // MARK: - Notice batching
@@ -307,14 +192,13 @@ public final class ChatHub {
 
     /// Sends `text` (one line, without CRLF) to every joined client except `sender`. Never flushes. The line
     /// is encoded once, into the tick's lines (``TickScheduler``); each recipient's output records where it is.
-    func broadcast(_ text: String, except sender: ChatSession?) {
+    func broadcast(_ text: String, except sender: (any ChatClient)?) {
         let range = tick.append(text)
         let lines = tick.lines
-        let skip = sender.map { Unmanaged.passUnretained($0).toOpaque() }
-        for member in members where member.toOpaque() != skip {
-            member._withUnsafeGuaranteedRef { recipient in
-                if recipient.deliver(range, of: lines) { tick.markDirty(recipient) }
-            }
+        let skip = sender.map(ObjectIdentifier.init)
+        for member in members where ObjectIdentifier(member.client) != skip {
+            let recipient = member.client
+            if recipient.deliver(range, of: lines) { tick.markDirty(recipient) }
         }
         tick.charge(range.count * members.count)
         counters.deliveries += Int64(max(0, members.count - (skip == nil ? 0 : 1)))

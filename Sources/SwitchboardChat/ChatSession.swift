@@ -29,7 +29,7 @@ import SwitchboardCluster
 /// ChatSession+FrontDoor.swift.
 ///
 /// Ownership: created for one channel and used only on that channel's event loop, which is the hub's.
-public final class ChatSession: ChannelDuplexHandler {
+public final class ChatSession: ChannelDuplexHandler, ChatClient {
     public typealias InboundIn = LineInput
     public typealias OutboundIn = ByteBuffer
     public typealias OutboundOut = ByteBuffer
@@ -163,34 +163,7 @@ public final class ChatSession: ChannelDuplexHandler {
             peer = "unix:\(path)"
         }
         guard frontDoor == .none else { return enterTheDoor(context: context) }
-        let id: ConnectionKey
-        switch hub.admit(self) {
-        case .success(let admitted):
-            id = admitted
-        case .failure(let refusal):
-            refuse(refusal, context: context)
-            return
-        }
-        state = .admitted(id)
-        context.fireChannelActive()
-        open(id)
-    }
-
-    /// Records the admitted connection's row and welcomes it once its visitor number is known (or after the
-    /// configured wait).
-    func open(_ id: ConnectionKey) {
-        recordedOpen = true
-        hub.recordOpened(id, peer: peer) { self.joinOnce(visitor: $0) }
-    }
-
-    private func joinOnce(visitor: Int64?) {
-        guard case .admitted(let id) = state, context != nil else { return }
-        state = .joined(id)
-        hub.join(self, id, visitor: visitor)
-        // Input was not read until now (`read` held it): commands run only once we have a name. Input that
-        // came early anyway (a client that sent and half-closed at once) is worked off now, and the held read
-        // is passed on.
-        drain()
+        hub.connect(self)
     }
 
     public func channelInactive(context: ChannelHandlerContext) {

@@ -16,7 +16,7 @@ final class ProducerGate {
     /// during an episode says no more until the episode ends.
     private(set) var episode: UInt64 = 0
     /// Sessions holding a line until every consumer has caught up.
-    private var waiting: [ChatSession] = []
+    private var waiting: [any ChatClient] = []
     private var reliefScheduled = false
 
     init(eventLoop: any EventLoop) {
@@ -38,8 +38,8 @@ final class ProducerGate {
         }
     }
 
-    /// `session` holds its next line until every consumer has caught up; then it is ``ChatSession/relieved()``.
-    func wait(_ session: ChatSession) {
+    /// `session` holds its next line until every consumer has caught up; then it is ``ChatClient/relieved()``.
+    func wait(_ session: any ChatClient) {
         waiting.append(session)
     }
 

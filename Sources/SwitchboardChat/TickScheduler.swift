@@ -28,8 +28,8 @@ final class TickScheduler {
 
     /// This tick's broadcast lines, encoded once and shared by every recipient's output.
     private(set) var lines = TickLines()
-    private var dirty: [ChatSession] = []
-    private var closing: [ChatSession] = []
+    private var dirty: [any ChatClient] = []
+    private var closing: [any ChatClient] = []
     private var taskScheduled = false
     /// True while channels are flushed or closed: NIO may call back into sessions from in there.
     private(set) var isInCallout = false
@@ -62,13 +62,13 @@ final class TickScheduler {
     }
 
     /// `session` has unflushed lines (said once per tick per session, by its first line).
-    func markDirty(_ session: ChatSession) {
+    func markDirty(_ session: any ChatClient) {
         dirty.append(session)
         scheduleTask()
     }
 
     /// Closes `session`'s channel at the end of this tick, after flushing it.
-    func scheduleClose(_ session: ChatSession) {
+    func scheduleClose(_ session: any ChatClient) {
         closing.append(session)
         scheduleTask()
     }

@@ -2,7 +2,7 @@
 ///
 /// Ownership: a connection belongs to exactly one ``DatabasePool`` worker thread for its whole life and is
 /// never touched from any other thread (adbapi's one-connection-per-thread model). Every method blocks; in
-/// debug builds each one traps when called on an event loop thread (see ``EventLoopGuard``).
+/// debug builds each one traps when called on an event loop thread (see ``BlockingCallGuard``).
 public protocol DatabaseConnection: AnyObject {
     /// Which SQL this connection speaks.
     var dialect: SQLDialect { get }

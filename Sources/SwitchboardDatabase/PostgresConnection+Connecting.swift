@@ -1,3 +1,4 @@
+import SwitchboardProtocol
 import CLibPQ
 import NIOCore
 
@@ -32,7 +33,7 @@ extension PostgresConnection {
             case PGRES_POLLING_FAILED: return .failed(optionsRejected: false)
             default: break
             }
-            EventLoopGuard.check("PQsocket")
+            BlockingCallGuard.checkDatabaseCall("PQsocket")
             let socket = PQsocket(conn)
             guard socket >= 0 else { return .failed(optionsRejected: false) }
             let reading = status == PGRES_POLLING_READING
@@ -43,7 +44,7 @@ extension PostgresConnection {
                 let slice = Int32(min(left.nanoseconds / 1_000_000 + 1, 100))
                 if SocketPoll.wait(socket, readable: reading, writable: !reading, milliseconds: slice).any { break }
             }
-            EventLoopGuard.check("PQconnectPoll")
+            BlockingCallGuard.checkDatabaseCall("PQconnectPoll")
             status = PQconnectPoll(conn)
         }
     }
@@ -62,7 +63,7 @@ extension PostgresConnection {
         case .connected, .failed:
             break
         }
-        EventLoopGuard.check("PQerrorMessage")
+        BlockingCallGuard.checkDatabaseCall("PQerrorMessage")
         let (sqlState, text) = splitSQLState(PQerrorMessage(conn).map { String(cString: $0) } ?? "")
         var message = scrubbed(firstLines(text), conn: conn, parameters: parameters)
         if message.isEmpty { message = "unknown error" }

@@ -1,3 +1,4 @@
+import SwitchboardProtocol
 import CLibPQ
 
 #if canImport(Glibc)
@@ -32,7 +33,7 @@ extension PostgresConnection {
 
     /// The connection's last error, on one line, without the password.
     func errorMessage(_ conn: OpaquePointer) -> String {
-        EventLoopGuard.check("PQerrorMessage")
+        BlockingCallGuard.checkDatabaseCall("PQerrorMessage")
         return scrubbed(PostgresConnection.firstLines(PQerrorMessage(conn).map { String(cString: $0) } ?? ""), conn: conn)
     }
 
@@ -54,7 +55,7 @@ extension PostgresConnection {
     ) -> String {
         var message = parameters.scrubbing(message)
         // libpq may also have taken a password from PGPASSWORD or ~/.pgpass.
-        EventLoopGuard.check("PQpass")
+        BlockingCallGuard.checkDatabaseCall("PQpass")
         if let pointer = PQpass(conn) {
             let password = String(cString: pointer)
             if password.count > 1 { message = message.replacing(password, with: "***") }

@@ -1,3 +1,4 @@
+import SwitchboardProtocol
 import CLibPQ
 
 /// The cluster's transport (`NotifyTransport`) never waits on the server without a deadline of its own: it
@@ -12,12 +13,12 @@ import CLibPQ
 ///     takeNotifications()         PQnotifies until empty, each PQfreemem'd
 ///
 /// One statement at a time; every call blocks only as long as libpq's own non-blocking call does, on the
-/// thread that owns the connection (never an event loop: each goes through ``EventLoopGuard``).
+/// thread that owns the connection (never an event loop: each goes through ``BlockingCallGuard``).
 extension PostgresConnection {
     /// The connection's socket, to wait on with poll(2); -1 when closed.
     package var socket: Int32 {
         guard let handle else { return -1 }
-        EventLoopGuard.check("PQsocket")
+        BlockingCallGuard.checkDatabaseCall("PQsocket")
         return PQsocket(handle)
     }
 
@@ -28,7 +29,7 @@ extension PostgresConnection {
     package func send(_ sql: String, textParameters: [String]) throws(DatabaseError) {
         let conn = try openHandle(sql)
         precondition(inFlight == nil, "a statement is already in flight on this connection")
-        EventLoopGuard.check("PQsetnonblocking")
+        BlockingCallGuard.checkDatabaseCall("PQsetnonblocking")
         if PQisnonblocking(conn) == 0 && PQsetnonblocking(conn, 1) != 0 {
             isUsable = false
             throw DatabaseError(.connectionLost, message: errorMessage(conn), sql: sql)
@@ -43,12 +44,12 @@ extension PostgresConnection {
         }
         let sent = buffer.withUnsafeBufferPointer { storage -> Int32 in
             let values: [UnsafePointer<CChar>?] = offsets.map { storage.baseAddress! + $0 }
-            EventLoopGuard.check("PQsendQueryParams")
+            BlockingCallGuard.checkDatabaseCall("PQsendQueryParams")
             return PQsendQueryParams(conn, sql, Int32(values.count), nil, values, nil, nil, 0)
         }
         let binds = textParameters.map(DatabaseValue.text)
         guard sent == 1 else {
-            EventLoopGuard.check("PQstatus")
+            BlockingCallGuard.checkDatabaseCall("PQstatus")
             if PQstatus(conn) != CONNECTION_OK { isUsable = false }
             let message = PostgresConnection.redactingBinds(binds, in: errorMessage(conn))
             throw DatabaseError(isUsable ? .statementFailed : .connectionLost, message: message, sql: sql)
@@ -60,7 +61,7 @@ extension PostgresConnection {
     /// socket is full (wait until it is writable — or readable, then ``consumeInput()`` — and call again).
     package func flush() throws(DatabaseError) -> Bool {
         let conn = try openHandle(inFlight?.sql ?? "")
-        EventLoopGuard.check("PQflush")
+        BlockingCallGuard.checkDatabaseCall("PQflush")
         switch PQflush(conn) {
         case 0: return true
         case 1: return false
@@ -74,9 +75,9 @@ extension PostgresConnection {
     /// readable. Throws kind `connectionLost` when the connection broke (end of file, reset, terminated).
     package func consumeInput() throws(DatabaseError) {
         let conn = try openHandle(inFlight?.sql ?? "")
-        EventLoopGuard.check("PQconsumeInput")
+        BlockingCallGuard.checkDatabaseCall("PQconsumeInput")
         let consumed = PQconsumeInput(conn)
-        EventLoopGuard.check("PQstatus")
+        BlockingCallGuard.checkDatabaseCall("PQstatus")
         if consumed == 0 || PQstatus(conn) != CONNECTION_OK {
             isUsable = false
             var message = errorMessage(conn)
@@ -106,18 +107,18 @@ extension PostgresConnection {
         guard var statement = inFlight else { return (true, nil) }
         let conn = try openHandle(statement.sql)
         while true {
-            EventLoopGuard.check("PQisBusy")
+            BlockingCallGuard.checkDatabaseCall("PQisBusy")
             if PQisBusy(conn) != 0 {
                 inFlight = statement
                 return (false, nil)
             }
-            EventLoopGuard.check("PQgetResult")
+            BlockingCallGuard.checkDatabaseCall("PQgetResult")
             guard let result = PQgetResult(conn) else { break }
             defer { PQclear(result) }
             if statement.failure == nil {
                 do {
                     try check(result, conn, sql: statement.sql, binds: statement.binds)
-                    EventLoopGuard.check("PQresultStatus")
+                    BlockingCallGuard.checkDatabaseCall("PQresultStatus")
                     if keepingRows, PQresultStatus(result) == PGRES_TUPLES_OK {
                         statement.rows = PostgresConnection.rows(of: result, sql: statement.sql)
                     }
@@ -136,11 +137,11 @@ extension PostgresConnection {
         guard let handle else { return [] }
         var notifications: [(channel: String, payload: String)] = []
         while true {
-            EventLoopGuard.check("PQnotifies")
+            BlockingCallGuard.checkDatabaseCall("PQnotifies")
             guard let notify = PQnotifies(handle) else { break }
             let channel = notify.pointee.relname.map { String(cString: $0) } ?? ""
             let payload = notify.pointee.extra.map { String(cString: $0) } ?? ""
-            EventLoopGuard.check("PQfreemem")
+            BlockingCallGuard.checkDatabaseCall("PQfreemem")
             PQfreemem(notify)
             notifications.append((channel, payload))
         }

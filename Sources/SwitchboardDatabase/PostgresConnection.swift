@@ -1,3 +1,4 @@
+import SwitchboardProtocol
 import CLibPQ
 import NIOCore
 
@@ -28,7 +29,7 @@ import Darwin
 /// and lock timeouts (`40001`, `40P01`, `55P03`) are kind `busy`.
 ///
 /// Thread ownership: one ``DatabasePool`` worker thread creates, uses and closes it. Every method blocks,
-/// and in debug builds traps when called on an event loop thread (see ``EventLoopGuard``).
+/// and in debug builds traps when called on an event loop thread (see ``BlockingCallGuard``).
 public final class PostgresConnection: DatabaseConnection {
     public var dialect: SQLDialect { .postgres }
     public internal(set) var isUsable = true
@@ -80,7 +81,7 @@ public final class PostgresConnection: DatabaseConnection {
         self.parameters = parameters
         let redacted = parameters.redacted
         let keywords = parameters.libpqKeywords(defaultConnectTimeout: PostgresConnection.defaultConnectTimeoutSeconds)
-        EventLoopGuard.check("PQconnectStartParams")
+        BlockingCallGuard.checkDatabaseCall("PQconnectStartParams")
         let started = PostgresConnection.withCStrings(keywords.map(\.key)) { keys in
             PostgresConnection.withCStrings(keywords.map(\.value)) { values in
                 PQconnectStartParams(keys, values, 0)
@@ -101,16 +102,16 @@ public final class PostgresConnection: DatabaseConnection {
         }
         guard case .connected = outcome else {
             let error = PostgresConnection.connectFailure(conn, outcome: outcome, parameters: parameters)
-            EventLoopGuard.check("PQfinish")
+            BlockingCallGuard.checkDatabaseCall("PQfinish")
             PQfinish(conn)
             throw error
         }
         handle = conn
         PQsetErrorVerbosity(conn, PQERRORS_DEFAULT)
-        EventLoopGuard.check("PQsetNoticeProcessor")
+        BlockingCallGuard.checkDatabaseCall("PQsetNoticeProcessor")
         PQsetNoticeProcessor(conn, { _, _ in }, nil)
         // Our strings are UTF-8 whatever the database's default client encoding says.
-        EventLoopGuard.check("PQsetClientEncoding")
+        BlockingCallGuard.checkDatabaseCall("PQsetClientEncoding")
         if PQsetClientEncoding(conn, "UTF8") != 0 {
             let message = errorMessage(conn)
             close()
@@ -123,7 +124,7 @@ public final class PostgresConnection: DatabaseConnection {
     /// Closes the connection (the server forgets its prepared statements). Safe to call twice.
     public func close() {
         if let handle {
-            EventLoopGuard.check("PQfinish")
+            BlockingCallGuard.checkDatabaseCall("PQfinish")
             PQfinish(handle)
         }
         handle = nil
@@ -134,7 +135,7 @@ public final class PostgresConnection: DatabaseConnection {
 
     public func executeScript(_ sql: String) throws(DatabaseError) {
         let conn = try openHandle(sql)
-        EventLoopGuard.check("PQexec")
+        BlockingCallGuard.checkDatabaseCall("PQexec")
         let result = PQexec(conn, sql)
         defer { PQclear(result) }
         try check(result, conn, sql: sql, binds: [])
@@ -178,7 +179,7 @@ public final class PostgresConnection: DatabaseConnection {
             let values: [UnsafePointer<CChar>?] = offsets.map { offset in
                 offset.map { storage.baseAddress! + $0 }
             }
-            EventLoopGuard.check("PQexecPrepared")
+            BlockingCallGuard.checkDatabaseCall("PQexecPrepared")
             return PQexecPrepared(conn, name, Int32(values.count), values, nil, nil, 0)
         }
         defer { PQclear(result) }
@@ -196,7 +197,7 @@ public final class PostgresConnection: DatabaseConnection {
 
     /// A successful result's rows, every value as text (NULL as ``DatabaseValue/null``).
     static func rows(of result: OpaquePointer, sql: String) -> QueryResult {
-        EventLoopGuard.check("PQntuples")
+        BlockingCallGuard.checkDatabaseCall("PQntuples")
         let rowCount = PQntuples(result)
         let columnCount = PQnfields(result)
         let names = (0..<columnCount).map { column in PQfname(result, column).map { String(cString: $0) } ?? "" }
@@ -234,11 +235,11 @@ public final class PostgresConnection: DatabaseConnection {
         if let statement = statements[sql] { return statement }
         nextStatementNumber += 1
         let name = "sb_\(nextStatementNumber)"
-        EventLoopGuard.check("PQprepare")
+        BlockingCallGuard.checkDatabaseCall("PQprepare")
         let result = PQprepare(conn, name, sql, 0, nil)
         defer { PQclear(result) }
         try check(result, conn, sql: sql, binds: [])
-        EventLoopGuard.check("PQdescribePrepared")
+        BlockingCallGuard.checkDatabaseCall("PQdescribePrepared")
         let description = PQdescribePrepared(conn, name)
         defer { PQclear(description) }
         try check(description, conn, sql: sql, binds: [])
@@ -255,7 +256,7 @@ public final class PostgresConnection: DatabaseConnection {
         var sqlState: String?
         var message: String
         if let result {
-            EventLoopGuard.check("PQresultStatus")
+            BlockingCallGuard.checkDatabaseCall("PQresultStatus")
             switch PQresultStatus(result) {
             case PGRES_COMMAND_OK, PGRES_TUPLES_OK, PGRES_EMPTY_QUERY, PGRES_SINGLE_TUPLE:
                 return
@@ -275,7 +276,7 @@ public final class PostgresConnection: DatabaseConnection {
         if message.isEmpty { message = "unknown error" }
         message = PostgresConnection.redactingBinds(binds, in: scrubbed(message, conn: conn))
 
-        EventLoopGuard.check("PQstatus")
+        BlockingCallGuard.checkDatabaseCall("PQstatus")
         let broken = PQstatus(conn) != CONNECTION_OK
         let kind: DatabaseError.Kind
         switch sqlState {

@@ -1,3 +1,4 @@
+import SwitchboardProtocol
 import CSQLite
 
 #if canImport(Glibc)
@@ -38,7 +39,7 @@ public final class SQLiteConnection: DatabaseConnection {
     /// Opens the database at `path`, creating it unless `readOnly`. `busyTimeoutMilliseconds` bounds how
     /// long a statement waits for another process's lock before failing with kind `busy`.
     public init(path: String, busyTimeoutMilliseconds: Int32 = 5_000, readOnly: Bool = false) throws(DatabaseError) {
-        EventLoopGuard.check("sqlite3_open_v2")
+        BlockingCallGuard.checkDatabaseCall("sqlite3_open_v2")
         self.path = path
         self.isReadOnly = readOnly
         var db: OpaquePointer?
@@ -81,7 +82,7 @@ public final class SQLiteConnection: DatabaseConnection {
     }
 
     public func executeScript(_ sql: String) throws(DatabaseError) {
-        EventLoopGuard.check("sqlite3_exec")
+        BlockingCallGuard.checkDatabaseCall("sqlite3_exec")
         let db = try openHandle(sql)
         var errorMessage: UnsafeMutablePointer<CChar>?
         let rc = sqlite3_exec(db, sql, nil, nil, &errorMessage)
@@ -94,7 +95,7 @@ public final class SQLiteConnection: DatabaseConnection {
 
     @discardableResult
     public func fetch(_ sql: String, _ binds: [DatabaseValue]) throws(DatabaseError) -> QueryResult {
-        EventLoopGuard.check("sqlite3_step")
+        BlockingCallGuard.checkDatabaseCall("sqlite3_step")
         let db = try openHandle(sql)
         let statement = try prepared(sql, db)
         defer {
@@ -147,7 +148,7 @@ public final class SQLiteConnection: DatabaseConnection {
     /// usable on purpose, so the pool does not reopen the path and silently start a fresh, empty database.
     /// One `stat` call: cheap enough to run before every write transaction.
     public func verifyFileIdentity() throws(DatabaseError) {
-        EventLoopGuard.check("stat")
+        BlockingCallGuard.checkDatabaseCall("stat")
         guard let fileIdentity else { return }
         let what: String
         switch FileIdentity(path: path) {

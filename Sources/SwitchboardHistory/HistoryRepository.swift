@@ -5,7 +5,7 @@ import SwitchboardProtocol
 /// Every statement history runs, for both dialects, and the decoding of their rows by column name.
 ///
 /// The repository does no scheduling and owns no connection: each method takes the connection it runs on and
-/// blocks, so callers run it on a ``DatabasePool`` thread (the ``EventLoopGuard`` in each connection call
+/// blocks, so callers run it on a ``DatabasePool`` thread (the ``BlockingCallGuard`` in each connection call
 /// traps otherwise, in debug builds):
 ///
 /// ```

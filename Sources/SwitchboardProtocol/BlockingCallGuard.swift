@@ -5,8 +5,7 @@ import NIOPosix
 /// SwiftNIO event loop's. The fix it asks for is Twisted's `deferToThread`: run the call on a thread pool
 /// (`NIOThreadPool.runIfActive(eventLoop:_:)`), which hands the result back to the loop as a future.
 ///
-/// SwitchboardDatabase's `EventLoopGuard` does the same for sqlite3 and libpq calls, pointing at its
-/// `DatabasePool`.
+/// SwitchboardDatabase guards every sqlite3 and libpq call with it, naming its `DatabasePool` as the remedy.
 ///
 /// Threading: call from any thread; that is the point.
 public enum BlockingCallGuard {
@@ -19,13 +18,16 @@ public enum BlockingCallGuard {
     /// names the blocking call in the message.
     @inline(__always)
     public static func check(_ operation: StaticString, file: StaticString = #fileID, line: UInt = #line) {
+        check(operation, remedy: "run it on a thread pool instead", file: file, line: line)
+    }
+
+    /// As ``check(_:file:line:)``, with `remedy` saying where the call belongs (the module's own pool).
+    @inline(__always)
+    public static func check(_ operation: StaticString, remedy: StaticString, file: StaticString = #fileID, line: UInt = #line) {
         #if DEBUG
         if let loop = MultiThreadedEventLoopGroup.currentEventLoop {
             preconditionFailure(
-                "blocking call '\(operation)' made on event loop thread \(loop); run it on a thread pool instead",
-                file: file,
-                line: line
-            )
+                "blocking call '\(operation)' made on event loop thread \(loop); \(remedy)", file: file, line: line)
         }
         #endif
     }

@@ -16,7 +16,7 @@ struct LoopGuardSelfTest: ParsableCommand {
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
         let path = self.path
         try group.next().submit {
-            _ = try SQLiteConnection(path: path)  // on the loop thread: EventLoopGuard traps in debug builds
+            _ = try SQLiteConnection(path: path)  // on the loop thread: BlockingCallGuard traps in debug builds
         }.wait()
         print("no trap: this is a release build")
         try group.syncShutdownGracefully()
