@@ -243,7 +243,8 @@ final class ChatEndToEndTests: XCTestCase {
         let directory = try makeTemporaryDirectory()
         let result = try runSwitchboard(["debug-loop-guard-selftest", "--path", directory.appendingPathComponent("t.sqlite").path], in: directory)
         XCTAssertTrue(result.signaled, "expected a trap, got status \(result.status): \(result.output)")
-        XCTAssertTrue(result.errors.contains("blocking database call 'sqlite3_open_v2' made on event loop thread"), result.errors)
+        XCTAssertTrue(result.errors.contains("blocking call 'sqlite3_open_v2' made on event loop thread"), result.errors)
+        XCTAssertTrue(result.errors.contains("run it on the DatabasePool instead"), result.errors)
         #else
         throw TestEnvironment.unavailable(
             "the event loop guard is compiled into debug builds only", providedByTestCommand: true)
