@@ -7,6 +7,7 @@
 #
 #   Benchmarks/ab.sh /tmp/old/switchboard .build/release/switchboard
 #   RUNS=3 WORKLOADS="fanout-50x200" Benchmarks/ab.sh OLD NEW
+#   NEW_FLAGS="--history-on-join 0" Benchmarks/ab.sh OLD NEW   # flags for one side only (also OLD_FLAGS)
 #
 # Loopback only; every server this script starts is stopped on exit. Raw RESULT lines go to
 # Benchmarks/out/ab.jsonl.
@@ -47,12 +48,15 @@ arguments() { # WORKLOAD — the load generator's arguments
     esac
 }
 
+# Flags for one side only (a setting the other build does not know): OLD_FLAGS, NEW_FLAGS.
+declare -A EXTRA_FLAGS=([old]="${OLD_FLAGS:-}" [new]="${NEW_FLAGS:-}")
+
 run_once() { # LABEL BINARY WORKLOAD RUN
     local label=$1 binary=$2 workload=$3 run=$4 port output
     port=$(free_port)
     rm -f "$WORK/db.sqlite"*
     "$binary" serve --listen "tcp:$port:interface=127.0.0.1" --database "sqlite:$WORK/db.sqlite" \
-        --flood-rate 0 --log-level warning >"$WORK/server.log" 2>&1 &
+        --flood-rate 0 --log-level warning ${EXTRA_FLAGS[$label]:-} >"$WORK/server.log" 2>&1 &
     SERVER_PID=$!
     for _ in $(seq 1 200); do
         (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break
