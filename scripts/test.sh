@@ -94,5 +94,9 @@ if [[ "$status" -ne 0 && "$failed" -eq 0 ]]; then
     echo "test.sh: swift test exited with status $status (a crash or a build problem?)"
     failed=1
 fi
+flaky=$(grep -c '^test-shards: FLAKY' "$log" || true)
+if [[ "$flaky" -gt 0 ]]; then
+    echo "test.sh: $flaky class(es) failed beside others and passed when run again alone (FLAKY above; their first failures are counted below)"
+fi
 echo "test.sh: $passed passed, $failed failed, $skipped skipped"
 exit "$status"
