@@ -1,5 +1,4 @@
 import Foundation
-import NIOConcurrencyHelpers
 import SwitchboardTestSupport
 import XCTest
 
@@ -12,13 +11,11 @@ import Glibc
 ///
 /// Reads never block without a deadline. The process is killed when the client is closed or deinitialised.
 final class OpenSSLClient: @unchecked Sendable {
-    // @unchecked Sendable: the pipe's reader runs on Foundation's thread and touches only `output` (behind its
-    // lock) and `changed` (thread-safe); everything else is used by the test's thread alone.
+    // @unchecked Sendable: the output is read by `PipeReader`'s thread (it is Sendable and keeps its own
+    // state); everything else is used by the test's thread alone.
     private let process = Process()
     private let input = Pipe()
-    private let output = NIOLockedValueBox<[UInt8]>([])
-    private let closed = NIOLockedValueBox(false)
-    private let changed = NSCondition()
+    private let output: PipeReader
 
     /// Starts `openssl s_client -quiet -connect 127.0.0.1:port` plus `extraArguments` (e.g. `-tls1_2`).
     /// `quiet: false` leaves s_client's interactive commands on (a line `R` renegotiates) and its session
@@ -34,18 +31,9 @@ final class OpenSSLClient: @unchecked Sendable {
         process.standardInput = input
         process.standardOutput = stdout
         process.standardError = FileHandle.nullDevice
-        stdout.fileHandleForReading.readabilityHandler = { [output, closed, changed] handle in
-            let data = handle.availableData
-            if data.isEmpty {
-                handle.readabilityHandler = nil
-                closed.withLockedValue { $0 = true }
-            } else {
-                output.withLockedValue { $0 += data }
-            }
-            changed.lock()
-            changed.broadcast()
-            changed.unlock()
-        }
+        // Its own thread reads to the end: Foundation's readabilityHandler sometimes never reports the end of
+        // a pipe, and "the server closed the connection" is that end (s_client exits). See PipeReader.
+        output = PipeReader(stdout.fileHandleForReading)
         try process.run()
     }
 
@@ -59,27 +47,9 @@ final class OpenSSLClient: @unchecked Sendable {
         try? input.fileHandleForWriting.write(contentsOf: Data(bytes))
     }
 
-    /// Waits (bounded) until `ready` finds what it needs in the bytes received and not yet consumed; it
-    /// returns how many bytes to consume and a result. `nil` when the deadline passes or output ends first.
-    private func wait<T>(timeout: TimeInterval, _ ready: ([UInt8]) -> (Int, T)?) -> T? {
-        let deadline = Date().addingTimeInterval(timeout)
-        changed.lock()
-        defer { changed.unlock() }
-        while true {
-            let found = output.withLockedValue { bytes -> T? in
-                guard let (count, value) = ready(bytes) else { return nil }
-                bytes.removeFirst(count)
-                return value
-            }
-            if let found { return found }
-            if closed.withLockedValue({ $0 }) { return nil }
-            if !changed.wait(until: deadline) { return nil }
-        }
-    }
-
     /// The next line the server sent (without CRLF), or `nil` on timeout or when the connection ended.
     func readLine(timeout: TimeInterval = 15) -> String? {
-        wait(timeout: timeout) { bytes in
+        output.wait(until: Date().addingTimeInterval(timeout)) { bytes in
             guard let newline = bytes.firstIndex(of: 10) else { return nil }
             var line = bytes[..<newline]
             if line.last == 13 { line = line.dropLast() }
@@ -100,18 +70,14 @@ final class OpenSSLClient: @unchecked Sendable {
 
     /// The next `count` raw bytes, or `nil` on timeout.
     func readBytes(_ count: Int, timeout: TimeInterval = 15) -> [UInt8]? {
-        wait(timeout: timeout) { bytes in bytes.count >= count ? (count, Array(bytes.prefix(count))) : nil }
+        output.wait(until: Date().addingTimeInterval(timeout)) { bytes in
+            bytes.count >= count ? (count, Array(bytes.prefix(count))) : nil
+        }
     }
 
     /// Waits (bounded) until s_client's output ends (the server closed the connection); returns whether it did.
     func waitUntilClosed(timeout: TimeInterval = 15) -> Bool {
-        let deadline = Date().addingTimeInterval(timeout)
-        changed.lock()
-        defer { changed.unlock() }
-        while !closed.withLockedValue({ $0 }) {
-            if !changed.wait(until: deadline) { return closed.withLockedValue { $0 } }
-        }
-        return true
+        output.waitForEnd(until: Date().addingTimeInterval(timeout))
     }
 
     /// Reads the welcome line; fails the test if it is not one.
