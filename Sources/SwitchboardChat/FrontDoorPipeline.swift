@@ -67,6 +67,9 @@ struct FrontDoorPipeline: Sendable {
             // TLS has no half-close (a client says it is done with close_notify, which ends the session), and a
             // FIN without one must end the connection at once, not leave it waiting for a close_notify.
             try channel.syncOptions?.setOption(.allowRemoteHalfClosure, value: false)
+            // NIOSSL takes its two per-connection buffers (48 KiB) from the channel's allocator: page-aligned,
+            // an idle client's untouched pages cost nothing (see TLSBufferAllocator).
+            try channel.syncOptions?.setOption(.allocator, value: TLSBufferAllocator.allocator)
             try pipeline.addHandler(NIOSSLServerHandler(context: certificates.context))
         }
         try pipeline.addHandler(
