@@ -25,6 +25,9 @@ import Darwin
 /// ```
 /// Smaller requests (NIO's receive buffers start at 2 KiB) go to `malloc` unchanged.
 ///
+/// Built with NIO's `@_spi(CustomByteBufferAllocator)` initialiser (swift-nio 2.101): an SPI is outside
+/// semantic versioning, so a NIO release that changes it breaks this file's build, loudly, not its behaviour.
+///
 /// Thread-safe (`malloc`'s functions are).
 enum TLSBufferAllocator {
     /// Requests of at least this many bytes are page-aligned (ByteBuffer asks for powers of two).
