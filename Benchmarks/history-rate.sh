@@ -175,9 +175,10 @@ def children(pid):
                 out.append(entry)
     return out
 
-# PostgreSQL: which backend does what, from its last statement (FLOOD_PSQL: a psql command line for the
-# server's database): the cluster link's NOTIFY and LISTEN connections, or the pool's (history and the rest).
-link_backends = set()
+# PostgreSQL: which backend does what, from pg_stat_activity (FLOOD_PSQL: a psql command line for the server's
+# database): the cluster link's NOTIFY and LISTEN connections (by their last statement), the server's other
+# connections (its pool: history, and the heartbeat's), and the rest (WAL writer, checkpointer, autovacuum…).
+link_backends, server_backends = set(), set()
 def classify():
     if not os.environ.get("FLOOD_PSQL"):
         return
@@ -188,9 +189,11 @@ def classify():
         pid, _, query = line.partition("|")
         if query.startswith(("SELECT pg_notify", "LISTEN", "SELECT 1", "INSERT INTO cluster_payloads")):
             link_backends.add(pid.strip())
+        else:
+            server_backends.add(pid.strip())
 
 def cpu():  # {role: ns}: the server's loop, pool and other threads; the database's processes
-    roles = {"loop": 0, "pool": 0, "other": 0, "db": 0, "db_link": 0}
+    roles = {"loop": 0, "pool": 0, "other": 0, "db": 0, "db_link": 0, "db_server": 0}
     for tid in threads(server):
         try:
             comm = open(f"/proc/{server}/task/{tid}/comm").read().strip()
@@ -241,10 +244,11 @@ while True:
     time.sleep(0.01)
 cpu1 = cpu()
 classify()  # after the flood: by now the link's backends have sent NOTIFYs
-for pid in link_backends:
-    # A backend that started during the flood counts whole.
-    for snapshot in (cpu0, cpu1):
-        snapshot["db_link"] += snapshot.get(f"pid {pid}", 0)
+for role, pids in (("db_link", link_backends), ("db_server", server_backends)):
+    for pid in pids:
+        # A backend that started during the flood counts whole.
+        for snapshot in (cpu0, cpu1):
+            snapshot[role] += snapshot.get(f"pid {pid}", 0)
 tool.wait()
 reader.join()
 line = result.get("line", "RESULT mode=fanout ok=0 error=no_output")
@@ -257,7 +261,7 @@ first_send = result["at"] - float(fields["wall_s"])
 stored_s = stored_at - first_send
 extra = [f"stored_ok=1", f"lines={lines}", f"stored_s={stored_s:.4f}", f"stored_rows_per_s={lines / stored_s:.0f}"]
 span = stored_s
-for role in ("loop", "pool", "other", "db", "db_link"):
+for role in ("loop", "pool", "other", "db", "db_link", "db_server"):
     seconds = (cpu1[role] - cpu0[role]) / 1e9
     extra.append(f"{role}_cpu_s={seconds:.4f}")
 extra.append(f"server_all_cpu_s={sum(cpu1[r] - cpu0[r] for r in ('loop', 'pool', 'other')) / 1e9:.4f}")
@@ -401,7 +405,9 @@ def good(server):
     out = {}
     for r in rows:
         res = r["result"]
-        if r["server"] == server and res and res.get("ok") == 1 and res.get("stored_ok", 1) == 1:
+        # A server run counts only if every line was stored (and still there after the stop).
+        stored = res and (not server.endswith("-server") or (res.get("stored_ok") == 1 and res.get("rows_final") == lines))
+        if r["server"] == server and res and res.get("ok") == 1 and stored:
             out[r["run"]] = res
     return out
 
@@ -429,12 +435,15 @@ for kind, limit_name in (("sqlite", "C, one transaction, prepared INSERT"), ("po
     s_pool = med(r["pool_cpu_s"] / r["lines"] * 1e6 for r in server.values())
     db_cpu = med(r["db_cpu_s"] / r["lines"] * 1e6 for r in server.values()) if kind == "postgres" else None
     db_link = med(r.get("db_link_cpu_s", 0) / r["lines"] * 1e6 for r in server.values()) if kind == "postgres" else None
+    db_server = med(r.get("db_server_cpu_s", 0) / r["lines"] * 1e6 for r in server.values()) if kind == "postgres" else None
+    db_other = med((r["db_cpu_s"] - r.get("db_server_cpu_s", 0) - r.get("db_link_cpu_s", 0)) / r["lines"] * 1e6
+                   for r in server.values()) if kind == "postgres" else None
     l_cpu = med((r.get("cpu_s") or r.get("db_cpu_s")) / r["rows"] * 1e6 for r in limit.values())
     tool = med(r.get("tool_cores") for r in server.values())
     mark = "!" if any(r.get("tool_cores", 0) >= tool_limit for r in server.values()) else ""
     print(f"| {kind}{mark} | {len(server)}/{len(every)} | {fmt(s_rate)} | {fmt(l_rate)} | {fmt(ratio, '{:.2f}×')} | "
           f"{', '.join(f'{x:.2f}' for x in ratios) or '–'} | {fmt(s_cpu, '{:.2f}')} ({fmt(s_loop, '{:.2f}')} + {fmt(s_pool, '{:.2f}')}) | "
-          f"{fmt(db_cpu, '{:.2f}')}{'' if db_link is None else f' ({db_link:.2f} cluster link)'} | {fmt(l_cpu, '{:.2f}')} | {fmt(tool, '{:.2f}')} |")
+          f"{fmt(db_cpu, '{:.2f}')}{'' if db_link is None else f' ({db_server:.2f} pool + {db_link:.2f} link + {db_other:.2f} other)'} | {fmt(l_cpu, '{:.2f}')} | {fmt(tool, '{:.2f}')} |")
     if ratio is not None:
         verdicts.append((f"{kind}: lines stored ≥ 0.5× the limit ({limit_name})", f"{ratio:.2f}×", ratio >= 0.5))
 
@@ -445,8 +454,9 @@ print("server's `switchboard_history_events_written_total`). Limit: the same row
 print("table, into a fresh database of the same schema — SQLite: one transaction, one prepared INSERT, from C")
 print("(`Benchmarks/baseline/sqlite-insert.c`); PostgreSQL: `COPY messages … FROM STDIN` through psql (its")
 print("`\\timing`). Server CPU per row: its event loop + its pool threads over the stored time; DB: the postmaster")
-print("and its children over the same time (in brackets the backends of the cluster link, which NOTIFYs every tick's")
-print("lines even with no other server: not history's work); limit: the C program's CPU (SQLite) or the postmaster's and its")
+print("and its children over the same time — the backends of the server's pool (history; the heartbeat's too), of its")
+print("cluster link (which NOTIFYs every tick's lines even with no other server: not history's work) and the rest (WAL")
+print("writer, checkpointer, autovacuum); limit: the C program's CPU (SQLite) or the postmaster's and its")
 print(f"children's (PostgreSQL). ! = the load generator reached {tool_limit} of a core in a run.")
 if verdicts:
     print()
