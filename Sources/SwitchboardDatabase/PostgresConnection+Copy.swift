@@ -3,8 +3,8 @@ import SwitchboardProtocol
 
 /// Many rows at once through `COPY … FROM STDIN`: one statement and one stream of rows, not a prepared statement
 /// (and a round trip) per 64 rows. Under a flood of chat lines it took the pool thread's CPU per stored line
-/// from 2.2 to 0.7–0.9 µs and the database's from about 1.4× to 1.1–1.3× of what `COPY` through psql costs for
-/// the same rows (Benchmarks/history-rate.sh, results of 2026-12-07).
+/// from 2.2 to 0.6–0.9 µs, and the history backend's from about 1.4× what `COPY` through psql costs for the
+/// same rows to about the same (Benchmarks/history-rate.sh, results of 2026-12-07).
 ///
 /// ```
 /// copyRows(sql, values, columns: 3)   sql = "COPY t (a, b, c) FROM STDIN"
