@@ -133,6 +133,7 @@ build_c_tools() {
 }
 
 # build_switchboard — the release build ($SWITCHBOARD) and SWITCHBOARD_FLAGS; returns 1 if it does not build.
+# SWITCHBOARD_BINARY=PATH in the environment: that binary instead, nothing built (measuring another build).
 # The flags are policies, not performance, each passed only when `serve --help` lists it: flood control
 # (default 10 lines/s) would throttle every workload; the client cap (default 10 000) would refuse part of
 # a large `hold`; the send queue (default 256 KiB) would disconnect a client that a fan-out burst gets ahead
@@ -140,9 +141,15 @@ build_c_tools() {
 build_switchboard() {
     SWITCHBOARD=""
     SWITCHBOARD_FLAGS=()
-    log "building switchboard (release)"
-    swift build -c release --product switchboard >&2 || return 1
-    SWITCHBOARD=$ROOT/.build/release/switchboard
+    if [[ -n ${SWITCHBOARD_BINARY:-} ]]; then
+        [[ -x $SWITCHBOARD_BINARY ]] || { log "SWITCHBOARD_BINARY=$SWITCHBOARD_BINARY is not an executable"; return 1; }
+        SWITCHBOARD=$(realpath "$SWITCHBOARD_BINARY")
+        log "using $SWITCHBOARD (SWITCHBOARD_BINARY), not building"
+    else
+        log "building switchboard (release)"
+        swift build -c release --product switchboard >&2 || return 1
+        SWITCHBOARD=$ROOT/.build/release/switchboard
+    fi
     local help
     help=$(timeout 30 "$SWITCHBOARD" serve --help 2>&1 || true)
     if [[ $help == *--flood-rate* ]]; then SWITCHBOARD_FLAGS+=(--flood-rate 0); fi

@@ -261,7 +261,8 @@ public final class PostgresConnection: DatabaseConnection {
             case PGRES_COMMAND_OK, PGRES_TUPLES_OK, PGRES_EMPTY_QUERY, PGRES_SINGLE_TUPLE:
                 return
             case PGRES_COPY_IN, PGRES_COPY_OUT, PGRES_COPY_BOTH:
-                // Nothing here speaks COPY; a connection left in COPY mode is of no further use.
+                // Only copyRows speaks COPY, and it takes PGRES_COPY_IN itself before any check; a connection
+                // left in COPY mode anywhere else is of no further use.
                 isUsable = false
                 throw DatabaseError(.connectionLost, message: "COPY is not supported on this connection", sql: sql)
             default:

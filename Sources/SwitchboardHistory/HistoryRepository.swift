@@ -71,13 +71,18 @@ public struct HistoryRepository: Sendable {
         // A connection that opens and closes within this batch (most visits under churn) becomes one INSERT
         // of the finished row, where its `opened` stands, instead of an INSERT and an UPDATE.
         let finished = Self.finishedWithin(events)
-        // Chat lines in a row go in multi-row INSERTs (one statement per up to 64 lines, not one per line);
-        // any other event first writes the lines before it, so rows keep the order events came in.
+        // Chat lines in a row go in together (see insertMessages); any other event first writes the lines
+        // before it, so rows keep the order events came in.
         var lines: [DatabaseValue] = []
+        lines.reserveCapacity(events.count * Self.messageColumns)
         for event in events {
             if case .message(let key, let nickname, let kind, let body, let time) = event {
                 guard let id = ids[key] else { continue }
-                lines += [.integer(id), .text(nickname), .text(kind.rawValue), .text(body), .text(time.iso8601)]
+                lines.append(.integer(id))
+                lines.append(.text(nickname))
+                lines.append(.text(kind.rawValue))
+                lines.append(.text(body))
+                lines.append(.text(time.iso8601))
                 continue
             }
             try insertMessages(&lines, on: connection)
@@ -157,14 +162,26 @@ public struct HistoryRepository: Sendable {
     private static let messageColumns = 5
 
     /// Rows per message INSERT: as many 64-row statements as fit, the rest in statements of 16, 4 and 1 rows —
-    /// four statement shapes, each prepared once per connection.
+    /// four statement shapes, each prepared once per connection. (On SQLite a 64-row statement cost less per
+    /// row than one row stepped 64 times, in C too.)
     private static let messageStatementSizes = [64, 16, 4, 1]
 
-    /// Inserts the gathered message rows (five values each) in statements of ``messageStatementSizes`` rows,
-    /// and empties `values`.
+    /// From this many lines in a row on, PostgreSQL takes them by `COPY` (one statement and one stream instead
+    /// of a prepared INSERT and a round trip per 64 rows); fewer go in the prepared INSERTs, which need one
+    /// round trip where COPY needs two and a statement parsed each time.
+    static let copyThreshold = 16
+
+    /// Inserts the gathered message rows (five values each), in order, and empties `values`: on PostgreSQL
+    /// ``copyThreshold`` rows or more by `COPY`, otherwise in statements of ``messageStatementSizes`` rows.
     private func insertMessages(_ values: inout [DatabaseValue], on connection: any DatabaseConnection) throws(DatabaseError) {
+        defer { values.removeAll(keepingCapacity: true) }
+        let rows = values.count / Self.messageColumns
+        guard rows > 0 else { return }
+        if rows >= Self.copyThreshold, let copy = sql.copyMessages, let postgres = connection as? PostgresConnection {
+            return try postgres.copyRows(copy, values, columns: Self.messageColumns)
+        }
         var start = 0
-        var remaining = values.count / Self.messageColumns
+        var remaining = rows
         for (size, statement) in zip(Self.messageStatementSizes, insertMessagesSQL) {
             while remaining >= size {
                 let end = start + size * Self.messageColumns
@@ -173,7 +190,6 @@ public struct HistoryRepository: Sendable {
                 remaining -= size
             }
         }
-        values.removeAll(keepingCapacity: true)
     }
 
     /// `INSERT INTO messages … VALUES (…), (…)` for `rows` rows, in `dialect`'s placeholders.

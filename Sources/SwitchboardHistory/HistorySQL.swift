@@ -12,6 +12,8 @@ package struct HistorySQL: Sendable {
     var insertFinishedConnection: String
     var closeConnection: String
     var insertMessage: String
+    /// Many message rows at once (PostgreSQL: ``PostgresConnection/copyRows(_:_:columns:)``); SQLite has none.
+    var copyMessages: String?
     var recentMessages: String
     var lastSeen: String
     var totalVisits: String
@@ -54,6 +56,7 @@ package struct HistorySQL: Sendable {
         insertMessage: """
             INSERT INTO messages (connection_id, nickname, kind, body, sent_at) VALUES (?1, ?2, ?3, ?4, ?5)
             """,
+        copyMessages: nil,
         recentMessages: "SELECT nickname, kind, body, sent_at FROM messages ORDER BY id DESC LIMIT ?1",
         lastSeen: """
             SELECT nickname, t AS seen_at FROM (
@@ -134,6 +137,7 @@ package struct HistorySQL: Sendable {
         insertMessage: """
             INSERT INTO messages (connection_id, nickname, kind, body, sent_at) VALUES ($1, $2, $3, $4, $5)
             """,
+        copyMessages: "COPY messages (connection_id, nickname, kind, body, sent_at) FROM STDIN",
         recentMessages: "SELECT nickname, kind, body, \(iso("sent_at")) AS sent_at FROM messages ORDER BY id DESC LIMIT $1",
         lastSeen: """
             SELECT nickname, \(iso("t")) AS seen_at FROM (

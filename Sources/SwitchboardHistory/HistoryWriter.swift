@@ -65,9 +65,14 @@ public final class HistoryWriter {
     /// `maximumQueuedEvents` and `maximumQueuedBytes` bound the events held in memory; past half of either
     /// the writer tells its ``delegate`` it is behind (while the database is up). What does not fit goes to
     /// `spool` if there is one, else it is dropped.
+    ///
+    /// `maximumBatchSize` bounds a transaction. Under a flood each batch costs a handful of round trips (BEGIN,
+    /// the statements or the COPY, the progress row, COMMIT), and on a busy machine every round trip waits for
+    /// the database's process to be scheduled: 10 000 events a batch stored a flood on PostgreSQL at 0.80–1.04×
+    /// of `COPY` through psql where 2 000 gave 0.69–0.79× (Benchmarks/history-rate.sh, 2026-12-07).
     public init(
         pool: DatabasePool, eventLoop: any EventLoop, logger: Logger, serverID: Int64? = nil,
-        maximumQueuedEvents: Int = 100_000, maximumQueuedBytes: Int = 64 << 20, maximumBatchSize: Int = 2_000,
+        maximumQueuedEvents: Int = 100_000, maximumQueuedBytes: Int = 64 << 20, maximumBatchSize: Int = 10_000,
         lingerTime: TimeAmount = .milliseconds(20), spool: HistorySpool? = nil
     ) {
         self.pool = pool

@@ -54,9 +54,10 @@ final class HistoryRepositoryTests: XCTestCase {
         }
     }
 
-    /// A batch of chat lines is written in multi-row INSERTs (64, 16, 4, 1 rows a statement): 150 lines from
-    /// two connections, interleaved with a third connection's open and close, all come back in order with
-    /// their text, kinds and authors.
+    /// A batch of chat lines is written together (SQLite: one prepared INSERT stepped per row; PostgreSQL:
+    /// `COPY` from 16 lines in a row, prepared multi-row INSERTs below): 150 lines from two connections,
+    /// interleaved with other connections' opens (runs of 71, 70 and 9 lines: COPY and INSERT both), all come
+    /// back in order with their text — tabs and backslashes, which COPY escapes, included — kinds and authors.
     func testABatchOfLinesIsWrittenWholeAndInOrder() async throws {
         try await forEachDatabase { db in
             let now = Timestamp.now()
@@ -66,9 +67,12 @@ final class HistoryRepositoryTests: XCTestCase {
                 for index in 0..<150 {
                     let (key, name) = index % 3 == 0 ? (ConnectionKey(2), "bob") : (ConnectionKey(1), "ann")
                     writer.messageSaid(key, nickname: name, kind: index % 5 == 0 ? .me : .say,
-                                       body: "line \(index) 'quoted' é", at: now)
+                                       body: "line \(index) 'quoted' é\tback\\slash", at: now)
                     if index == 70 {
                         _ = writer.connectionOpened(ConnectionKey(3), peer: "c", nickname: "cy", at: now)
+                    }
+                    if index == 140 {
+                        _ = writer.connectionOpened(ConnectionKey(4), peer: "d", nickname: "di", at: now)
                     }
                 }
             }
@@ -76,11 +80,11 @@ final class HistoryRepositoryTests: XCTestCase {
             let messages = try await db.withRepository { repository, connection throws(DatabaseError) in
                 try repository.recentMessages(limit: 500, on: connection)
             }
-            XCTAssertEqual(messages.map(\.body), (0..<150).map { "line \($0) 'quoted' é" })
+            XCTAssertEqual(messages.map(\.body), (0..<150).map { "line \($0) 'quoted' é\tback\\slash" })
             XCTAssertEqual(messages.map(\.nickname), (0..<150).map { $0 % 3 == 0 ? "bob" : "ann" })
             XCTAssertEqual(messages.map(\.kind), (0..<150).map { $0 % 5 == 0 ? MessageKind.me : .say })
             let rows = try await db.connections(limit: 10)
-            XCTAssertEqual(rows.count, 3)
+            XCTAssertEqual(rows.count, 4)
         }
     }
 
