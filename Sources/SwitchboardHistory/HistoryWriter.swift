@@ -61,18 +61,14 @@ public final class HistoryWriter {
 
     /// Creates a writer through `pool`; call it only on `eventLoop`. `serverID` (the server's row in
     /// `servers`) is recorded in every connection row written, so the rows are known to be that server's.
-    ///
     /// `maximumQueuedEvents` and `maximumQueuedBytes` bound the events held in memory; past half of either
     /// the writer tells its ``delegate`` it is behind (while the database is up). What does not fit goes to
-    /// `spool` if there is one, else it is dropped.
-    ///
-    /// `maximumBatchSize` bounds a transaction. Under a flood each batch costs a handful of round trips (BEGIN,
-    /// the statements or the COPY, the progress row, COMMIT), and on a busy machine every round trip waits for
-    /// the database's process to be scheduled: 10 000 events a batch stored a flood on PostgreSQL at 0.80–1.04×
-    /// of `COPY` through psql where 2 000 gave 0.69–0.79× (Benchmarks/history-rate.sh, 2026-12-07).
+    /// `spool` if there is one, else it is dropped. `maximumBatchSize` bounds a transaction and what it holds:
+    /// 10 000 stored a flood on PostgreSQL at 0.80–1.04× of psql's `COPY`, 2 000 at 0.69–0.79× with 1–2 MB less
+    /// held per batch (Benchmarks/history-rate.sh).
     public init(
         pool: DatabasePool, eventLoop: any EventLoop, logger: Logger, serverID: Int64? = nil,
-        maximumQueuedEvents: Int = 100_000, maximumQueuedBytes: Int = 64 << 20, maximumBatchSize: Int = 10_000,
+        maximumQueuedEvents: Int = 100_000, maximumQueuedBytes: Int = 64 << 20, maximumBatchSize: Int = 2_000,
         lingerTime: TimeAmount = .milliseconds(20), spool: HistorySpool? = nil
     ) {
         self.pool = pool
