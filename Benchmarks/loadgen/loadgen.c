@@ -32,8 +32,10 @@
  *       its own (fanout_*; --senders 0 skips it); then every client leaves at once (closes, --leave-chunk
  *       at a time between looks at the sockets) while a probe connects every --probe-ms and times its
  *       welcome (probe_*: the newcomer's wait), and the server's VmRSS is sampled every 10 ms (leave_*);
- *       the probing goes on --after-leave seconds past the last close, when VmRSS is read again
- *       (rss_after_leave_kib, against rss_idle_kib) and VmHWM (the process's lifetime peak). tool_cores
+ *       the probing goes on --after-leave seconds past the last close — or, when the server's welcome says
+ *       how many are connected, past the first probe that was alone (leave_drained_s: the leave worked
+ *       off) — when VmRSS is read again (rss_after_leave_kib, against rss_idle_kib) and VmHWM (the
+ *       process's lifetime peak). tool_cores
  *       is the busiest phase's. LOADGEN_PROBE_LOG=1 in the environment prints every probe's wait to stderr.
  *   loadgen http --port P [--path /api/stats --concurrency 50 --requests 5000]
  *       K keep-alive HTTP/1.1 connections each send GET PATH, read the whole response (Content-Length), and
@@ -592,6 +594,16 @@ static const char *parse_uint(const char *p, const char *end, uint64_t *v) {
 }
 
 static conn_t *probe;             /* crowd: the newcomer that connects during the leave (conns[N]) */
+static int server_counts;         /* crowd: the server's welcome says how many are connected */
+
+/* "… N clients connected …" in a welcome: N, or -1 when the server does not say. */
+static long welcome_count(const char *line, size_t len) {
+    const char *p = memmem(line, len, " client", 7);
+    if (!p) return -1;
+    const char *q = p;
+    while (q > line && q[-1] >= '0' && q[-1] <= '9') q--;
+    return q < p ? strtol(q, NULL, 10) : -1;
+}
 static uint64_t probe_failed;     /* crowd: probes refused or closed before their welcome */
 static void probe_welcomed(const char *line, size_t len);
 
@@ -600,6 +612,7 @@ static void on_welcome(conn_t *c, const char *line, size_t len) {
     inflight--;
     if (c == probe) { probe_welcomed(line, len); return; }
     n_welcomed++;
+    if (opt.mode == CROWD && welcome_count(line, len) >= 0) server_counts = 1;
     if (opt.mode == CHURN && !opt.quit) { /* welcomed: the cycle is done, the client closes */
         hist_add(now_ns() - c->started_ns);
         churn_done++;
@@ -1181,6 +1194,7 @@ static uint64_t probe_count;
 static long probe_last_connected = -1;
 static int leave_closed;                 /* crowd connections closed so far in the leave */
 static uint64_t leave_last_close_ns, leave_end_ns, rss_next_ns, leave_start_ns;
+static uint64_t leave_drained_ns; /* a probe's welcome said 1 client connected (itself): the leave is worked off */
 static long leave_rss_peak;
 
 /* The probe's welcome: its wait is one sample; the count the server says ("… N clients connected …") is kept. */
@@ -1189,12 +1203,9 @@ static void probe_welcomed(const char *line, size_t len) {
     hist_add(waited);
     probe_count++;
     if (waited > 1000000000u) probe_late++;
-    const char *p = memmem(line, len, " client", 7);
-    if (p) {
-        const char *q = p;
-        while (q > line && q[-1] >= '0' && q[-1] <= '9') q--;
-        if (q < p) probe_last_connected = strtol(q, NULL, 10);
-    }
+    long count = welcome_count(line, len);
+    if (count >= 0) probe_last_connected = count;
+    if (probe_last_connected == 1 && leave_last_close_ns && !leave_drained_ns) leave_drained_ns = now;
     if (getenv("LOADGEN_PROBE_LOG")) fprintf(stderr, "probe at %.3f s: %.1f ms, closed %d\n", (double)(probe_started_ns - leave_start_ns) / 1e9, (double)waited / 1e6, leave_closed);
     conn_close(probe);
     probe->state = C_FREE;
@@ -1214,9 +1225,12 @@ static void leave_top_up(void) {
     int end = leave_closed + opt.leave_chunk < nconns ? leave_closed + opt.leave_chunk : nconns;
     for (; leave_closed < end; leave_closed++)
         if (conns[leave_closed].state == C_CONNECTING || conns[leave_closed].state == C_OPEN) conn_close(&conns[leave_closed]);
-    if (leave_closed == nconns && !leave_last_close_ns) {
-        leave_last_close_ns = now_ns();
-        leave_end_ns = leave_last_close_ns + (uint64_t)(opt.after_leave * 1e9);
+    if (leave_closed == nconns && !leave_last_close_ns) leave_last_close_ns = now_ns();
+    /* --after-leave counts from the last close, or, with a server whose welcome says how many are connected,
+     * from the first probe that was alone: RSS "after" is then read once the server has worked the leave off. */
+    if (leave_last_close_ns && !leave_end_ns && (!server_counts || leave_drained_ns)) {
+        uint64_t base = leave_drained_ns > leave_last_close_ns ? leave_drained_ns : leave_last_close_ns;
+        leave_end_ns = base + (uint64_t)(opt.after_leave * 1e9);
     }
     top_up_busy = leave_closed < nconns;
     if (probe->state == C_FREE && now >= probe_due_ns && (!leave_end_ns || now < leave_end_ns)) {
@@ -1292,15 +1306,20 @@ static int run_crowd(void) {
     max_wait_ms = 5;
     sample_t e = take_sample();
     leave_start_ns = e.wall_ns;
-    if (getenv("LOADGEN_PROBE_LOG")) fprintf(stderr, "leave starts at monotonic %.6f\n", (double)leave_start_ns / 1e9);
+    if (getenv("LOADGEN_PROBE_LOG")) {
+        struct timespec rt;
+        clock_gettime(CLOCK_REALTIME, &rt);
+        fprintf(stderr, "leave starts at monotonic %.6f, realtime %ld.%06ld\n", (double)leave_start_ns / 1e9, (long)rt.tv_sec, rt.tv_nsec / 1000);
+    }
     run_until(leave_done, leave_top_up, 0);
     sample_t f = take_sample();
     top_up_busy = 0;
     long after = proc_rss_kib(server_pid), hwm = proc_status_kib(server_pid, "VmHWM:");
     if (after < 0) return finish(0, "server_gone");
     double closing = leave_last_close_ns ? (double)(leave_last_close_ns - e.wall_ns) / 1e9 : 0;
+    double drained = leave_drained_ns ? (double)(leave_drained_ns - e.wall_ns) / 1e9 : -1;
     put(" rss_before_leave_kib=%ld leave_rss_peak_kib=%ld rss_after_leave_kib=%ld rss_hwm_kib=%ld after_leave_s=%.1f"
-        " leave_closing_s=%.3f", before_leave, leave_rss_peak, after, hwm, opt.after_leave, closing);
+        " leave_closing_s=%.3f leave_drained_s=%.3f", before_leave, leave_rss_peak, after, hwm, opt.after_leave, closing, drained);
     put(" probe_interval_ms=%d probes=%" PRIu64 " probes_late=%" PRIu64 " probes_failed=%" PRIu64
         " probe_last_connected=%ld", opt.probe_ms, probe_count, probe_late, probe_failed, probe_last_connected);
     put_latency("probe_");
