@@ -180,8 +180,8 @@ def cell(server, workload, value):
     if not results:
         return None, "n/a", None
     good = [r for r in results if r.get("ok") == 1 and value(r) is not None]
-    if not good:
-        return None, "FAIL", None
+    if not good:  # "-": every run completed, the figure is not the server's to give (the relay's count)
+        return None, "-" if all(r.get("ok") == 1 for r in results) else "FAIL", None
     values = [value(r) for r in good]
     median = statistics.median(values)
     v = median

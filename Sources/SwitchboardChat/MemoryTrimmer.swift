@@ -17,8 +17,10 @@ import Darwin
 /// its last look and how many are now; when at least ``crowd`` fewer than the most since the last trim are,
 /// it trims — on a Dispatch thread, not the event loop — and once more ``followUpLooks`` looks after the
 /// last such trim: what a crowd leaves behind is freed after its sessions (the history writer's queue of
-/// their rows, the notices in flight), and without that second trim it stayed (128 MB instead of 54 MB,
-/// 6 s after 19 500 clients left a 39 MB server).
+/// their rows, the notices in flight), after the trims that ran while it was leaving. Measured
+/// (`Benchmarks/results/2026-12-07-crowd.md`): 19 500 clients gone from a server idle at 39 MB, 52 MB
+/// 6 s after the leave was worked off (1.33×); looking every 5 s with no follow-up, the median run still
+/// held 3.9× its idle RSS 6 s after the last client closed.
 ///
 /// Ownership: created and polled on the hub's event loop; the trim itself runs on a global queue.
 final class MemoryTrimmer {
