@@ -67,7 +67,7 @@ ALL_WORKLOADS=(
     # probes every 50 ms, and the RSS is read again 6 s after the server has worked the leave off (its
     # welcome to a probe says 1 client connected; the relay's says nothing: 6 s after the last close),
     # against the fresh server's idle RSS read before anyone came.
-    "hold|crowd --connections $HOLD --senders 0 --settle 1 --after-leave 6 --sources 2 --timeout 600"
+    "hold|crowd --connections $HOLD --senders 0 --settle 1 --after-leave 6 --sources 2 --timeout 900"
     # The crowd (relay and Switchboard only: Twisted names every join to everyone, N²/2 lines): welcome
     # all, hold idle, a 50-sender fan-out to all, then a mass leave with a newcomer probing every 50 ms.
     "crowd|crowd --connections $CROWD --senders 50 --messages $CROWD_MESSAGES --sources $CROWD_SOURCES --connect-concurrency 256 --settle 2 --after-leave 6 --timeout 900"

@@ -1195,6 +1195,7 @@ static long probe_last_connected = -1;
 static int leave_closed;                 /* crowd connections closed so far in the leave */
 static uint64_t leave_last_close_ns, leave_end_ns, rss_next_ns, leave_start_ns;
 static uint64_t leave_drained_ns; /* a probe's welcome said 1 client connected (itself): the leave is worked off */
+#define LEAVE_DRAIN_WAIT_S 120u
 static long leave_rss_peak;
 
 /* The probe's welcome: its wait is one sample; the count the server says ("… N clients connected …") is kept. */
@@ -1227,9 +1228,11 @@ static void leave_top_up(void) {
         if (conns[leave_closed].state == C_CONNECTING || conns[leave_closed].state == C_OPEN) conn_close(&conns[leave_closed]);
     if (leave_closed == nconns && !leave_last_close_ns) leave_last_close_ns = now_ns();
     /* --after-leave counts from the last close, or, with a server whose welcome says how many are connected,
-     * from the first probe that was alone: RSS "after" is then read once the server has worked the leave off. */
-    if (leave_last_close_ns && !leave_end_ns && (!server_counts || leave_drained_ns)) {
-        uint64_t base = leave_drained_ns > leave_last_close_ns ? leave_drained_ns : leave_last_close_ns;
+     * from the first probe that was alone: RSS "after" is then read once the server has worked the leave off
+     * (waiting for that at most LEAVE_DRAIN_WAIT_S past the last close: then leave_drained_s=-1). */
+    if (leave_last_close_ns && !leave_end_ns &&
+        (!server_counts || leave_drained_ns || now > leave_last_close_ns + LEAVE_DRAIN_WAIT_S * 1000000000u)) {
+        uint64_t base = !server_counts ? leave_last_close_ns : leave_drained_ns ? leave_drained_ns : now;
         leave_end_ns = base + (uint64_t)(opt.after_leave * 1e9);
     }
     top_up_busy = leave_closed < nconns;
