@@ -54,9 +54,10 @@ protocol ChatClient: FanOutWorker {
 
     /// Queues one line (no CRLF) for this client alone; flushed at the end of the tick.
     func send(_ line: String)
-    /// Queues a line of this tick's shared lines (a broadcast): the hot path of fan-out. `true` when the hub
-    /// must mark it dirty (its first line this tick).
-    func deliver(_ line: Range<Int>, of tick: TickLines) -> Bool
+    /// Where a broadcast puts this tick's shared lines for it: the hub appends ranges of ``TickLines`` to it
+    /// directly (the hot path of fan-out, no call per recipient), marks it dirty on its first, and at the end
+    /// of the tick ``flush(tick:)`` hands what is queued to the transport. The same object for the client's life.
+    var outbox: ClientOutbox { get }
     /// Sends what a database read produces, in order with everything else it is sent; `unavailable` if the
     /// read fails or takes longer than ``ChatConfiguration/historyReadWait``.
     func reply(_ lines: EventLoopFuture<[String]>, unavailable: String)

@@ -121,7 +121,7 @@ extension ChatHub {
             self.moderation.perAddress.finished(address, failed: false, now: self.eventLoop.now)
             self.moderation.perConnection.finished(id, failed: false, now: self.eventLoop.now)
             self.logger.warning("oper check failed", metadata: ["peer": "\(peer)", "error": "\(error)"])
-            return [ChatText.moderationUnavailable]
+            return [ChatText.passwordCheckFailed(error)]
         }.nonisolated())
     }
 

@@ -38,7 +38,7 @@ extension ChatHub {
             self.moderation.graceTimers.removeValue(forKey: id)?.cancel()
             self.record(ModerationLogEntry(at: .now(), actor: name, action: "register", target: name))
             return [ChatText.registered(name)]
-        }.flatMapErrorThrowing { _ in [ChatText.moderationUnavailable] }.nonisolated())
+        }.flatMapErrorThrowing { [ChatText.passwordCheckFailed($0)] }.nonisolated())
     }
 
     /// `/identify PASSWORD` (for the current nickname) or `/nick NAME PASSWORD` (`name`: identify for NAME,
@@ -85,10 +85,10 @@ extension ChatHub {
             }
             self.rename(session, id, to: target)
             return [ChatText.identified(target)]
-        }.flatMapErrorThrowing { _ in
+        }.flatMapErrorThrowing { error in
             self.moderation.perAddress.finished(address, failed: false, now: self.eventLoop.now)
             self.moderation.perConnection.finished(id, failed: false, now: self.eventLoop.now)
-            return [ChatText.moderationUnavailable]
+            return [ChatText.passwordCheckFailed(error)]
         }.nonisolated())
     }
 

@@ -23,7 +23,7 @@ extension ChatHub {
             }
             let range = shared ?? tick.append(line)
             shared = range
-            if recipient.deliver(range, of: tick.lines) { tick.markDirty(recipient) }
+            if member.deliver(range, of: tick.lines) { tick.markDirty(recipient) }
             tick.charge(range.count)
         }
     }

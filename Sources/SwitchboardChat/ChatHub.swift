@@ -197,8 +197,7 @@ public final class ChatHub {
         let lines = tick.lines
         let skip = sender.map(ObjectIdentifier.init)
         for member in members where ObjectIdentifier(member.client) != skip {
-            let recipient = member.client
-            if recipient.deliver(range, of: lines) { tick.markDirty(recipient) }
+            if member.deliver(range, of: lines) { tick.markDirty(member.client) }
         }
         tick.charge(range.count * members.count)
         counters.deliveries += Int64(max(0, members.count - (skip == nil ? 0 : 1)))

@@ -13,12 +13,6 @@ extension ChatSession {
         if output.enqueue(buffer) { hub.tick.markDirty(self) }
     }
 
-    /// Queues an encoded line (shared by a broadcast) for this client: the hot path of fan-out. Returns
-    /// `true` when the hub must add this client to the tick's flush list (its first line this tick).
-    func deliver(_ line: Range<Int>, of tick: TickLines) -> Bool {
-        output.enqueue(line, of: tick)
-    }
-
     /// Hands this tick's lines to the channel (slices of the hub's shared tick buffer, and one buffer of
     /// what only this client gets; WebSocket text frames when the transport wants them) and flushes. Called only by the hub, at the end of the tick, never from
     /// inside a fan-out. Returns `false` when the channel's send queue stays over

@@ -115,11 +115,13 @@ public final class ChatSession: ChannelDuplexHandler, ChatClient {
     /// Flood control.
     private var flood: FloodControl
 
-    /// What this client is about to be sent, in order (see ``SessionOutput``). Exclusivity is not checked
-    /// at run time (it cost ~7 % of fan-out: one check per delivery): every access is on this session's
-    /// event loop and none overlaps another, because nothing called while the output is being changed
-    /// calls back into this session.
-    @exclusivity(unchecked) var output = SessionOutput()
+    /// Where the hub's broadcasts and this session's own lines queue up (see ``ClientOutbox``).
+    let outbox = ClientOutbox()
+    /// What this client is about to be sent, in order (see ``SessionOutput``): the outbox's queue.
+    var output: SessionOutput {
+        _read { yield outbox.output }
+        _modify { yield &outbox.output }
+    }
 
     /// How the client reached the chat (telnet, or a WebSocket from the web listener).
     public let transport: ChatTransport

@@ -5,6 +5,12 @@ import SwitchboardModeration
 /// The lines of operators, bans, mutes and the MOTD (README, "Moderation").
 extension ChatText {
     static let moderationUnavailable = "! moderation is unavailable right now (the database); try again later"
+    /// Too many password checks at once, server-wide (``PasswordChecks``).
+    static let passwordChecksBusy = "! too many password checks at once; try again in a moment"
+    /// What a password command says when it could not be answered: busy checking others', or the database.
+    static func passwordCheckFailed(_ error: any Error) -> String {
+        error is PasswordChecksBusy ? passwordChecksBusy : moderationUnavailable
+    }
     static let operNeedsPrivacy =
         "! /oper sends a password: use TLS, a Unix socket or loopback (the server's --allow-plain-oper allows plain TCP)"
     static func tooManyWrongPasswords(retryIn wait: TimeAmount) -> String {

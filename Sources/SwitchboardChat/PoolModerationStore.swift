@@ -2,17 +2,24 @@ import NIOCore
 import SwitchboardDatabase
 import SwitchboardModeration
 
-/// ``ChatModerationStore`` on the database pool: each call is one interaction on a pool thread (scrypt
-/// included, so a password check never runs on the event loop), its future completing on the hub's loop.
+/// ``ChatModerationStore`` on the database pool: each call is one interaction on a pool thread, its future
+/// completing on the hub's loop. Password checks and hashes (scrypt) run on ``PasswordChecks``' threads, never on
+/// the event loop and never holding a database connection.
 public final class PoolModerationStore: ChatModerationStore, Sendable {
     private let pool: DatabasePool
     private let eventLoop: any EventLoop
     private let repository: ModerationRepository
+    private let passwords: PasswordChecks
 
-    public init(pool: DatabasePool, eventLoop: any EventLoop) {
+    public convenience init(pool: DatabasePool, eventLoop: any EventLoop) {
+        self.init(pool: pool, eventLoop: eventLoop, passwords: PasswordChecks())
+    }
+
+    init(pool: DatabasePool, eventLoop: any EventLoop, passwords: PasswordChecks) {
         self.pool = pool
         self.eventLoop = eventLoop
         self.repository = ModerationRepository(dialect: pool.url.dialect)
+        self.passwords = passwords
     }
 
     public func snapshot() -> EventLoopFuture<ModerationSnapshot> {
@@ -30,7 +37,9 @@ public final class PoolModerationStore: ChatModerationStore, Sendable {
     public func checkOperator(name: String, password: String) -> EventLoopFuture<String?> {
         let repository = self.repository
         return pool.withConnection(on: eventLoop) { connection throws(DatabaseError) in
-            try repository.checkOperator(name: name, password: password, on: connection)
+            try repository.operatorCredential(name: name, on: connection)
+        }.flatMap { [passwords, eventLoop] credential in
+            passwords.run(on: eventLoop) { ModerationRepository.verify(password, against: credential) ? credential?.name : nil }
         }
     }
 
@@ -80,17 +89,23 @@ public final class PoolModerationStore: ChatModerationStore, Sendable {
 
     public func registerNickname(_ nickname: String, password: String) -> EventLoopFuture<Bool> {
         let repository = self.repository
-        return pool.withConnection(on: eventLoop) { connection throws(DatabaseError) in
-            // The caller checked the length; a password that still cannot be hashed registers nothing.
-            guard let hash = try? PasswordHash.make(password) else { return false }
-            return try repository.registerNickname(nickname, passwordHash: hash, at: .now(), on: connection)
+        let pool = self.pool
+        let eventLoop = self.eventLoop
+        // The caller checked the length; a password that still cannot be hashed registers nothing.
+        return passwords.run(on: eventLoop) { try? PasswordHash.make(password) }.flatMap { hash in
+            guard let hash else { return eventLoop.makeSucceededFuture(false) }
+            return pool.withConnection(on: eventLoop) { connection throws(DatabaseError) in
+                try repository.registerNickname(nickname, passwordHash: hash, at: .now(), on: connection)
+            }
         }
     }
 
     public func checkNickname(_ nickname: String, password: String) -> EventLoopFuture<Bool> {
         let repository = self.repository
         return pool.withConnection(on: eventLoop) { connection throws(DatabaseError) in
-            try repository.checkNickname(nickname, password: password, on: connection)
+            try repository.nicknameCredential(nickname, on: connection)
+        }.flatMap { [passwords, eventLoop] credential in
+            passwords.run(on: eventLoop) { ModerationRepository.verify(password, against: credential) }
         }
     }
 

@@ -1,7 +1,7 @@
 import SwitchboardDatabase
 
 /// One ban: what it holds, why, who set it, when, and until when (`nil`: until lifted).
-public struct Ban: Sendable, Hashable {
+public struct Ban: Sendable, Hashable, Expiring {
     public var target: BanTarget
     /// The operator's reason, sanitised; empty when none was given.
     public var reason: String
@@ -19,11 +19,6 @@ public struct Ban: Sendable, Hashable {
         self.expiresAt = expiresAt
     }
 
-    /// Whether the ban holds at `now`.
-    public func isActive(at now: Timestamp) -> Bool {
-        guard let expiresAt else { return true }
-        return now < expiresAt
-    }
 
     /// What the banned client sees after `! you are banned ` : `(spamming, until 2026-12-08 10:00:00 UTC)`,
     /// `(no reason given, permanent)`.

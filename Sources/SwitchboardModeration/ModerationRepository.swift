@@ -54,13 +54,26 @@ public struct ModerationRepository: Sendable {
     public func checkOperator(
         name: String, password: String, on connection: any DatabaseConnection
     ) throws(DatabaseError) -> String? {
-        guard let row = try connection.fetch(sql.operatorHash, [.text(Nickname.key(name))]).firstRow else {
-            // Spend the same time as a real check, so a reply's delay does not say which names exist.
-            _ = PasswordHash.verify(password, against: Self.decoyHash)
-            return nil
+        let credential = try operatorCredential(name: name, on: connection)
+        return Self.verify(password, against: credential) ? credential?.name : nil
+    }
+
+    /// Operator `name`'s stored name and hash (`nil`: no such operator), read without checking anything, so
+    /// the check (``verify(_:against:)``, slow on purpose) can run off the database's threads.
+    public func operatorCredential(name: String, on connection: any DatabaseConnection) throws(DatabaseError) -> StoredCredential? {
+        guard let row = try connection.fetch(sql.operatorHash, [.text(Nickname.key(name))]).firstRow else { return nil }
+        return StoredCredential(name: try row.decode("name"), passwordHash: try row.decode("password_hash"))
+    }
+
+    /// Whether `password` is `credential`'s. With no credential (an unknown name) it spends the same time on a
+    /// decoy and says no, so a reply's delay does not say which names exist. Runs scrypt: blocks for about
+    /// 0.1 s and 32 MiB; call it on a thread of a pool, never on an event loop.
+    public static func verify(_ password: String, against credential: StoredCredential?) -> Bool {
+        guard let credential else {
+            _ = PasswordHash.verify(password, against: decoyHash)
+            return false
         }
-        let stored: String = try row.decode("password_hash")
-        return PasswordHash.verify(password, against: stored) ? try row.decode("name", as: String.self) : nil
+        return PasswordHash.verify(password, against: credential.passwordHash)
     }
 
     /// A valid hash of a password nobody types, verified against when the name is unknown.
@@ -156,11 +169,14 @@ public struct ModerationRepository: Sendable {
     public func checkNickname(
         _ nickname: String, password: String, on connection: any DatabaseConnection
     ) throws(DatabaseError) -> Bool {
-        guard let row = try connection.fetch(sql.nicknameHash, [.text(Nickname.key(nickname))]).firstRow else {
-            _ = PasswordHash.verify(password, against: Self.decoyHash)
-            return false
-        }
-        return PasswordHash.verify(password, against: try row.decode("password_hash", as: String.self))
+        Self.verify(password, against: try nicknameCredential(nickname, on: connection))
+    }
+
+    /// Registered `nickname`'s hash (`nil`: not registered), read without checking anything (see
+    /// ``operatorCredential(name:on:)``).
+    public func nicknameCredential(_ nickname: String, on connection: any DatabaseConnection) throws(DatabaseError) -> StoredCredential? {
+        guard let row = try connection.fetch(sql.nicknameHash, [.text(Nickname.key(nickname))]).firstRow else { return nil }
+        return StoredCredential(name: nickname, passwordHash: try row.decode("password_hash"))
     }
 
     /// Removes `nickname`'s registration; `false` when it had none.

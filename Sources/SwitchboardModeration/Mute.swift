@@ -1,7 +1,7 @@
 import SwitchboardDatabase
 
 /// One mute: a nickname whose public lines reach no one, until `expiresAt` (`nil`: until lifted).
-public struct Mute: Sendable, Hashable {
+public struct Mute: Sendable, Hashable, Expiring {
     /// The nickname as the operator named it; matched by its key.
     public var nickname: String
     public var setBy: String
@@ -13,11 +13,5 @@ public struct Mute: Sendable, Hashable {
         self.setBy = setBy
         self.setAt = setAt
         self.expiresAt = expiresAt
-    }
-
-    /// Whether the mute holds at `now`.
-    public func isActive(at now: Timestamp) -> Bool {
-        guard let expiresAt else { return true }
-        return now < expiresAt
     }
 }

@@ -12,32 +12,19 @@ struct History: AsyncParsableCommand {
 
     @OptionGroup var common: CommonOptions
 
-    // `.unconditional` so `--limit -1` is refused with its range below, not as "Missing value".
-    @Option(name: .long, parsing: .unconditional, help: "How many connections to show (1 or more).")
-    var limit = 50
-
-    @Flag(name: .long, help: "One JSON object per line instead of a table.")
-    var json = false
-
-    @Option(name: .long, parsing: .unconditional, help: "Seconds to keep retrying an unreachable database.")
-    var dbConnectTimeout: Double = 5
+    @OptionGroup var listing: ListingOptions
 
     func validate() throws {
-        guard limit >= 1 else { throw ValidationError("--limit must be 1 or more") }
-        guard dbConnectTimeout >= 0 else { throw ValidationError("--db-connect-timeout must be 0 or more") }
         _ = try common.databaseURL()
     }
 
     func run() async throws {
         let (logger, _) = common.makeLogger()
-        let url = try common.databaseURL()
-        if case .sqlite(let path) = url, !FileManager.default.fileExists(atPath: path) {
-            throw CommandFailure.report(DatabaseError(.connectFailed, message: "no database at \(path) (has the server run here?)"))
-        }
+        let url = try listing.existingDatabase(common)
         let records: [ConnectionRecord]
         do {
             records = try await HistoryRepository.readConnections(
-                url: url, limit: limit, connectTimeout: .seconds(dbConnectTimeout), logger: logger)
+                url: url, limit: listing.limit, connectTimeout: .seconds(listing.dbConnectTimeout), logger: logger)
         } catch let error as DatabaseError where error.kind == .migrationMismatch {
             // Already one sentence that says what to do.
             FileHandle.standardError.write(Data("switchboard: \(error.message)\n".utf8))
@@ -46,7 +33,7 @@ struct History: AsyncParsableCommand {
             throw CommandFailure.report(error)
         }
         var output = ""
-        if json {
+        if listing.json {
             for record in records { output += try HistoryFormatter.jsonLine(record) + "\n" }
         } else {
             output = HistoryFormatter.table(records)

@@ -11,33 +11,21 @@ struct Moderation: AsyncParsableCommand {
 
     @OptionGroup var common: CommonOptions
 
-    @Option(name: .long, parsing: .unconditional, help: "How many entries to show (1 or more).")
-    var limit = 50
-
-    @Flag(name: .long, help: "One JSON object per line (id, at, actor, action, target, reason) instead of a table.")
-    var json = false
-
-    @Option(name: .long, parsing: .unconditional, help: "Seconds to keep retrying an unreachable database.")
-    var dbConnectTimeout: Double = 5
+    @OptionGroup var listing: ListingOptions
 
     func validate() throws {
-        guard limit >= 1 else { throw ValidationError("--limit must be 1 or more") }
-        guard dbConnectTimeout >= 0 else { throw ValidationError("--db-connect-timeout must be 0 or more") }
         _ = try common.databaseURL()
     }
 
     func run() async throws {
         let (logger, _) = common.makeLogger()
-        let url = try common.databaseURL()
-        if case .sqlite(let path) = url, !FileManager.default.fileExists(atPath: path) {
-            throw CommandFailure.report(DatabaseError(.connectFailed, message: "no database at \(path) (has the server run here?)"))
-        }
+        let url = try listing.existingDatabase(common)
         let repository = ModerationRepository(dialect: url.dialect)
-        let limit = self.limit
+        let limit = listing.limit
         let entries: [ModerationLogEntry]
         do {
             entries = try await ModerationDatabase.run(
-                url, migrating: false, connectTimeout: dbConnectTimeout, logger: logger
+                url, migrating: false, connectTimeout: listing.dbConnectTimeout, logger: logger
             ) { connection throws(DatabaseError) in
                 try repository.logEntries(limit: limit, on: connection)
             }
@@ -45,7 +33,7 @@ struct Moderation: AsyncParsableCommand {
             throw CommandFailure.report(error)
         }
         var output = ""
-        if json {
+        if listing.json {
             for entry in entries { output += try entry.jsonLine() + "\n" }
         } else if entries.isEmpty {
             output = "no moderation actions recorded\n"

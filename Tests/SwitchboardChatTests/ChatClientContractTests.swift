@@ -17,8 +17,9 @@ private final class RecordingClient: ChatClient {
     let isAdminConsole = false
     let acceptedAt: NIODeadline
     let lastActivity: NIODeadline
-    /// What the hub called, in order: `admitted`, `joining`, `refuse: LINE`, `send: LINE`, `deliver: LINE`,
-    /// `drain`, `close: REASON`, `flush`, `closeNow`, `relieved`.
+    /// What the hub called, in order: `admitted`, `joining`, `refuse: LINE`, `send: LINE`, `drain`,
+    /// `close: REASON`, `flush` (after a `deliver: LINE` for each broadcast line its outbox held), `closeNow`,
+    /// `relieved`.
     private(set) var calls: [String] = []
     /// Began to close before its welcome (so it declines ``joining(_:)``).
     var closesBeforeWelcome = false
@@ -42,15 +43,15 @@ private final class RecordingClient: ChatClient {
         return !closesBeforeWelcome
     }
     func send(_ line: String) { calls.append("send: \(line)") }
-    func deliver(_ line: Range<Int>, of tick: TickLines) -> Bool {
-        var bytes = tick.buffer.getSlice(at: line.lowerBound, length: line.count)!
-        calls.append("deliver: \(bytes.readString(length: bytes.readableBytes - 2)!)")  // without CRLF
-        return true
-    }
+    /// Where the hub's broadcasts land; read back at ``flush(tick:)``, as a session hands them to its channel.
+    let outbox = ClientOutbox()
     func reply(_ lines: EventLoopFuture<[String]>, unavailable: String) {
         lines.assumeIsolated().whenSuccess { [self] in for line in $0 { calls.append("send: \(line)") } }
     }
     func flush(tick: TickLines) -> Bool {
+        var delivered = ""
+        outbox.output.take(sharing: tick) { delivered += String(buffer: $0) }
+        for line in delivered.split(separator: "\r\n", omittingEmptySubsequences: true) { calls.append("deliver: \(line)") }
         calls.append("flush")
         return true
     }
@@ -145,6 +146,7 @@ final class ChatClientContractTests: XCTestCase {
         for each in clients { hub.connect(each) }
         loop.run()
         hub.broadcast("<guest1> hello", except: clients[0])
+        hub.flushAndClose()  // the end of the tick: what each outbox holds is handed over
         XCTAssertFalse(clients[0].lines.contains("<guest1> hello"))
         XCTAssertEqual(clients[1].lines.last, "<guest1> hello")
     }

@@ -61,7 +61,9 @@ final class ClusterNicknameOwnershipEndToEndTests: XCTestCase {
         // (Notices of B's renames may still be arriving on A: read past them.)
         let claimed = claimant.readLines(until: { $0 == "* you are identified as alice" })
         XCTAssertEqual(claimed.last, "* you are identified as alice", "\(claimed)")
-        claimant.expect("! nickname alice is already taken")
+        // A notice that arrived while the password was checked comes before the refusal that followed it.
+        let refused = claimant.readLines(until: { $0.hasPrefix("! ") })
+        XCTAssertEqual(refused.last, "! nickname alice is already taken", "\(refused)")
         claimant.send("/quit\r\n")
         _ = claimant.readUntilClosed()
 

@@ -50,23 +50,25 @@ final class RawHTTPClient: Sendable {
     func responses(_ count: Int, timeout: TimeAmount = .seconds(10)) async throws -> [Response] {
         let deadline = NIODeadline.now() + timeout
         while true {
-            let (parsed, _) = RawHTTPClient.parse(collector.bytes)
+            let (bytes, closed) = collector.snapshot
+            let (parsed, _) = RawHTTPClient.parse(bytes)
             if parsed.count >= count { return Array(parsed.prefix(count)) }
-            if collector.isClosed || NIODeadline.now() > deadline {
-                throw RawHTTPClientError.incomplete(received: String(decoding: collector.bytes, as: UTF8.self))
+            if closed || NIODeadline.now() > deadline {
+                throw RawHTTPClientError.incomplete(received: String(decoding: bytes, as: UTF8.self))
             }
-            try await collector.waitForMore(within: deadline)
+            try await collector.waitForMore(than: bytes.count, within: deadline)
         }
     }
 
     /// Everything received until the server closes the connection (failing after `timeout`).
     func untilClosed(timeout: TimeAmount = .seconds(10)) async throws -> (responses: [Response], raw: String) {
         let deadline = NIODeadline.now() + timeout
-        while !collector.isClosed {
-            if NIODeadline.now() > deadline { throw RawHTTPClientError.notClosed }
-            try await collector.waitForMore(within: deadline)
+        while true {
+            let (bytes, closed) = collector.snapshot
+            if closed { return (RawHTTPClient.parse(bytes).0, String(decoding: bytes, as: UTF8.self)) }
+            if NIODeadline.now() > deadline { throw RawHTTPClientError.notClosed(received: String(decoding: bytes, as: UTF8.self)) }
+            try await collector.waitForMore(than: bytes.count, within: deadline)
         }
-        return (RawHTTPClient.parse(collector.bytes).0, String(decoding: collector.bytes, as: UTF8.self))
     }
 
     var isClosed: Bool { collector.isClosed }
@@ -74,19 +76,24 @@ final class RawHTTPClient: Sendable {
     /// Every byte received so far.
     var receivedBytes: [UInt8] { collector.bytes }
 
-    /// Returns when more arrives or the connection closes (or at `deadline`).
-    func waitForMore(until deadline: NIODeadline) async throws {
-        try await collector.waitForMore(within: deadline)
+    /// Every byte received so far and whether the server closed, read together (for a wait loop's look).
+    var snapshot: (bytes: [UInt8], closed: Bool) { collector.snapshot }
+
+    /// Returns when more than `seen` bytes have arrived or the connection closes (or at `deadline`). `seen` is
+    /// the count the caller looked at: bytes that came after its look, before this call, end the wait at once.
+    func waitForMore(than seen: Int, until deadline: NIODeadline) async throws {
+        try await collector.waitForMore(than: seen, within: deadline)
     }
 
     /// Waits until the text received contains `text` (a telnet client's welcome, say); returns all of it.
     func waitFor(_ text: String, timeout: TimeAmount = .seconds(10)) async throws -> String {
         let deadline = NIODeadline.now() + timeout
         while true {
-            let received = String(decoding: collector.bytes, as: UTF8.self)
+            let (bytes, closed) = collector.snapshot
+            let received = String(decoding: bytes, as: UTF8.self)
             if received.contains(text) { return received }
-            if collector.isClosed || NIODeadline.now() > deadline { throw RawHTTPClientError.incomplete(received: received) }
-            try await collector.waitForMore(within: deadline)
+            if closed || NIODeadline.now() > deadline { throw RawHTTPClientError.incomplete(received: received) }
+            try await collector.waitForMore(than: bytes.count, within: deadline)
         }
     }
 
@@ -134,6 +141,9 @@ final class RawHTTPClient: Sendable {
 
         var bytes: [UInt8] { state.withLockedValue { $0.bytes } }
         var isClosed: Bool { state.withLockedValue { $0.closed } }
+        /// What has arrived and whether it is closed, read together: a waiter passes this count on, so what
+        /// arrives between its look and its wait is not missed.
+        var snapshot: (bytes: [UInt8], closed: Bool) { state.withLockedValue { ($0.bytes, $0.closed) } }
 
         func channelRead(context: ChannelHandlerContext, data: NIOAny) {
             let buffer = unwrapInboundIn(data)
@@ -157,13 +167,13 @@ final class RawHTTPClient: Sendable {
             for waiter in waiters { waiter.resume() }
         }
 
-        /// Returns when something arrives or the connection closes, or at `deadline` at the latest.
-        func waitForMore(within deadline: NIODeadline) async throws {
-            let (count, closed) = state.withLockedValue { ($0.bytes.count, $0.closed) }
-            if closed { return }
+        /// Returns when more than `seen` bytes have arrived or the connection closes, or at `deadline` at the latest.
+        /// (Counting from the caller's own look, not from this call: a response that arrived in between used to
+        /// sleep here until the deadline — 10 s stalls, and a held keep-alive connection timed out meanwhile.)
+        func waitForMore(than seen: Int, within deadline: NIODeadline) async throws {
             await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
                 let resumeNow = state.withLockedValue { state -> Bool in
-                    if state.bytes.count != count || state.closed { return true }
+                    if state.bytes.count != seen || state.closed { return true }
                     state.waiters.append(continuation)
                     return false
                 }
@@ -180,5 +190,5 @@ final class RawHTTPClient: Sendable {
 
 enum RawHTTPClientError: Error {
     case incomplete(received: String)
-    case notClosed
+    case notClosed(received: String)
 }

@@ -72,12 +72,13 @@ final class RawWebSocketClient: Sendable {
         let deadline = NIODeadline.now() + timeout
         while true {
             let start = consumed.withLockedValue { $0 }
-            if let (frame, length) = RawWebSocketClient.parse(http.receivedBytes, from: start) {
+            let (received, closed) = http.snapshot
+            if let (frame, length) = RawWebSocketClient.parse(received, from: start) {
                 consumed.withLockedValue { $0 += length }
                 return frame
             }
-            if http.isClosed || NIODeadline.now() > deadline { throw RawWebSocketClientError.noFrame(closed: http.isClosed) }
-            try await http.waitForMore(until: deadline)
+            if closed || NIODeadline.now() > deadline { throw RawWebSocketClientError.noFrame(closed: closed) }
+            try await http.waitForMore(than: received.count, until: deadline)
         }
     }
 

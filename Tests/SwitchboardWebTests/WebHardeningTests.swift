@@ -196,9 +196,6 @@ final class WebHardeningTests: XCTestCase {
 
     /// Past the HTTP connection limit a newcomer gets 503 at once; those in keep working.
     func testConnectionsBeyondTheLimitGet503() async throws {
-        // Known bug, open (issue 25's note): since this session's merges the third connection gets its 503 but is
-        // not closed within untilClosed's wait, alone too. Skipped visibly until fixed; test.sh lists it.
-        try XCTSkipIf(true, "known bug: a connection over --web's limit gets 503 but is not closed (see issue 25's note)")
         let server = try await WebTestServer.start(for: self) { _ in } configureWeb: { $0.maximumHTTPConnections = 2 }
         var held: [RawHTTPClient] = []
         for _ in 0..<2 {
