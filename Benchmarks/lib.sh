@@ -136,7 +136,7 @@ build_c_tools() {
 # SWITCHBOARD_BINARY=PATH in the environment: that binary instead, nothing built (measuring another build).
 # The flags are policies, not performance, each passed only when `serve --help` lists it: flood control
 # (default 10 lines/s) would throttle every workload; the client cap (default 10 000) would refuse part of
-# a large `hold`; the send queue (default 256 KiB) would disconnect a client that a fan-out burst gets ahead
+# a large `hold` (MAX_CLIENTS, default 20 000, when the script sets it); the send queue (default 256 KiB) would disconnect a client that a fan-out burst gets ahead
 # of — the relay's queues are unbounded.
 build_switchboard() {
     SWITCHBOARD=""
@@ -153,7 +153,7 @@ build_switchboard() {
     local help
     help=$(timeout 30 "$SWITCHBOARD" serve --help 2>&1 || true)
     if [[ $help == *--flood-rate* ]]; then SWITCHBOARD_FLAGS+=(--flood-rate 0); fi
-    if [[ $help == *--max-clients* ]]; then SWITCHBOARD_FLAGS+=(--max-clients 20000); fi
+    if [[ $help == *--max-clients* ]]; then SWITCHBOARD_FLAGS+=(--max-clients "${MAX_CLIENTS:-20000}"); fi
     if [[ $help == *--max-sendq* ]]; then SWITCHBOARD_FLAGS+=(--max-sendq 67108864); fi
 }
 

@@ -8,7 +8,9 @@
 #   RUNS=1 Benchmarks/run.sh                   # a quick look
 #   SERVERS="relay switchboard" Benchmarks/run.sh
 #   WORKLOADS="fanout-50x1000 paced-2000" Benchmarks/run.sh
-#   HOLD=2000 Benchmarks/run.sh                # idle connections for the memory row (default 10000)
+#   HOLD=2000 Benchmarks/run.sh                # idle connections for the memory rows (default 10000)
+#   WORKLOADS=crowd SERVERS="relay switchboard" Benchmarks/run.sh   # the 100 000-client rows (see below)
+#   CROWD=50000 Benchmarks/run.sh              # clients in the crowd (default 100000, or what nofile allows)
 #   TOOL_LIMIT=0.9 Benchmarks/run.sh           # tool CPU (cores) from which a run counts as saturated
 #   Benchmarks/run.sh --help                   # this text; any other argument is refused
 #
@@ -31,6 +33,23 @@ TOOL_LIMIT=${TOOL_LIMIT:-0.9}
 HOLD=${HOLD:-10000}
 [[ $RUNS =~ ^[1-9][0-9]*$ ]] || { echo "run.sh: RUNS must be a positive integer, not '$RUNS'" >&2; exit 2; }
 [[ $HOLD =~ ^[1-9][0-9]*$ ]] || { echo "run.sh: HOLD must be a positive integer, not '$HOLD'" >&2; exit 2; }
+# The crowd: one process per side holds every connection, so the open-file hard limit (`ulimit -Hn`, which
+# only root with CAP_SYS_RESOURCE can raise) caps it; by default it is 100 000 or as many as that allows,
+# said in the log. Past the ephemeral port range (net.ipv4.ip_local_port_range, 28 232 ports by default)
+# the tool connects from several loopback addresses: one per 20 000 clients, at least two.
+nofile=$(ulimit -Hn)
+if [[ -z ${CROWD:-} ]]; then
+    CROWD=100000
+    if [[ $nofile != unlimited ]] && ((nofile - 500 < CROWD)); then
+        CROWD=$((nofile - 500))
+        [[ " ${WORKLOADS:-crowd} " != *" crowd "* ]] || log "the open-file hard limit is $nofile: the crowd is $CROWD clients, not 100000 (see Benchmarks/README.md)"
+    fi
+fi
+[[ $CROWD =~ ^[1-9][0-9]*$ ]] || { echo "run.sh: CROWD must be a positive integer, not '$CROWD'" >&2; exit 2; }
+CROWD_SOURCES=$(((CROWD + 19999) / 20000 + 1))
+# 50 senders, each line to every other client: about 10 M deliveries whatever the crowd's size.
+CROWD_MESSAGES=$(((10000000 + 50 * CROWD - 1) / (50 * CROWD)))
+MAX_CLIENTS=$(((HOLD > CROWD ? HOLD : CROWD) + 1000))
 
 # name|load generator arguments (--port and --server-pid are added per run). Fan-out bursts are sized to
 # last ~0.3–0.5 s against the relay (and seconds against Twisted), long enough for CPU accounting.
@@ -44,8 +63,14 @@ ALL_WORKLOADS=(
     "churn-16|churn --connections 4000 --concurrency 16 --timeout 120"
     "churn-16-quit|churn --connections 4000 --concurrency 16 --quit --timeout 120"
     # The idle RSS is read 1 s after the last welcome (Switchboard batches join notices above 20 a second,
-    # so a crowd no longer leaves a backlog of N²/2 notices to drain).
-    "hold|hold --connections $HOLD --settle 1 --timeout 600"
+    # so a crowd no longer leaves a backlog of N²/2 notices to drain); then all leave at once, a newcomer
+    # probes every 50 ms, and the RSS is read again 6 s after the server has worked the leave off (its
+    # welcome to a probe says 1 client connected; the relay's says nothing: 6 s after the last close),
+    # against the fresh server's idle RSS read before anyone came.
+    "hold|crowd --connections $HOLD --senders 0 --settle 1 --after-leave 6 --sources 2 --timeout 900"
+    # The crowd (relay and Switchboard only: Twisted names every join to everyone, N²/2 lines): welcome
+    # all, hold idle, a 50-sender fan-out to all, then a mass leave with a newcomer probing every 50 ms.
+    "crowd|crowd --connections $CROWD --senders 50 --messages $CROWD_MESSAGES --sources $CROWD_SOURCES --connect-concurrency 256 --settle 2 --after-leave 6 --timeout 900"
 )
 pick_workloads
 check_servers
@@ -74,6 +99,7 @@ log "load generator self-check passed"
 # ---------------------------------------------------------------- workloads
 measure() { # SERVER WORKLOAD RUN, with the tool's arguments in `args`
     local server=$1 workload=$2 run=$3 port output status=0
+    [[ $server == twisted && $workload == crowd ]] && return 0  # N²/2 join notices: hours at 100 000
     port=$(free_port)
     if ! start_server "$server" "$port"; then
         log "$server: not running, $workload run $run is n/a"
@@ -88,11 +114,11 @@ measure() { # SERVER WORKLOAD RUN, with the tool's arguments in `args`
 each_run measure
 
 # ---------------------------------------------------------------- table
-python3 - "$RESULTS" "$HOLD" "$RUNS" "$TOOL_LIMIT" <<'PY' | tee "$OUT/table.txt"
+python3 - "$RESULTS" "$HOLD" "$RUNS" "$TOOL_LIMIT" "$CROWD" <<'PY' | tee "$OUT/table.txt"
 import json, statistics, sys
 
 rows = [json.loads(line) for line in open(sys.argv[1]) if line.strip()]
-hold, runs_wanted, tool_limit = sys.argv[2], int(sys.argv[3]), float(sys.argv[4])
+hold, runs_wanted, tool_limit, crowd = sys.argv[2], int(sys.argv[3]), float(sys.argv[4]), sys.argv[5]
 servers = ["relay", "twisted", "switchboard"]
 
 def runs(server, workload):
@@ -104,6 +130,16 @@ def per_delivery(key):  # server CPU seconds (cores × seconds) ÷ count, in ns 
             return None
         return r["server_cpu_s"] / r[key] * scale
     return f
+
+def kib_to_mib(kib):
+    return kib / 1024 if kib is not None else None
+
+def rss_ratio(r):  # RSS after everyone left ÷ the fresh server's idle RSS
+    return r["rss_after_leave_kib"] / r["rss_idle_kib"] if r.get("rss_idle_kib") and r.get("rss_after_leave_kib") else None
+
+def phase_cpu(r, prefix, key, scale):  # server CPU of one of the crowd's phases ÷ a count
+    cpu = r.get(prefix + "server_cpu_s")
+    return cpu / r[key] * scale if cpu is not None and r.get(key) else None
 
 # label, workload, value(result) -> number or None, unit, better
 METRICS = [
@@ -120,8 +156,22 @@ METRICS = [
     ("churn, 16 in flight: cycle p99", "churn-16", lambda r: r.get("cycle_p99_us", 0) / 1e3, "ms", "lower"),
     ("churn with /quit, 16 in flight: connections/s", "churn-16-quit", lambda r: r.get("connections_per_s"), "", "higher"),
     ("churn with /quit, 16 in flight: server CPU/connection", "churn-16-quit", lambda r: per_delivery("completed")(r, 1e6), "us", "lower"),
-    (f"hold {hold} idle: seconds until all welcomed", "hold", lambda r: r.get("wall_s"), "s", "lower"),
-    (f"hold {hold} idle: RSS per connection, 1 s after", "hold", lambda r: r.get("rss_per_connection_kib"), "KiB", "lower"),
+    (f"hold {hold} idle: seconds until all welcomed", "hold", lambda r: r.get("welcome_wall_s"), "s", "lower"),
+    (f"hold {hold} idle: RSS per connection, 1 s after", "hold", lambda r: r.get("held_rss_per_connection_kib"), "KiB", "lower"),
+    (f"hold {hold}, all left: RSS 6 s after", "hold", lambda r: kib_to_mib(r.get("rss_after_leave_kib")), "MiB", "lower"),
+    (f"hold {hold}, all left: RSS 6 s after / idle RSS", "hold", rss_ratio, "x", "lower"),
+    (f"hold {hold}, all left: newcomer's wait, max", "hold", lambda r: r.get("probe_max_us", 0) / 1e3, "ms", "lower"),
+    (f"hold {hold}, all left: until a newcomer is alone", "hold", lambda r: r.get("leave_drained_s") if r.get("leave_drained_s", -1) >= 0 else None, "s", "lower"),
+    (f"crowd {crowd}: seconds until all welcomed", "crowd", lambda r: r.get("welcome_wall_s"), "s", "lower"),
+    (f"crowd {crowd} idle: RSS per connection", "crowd", lambda r: r.get("held_rss_per_connection_kib"), "KiB", "lower"),
+    (f"crowd {crowd}: fan-out, 50 senders, deliveries/s", "crowd", lambda r: r.get("deliveries_per_s"), "", "higher"),
+    (f"crowd {crowd}: fan-out, server CPU/delivery", "crowd", lambda r: phase_cpu(r, "fanout_", "deliveries", 1e9), "ns", "lower"),
+    (f"crowd {crowd}: fan-out latency p99", "crowd", lambda r: r.get("fanout_lat_p99_us", 0) / 1e3, "ms", "lower"),
+    (f"crowd {crowd}: all leave, RSS peak", "crowd", lambda r: kib_to_mib(r.get("leave_rss_peak_kib")), "MiB", "lower"),
+    (f"crowd {crowd}: all leave, newcomer's wait p50", "crowd", lambda r: r.get("probe_p50_us", 0) / 1e3, "ms", "lower"),
+    (f"crowd {crowd}: all leave, newcomer's wait max", "crowd", lambda r: r.get("probe_max_us", 0) / 1e3, "ms", "lower"),
+    (f"crowd {crowd}: all leave, until a newcomer is alone", "crowd", lambda r: r.get("leave_drained_s") if r.get("leave_drained_s", -1) >= 0 else None, "s", "lower"),
+    (f"crowd {crowd}: all left, RSS 6 s after / idle RSS", "crowd", rss_ratio, "x", "lower"),
 ]
 
 def cell(server, workload, value):
@@ -130,8 +180,8 @@ def cell(server, workload, value):
     if not results:
         return None, "n/a", None
     good = [r for r in results if r.get("ok") == 1 and value(r) is not None]
-    if not good:
-        return None, "FAIL", None
+    if not good:  # "-": every run completed, the figure is not the server's to give (the relay's count)
+        return None, "-" if all(r.get("ok") == 1 for r in results) else "FAIL", None
     values = [value(r) for r in good]
     median = statistics.median(values)
     v = median

@@ -25,6 +25,18 @@
  *       reads the server's VmRSS, opens N idle connections (welcomes read), keeps reading what arrives
  *       for --settle seconds, reads VmRSS again: growth per connection.
  *
+ *   loadgen crowd --port P --server-pid PID [--connections 100000 --senders 50 --messages 20 --sources 8]
+ *       a crowd's whole visit, in phases: reads the server's idle VmRSS; opens N connections (welcomes read:
+ *       welcome_*), waits --settle seconds and reads VmRSS (held_*: growth per connection); the first
+ *       --senders clients each send --messages lines as in fanout, every client expecting every line but
+ *       its own (fanout_*; --senders 0 skips it); then every client leaves at once (closes, --leave-chunk
+ *       at a time between looks at the sockets) while a probe connects every --probe-ms and times its
+ *       welcome (probe_*: the newcomer's wait), and the server's VmRSS is sampled every 10 ms (leave_*);
+ *       the probing goes on --after-leave seconds past the last close — or, when the server's welcome says
+ *       how many are connected, past the first probe that was alone (leave_drained_s: the leave worked
+ *       off) — when VmRSS is read again (rss_after_leave_kib, against rss_idle_kib) and VmHWM (the
+ *       process's lifetime peak). tool_cores
+ *       is the busiest phase's. LOADGEN_PROBE_LOG=1 in the environment prints every probe's wait to stderr.
  *   loadgen http --port P [--path /api/stats --concurrency 50 --requests 5000]
  *       K keep-alive HTTP/1.1 connections each send GET PATH, read the whole response (Content-Length), and
  *       send the next, until N requests are answered. Latency = response complete − request sent; a status
@@ -41,6 +53,10 @@
  *
  * Common: --host (IPv4, default 127.0.0.1), --timeout S (whole run, default 60), --server-pid PID
  * (server CPU over the measured phase), --connect-concurrency K (connections being set up at once);
+ * --sources K (loopback --host only): connection i binds 127.0.0.(2 + i mod K) before connecting, with
+ * IP_BIND_ADDRESS_NO_PORT so that the port is picked at connect() for the whole 4-tuple — each source
+ * address has the ephemeral port range (net.ipv4.ip_local_port_range) to itself, which is how more
+ * connections than that range (28 232 by default) reach one server port;
  * --server-pid2 PID (the --port2 server), --db-pid PID (a database's postmaster: its CPU and its
  * children's, the backends included, summed over the processes alive at both ends of the phase).
  *
@@ -145,18 +161,21 @@ static double proc_schedstat_cpu_s(int pid) {
     return seen ? (double)total / 1e9 : -1;
 }
 
-/* VmRSS of PID in KiB from /proc/PID/status; -1 if unreadable. */
-static long proc_rss_kib(int pid) {
+/* A "Name:  N kB" field (VmRSS:, VmHWM:) of PID's /proc/PID/status in KiB; -1 if unreadable. */
+static long proc_status_kib(int pid, const char *field) {
     char path[64], line[256];
     snprintf(path, sizeof path, "/proc/%d/status", pid);
     FILE *f = fopen(path, "r");
     if (!f) return -1;
     long kib = -1;
+    size_t n = strlen(field);
     while (fgets(line, sizeof line, f))
-        if (strncmp(line, "VmRSS:", 6) == 0) { kib = strtol(line + 6, NULL, 10); break; }
+        if (strncmp(line, field, n) == 0) { kib = strtol(line + n, NULL, 10); break; }
     fclose(f);
     return kib;
 }
+
+static long proc_rss_kib(int pid) { return proc_status_kib(pid, "VmRSS:"); }
 
 /* CPU of PID: schedstat when the kernel has it, else /proc/PID/stat; -1 if unreadable. */
 static double proc_cpu_s(int pid) {
@@ -277,9 +296,9 @@ static double hist_pct_us(double p) { /* smallest bucket edge with ≥ p% of sam
 
 /* ------------------------------------------------------------------ options */
 
-enum { FANOUT, PACED, CHURN, HOLD, HTTP };
-static const char *mode_names[] = {"fanout", "paced", "churn", "hold", "http"};
-#define MODE_COUNT 5
+enum { FANOUT, PACED, CHURN, HOLD, HTTP, CROWD };
+static const char *mode_names[] = {"fanout", "paced", "churn", "hold", "http", "crowd"};
+#define MODE_COUNT 6
 
 static struct {
     int mode;
@@ -291,7 +310,10 @@ static struct {
     int connections, concurrency, connect_concurrency, quit, tls, ws, requests;
     const char *ws_path, *path;
     double settle;
+    int sources, probe_ms, leave_chunk, senders_set;
+    double after_leave;
 } opt = {
+    .probe_ms = 50, .leave_chunk = 1000, .after_leave = 6,
     .ws_path = "/chat", .path = "/api/stats", .requests = 5000,
     .host = "127.0.0.1", .timeout = 60, .clients = 50, .messages = 200, .batch = 64, .settle_ms = 200,
     .rate = 2000, .duration = 5, .connections = 2000, .concurrency = 50, .connect_concurrency = 64,
@@ -299,9 +321,9 @@ static struct {
 };
 
 static void usage(FILE *f) {
-    fputs("usage: loadgen fanout|paced|churn|hold|http --port PORT [options]\n"
+    fputs("usage: loadgen fanout|paced|churn|hold|crowd|http --port PORT [options]\n"
           "  common:  --host ADDR (IPv4, 127.0.0.1)  --timeout S (60)  --server-pid PID\n"
-          "           --connect-concurrency K (64)\n"
+          "           --connect-concurrency K (64)  --sources K (0: connect from 127.0.0.2 … 127.0.0.K+1, loopback)\n"
           "           --server-pid2 PID (the --port2 server; hold: its RSS counts too)  --db-pid PID (a postmaster: it\n"
           "           and its children)  --tls (TLS to the server; a build with -DLOADGEN_TLS)\n"
           "  fanout:  --clients C (50)  --messages M (200)  --batch B (64 lines per write)  --settle-ms MS (200)\n"
@@ -310,6 +332,8 @@ static void usage(FILE *f) {
           "           --port2 PORT: those others connect to a second server (cross-server delivery)\n"
           "  churn:   --connections N (2000)  --concurrency K (50)  --quit (send /quit, wait for the close)\n"
           "  hold:    --connections N (2000)  --settle S (1)  --server-pid PID (required)\n"
+          "  crowd:   --connections N  --settle S  --senders S (50; 0 = no fan-out)  --messages M (200)  --batch B\n"
+          "           --probe-ms MS (50)  --leave-chunk K (1000)  --after-leave S (6)  --server-pid PID (required)\n"
           "  http:    --path PATH (/api/stats)  --concurrency K (50)  --requests N (5000)\n"
           "  --ws:    WebSocket instead of lines (not http), upgrading at --ws-path PATH (/chat)\n"
           "Prints one 'RESULT mode=... ok=1 ...' line on stdout; exit 0 only when ok=1.\n",
@@ -361,6 +385,9 @@ static int nconns;
 static int ep = -1, timer_fd = -1;
 #define TIMER_TAG UINT32_MAX
 static struct sockaddr_in addr, addr2; /* addr2: the receivers' server (--port2) */
+#ifndef IP_BIND_ADDRESS_NO_PORT
+#define IP_BIND_ADDRESS_NO_PORT 24 /* Linux 4.2; older C libraries lack the name */
+#endif
 static uint64_t deadline_ns;
 
 /* counters */
@@ -368,7 +395,7 @@ static uint64_t n_connect_failed, n_peer_closed, n_welcomed, n_other_lines, n_tl
 static uint64_t deliveries, n_bad, n_self, n_order;
 static uint64_t recv_deliveries; /* to the receivers (the clients past --senders; all when every client sends) */
 static uint64_t last_delivery_ns, last_recv_delivery_ns;
-static uint32_t *next_seq; /* fanout/paced: next expected seq, [receiver * C + sender] */
+static uint32_t *next_seq; /* fanout/paced/crowd: next expected seq, [receiver * S + sender] */
 static int last_errno;
 static int inflight;       /* connecting or waiting for the welcome */
 
@@ -405,6 +432,16 @@ static int conn_open(conn_t *c) {
     int one = 1;
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one); /* like the servers measured */
     const struct sockaddr_in *to = opt.port2 && c->id >= (uint32_t)opt.senders ? &addr2 : &addr;
+    if (opt.sources) { /* 127.0.0.(2 + slot mod K); the port is chosen by connect(), per 4-tuple */
+        struct sockaddr_in from = {.sin_family = AF_INET};
+        from.sin_addr.s_addr = htonl(0x7f000002u + (uint32_t)((c - conns) % opt.sources));
+        setsockopt(fd, IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &one, sizeof one);
+        if (bind(fd, (const struct sockaddr *)&from, sizeof from) < 0) {
+            last_errno = errno;
+            close(fd);
+            return -1;
+        }
+    }
     if (connect(fd, (const struct sockaddr *)to, sizeof *to) < 0 && errno != EINPROGRESS) {
         last_errno = errno;
         close(fd);
@@ -556,10 +593,26 @@ static const char *parse_uint(const char *p, const char *end, uint64_t *v) {
     return p;
 }
 
-static void on_welcome(conn_t *c) {
+static conn_t *probe;             /* crowd: the newcomer that connects during the leave (conns[N]) */
+static int server_counts;         /* crowd: the server's welcome says how many are connected */
+
+/* "… N clients connected …" in a welcome: N, or -1 when the server does not say. */
+static long welcome_count(const char *line, size_t len) {
+    const char *p = memmem(line, len, " client", 7);
+    if (!p) return -1;
+    const char *q = p;
+    while (q > line && q[-1] >= '0' && q[-1] <= '9') q--;
+    return q < p ? strtol(q, NULL, 10) : -1;
+}
+static uint64_t probe_failed;     /* crowd: probes refused or closed before their welcome */
+static void probe_welcomed(const char *line, size_t len);
+
+static void on_welcome(conn_t *c, const char *line, size_t len) {
     c->welcomed = 1;
-    n_welcomed++;
     inflight--;
+    if (c == probe) { probe_welcomed(line, len); return; }
+    n_welcomed++;
+    if (opt.mode == CROWD && welcome_count(line, len) >= 0) server_counts = 1;
     if (opt.mode == CHURN && !opt.quit) { /* welcomed: the cycle is done, the client closes */
         hist_add(now_ns() - c->started_ns);
         churn_done++;
@@ -573,8 +626,8 @@ static void on_welcome(conn_t *c) {
 }
 
 static void on_line(conn_t *c, const char *line, size_t len, uint64_t now) {
-    if (!c->welcomed) { on_welcome(c); return; }
-    if (opt.mode != FANOUT && opt.mode != PACED) { n_other_lines++; return; }
+    if (!c->welcomed) { on_welcome(c, line, len); return; }
+    if (opt.mode != FANOUT && opt.mode != PACED && opt.mode != CROWD) { n_other_lines++; return; }
     const char *m = memmem(line, len, "BENCH ", 6);
     if (!m) { n_other_lines++; return; }
     const char *end = line + len, *p = m + 6;
@@ -585,7 +638,7 @@ static void on_line(conn_t *c, const char *line, size_t len, uint64_t now) {
         return;
     }
     if (from == c->id) { n_self++; return; } /* the servers measured never echo to the sender */
-    uint32_t *want = &next_seq[(size_t)c->id * fleet + from];
+    uint32_t *want = &next_seq[(size_t)c->id * nsenders + from];
     if (seq != *want) n_order++; /* lost, repeated or reordered: each sender's lines arrive in order */
     *want = (uint32_t)seq + 1;
     deliveries++;
@@ -776,6 +829,7 @@ static void on_eof(conn_t *c, int err) {
     }
     conn_close(c);
     if (opt.mode == CHURN) c->state = C_FREE;
+    if (c == probe) { probe_failed++; c->state = C_FREE; }
 }
 
 static char rbuf[256 * 1024];
@@ -826,6 +880,7 @@ static void on_event(conn_t *c, uint32_t events) {
             n_connect_failed++;
             conn_close(c);
             if (opt.mode == CHURN) { churn_failed++; c->state = C_FREE; }
+            if (c == probe) { probe_failed++; c->state = C_FREE; }
             return;
         }
         c->state = C_OPEN;
@@ -877,6 +932,8 @@ static void on_event(conn_t *c, uint32_t events) {
 
 static int timed_out;
 static void (*on_timer)(void);
+static int max_wait_ms = 100; /* crowd's leave: a few ms, so the probe and the RSS samples keep time */
+static int top_up_busy;       /* set by a top_up that has more to do at once: do not wait for events */
 
 /* Runs the event loop until done() says so or the deadline passes (sets timed_out); top_up() runs
  * before every wait (opens connections, starts cycles). */
@@ -890,7 +947,8 @@ static void run_until(int (*done)(void), void (*top_up)(void), uint64_t until_ns
         if (until_ns && now >= until_ns) return;
         uint64_t limit = until_ns && until_ns < deadline_ns ? until_ns : deadline_ns;
         int wait_ms = (int)((limit - now + 999999) / 1000000);
-        if (wait_ms > 100) wait_ms = 100;
+        if (wait_ms > max_wait_ms) wait_ms = max_wait_ms;
+        if (top_up_busy) wait_ms = 0;
         int n = epoll_wait(ep, events, 1024, wait_ms);
         if (n < 0) {
             if (errno == EINTR) continue;
@@ -965,7 +1023,7 @@ static int churn_finished(void) { return churn_done + churn_failed >= (uint64_t)
 
 /* ------------------------------------------------------------------ report */
 
-static char result[2048];
+static char result[4096];
 static size_t result_len;
 
 static void put(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -977,14 +1035,16 @@ static void put(const char *fmt, ...) {
     if (n > 0 && result_len + (size_t)n < sizeof result) result_len += (size_t)n;
 }
 
-static void put_phase(sample_t a, sample_t b) {
+/* The phase's wall time and CPU, each key after PREFIX ("" for a mode's single phase). */
+static void put_phase_as(const char *prefix, sample_t a, sample_t b) {
     double wall = (double)(b.wall_ns - a.wall_ns) / 1e9;
     double tool = b.tool - a.tool;
-    put(" wall_s=%.4f tool_cpu_s=%.4f tool_cores=%.3f", wall, tool, wall > 0 ? tool / wall : 0);
+    put(" %swall_s=%.4f %stool_cpu_s=%.4f %stool_cores=%.3f", prefix, wall, prefix, tool, prefix, wall > 0 ? tool / wall : 0);
     if (a.server >= 0 && b.server >= 0) {
         double s = b.server - a.server;
-        put(" server_cpu_s=%.4f server_cores=%.3f", s, wall > 0 ? s / wall : 0);
+        put(" %sserver_cpu_s=%.4f %sserver_cores=%.3f", prefix, s, prefix, wall > 0 ? s / wall : 0);
     }
+    if (*prefix) return; /* the crowd's phases: the rest is for the single-phase modes */
     if (a.server_stat >= 0 && b.server_stat >= 0) put(" server_cpu_stat_s=%.3f", b.server_stat - a.server_stat);
     if (a.server2 >= 0 && b.server2 >= 0) {
         double s = b.server2 - a.server2;
@@ -993,6 +1053,8 @@ static void put_phase(sample_t a, sample_t b) {
     double db = db_delta(&a.db, &b.db);
     if (db >= 0) put(" db_cpu_s=%.4f db_cores=%.3f db_procs=%d", db, wall > 0 ? db / wall : 0, b.db.n);
 }
+
+static void put_phase(sample_t a, sample_t b) { put_phase_as("", a, b); }
 
 static void put_latency(const char *prefix) {
     put(" %ssamples=%" PRIu64 " %sp50_us=%.1f %sp99_us=%.1f %smax_us=%.1f", prefix, hist_n, prefix,
@@ -1015,7 +1077,7 @@ static int run_fleet_mode(void) { /* fanout and paced */
     nsenders = opt.senders ? (uint32_t)opt.senders : fleet;
     nconns = opt.clients;
     conns = calloc((size_t)nconns, sizeof *conns);
-    next_seq = calloc((size_t)fleet * fleet, sizeof *next_seq);
+    next_seq = calloc((size_t)fleet * nsenders, sizeof *next_seq);
     if (!conns || !next_seq) { perror("calloc"); return 2; }
     for (int i = 0; i < nconns; i++) { conns[i].fd = -1; conns[i].id = (uint32_t)i; }
 
@@ -1125,6 +1187,158 @@ static int run_hold(void) {
     return finish(1, NULL);
 }
 
+/* ------------------------------------------------------------------ crowd */
+
+static uint64_t probe_due_ns, probe_started_ns, probe_late; /* late: welcomed after more than 1 s */
+static uint64_t probe_count;
+static long probe_last_connected = -1;
+static int leave_closed;                 /* crowd connections closed so far in the leave */
+static uint64_t leave_last_close_ns, leave_end_ns, rss_next_ns, leave_start_ns;
+static uint64_t leave_drained_ns; /* a probe's welcome said 1 client connected (itself): the leave is worked off */
+#define LEAVE_DRAIN_WAIT_S 120u
+static long leave_rss_peak;
+
+/* The probe's welcome: its wait is one sample; the count the server says ("… N clients connected …") is kept. */
+static void probe_welcomed(const char *line, size_t len) {
+    uint64_t now = now_ns(), waited = now - probe_started_ns;
+    hist_add(waited);
+    probe_count++;
+    if (waited > 1000000000u) probe_late++;
+    long count = welcome_count(line, len);
+    if (count >= 0) probe_last_connected = count;
+    if (probe_last_connected == 1 && leave_last_close_ns && !leave_drained_ns) leave_drained_ns = now;
+    if (getenv("LOADGEN_PROBE_LOG")) fprintf(stderr, "probe at %.3f s: %.1f ms, closed %d\n", (double)(probe_started_ns - leave_start_ns) / 1e9, (double)waited / 1e6, leave_closed);
+    conn_close(probe);
+    probe->state = C_FREE;
+    probe_due_ns = now + (uint64_t)opt.probe_ms * 1000000u;
+}
+
+static void leave_sample_rss(uint64_t now) {
+    if (now < rss_next_ns) return;
+    rss_next_ns = now + 10000000u;
+    long rss = proc_rss_kib(server_pid);
+    if (rss > leave_rss_peak) leave_rss_peak = rss;
+}
+
+/* The leave: closes the crowd a chunk at a time, starts a probe when one is due, samples the RSS. */
+static void leave_top_up(void) {
+    uint64_t now = now_ns();
+    int end = leave_closed + opt.leave_chunk < nconns ? leave_closed + opt.leave_chunk : nconns;
+    for (; leave_closed < end; leave_closed++)
+        if (conns[leave_closed].state == C_CONNECTING || conns[leave_closed].state == C_OPEN) conn_close(&conns[leave_closed]);
+    if (leave_closed == nconns && !leave_last_close_ns) leave_last_close_ns = now_ns();
+    /* --after-leave counts from the last close, or, with a server whose welcome says how many are connected,
+     * from the first probe that was alone: RSS "after" is then read once the server has worked the leave off
+     * (waiting for that at most LEAVE_DRAIN_WAIT_S past the last close: then leave_drained_s=-1). */
+    if (leave_last_close_ns && !leave_end_ns &&
+        (!server_counts || leave_drained_ns || now > leave_last_close_ns + LEAVE_DRAIN_WAIT_S * 1000000000u)) {
+        uint64_t base = !server_counts ? leave_last_close_ns : leave_drained_ns ? leave_drained_ns : now;
+        leave_end_ns = base + (uint64_t)(opt.after_leave * 1e9);
+    }
+    top_up_busy = leave_closed < nconns;
+    if (probe->state == C_FREE && now >= probe_due_ns && (!leave_end_ns || now < leave_end_ns)) {
+        probe_started_ns = now;
+        if (conn_open(probe) < 0) { n_connect_failed++; probe->state = C_FREE; probe_due_ns = now + 1000000u; }
+    }
+    leave_sample_rss(now_ns());
+}
+
+/* Done once every client has left, --after-leave has passed and no probe is still waiting. */
+static int leave_done(void) { return leave_end_ns && now_ns() >= leave_end_ns && probe->state == C_FREE; }
+
+static int run_crowd(void) {
+    if (server_pid <= 0) bad_usage("crowd needs", "--server-pid");
+    fleet = (uint32_t)opt.connections;
+    nsenders = opt.senders_set ? (uint32_t)opt.senders : 50;
+    if (nsenders > fleet) bad_usage("--senders must be at most", "--connections");
+    nconns = opt.connections;
+    conns = calloc((size_t)nconns + 1, sizeof *conns);
+    next_seq = calloc((size_t)fleet * (nsenders ? nsenders : 1), sizeof *next_seq);
+    if (!conns || !next_seq) { perror("calloc"); return 2; }
+    for (int i = 0; i <= nconns; i++) { conns[i].fd = -1; conns[i].id = (uint32_t)i; }
+    probe = &conns[nconns];
+    probe->state = C_FREE;
+
+    long idle = proc_rss_kib(server_pid);
+    if (idle < 0) return finish(0, "no_server_rss");
+    put(" connections=%d sources=%d rss_idle_kib=%ld", opt.connections, opt.sources, idle);
+    sample_t a = take_sample();
+    run_until(fleet_up, fleet_top_up, 0);
+    sample_t b = take_sample();
+    put(" welcomed=%" PRIu64, n_welcomed);
+    put_phase_as("welcome_", a, b);
+    if (timed_out || n_welcomed < (uint64_t)nconns) return finish(0, timed_out ? "timeout_connecting" : "connect_failed");
+
+    run_until(NULL, NULL, now_ns() + (uint64_t)(opt.settle * 1e9)); /* join notices drain, read and ignored */
+    long held = proc_rss_kib(server_pid);
+    if (held < 0) return finish(0, "server_gone");
+    put(" settle_s=%.1f rss_held_kib=%ld held_rss_per_connection_kib=%.3f", opt.settle, held,
+        (double)(held - idle) / nconns);
+    if (n_peer_closed) return finish(0, "peer_closed");
+
+    double fanout_tool = 0, fanout_wall = 0;
+    if (nsenders) {
+        n_other_lines = 0;
+        expected = (uint64_t)opt.messages * nsenders * (fleet - 1);
+        sample_t c = take_sample();
+        sending = 1;
+        for (uint32_t i = 0; i < nsenders; i++) fanout_refill(&conns[i]);
+        run_until(all_delivered, NULL, 0);
+        sample_t d = take_sample();
+        d.wall_ns = last_delivery_ns ? last_delivery_ns : d.wall_ns;
+        double wall = (double)(d.wall_ns - c.wall_ns) / 1e9;
+        put(" senders=%u messages=%d batch=%d expected=%" PRIu64 " deliveries=%" PRIu64 " deliveries_per_s=%.0f", nsenders,
+            opt.messages, opt.batch, expected, deliveries, wall > 0 ? (double)deliveries / wall : 0);
+        put(" order_errors=%" PRIu64 " self=%" PRIu64 " bad=%" PRIu64 " other_lines=%" PRIu64, n_order, n_self, n_bad,
+            n_other_lines);
+        put_phase_as("fanout_", c, d);
+        fanout_tool = d.tool - c.tool;
+        fanout_wall = (double)(d.wall_ns - c.wall_ns);
+        put_latency("fanout_lat_");
+        if (timed_out) return finish(0, "timeout_fanout");
+        if (n_peer_closed) return finish(0, "peer_closed");
+        if (deliveries != expected) return finish(0, "incomplete");
+        if (n_order || n_self || n_bad) return finish(0, "wrong_lines");
+        sending = 0;
+    }
+
+    memset(hist, 0, sizeof hist);
+    hist_n = hist_max = 0;
+    long before_leave = proc_rss_kib(server_pid);
+    leave_rss_peak = before_leave;
+    max_wait_ms = 5;
+    sample_t e = take_sample();
+    leave_start_ns = e.wall_ns;
+    if (getenv("LOADGEN_PROBE_LOG")) {
+        struct timespec rt;
+        clock_gettime(CLOCK_REALTIME, &rt);
+        fprintf(stderr, "leave starts at monotonic %.6f, realtime %ld.%06ld\n", (double)leave_start_ns / 1e9, (long)rt.tv_sec, rt.tv_nsec / 1000);
+    }
+    run_until(leave_done, leave_top_up, 0);
+    sample_t f = take_sample();
+    top_up_busy = 0;
+    long after = proc_rss_kib(server_pid), hwm = proc_status_kib(server_pid, "VmHWM:");
+    if (after < 0) return finish(0, "server_gone");
+    double closing = leave_last_close_ns ? (double)(leave_last_close_ns - e.wall_ns) / 1e9 : 0;
+    double drained = leave_drained_ns ? (double)(leave_drained_ns - e.wall_ns) / 1e9 : -1;
+    put(" rss_before_leave_kib=%ld leave_rss_peak_kib=%ld rss_after_leave_kib=%ld rss_hwm_kib=%ld after_leave_s=%.1f"
+        " leave_closing_s=%.3f leave_drained_s=%.3f", before_leave, leave_rss_peak, after, hwm, opt.after_leave, closing, drained);
+    put(" probe_interval_ms=%d probes=%" PRIu64 " probes_late=%" PRIu64 " probes_failed=%" PRIu64
+        " probe_last_connected=%ld", opt.probe_ms, probe_count, probe_late, probe_failed, probe_last_connected);
+    put_latency("probe_");
+    put_phase_as("leave_", e, f);
+    /* The busiest the tool was in any phase: a run where it was near a core is marked by the scripts. */
+    double busiest = 0, phases[][2] = {{b.tool - a.tool, (double)(b.wall_ns - a.wall_ns)},
+                                       {f.tool - e.tool, (double)(f.wall_ns - e.wall_ns)}, {fanout_tool, fanout_wall}};
+    for (size_t i = 0; i < sizeof phases / sizeof phases[0]; i++)
+        if (phases[i][1] > 0 && phases[i][0] / (phases[i][1] / 1e9) > busiest) busiest = phases[i][0] / (phases[i][1] / 1e9);
+    put(" tool_cores=%.3f", busiest);
+    if (timed_out) return finish(0, "timeout_leaving");
+    if (probe_count == 0) return finish(0, "no_probe");
+    if (probe_failed) return finish(0, "probe_failed");
+    return finish(1, NULL);
+}
+
 static int http_finished(void) { return http_done >= (uint64_t)opt.requests || n_peer_closed > 0; }
 
 static int run_http(void) {
@@ -1160,7 +1374,8 @@ int main(int argc, char **argv) {
     opt.mode = m;
 
     enum { O_HOST = 256, O_PORT, O_TIMEOUT, O_PID, O_CC, O_CLIENTS, O_MESSAGES, O_BATCH, O_SETTLE_MS, O_RATE,
-           O_DURATION, O_CONNECTIONS, O_CONCURRENCY, O_SETTLE, O_PORT2, O_SENDERS, O_PID2, O_DB_PID, O_QUIT, O_TLS, O_WS, O_WS_PATH, O_PATH, O_REQUESTS };
+           O_DURATION, O_CONNECTIONS, O_CONCURRENCY, O_SETTLE, O_PORT2, O_SENDERS, O_PID2, O_DB_PID, O_QUIT, O_TLS, O_WS, O_WS_PATH, O_PATH, O_REQUESTS,
+           O_SOURCES, O_PROBE_MS, O_LEAVE_CHUNK, O_AFTER_LEAVE };
     static const struct option longs[] = {
         {"host", 1, 0, O_HOST}, {"port", 1, 0, O_PORT}, {"timeout", 1, 0, O_TIMEOUT}, {"server-pid", 1, 0, O_PID},
         {"connect-concurrency", 1, 0, O_CC}, {"clients", 1, 0, O_CLIENTS}, {"messages", 1, 0, O_MESSAGES},
@@ -1169,6 +1384,8 @@ int main(int argc, char **argv) {
         {"settle", 1, 0, O_SETTLE}, {"port2", 1, 0, O_PORT2}, {"senders", 1, 0, O_SENDERS},
         {"server-pid2", 1, 0, O_PID2}, {"db-pid", 1, 0, O_DB_PID}, {"quit", 0, 0, O_QUIT}, {"tls", 0, 0, O_TLS},
         {"ws", 0, 0, O_WS}, {"ws-path", 1, 0, O_WS_PATH}, {"path", 1, 0, O_PATH}, {"requests", 1, 0, O_REQUESTS},
+        {"sources", 1, 0, O_SOURCES}, {"probe-ms", 1, 0, O_PROBE_MS}, {"leave-chunk", 1, 0, O_LEAVE_CHUNK},
+        {"after-leave", 1, 0, O_AFTER_LEAVE},
         {"help", 0, 0, 'h'}, {0, 0, 0, 0},
     };
     optind = 2;
@@ -1180,7 +1397,7 @@ int main(int argc, char **argv) {
         case O_TIMEOUT: opt.timeout = num(optarg, "--timeout", 0.001, 86400); break;
         case O_PID: server_pid = (int)num(optarg, "--server-pid", 1, 1 << 22); break;
         case O_CC: opt.connect_concurrency = (int)num(optarg, "--connect-concurrency", 1, 100000); break;
-        case O_CLIENTS: opt.clients = (int)num(optarg, "--clients", 2, 4096); break;
+        case O_CLIENTS: opt.clients = (int)num(optarg, "--clients", 2, 1000000); break;
         case O_MESSAGES: opt.messages = (int)num(optarg, "--messages", 1, 100000000); break;
         case O_BATCH: opt.batch = (int)num(optarg, "--batch", 1, 1000000); break;
         case O_SETTLE_MS: opt.settle_ms = (int)num(optarg, "--settle-ms", 0, 600000); break;
@@ -1196,7 +1413,14 @@ int main(int argc, char **argv) {
         case O_CONCURRENCY: opt.concurrency = (int)num(optarg, "--concurrency", 1, 100000); break;
         case O_SETTLE: opt.settle = num(optarg, "--settle", 0, 86400); break;
         case O_PORT2: opt.port2 = (int)num(optarg, "--port2", 1, 65535); break;
-        case O_SENDERS: opt.senders = (int)num(optarg, "--senders", 1, 4096); break;
+        case O_SENDERS:
+            opt.senders = (int)num(optarg, "--senders", m == CROWD ? 0 : 1, 4096);
+            opt.senders_set = 1;
+            break;
+        case O_SOURCES: opt.sources = (int)num(optarg, "--sources", 0, 250); break;
+        case O_PROBE_MS: opt.probe_ms = (int)num(optarg, "--probe-ms", 1, 60000); break;
+        case O_LEAVE_CHUNK: opt.leave_chunk = (int)num(optarg, "--leave-chunk", 1, 1000000); break;
+        case O_AFTER_LEAVE: opt.after_leave = num(optarg, "--after-leave", 0, 3600); break;
         case O_PID2: server2_pid = (int)num(optarg, "--server-pid2", 1, 1 << 22); break;
         case O_DB_PID: db_pid = (int)num(optarg, "--db-pid", 1, 1 << 22); break;
         case 'h': usage(stdout); return 0;
@@ -1209,9 +1433,11 @@ int main(int argc, char **argv) {
     addr.sin_port = htons((uint16_t)opt.port);
     if (inet_pton(AF_INET, opt.host, &addr.sin_addr) != 1) bad_usage("--host must be an IPv4 address, not", opt.host);
     if (opt.mode == PACED && opt.duration >= opt.timeout) bad_usage("--duration must be shorter than", "--timeout");
-    if ((opt.port2 || opt.senders) && opt.mode != FANOUT && opt.mode != PACED)
-        bad_usage("--port2 and --senders are for", "fanout and paced");
-    if (opt.senders > opt.clients) bad_usage("--senders must be at most", "--clients");
+    if (opt.port2 && opt.mode != FANOUT && opt.mode != PACED) bad_usage("--port2 is for", "fanout and paced");
+    if (opt.senders_set && opt.mode != FANOUT && opt.mode != PACED && opt.mode != CROWD)
+        bad_usage("--senders is for", "fanout, paced and crowd");
+    if (opt.mode != CROWD && opt.senders > opt.clients) bad_usage("--senders must be at most", "--clients");
+    if (opt.sources && (ntohl(addr.sin_addr.s_addr) >> 24) != 127) bad_usage("--sources needs a loopback --host, not", opt.host);
     if (opt.port2 && (!opt.senders || opt.senders == opt.clients))
         bad_usage("--port2 needs receivers:", "--senders S below --clients");
     if (opt.ws && opt.mode == HTTP) bad_usage("--ws is not for", "http");
@@ -1239,7 +1465,8 @@ int main(int argc, char **argv) {
         setrlimit(RLIMIT_NOFILE, &rl);
     }
     if (getrlimit(RLIMIT_NOFILE, &rl) == 0) {
-        rlim_t need = (rlim_t)(opt.mode == CHURN || opt.mode == HTTP ? opt.concurrency : opt.mode == HOLD ? opt.connections : opt.clients) + 16;
+        rlim_t need = (rlim_t)(opt.mode == CHURN || opt.mode == HTTP ? opt.concurrency
+                               : opt.mode == HOLD || opt.mode == CROWD ? opt.connections + 1 : opt.clients) + 16;
         if (rl.rlim_cur < need) {
             fprintf(stderr, "loadgen: %llu connections need more than the open-file limit %llu\n",
                     (unsigned long long)need - 16, (unsigned long long)rl.rlim_cur);
@@ -1255,6 +1482,7 @@ int main(int argc, char **argv) {
     case PACED: return run_fleet_mode();
     case CHURN: return run_churn();
     case HTTP: return run_http();
+    case CROWD: return run_crowd();
     default: return run_hold();
     }
 }

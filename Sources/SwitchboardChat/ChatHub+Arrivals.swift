@@ -93,6 +93,14 @@ extension ChatHub {
         }
     }
 
+    /// The tick's fan-out budget for the room as it is now: the configured bytes per tick, or more in a big
+    /// room (``ChatConfiguration/fanOutBytesPerRecipient`` for each member), where the tick's flush — one
+    /// write per recipient — outweighs queuing a few more lines for each.
+    func renewFanOutBudget() {
+        let perRecipient = members.count.multipliedReportingOverflow(by: configuration.fanOutBytesPerRecipient)
+        tick.budget = max(configuration.fanOutBytesPerTick, perRecipient.overflow ? .max : perRecipient.partialValue)
+    }
+
     /// Completes when the block of visitor numbers on its way (if any) has landed: the server waits for
     /// the first one before it listens, so the first welcomes need no round trip either.
     public func visitorNumbersReady() -> EventLoopFuture<Void> { visitors.ready() }
@@ -106,6 +114,7 @@ extension ChatHub {
         cluster?.publish(.joined(member: id.rawValue, visitor: visitor ?? 0, claimedAt: now, nickname: nickname))
         memberSlots[id] = members.count
         members.append(JoinedClient(client))
+        renewFanOutBudget()
         client.send(ChatText.welcome(nickname: nickname, connected: connectedCount, visitor: visitor))
         if client.isAdminConsole { moderation.operators[id] = ChatHub.adminConsoleName }
         greet(client)
@@ -131,6 +140,7 @@ extension ChatHub {
                 members[slot] = last
                 memberSlots[last.client.id!] = slot
             }
+            renewFanOutBudget()
         }
         if let nickname = member.nickname, !isShuttingDown, takeNamedNotice(joined: false) {
             broadcast(ChatText.left(nickname, reason: shown, connected: connectedCount), except: session)

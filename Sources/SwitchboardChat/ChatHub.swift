@@ -130,7 +130,7 @@ public final class ChatHub {
         eventLoop.preconditionInEventLoop()
         let idleChanged = new.idleTimeout != configuration.idleTimeout
         configuration = new
-        tick.budget = new.fanOutBytesPerTick
+        renewFanOutBudget()
         roster.maximumMembers = new.maximumClients
         roster.maximumPerAddress = new.maximumClientsPerAddress
         if idleChanged {

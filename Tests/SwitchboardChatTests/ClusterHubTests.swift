@@ -248,6 +248,7 @@ final class ClusterHubTests: XCTestCase {
         noFloodControl.floodRate = 0
         var smallBudget = noFloodControl
         smallBudget.fanOutBytesPerTick = 300
+        smallBudget.fanOutBytesPerRecipient = 0
         let cluster = InMemoryCluster()
         let a = cluster.addServer(1, configuration: noFloodControl)
         let b = cluster.addServer(2, configuration: smallBudget)

@@ -121,6 +121,7 @@ final class HubRobustnessTests: XCTestCase {
         var configuration = ChatConfiguration()
         configuration.floodRate = 0
         configuration.fanOutBytesPerTick = 200
+        configuration.fanOutBytesPerRecipient = 0
         let chat = ChatTestHarness(configuration: configuration)
         let alice = try chat.join()
         let bob = try chat.join([alice])
@@ -143,6 +144,29 @@ final class HubRobustnessTests: XCTestCase {
         XCTAssertTrue(timerRan)
         XCTAssertEqual(all, (1...40).map { "<guest1> line \($0)" })
         XCTAssertGreaterThan(reads.reads, readsBefore, "the held read is passed on once the queue is empty")
+    }
+
+    /// In a big room the budget grows with the room (``ChatConfiguration/fanOutBytesPerRecipient`` a member):
+    /// the same 40 lines that a fixed 200-byte budget spreads over several ticks go out in one, as they
+    /// would to 20 000 clients, where a fixed budget let one line through per tick (one write per delivery).
+    /// It shrinks again as the room empties.
+    func testTheBudgetGrowsWithTheRoom() throws {
+        var configuration = ChatConfiguration()
+        configuration.floodRate = 0
+        configuration.fanOutBytesPerTick = 200
+        configuration.fanOutBytesPerRecipient = 1024
+        let chat = ChatTestHarness(configuration: configuration)
+        let alice = try chat.join()
+        let bob = try chat.join([alice])
+        XCTAssertEqual(chat.hub.tick.budget, 2 * 1024)
+        try alice.send((1...40).map { "line \($0)\r\n" }.joined())
+        XCTAssertEqual(try bob.lines(), (1...40).map { "<guest1> line \($0)" }, "all in the first tick")
+        try bob.channel.close().wait()
+        chat.loop.run()
+        XCTAssertEqual(chat.hub.tick.budget, 1024)
+        try alice.channel.close().wait()
+        chat.loop.run()
+        XCTAssertEqual(chat.hub.tick.budget, 200, "an empty room: the configured budget")
     }
 
     /// More input in one read than may wait (``ChatSession/maximumBufferedInput``, as telnet's EOF path can
@@ -184,6 +208,7 @@ final class HubRobustnessTests: XCTestCase {
         var configuration = ChatConfiguration()
         configuration.floodRate = 0
         configuration.fanOutBytesPerTick = 1  // one line per turn
+        configuration.fanOutBytesPerRecipient = 0
         let chat = ChatTestHarness(configuration: configuration)
         let watcher = try chat.join()
         let senders = try (0..<3).reduce(into: [ChatTestHarness.Client]()) { list, _ in list.append(try chat.join([watcher] + list)) }

@@ -38,7 +38,7 @@ final class MemoryEndToEndTests: XCTestCase {
         var now = peak
         let deadline = Date().addingTimeInterval(20)
         while now > target && Date() < deadline {
-            usleep(250_000)  // sampling the resident set while the server's trimmer looks every 5 s
+            usleep(250_000)  // sampling the resident set while the server's trimmer looks every second
             now = server.residentKiB ?? now
         }
         print("memory: \(peak / 1024) MiB with a crowd of 3 000, \(now / 1024) MiB after it left")
