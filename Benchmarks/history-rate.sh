@@ -60,19 +60,7 @@ PG_STARTED=0
 RESULTS=$OUT/history-results.jsonl
 : >"$RESULTS"
 rm -f "$LOGS"/*.log
-cleanup() {
-    local status=$?
-    trap - EXIT INT TERM HUP
-    if [[ ${#STARTED_PIDS[@]} -gt 0 ]]; then stop_pids 20 "${STARTED_PIDS[@]}"; fi
-    if [[ $PG_STARTED -eq 1 ]]; then pg_stop "$PGDIR" || log "could not stop PostgreSQL in $PGDIR (see $PGDIR/log)"; fi
-    if [[ -n $PGDIR && ($PG_STARTED -eq 0 || ! -e $PGDIR/data/postmaster.pid) ]]; then rm -rf "$PGDIR"; fi
-    rm -rf "$WORK"
-    exit "$status"
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
-trap 'exit 129' HUP
+trap_postgres_cleanup
 
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 log "load at the start: $(uptime)"

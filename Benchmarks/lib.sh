@@ -87,6 +87,26 @@ stop_work() {
     rm -rf "$WORK"
 }
 
+# trap_postgres_cleanup — for a script that may start a throwaway PostgreSQL in $PGDIR (PG_STARTED=1 once
+# started): on exit, also on Ctrl-C, TERM or HUP, every process it started is stopped, then PostgreSQL;
+# PGDIR is removed unless a cluster still runs there (its log says why), and WORK is removed.
+trap_postgres_cleanup() {
+    trap postgres_cleanup EXIT
+    trap 'exit 130' INT
+    trap 'exit 143' TERM
+    trap 'exit 129' HUP
+}
+
+postgres_cleanup() {
+    local status=$?
+    trap - EXIT INT TERM HUP
+    if [[ ${#STARTED_PIDS[@]} -gt 0 ]]; then stop_pids 20 "${STARTED_PIDS[@]}"; fi
+    if [[ ${PG_STARTED:-0} -eq 1 ]]; then pg_stop "$PGDIR" || log "could not stop PostgreSQL in $PGDIR (see $PGDIR/log)"; fi
+    if [[ -n ${PGDIR:-} && (${PG_STARTED:-0} -eq 0 || ! -e $PGDIR/data/postmaster.pid) ]]; then rm -rf "$PGDIR"; fi
+    rm -rf "$WORK"
+    exit "$status"
+}
+
 # wait_listening PID PORT SECONDS NAME — until PORT listens (0), PID exits or SECONDS pass (1, said in the log).
 wait_listening() {
     local pid=$1 port=$2 seconds=$3 name=$4 i
