@@ -135,19 +135,7 @@ final class PostgresConnectionTests: XCTestCase {
     func testTerminatedBackendIsConnectionLost() throws {
         let victim = try connect()
         let killer = try connect()
-        let pid = try XCTUnwrap(victim.query("SELECT pg_backend_pid()", []).first?.first?.int64)
-        XCTAssertEqual(try killer.query("SELECT pg_terminate_backend($1::int)", [.integer(pid)]), [[.text("t")]])
-        // pg_terminate_backend only signals; wait (bounded) until the backend is gone.
-        var gone = false
-        for _ in 0..<200 {
-            let alive = try killer.query("SELECT count(*) FROM pg_stat_activity WHERE pid = $1::int", [.integer(pid)])
-            if alive.first?.first?.int64 == 0 {
-                gone = true
-                break
-            }
-            Thread.sleep(forTimeInterval: 0.05)
-        }
-        XCTAssertTrue(gone, "backend \(pid) was still alive 10 s after pg_terminate_backend")
+        try terminateBackend(of: victim, using: killer)
         XCTAssertTrue(victim.isUsable, "nothing has told the client yet")
         let error = databaseError { try victim.query("SELECT 1", []) }
         XCTAssertEqual(error?.kind, .connectionLost)

@@ -120,21 +120,9 @@ final class PostgresCopyTests: XCTestCase {
     func testACopyOnATerminatedBackendIsConnectionLost() throws {
         let connection = try XCTUnwrap(connection)
         guard case .postgres(let parameters) = try XCTUnwrap(database).url else { return XCTFail("not PostgreSQL") }
-        let pid = try XCTUnwrap(connection.query("SELECT pg_backend_pid()", []).first?.first?.int64)
         let killer = try PostgresConnection(uri: parameters.uri)
         defer { killer.close() }
-        XCTAssertEqual(try killer.query("SELECT pg_terminate_backend($1::int)", [.integer(pid)]), [[.text("t")]])
-        // pg_terminate_backend only signals; wait (bounded) until the backend is gone.
-        var gone = false
-        for _ in 0..<200 {
-            let alive = try killer.query("SELECT count(*) FROM pg_stat_activity WHERE pid = $1::int", [.integer(pid)])
-            if alive.first?.first?.int64 == 0 {
-                gone = true
-                break
-            }
-            Thread.sleep(forTimeInterval: 0.05)
-        }
-        XCTAssertTrue(gone, "backend \(pid) was still alive 10 s after pg_terminate_backend")
+        try terminateBackend(of: connection, using: killer)
         do {
             try connection.copyRows(Self.copy, [.integer(1), .text("a"), .text("b")], columns: 3)
             XCTFail("a COPY on a terminated backend succeeded")
