@@ -55,18 +55,8 @@ pick_workloads
 # shellcheck source=scripts/pg-cluster.sh
 source "$ROOT/scripts/pg-cluster.sh"
 
-mkdir -p "$OUT" "$LOGS"
-WORK=$(mktemp -d "${TMPDIR:-/tmp}/switchboard-cluster.XXXXXX")
 PGDIR=$(mktemp -d /tmp/pg.XXXXXX) # short: the socket path DIR/.s.PGSQL.PORT must fit in 107 bytes
-PG_STARTED=0
-RESULTS=$OUT/cluster-results.jsonl
-: >"$RESULTS"
-rm -f "$LOGS"/*.log
-trap_postgres_cleanup
-
-ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
-
-log "load at the start: $(uptime)"
+start_postgres_work cluster cluster-results.jsonl
 
 # ---------------------------------------------------------------- build
 build_c_tools

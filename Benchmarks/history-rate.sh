@@ -53,17 +53,8 @@ LINES=$((CLIENTS * MESSAGES))
 # shellcheck source=scripts/pg-cluster.sh
 source "$ROOT/scripts/pg-cluster.sh"
 
-mkdir -p "$OUT" "$LOGS"
-WORK=$(mktemp -d "${TMPDIR:-/tmp}/switchboard-history.XXXXXX")
 PGDIR=""
-PG_STARTED=0
-RESULTS=$OUT/history-results.jsonl
-: >"$RESULTS"
-rm -f "$LOGS"/*.log
-trap_postgres_cleanup
-
-ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
-log "load at the start: $(uptime)"
+start_postgres_work history history-results.jsonl
 
 # ---------------------------------------------------------------- build
 build_c_tools

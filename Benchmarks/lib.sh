@@ -87,6 +87,21 @@ stop_work() {
     rm -rf "$WORK"
 }
 
+# start_postgres_work NAME RESULTS-FILE — start_work's counterpart for a script that may start a throwaway
+# PostgreSQL in $PGDIR (set PGDIR first, empty if not yet made): WORK, an empty $OUT/RESULTS-FILE (as
+# RESULTS), $LOGS emptied of logs, trap_postgres_cleanup, the open-file limit raised, the load logged.
+start_postgres_work() {
+    mkdir -p "$OUT" "$LOGS"
+    WORK=$(mktemp -d "${TMPDIR:-/tmp}/switchboard-$1.XXXXXX")
+    PG_STARTED=0
+    RESULTS=$OUT/$2
+    : >"$RESULTS"
+    rm -f "$LOGS"/*.log
+    trap_postgres_cleanup
+    ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
+    log "load at the start: $(uptime)"
+}
+
 # trap_postgres_cleanup — for a script that may start a throwaway PostgreSQL in $PGDIR (PG_STARTED=1 once
 # started): on exit, also on Ctrl-C, TERM or HUP, every process it started is stopped, then PostgreSQL;
 # PGDIR is removed unless a cluster still runs there (its log says why), and WORK is removed.
