@@ -77,6 +77,10 @@ SELECT '127.0.0.1:' || (10000 + i % 50000), 'guest' || i, {stamp.format(age=f"i 
        {stamp.format(age=f"max(0, i * {step} + 1 - 600)")}, 'quit', 1, 20, 40, 900 FROM n;
 INSERT INTO messages (connection_id, nickname, kind, body, sent_at)
 SELECT id, nickname, 'say', 'hello there', connected_at FROM connections;
+-- What the history writer would have added to the rollups for these lines (migration message_rollups).
+INSERT INTO message_hours (hour, lines) SELECT substr(sent_at, 1, 13), count(*) FROM messages GROUP BY 1;
+INSERT INTO nickname_last_said (nickname_key, nickname, said_at)
+SELECT lower(nickname), nickname, max(sent_at) FROM messages GROUP BY lower(nickname);
 """)
 db.commit()
 print(db.execute("SELECT count(*) FROM connections").fetchone()[0], db.execute("SELECT count(*) FROM messages").fetchone()[0])

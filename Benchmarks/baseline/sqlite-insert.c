@@ -6,7 +6,7 @@
  *   sqlite-insert DB ROWS.tsv
  *
  * DB is an existing, migrated Switchboard SQLite file (the same schema as the server's: the `messages` table
- * with its indexes and its foreign key to `connections`, whose rows must be there). ROWS.tsv holds one
+ * with its primary key and its foreign key to `connections`, whose rows must be there). ROWS.tsv holds one
  * message a line: connection_id TAB nickname TAB kind TAB body TAB sent_at (what `sqlite3 -separator` or
  * PostgreSQL's `COPY … TO STDOUT` print for those columns; no value may hold a tab, a newline or a backslash
  * escape — the benchmark's lines do not).

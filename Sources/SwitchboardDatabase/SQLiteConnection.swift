@@ -36,10 +36,15 @@ public final class SQLiteConnection: DatabaseConnection {
     /// The device and inode of the file at ``path`` when it was opened (`nil` if `stat` failed then).
     private var fileIdentity: FileIdentity?
 
+    /// SQLite's process-wide settings, applied once before the first connection opens (see
+    /// `switchboard_sqlite_configure`): `false` if the library had already been initialised.
+    private static let libraryConfigured: Bool = switchboard_sqlite_configure() == SQLITE_OK
+
     /// Opens the database at `path`, creating it unless `readOnly`. `busyTimeoutMilliseconds` bounds how
     /// long a statement waits for another process's lock before failing with kind `busy`.
     public init(path: String, busyTimeoutMilliseconds: Int32 = 5_000, readOnly: Bool = false) throws(DatabaseError) {
         BlockingCallGuard.checkDatabaseCall("sqlite3_open_v2")
+        _ = Self.libraryConfigured
         self.path = path
         self.isReadOnly = readOnly
         var db: OpaquePointer?

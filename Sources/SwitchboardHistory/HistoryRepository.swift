@@ -60,7 +60,8 @@ public struct HistoryRepository: Sendable {
     /// so nothing is committed into a deleted or replaced file.
     ///
     /// `lastSequence` (the writer's number for the last event; 0: none) is recorded in this server's row
-    /// (`history_progress`) in the same transaction, so a spool replay knows these events are stored.
+    /// (`history_progress`) in the same transaction, so a spool replay knows these events are stored, and the
+    /// lines' counts per hour and their authors' last lines go into the rollups (``MessageRollups``).
     func write(
         _ events: [HistoryEvent], known: [ConnectionKey: Int64], through lastSequence: UInt64 = 0,
         on connection: any DatabaseConnection
@@ -75,6 +76,7 @@ public struct HistoryRepository: Sendable {
         // before it, so rows keep the order events came in.
         var lines: [DatabaseValue] = []
         lines.reserveCapacity(events.count * Self.messageColumns)
+        var rollups = MessageRollups()
         for event in events {
             if case .message(let key, let nickname, let kind, let body, let time) = event {
                 guard let id = ids[key] else { continue }
@@ -83,6 +85,7 @@ public struct HistoryRepository: Sendable {
                 lines.append(.text(kind.rawValue))
                 lines.append(.text(body))
                 lines.append(.text(time.iso8601))
+                rollups.add(nickname: nickname, at: time)
                 continue
             }
             try insertMessages(&lines, on: connection)
@@ -123,6 +126,9 @@ public struct HistoryRepository: Sendable {
             }
         }
         try insertMessages(&lines, on: connection)
+        // Last, so on PostgreSQL the rollups' rows (which every server's batches update) stay locked only
+        // until the commit that follows.
+        try rollups.write(on: connection, dialect)
         if let serverID, lastSequence > 0 {
             try connection.fetch(sql.recordSequence, [.integer(serverID), .integer(Int64(clamping: lastSequence))])
         }

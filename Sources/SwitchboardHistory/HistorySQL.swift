@@ -63,7 +63,7 @@ package struct HistorySQL: Sendable {
                 SELECT nickname, disconnected_at AS t FROM connections
                 WHERE lower(nickname) = lower(?1) AND disconnected_at IS NOT NULL
                 UNION ALL
-                SELECT nickname, sent_at AS t FROM messages WHERE lower(nickname) = lower(?1))
+                SELECT nickname, said_at AS t FROM nickname_last_said WHERE nickname_key = lower(?1))
             ORDER BY t DESC LIMIT 1
             """,
         totalVisits: """
@@ -144,7 +144,7 @@ package struct HistorySQL: Sendable {
                 SELECT nickname, disconnected_at AS t FROM connections
                 WHERE lower(nickname) = lower($1) AND disconnected_at IS NOT NULL
                 UNION ALL
-                SELECT nickname, sent_at AS t FROM messages WHERE lower(nickname) = lower($1)) AS seen
+                SELECT nickname, said_at AS t FROM nickname_last_said WHERE nickname_key = lower($1)) AS seen
             ORDER BY t DESC LIMIT 1
             """,
         // Kept by a trigger as rows are inserted (migration 0005): a handful of rows, not the whole table.

@@ -1,12 +1,14 @@
 import SwitchboardDatabase
+import SwitchboardHistory
 
 /// The dashboard's reads of the history, once per dialect, and the arithmetic that turns their rows into a
 /// ``StatsSnapshot``.
 ///
-/// Bounded by construction: every statement reads a time window (24 hours, 30 or 28 days) through an index
-/// on the time column (migration `stats_indexes`) and returns at most one row per minute, day or
-/// weekday-hour (1 440, 30, 168). On PostgreSQL the reads also run under a statement timeout
-/// (``statementTimeoutMilliseconds``).
+/// Bounded by construction: the connection statements read a time window (24 hours, 30 days) through an
+/// index on the time column (migration `stats_indexes`) and return at most one row per minute or day
+/// (1 440, 30); lines come from the hourly rollup the history writer keeps (`message_hours`, migration
+/// `message_rollups`), at most 720 rows for 30 days. On PostgreSQL the reads also run under a statement
+/// timeout (``statementTimeoutMilliseconds``).
 ///
 /// Clients per minute come from a sweep: the clients open at the window's start (open rows, plus rows closed
 /// within the window), then +1 per connection and −1 per disconnection in each minute, summed in order.
@@ -65,29 +67,11 @@ struct StatsQueries: Sendable {
         """
     }
 
-    var linesPerDay: String {
-        """
-        SELECT \(bucket("sent_at", 10)) AS bucket, count(*) AS n FROM messages
-        WHERE sent_at >= \(time(1)) AND sent_at < \(time(2)) GROUP BY 1
-        """
-    }
-
-    /// Weekday 0 = Monday … 6 = Sunday, hour 0–23, both UTC.
-    var linesPerWeekdayHour: String {
-        let weekday: String
-        let hour: String
-        switch dialect {
-        case .sqlite:
-            weekday = "(CAST(strftime('%w', substr(sent_at, 1, 10)) AS INTEGER) + 6) % 7"
-            hour = "CAST(substr(sent_at, 12, 2) AS INTEGER)"
-        case .postgres:
-            weekday = "CAST(extract(isodow FROM sent_at AT TIME ZONE 'UTC') AS INTEGER) - 1"
-            hour = "CAST(extract(hour FROM sent_at AT TIME ZONE 'UTC') AS INTEGER)"
-        }
-        return """
-            SELECT \(weekday) AS weekday, \(hour) AS hour, count(*) AS n FROM messages
-            WHERE sent_at >= \(time(1)) AND sent_at < \(time(2)) GROUP BY 1, 2
-            """
+    /// Lines per UTC hour, from the rollup the history writer keeps (`message_hours`, keys `2026-12-07T17`):
+    /// lines per day and per weekday-hour are summed from these hours.
+    var linesPerHour: String {
+        let (first, last) = dialect == .sqlite ? ("?1", "?2") : ("$1", "$2")
+        return "SELECT hour AS bucket, lines AS n FROM message_hours WHERE hour >= \(first) AND hour <= \(last)"
     }
 
     /// Reads every series for the windows ending at `now`. Runs on a pool thread, in one transaction (one
@@ -112,13 +96,24 @@ struct StatsQueries: Sendable {
         let disconnects = try buckets(disconnectsPerMinute, window, on: connection)
         let days: [DatabaseValue] = [.text(dayStart.iso8601), .text(end.iso8601)]
         let visits = try buckets(visitsPerDay, days, on: connection)
-        let lines = try buckets(linesPerDay, days, on: connection)
+        let hourWindow: [DatabaseValue] = [
+            .text(MessageRollups.key(of: dayStart)), .text(MessageRollups.key(of: Timestamp(microsecondsSinceEpoch: now))),
+        ]
+        let hours = try buckets(linesPerHour, hourWindow, on: connection)
+        // Each hour of the 30 days, summed into its day and, in the last 28 days, its weekday-hour cell.
+        var lines: [String: Int64] = [:]
         var grid = Array(repeating: Array(repeating: Int64(0), count: 24), count: 7)
-        let cells = try connection.fetch(linesPerWeekdayHour, [.text(weekStart.iso8601), .text(end.iso8601)])
-        for row in try cells.decodeRows({ row throws(DatabaseError) in
-            (try row.decode("weekday", as: Int64.self), try row.decode("hour", as: Int64.self), try row.decode("n", as: Int64.self))
-        }) where (0..<7).contains(row.0) && (0..<24).contains(row.1) {
-            grid[Int(row.0)][Int(row.1)] += row.2
+        let hour: Int64 = 3_600_000_000
+        for start in stride(from: dayStart.microsecondsSinceEpoch, through: now, by: Int(hour)) {
+            let time = Timestamp(microsecondsSinceEpoch: start)
+            guard let count = hours[MessageRollups.key(of: time)] else { continue }
+            lines[String(time.iso8601.prefix(10)), default: 0] += count
+            if start >= weekStart.microsecondsSinceEpoch {
+                let midnight = start - ((start % day) + day) % day
+                // 1970-01-01 was a Thursday: weekday 3 with Monday 0.
+                let weekday = ((midnight / day + 3) % 7 + 7) % 7
+                grid[Int(weekday)][Int((start - midnight) / hour)] += count
+            }
         }
 
         var clients: [Int64] = []

@@ -1,4 +1,5 @@
 import SwitchboardDatabase
+import SwitchboardHistory
 
 /// Writes history rows at chosen times, the way the server would have (refusals included), so the dashboard's
 /// numbers can be checked against what was put in.
@@ -25,13 +26,16 @@ struct StatsSeed {
         return try row?.decode("id", as: Int64.self) ?? -1
     }
 
-    /// A public line said by `id`'s client.
+    /// A public line said by `id`'s client, counted in the rollups as the history writer counts it.
     func line(by id: Int64, _ nickname: String, at time: Timestamp) throws(DatabaseError) {
         let sql = """
             INSERT INTO messages (connection_id, nickname, kind, body, sent_at)
             VALUES (\(parameter(1)), \(parameter(2)), 'say', 'hello', \(self.time(3)))
             """
         _ = try connection.fetch(sql, [.integer(id), .text(nickname), .text(time.iso8601)])
+        var rollups = MessageRollups()
+        rollups.add(nickname: nickname, at: time)
+        try rollups.write(on: connection, dialect)
     }
 }
 
