@@ -60,8 +60,13 @@ public struct ChatCounters: Sendable {
     public init() {}
 
     /// A close reason as a metric label: the words before any `:` (a `/quit`'s text), spaces as `_`.
+    /// Works on UTF-8 bytes (a `:` or a space is never part of a longer character), not on `Character`s: it
+    /// runs for every connection that closes, and walking graphemes made it a visible part of churn.
     static func label(forReason reason: String) -> String {
-        let words = reason.prefix { $0 != ":" }
-        return String(words.map { $0 == " " ? "_" : $0 })
+        let colon = UInt8(ascii: ":")
+        let space = UInt8(ascii: " ")
+        guard reason.utf8.contains(where: { $0 == colon || $0 == space }) else { return reason }
+        let words = reason.utf8.prefix { $0 != colon }
+        return String(decoding: words.map { $0 == space ? UInt8(ascii: "_") : $0 }, as: UTF8.self)
     }
 }

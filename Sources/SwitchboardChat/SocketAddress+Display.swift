@@ -6,6 +6,7 @@ extension SocketAddress {
         if let path = pathname { return path }
         let ip = ipAddress ?? "?"
         let port = port.map(String.init) ?? "?"
-        return ip.contains(":") ? "[\(ip)]:\(port)" : "\(ip):\(port)"
+        // Bytes, not Foundation's substring search (`contains(":")` on a String is Foundation's here).
+        return ip.utf8.contains(UInt8(ascii: ":")) ? "[\(ip)]:\(port)" : "\(ip):\(port)"
     }
 }

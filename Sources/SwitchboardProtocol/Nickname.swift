@@ -17,7 +17,9 @@ public enum Nickname {
 
     /// The form compared for uniqueness: ASCII lowercased.
     public static func key(_ name: String) -> String {
-        String(decoding: name.utf8.map { ($0 >= 0x41 && $0 <= 0x5a) ? $0 + 32 : $0 }, as: UTF8.self)
+        let isUpper = { (byte: UInt8) in byte >= 0x41 && byte <= 0x5a }
+        guard name.utf8.contains(where: isUpper) else { return name }  // most names: no copy
+        return String(decoding: name.utf8.map { isUpper($0) ? $0 + 32 : $0 }, as: UTF8.self)
     }
 }
 

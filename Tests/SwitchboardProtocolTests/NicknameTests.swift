@@ -104,4 +104,12 @@ final class NicknameTests: XCTestCase {
         XCTAssertFalse(GuestName.isGuestName("guest42-cool", base: "guest42"), "a name someone chose")
         XCTAssertFalse(GuestName.isGuestName("guest420", base: "guest42"))
     }
+
+    /// The key folds ASCII capitals only, and is the name itself when there are none.
+    func testTheKeyFoldsCapitalsAndLeavesEverythingElse() {
+        XCTAssertEqual(Nickname.key("Alice_99-X"), "alice_99-x")
+        XCTAssertEqual(Nickname.key("bob"), "bob")
+        XCTAssertEqual(Nickname.key("ÉCOLE"), "École", "only ASCII capitals fold")
+        XCTAssertEqual(Nickname.key(""), "")
+    }
 }
