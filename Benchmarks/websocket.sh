@@ -77,8 +77,13 @@ SELECT '127.0.0.1:' || (10000 + i % 50000), 'guest' || i, {stamp.format(age=f"i 
        {stamp.format(age=f"max(0, i * {step} + 1 - 600)")}, 'quit', 1, 20, 40, 900 FROM n;
 INSERT INTO messages (connection_id, nickname, kind, body, sent_at)
 SELECT id, nickname, 'say', 'hello there', connected_at FROM connections;
--- What the history writer would have added to the rollups for these lines (migration message_rollups).
+-- What the history writer would have added to the rollups for these rows (migrations message_rollups and
+-- connection_rollups).
 INSERT INTO message_hours (hour, lines) SELECT substr(sent_at, 1, 13), count(*) FROM messages GROUP BY 1;
+INSERT INTO connection_minutes (minute, connects, disconnects)
+SELECT minute, sum(c), sum(d) FROM (
+    SELECT substr(connected_at, 1, 16) AS minute, 1 AS c, 0 AS d FROM connections
+    UNION ALL SELECT substr(disconnected_at, 1, 16), 0, 1 FROM connections) GROUP BY minute;
 INSERT INTO nickname_last_said (nickname_key, nickname, said_at)
 SELECT lower(nickname), nickname, max(sent_at) FROM messages GROUP BY lower(nickname);
 """)

@@ -4,7 +4,7 @@
 -- (/seen). The history writer adds to both in the transaction that stores the lines, so they agree with
 -- `messages`; it takes their row locks in key order, at the end of the transaction.
 CREATE TABLE message_hours (
-    hour  TEXT   PRIMARY KEY,  -- 2026-12-07T17 (UTC)
+    hour  TEXT COLLATE "C" PRIMARY KEY,  -- 2026-12-07T17 (UTC); compared as bytes
     lines BIGINT NOT NULL
 );
 

@@ -145,6 +145,10 @@ public struct ClusterRepository: Sendable {
         try connection.fetch(ClusterRepository.releaseAllSQL, [.integer(id)])
         let closed = try connection.fetch(
             ClusterRepository.closeRowsSQL, [.integer(id), .text(time.iso8601), .text(reason)]).rows.count
+        // Open rows are never refusals: each is a visit ending now (taken back if the server rejoins).
+        var rollups = HistoryRollups()
+        rollups.addDisconnects(Int64(closed), at: time)
+        try rollups.write(on: connection, .postgres)
         return .closed(rows: closed)
     }
 

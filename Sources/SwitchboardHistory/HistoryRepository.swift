@@ -61,7 +61,7 @@ public struct HistoryRepository: Sendable {
     ///
     /// `lastSequence` (the writer's number for the last event; 0: none) is recorded in this server's row
     /// (`history_progress`) in the same transaction, so a spool replay knows these events are stored, and the
-    /// lines' counts per hour and their authors' last lines go into the rollups (``MessageRollups``).
+    /// lines' counts per hour and their authors' last lines go into the rollups (``HistoryRollups``).
     func write(
         _ events: [HistoryEvent], known: [ConnectionKey: Int64], through lastSequence: UInt64 = 0,
         on connection: any DatabaseConnection
@@ -76,7 +76,7 @@ public struct HistoryRepository: Sendable {
         // before it, so rows keep the order events came in.
         var lines: [DatabaseValue] = []
         lines.reserveCapacity(events.count * Self.messageColumns)
-        var rollups = MessageRollups()
+        var rollups = HistoryRollups()
         for event in events {
             if case .message(let key, let nickname, let kind, let body, let time) = event {
                 guard let id = ids[key] else { continue }
@@ -85,7 +85,7 @@ public struct HistoryRepository: Sendable {
                 lines.append(.text(kind.rawValue))
                 lines.append(.text(body))
                 lines.append(.text(time.iso8601))
-                rollups.add(nickname: nickname, at: time)
+                rollups.addLine(by: nickname, at: time)
                 continue
             }
             try insertMessages(&lines, on: connection)
@@ -102,10 +102,12 @@ public struct HistoryRepository: Sendable {
                         .integer(summary.linesIn), .integer(summary.linesOut),
                         .integer(summary.bytesIn), .integer(summary.bytesOut),
                     ])
+                    if !Self.isRefusal(summary.reason) { rollups.addDisconnects(at: summary.closedAt) }
                 } else {
                     try connection.fetch(
                         sql.insertConnection, [.integer(id), .text(peer), .text(name), .text(time.iso8601), owner])
                 }
+                rollups.addConnect(at: time)
                 ids[key] = id
                 opened[key] = id
             case .refused(let peer, let reason, let time, let visitor):
@@ -115,12 +117,7 @@ public struct HistoryRepository: Sendable {
                     sql.insertRefused, [.integer(id), .text(peer), .text(time.iso8601), .text(reason), owner])
             case .closed(let key, let summary):
                 guard finished[key] == nil, let id = ids[key] else { continue }
-                try connection.fetch(sql.closeConnection, [
-                    .integer(id), summary.nickname.map(DatabaseValue.text) ?? .null, .text(summary.closedAt.iso8601),
-                    .text(summary.reason),
-                    .integer(summary.linesIn), .integer(summary.linesOut),
-                    .integer(summary.bytesIn), .integer(summary.bytesOut),
-                ])
+                try close(id, summary, rollups: &rollups, on: connection)
             case .message:
                 break  // gathered above
             }
@@ -134,6 +131,32 @@ public struct HistoryRepository: Sendable {
         }
         return opened
     }
+
+    /// Writes how connection `id` ended. Its row is open unless a survivor or a start-up repair closed it
+    /// for a server taken for lost (`server lost`): then the close they wrote is taken back from the rollups
+    /// before this one, the real one, replaces it.
+    private func close(
+        _ id: Int64, _ summary: ConnectionSummary, rollups: inout HistoryRollups, on connection: any DatabaseConnection
+    ) throws(DatabaseError) {
+        let binds: [DatabaseValue] = [
+            .integer(id), summary.nickname.map(DatabaseValue.text) ?? .null, .text(summary.closedAt.iso8601),
+            .text(summary.reason),
+            .integer(summary.linesIn), .integer(summary.linesOut),
+            .integer(summary.bytesIn), .integer(summary.bytesOut),
+        ]
+        if try connection.fetch(sql.closeOpenConnection, binds).rows.isEmpty {
+            guard let previous = try connection.fetch(sql.previousClose, [.integer(id)]).firstRow else { return }
+            let reason: String? = try previous.decodeIfPresent("close_reason")
+            if let closedAt: Timestamp = try previous.decodeIfPresent("disconnected_at"), !Self.isRefusal(reason ?? "") {
+                rollups.addDisconnects(-1, at: closedAt)
+            }
+            try connection.fetch(sql.closeConnection, binds)
+        }
+        if !Self.isRefusal(summary.reason) { rollups.addDisconnects(at: summary.closedAt) }
+    }
+
+    /// Whether a close reason marks a refusal (`refused: server full`): a row, not a visit.
+    static func isRefusal(_ reason: String) -> Bool { reason.hasPrefix("refused:") }
 
     /// The sequence number of the last history event of server `id` known to be stored (0: none, or no such
     /// server). On PostgreSQL the server's row stays locked until the transaction ends.

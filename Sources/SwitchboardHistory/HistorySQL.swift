@@ -11,6 +11,10 @@ package struct HistorySQL: Sendable {
     var insertRefused: String
     var insertFinishedConnection: String
     var closeConnection: String
+    /// ``closeConnection`` for a row still open (`RETURNING id`: none when it was already closed).
+    var closeOpenConnection: String
+    /// A row's `disconnected_at` and `close_reason` before it is closed again (locked on PostgreSQL).
+    var previousClose: String
     var insertMessage: String
     /// Many message rows at once (PostgreSQL: ``PostgresConnection/copyRows(_:_:columns:)``); SQLite has none.
     var copyMessages: String?
@@ -53,6 +57,12 @@ package struct HistorySQL: Sendable {
                 lines_in = ?5, lines_out = ?6, bytes_in = ?7, bytes_out = ?8
             WHERE id = ?1
             """,
+        closeOpenConnection: """
+            UPDATE connections SET nickname = COALESCE(?2, nickname), disconnected_at = ?3, close_reason = ?4,
+                lines_in = ?5, lines_out = ?6, bytes_in = ?7, bytes_out = ?8
+            WHERE id = ?1 AND disconnected_at IS NULL RETURNING id
+            """,
+        previousClose: "SELECT disconnected_at, close_reason FROM connections WHERE id = ?1",
         insertMessage: """
             INSERT INTO messages (connection_id, nickname, kind, body, sent_at) VALUES (?1, ?2, ?3, ?4, ?5)
             """,
@@ -133,6 +143,14 @@ package struct HistorySQL: Sendable {
             UPDATE connections SET nickname = COALESCE($2, nickname), disconnected_at = $3, close_reason = $4,
                 lines_in = $5, lines_out = $6, bytes_in = $7, bytes_out = $8
             WHERE id = $1
+            """,
+        closeOpenConnection: """
+            UPDATE connections SET nickname = COALESCE($2, nickname), disconnected_at = $3, close_reason = $4,
+                lines_in = $5, lines_out = $6, bytes_in = $7, bytes_out = $8
+            WHERE id = $1 AND disconnected_at IS NULL RETURNING id
+            """,
+        previousClose: """
+            SELECT \(iso("disconnected_at")) AS disconnected_at, close_reason FROM connections WHERE id = $1 FOR UPDATE
             """,
         insertMessage: """
             INSERT INTO messages (connection_id, nickname, kind, body, sent_at) VALUES ($1, $2, $3, $4, $5)

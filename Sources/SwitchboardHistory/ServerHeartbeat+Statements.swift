@@ -12,29 +12,40 @@ extension ServerHeartbeat {
         throws(DatabaseError) -> Int?
     {
         let revive: String
+        let closes: String
         let reopen: String
         let binds: [DatabaseValue]
         switch dialect {
         case .postgres:
             revive = "UPDATE servers SET stopped_at = NULL, heartbeat_at = now() WHERE id = $1 AND stopped_at IS NOT NULL RETURNING id"
-            reopen = reopenSQL("$1")
+            closes = "SELECT to_char(disconnected_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"') AS disconnected_at "
+                + "FROM connections WHERE \(reopenedRows("$1")) FOR UPDATE"
+            reopen = "UPDATE connections SET disconnected_at = NULL, close_reason = NULL WHERE \(reopenedRows("$1")) RETURNING id"
             binds = [.integer(id)]
         case .sqlite:
             revive = "UPDATE servers SET stopped_at = NULL, heartbeat_at = ?2 WHERE id = ?1 AND stopped_at IS NOT NULL RETURNING id"
-            reopen = reopenSQL("?1")
+            closes = "SELECT disconnected_at FROM connections WHERE \(reopenedRows("?1"))"
+            reopen = "UPDATE connections SET disconnected_at = NULL, close_reason = NULL WHERE \(reopenedRows("?1")) RETURNING id"
             binds = [.integer(id), .text(now.iso8601)]
         }
         guard try !connection.fetch(revive, binds).rows.isEmpty else { return nil }
-        return try connection.fetch(reopen, [.integer(id)]).rows.count
+        // The closes written on its behalf come out of the rollups (rows locked first, then the rollups).
+        var rollups = HistoryRollups()
+        let closedAt = try connection.fetch(closes, [.integer(id)]).decodeRows { row throws(DatabaseError) in
+            try row.decode("disconnected_at", as: Timestamp.self)
+        }
+        for time in closedAt { rollups.addDisconnects(-1, at: time) }
+        let reopened = try connection.fetch(reopen, [.integer(id)]).rows.count
+        try rollups.write(on: connection, dialect)
+        return reopened
     }
 
-    private static func reopenSQL(_ server: String) -> String {
-        // The reasons ClusterRepository.closeLostServer and ServerRegistry.closeOrphanedConnections write.
+    /// Server `server`'s rows closed on its behalf: the reasons ClusterRepository.closeLostServer and
+    /// ServerRegistry.closeOrphanedConnections write.
+    private static func reopenedRows(_ server: String) -> String {
         """
-        UPDATE connections SET disconnected_at = NULL, close_reason = NULL
-        WHERE server_id = \(server) AND disconnected_at IS NOT NULL
+        server_id = \(server) AND disconnected_at IS NOT NULL
           AND close_reason IN ('server lost', 'server stopped unexpectedly')
-        RETURNING id
         """
     }
 

@@ -31,9 +31,14 @@ public struct ServerRegistry: Sendable {
         at time: Timestamp, reason: String = "server stopped unexpectedly", serverTimeout: TimeAmount = .seconds(15),
         excluding: Int64? = nil, on connection: any DatabaseConnection
     ) throws(DatabaseError) -> Int {
-        try connection.fetch(sql.closeOrphans, [
+        let closed = try connection.fetch(sql.closeOrphans, [
             .text(time.iso8601), .text(reason), cutoff(serverTimeout, now: time), .integer(excluding ?? 0),
         ]).rows.count
+        // Open rows are never refusals: each is a visit ending now.
+        var rollups = HistoryRollups()
+        rollups.addDisconnects(Int64(closed), at: time)
+        try rollups.write(on: connection, dialect)
+        return closed
     }
 
     /// Registers a starting server; returns its id (the ``HistoryRepository/serverID`` its history is written under). Its `started_at`

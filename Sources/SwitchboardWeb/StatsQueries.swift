@@ -4,15 +4,14 @@ import SwitchboardHistory
 /// The dashboard's reads of the history, once per dialect, and the arithmetic that turns their rows into a
 /// ``StatsSnapshot``.
 ///
-/// Bounded by construction: the connection statements read a time window (24 hours, 30 days) through an
-/// index on the time column (migration `stats_indexes`) and return at most one row per minute or day
-/// (1 440, 30); lines come from the hourly rollup the history writer keeps (`message_hours`, migration
-/// `message_rollups`), at most 720 rows for 30 days. On PostgreSQL the reads also run under a statement
-/// timeout (``statementTimeoutMilliseconds``).
+/// Bounded by construction: the statements read the rollups kept beside the history (``HistoryRollups``:
+/// connections per minute, lines per hour) over a time window, at most one row per minute of the last 24
+/// hours or per hour or day of the last 30 days, and count the open rows through a partial index. On
+/// PostgreSQL the reads also run under a statement timeout (``statementTimeoutMilliseconds``).
 ///
-/// Clients per minute come from a sweep: the clients open at the window's start (open rows, plus rows closed
-/// within the window), then +1 per connection and −1 per disconnection in each minute, summed in order.
-/// Refused connections are left out everywhere (they are rows, not visits).
+/// Clients per minute come from a sweep: the clients open at the window's start, then +1 per connection and
+/// −1 per disconnection in each minute, summed in order. Refused connections are left out everywhere (they
+/// are rows, not visits).
 struct StatsQueries: Sendable {
     static let minutes = 1_440
     static let days = 30
@@ -21,49 +20,22 @@ struct StatsQueries: Sendable {
 
     let dialect: SQLDialect
 
-    private var notRefused: String { "(close_reason IS NULL OR close_reason NOT LIKE 'refused:%')" }
+    private func parameter(_ number: Int) -> String { dialect == .sqlite ? "?\(number)" : "$\(number)" }
 
-    /// `column`'s first `length` characters of its ISO 8601 UTC form: minute (16) or day (10) buckets.
-    private func bucket(_ column: String, _ length: Int) -> String {
-        switch dialect {
-        case .sqlite: return "substr(\(column), 1, \(length))"
-        case .postgres:
-            let format = length == 16 ? "YYYY-MM-DD\"T\"HH24:MI" : "YYYY-MM-DD"
-            return "to_char(\(column) AT TIME ZONE 'UTC', '\(format)')"
-        }
+    /// The connections open now (through the partial index `connections_open`).
+    var openNow: String { "SELECT count(*) AS n FROM connections WHERE disconnected_at IS NULL" }
+
+    /// Connections begun and ended per UTC minute from a minute on (keys `2026-12-07T17:05`), from the rollup
+    /// kept beside `connections` (`connection_minutes`): refusals are not in it.
+    var connectionsPerMinute: String {
+        "SELECT minute, connects, disconnects FROM connection_minutes WHERE minute >= \(parameter(1))"
     }
 
-    /// A bound time parameter (`?N` / `$N::timestamptz`).
-    private func time(_ number: Int) -> String {
-        dialect == .sqlite ? "?\(number)" : "$\(number)::timestamptz"
-    }
-
-    var openAtStart: String {
-        """
-        SELECT (SELECT count(*) FROM connections WHERE disconnected_at IS NULL AND connected_at < \(time(1)))
-             + (SELECT count(*) FROM connections
-                WHERE disconnected_at >= \(time(1)) AND connected_at < \(time(1)) AND \(notRefused)) AS n
-        """
-    }
-
-    var connectsPerMinute: String {
-        """
-        SELECT \(bucket("connected_at", 16)) AS bucket, count(*) AS n FROM connections
-        WHERE connected_at >= \(time(1)) AND connected_at < \(time(2)) AND \(notRefused) GROUP BY 1
-        """
-    }
-
-    var disconnectsPerMinute: String {
-        """
-        SELECT \(bucket("disconnected_at", 16)) AS bucket, count(*) AS n FROM connections
-        WHERE disconnected_at >= \(time(1)) AND disconnected_at < \(time(2)) AND \(notRefused) GROUP BY 1
-        """
-    }
-
+    /// Connections begun per UTC day, from the same rollup.
     var visitsPerDay: String {
         """
-        SELECT \(bucket("connected_at", 10)) AS bucket, count(*) AS n FROM connections
-        WHERE connected_at >= \(time(1)) AND connected_at < \(time(2)) AND \(notRefused) GROUP BY 1
+        SELECT substr(minute, 1, 10) AS bucket, sum(connects) AS n FROM connection_minutes
+        WHERE minute >= \(parameter(1)) AND minute < \(parameter(2)) GROUP BY 1
         """
     }
 
@@ -90,14 +62,26 @@ struct StatsQueries: Sendable {
         if dialect == .postgres {
             _ = try connection.fetch("SET LOCAL statement_timeout = \(StatsQueries.statementTimeoutMilliseconds)", [])
         }
-        let window: [DatabaseValue] = [.text(minuteStart.iso8601), .text(end.iso8601)]
-        let open = try connection.fetch(openAtStart, [.text(minuteStart.iso8601)]).firstRow?.decode("n", as: Int64.self) ?? 0
-        let connects = try buckets(connectsPerMinute, window, on: connection)
-        let disconnects = try buckets(disconnectsPerMinute, window, on: connection)
-        let days: [DatabaseValue] = [.text(dayStart.iso8601), .text(end.iso8601)]
+        // Open at the window's start: open now, plus those that ended since it began, minus those that began
+        // since (a row that began before it counts once, whether it is still open or ended within it).
+        var open = try connection.fetch(openNow, []).firstRow?.decode("n", as: Int64.self) ?? 0
+        var connects: [String: Int64] = [:]
+        var disconnects: [String: Int64] = [:]
+        let minutes = try connection.fetch(connectionsPerMinute, [.text(HistoryRollups.minuteKey(of: minuteStart))])
+        for (minute, began, ended) in try minutes.decodeRows({ row throws(DatabaseError) in
+            (try row.decode("minute", as: String.self), try row.decode("connects", as: Int64.self),
+             try row.decode("disconnects", as: Int64.self))
+        }) {
+            connects[minute, default: 0] += began
+            disconnects[minute, default: 0] += ended
+            open += ended - began
+        }
+        let days: [DatabaseValue] = [
+            .text(HistoryRollups.minuteKey(of: dayStart)), .text(HistoryRollups.minuteKey(of: end)),
+        ]
         let visits = try buckets(visitsPerDay, days, on: connection)
         let hourWindow: [DatabaseValue] = [
-            .text(MessageRollups.key(of: dayStart)), .text(MessageRollups.key(of: Timestamp(microsecondsSinceEpoch: now))),
+            .text(HistoryRollups.hourKey(of: dayStart)), .text(HistoryRollups.hourKey(of: Timestamp(microsecondsSinceEpoch: now))),
         ]
         let hours = try buckets(linesPerHour, hourWindow, on: connection)
         // Each hour of the 30 days, summed into its day and, in the last 28 days, its weekday-hour cell.
@@ -106,7 +90,7 @@ struct StatsQueries: Sendable {
         let hour: Int64 = 3_600_000_000
         for start in stride(from: dayStart.microsecondsSinceEpoch, through: now, by: Int(hour)) {
             let time = Timestamp(microsecondsSinceEpoch: start)
-            guard let count = hours[MessageRollups.key(of: time)] else { continue }
+            guard let count = hours[HistoryRollups.hourKey(of: time)] else { continue }
             lines[String(time.iso8601.prefix(10)), default: 0] += count
             if start >= weekStart.microsecondsSinceEpoch {
                 let midnight = start - ((start % day) + day) % day

@@ -235,9 +235,10 @@ final class PostgresConnectionTests: XCTestCase {
         let tables = try connection.query(
             "SELECT table_name FROM information_schema.tables WHERE table_schema = 'public' ORDER BY table_name", [])
         XCTAssertEqual(tables.compactMap { $0.first?.string }, [
-            "bans", "cluster_payloads", "connections", "database_identity", "history_progress", "message_hours", "messages",
-            "moderation_log", "moderation_version", "motd", "mutes", "nickname_last_said", "nicknames", "operators",
-            "registered_nicknames", "schema_migrations", "server_visits", "servers", "visitor_counter",
+            "bans", "cluster_payloads", "connection_minutes", "connections", "database_identity", "history_progress",
+            "message_hours", "messages", "moderation_log", "moderation_version", "motd", "mutes", "nickname_last_said",
+            "nicknames", "operators", "registered_nicknames", "schema_migrations", "server_visits", "servers",
+            "visitor_counter",
         ])
         let recorded = try connection.query("SELECT version, checksum FROM schema_migrations ORDER BY version", [])
         XCTAssertEqual(recorded.compactMap { $0[1].string }, try MigrationFile.all(dialect: "postgres").map(\.sha256))

@@ -76,11 +76,11 @@ final class PromisesEndToEndTests: XCTestCase {
             let postgresOnly = database.hasPrefix("postgres")
             let largePayloads = postgresOnly ? ["cluster_payloads"] : []
             let perServerVisits = postgresOnly ? ["server_visits"] : []
-            // Moderation's tables (PostgreSQL 0009, SQLite 0007) and the lines' rollups (0010, 0008) on both.
+            // Moderation's tables (PostgreSQL 0009, SQLite 0007) and the rollups (0010-0011, 0008-0009) on both.
             XCTAssertEqual(
                 try tables(connection),
-                ["bans"] + largePayloads + ["connections", "database_identity", "history_progress", "message_hours",
-                 "messages", "moderation_log", "moderation_version", "motd", "mutes", "nickname_last_said", "nicknames",
+                ["bans"] + largePayloads + ["connection_minutes", "connections", "database_identity", "history_progress",
+                 "message_hours", "messages", "moderation_log", "moderation_version", "motd", "mutes", "nickname_last_said", "nicknames",
                  "operators", "registered_nicknames", "schema_migrations"]
                     + perServerVisits + ["servers", "visitor_counter"])
         }

@@ -23,6 +23,13 @@ struct StatsSeed {
             .text("127.0.0.1:1"), nickname.map { .text($0) } ?? .null, .text(connected.iso8601),
             disconnected.map { .text($0.iso8601) } ?? .null, reason.map { .text($0) } ?? .null,
         ]).firstRow
+        // Counted in the rollups as the history writer counts it (a refusal is no visit).
+        if reason?.hasPrefix("refused:") != true {
+            var rollups = HistoryRollups()
+            rollups.addConnect(at: connected)
+            if let disconnected { rollups.addDisconnects(at: disconnected) }
+            try rollups.write(on: self.connection, dialect)
+        }
         return try row?.decode("id", as: Int64.self) ?? -1
     }
 
@@ -33,8 +40,8 @@ struct StatsSeed {
             VALUES (\(parameter(1)), \(parameter(2)), 'say', 'hello', \(self.time(3)))
             """
         _ = try connection.fetch(sql, [.integer(id), .text(nickname), .text(time.iso8601)])
-        var rollups = MessageRollups()
-        rollups.add(nickname: nickname, at: time)
+        var rollups = HistoryRollups()
+        rollups.addLine(by: nickname, at: time)
         try rollups.write(on: connection, dialect)
     }
 }
