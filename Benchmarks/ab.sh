@@ -9,17 +9,25 @@
 #   RUNS=3 WORKLOADS="fanout-50x200" Benchmarks/ab.sh OLD NEW
 #   NEW_FLAGS="--history-on-join 0" Benchmarks/ab.sh OLD NEW   # flags for one side only (also OLD_FLAGS)
 #
+# Two CPU figures per unit: "window", the server's CPU while the load generator ran (its --server-pid), and
+# "total", all the server's CPU from start to graceful stop (SIGTERM) less the median of the same binary's
+# `idle` runs (start, stop, no load). The window leaves out what a server does after the clients are done —
+# chiefly the history writer storing the last lines and rows — and a short run (fan-out 50×200 lasts about
+# 0.06 s here) swings with how much of it fell inside; the total counts it. Workloads: fanout-50x200,
+# fanout-200x50, fanout-50x2000, churn-1, churn-16 (8 000 connections), churn-16-long (40 000).
+#
 # Loopback only; every server this script starts is stopped on exit. Raw RESULT lines go to
 # Benchmarks/out/ab.jsonl.
 set -euo pipefail
 
 SCRIPT=ab.sh
 cd "$(dirname "$0")/.."
-[[ $# -eq 2 && -x $1 && -x $2 ]] || { sed -n '2,12p' "$0" >&2; exit 2; }
+[[ $# -eq 2 && -x $1 && -x $2 ]] || { sed -n '2,19p' "$0" >&2; exit 2; }
 OLD=$(realpath "$1")
 NEW=$(realpath "$2")
 RUNS=${RUNS:-5}
 WORKLOADS=${WORKLOADS:-"fanout-50x200 churn-16"}
+WORKLOADS="idle $WORKLOADS"  # the baseline the total figure subtracts
 # shellcheck source=scripts/free-port.sh
 source scripts/free-port.sh
 
@@ -30,8 +38,10 @@ mkdir -p Benchmarks/out
 OUT=Benchmarks/out/ab.jsonl
 : >"$OUT"
 SERVER_PID=
+SHELL_PID=
 cleanup() {
-    [[ -n $SERVER_PID ]] && kill "$SERVER_PID" 2>/dev/null && wait "$SERVER_PID" 2>/dev/null
+    [[ -n $SERVER_PID ]] && kill "$SERVER_PID" 2>/dev/null
+    [[ -n $SHELL_PID ]] && wait "$SHELL_PID" 2>/dev/null
     rm -rf "$WORK"
 }
 trap cleanup EXIT
@@ -42,8 +52,10 @@ arguments() { # WORKLOAD — the load generator's arguments
     case $1 in
     fanout-50x200) echo "--clients 50 --messages 200 --timeout 120" ;;
     fanout-200x50) echo "--clients 200 --messages 50 --timeout 120" ;;
+    fanout-50x2000) echo "--clients 50 --messages 2000 --timeout 120" ;;
     churn-1) echo "--churn 2000 --concurrency 1 --timeout 120" ;;
     churn-16) echo "--churn 8000 --concurrency 16 --timeout 120" ;;
+    churn-16-long) echo "--churn 40000 --concurrency 16 --timeout 120" ;;
     *) echo "$SCRIPT: unknown workload $1" >&2; exit 2 ;;
     esac
 }
@@ -52,21 +64,33 @@ arguments() { # WORKLOAD — the load generator's arguments
 declare -A EXTRA_FLAGS=([old]="${OLD_FLAGS:-}" [new]="${NEW_FLAGS:-}")
 
 run_once() { # LABEL BINARY WORKLOAD RUN
-    local label=$1 binary=$2 workload=$3 run=$4 port output
+    local label=$1 binary=$2 workload=$3 run=$4 port output total
     port=$(free_port)
-    rm -f "$WORK/db.sqlite"*
-    "$binary" serve --listen "tcp:$port:interface=127.0.0.1" --database "sqlite:$WORK/db.sqlite" \
-        --flood-rate 0 --log-level warning ${EXTRA_FLAGS[$label]:-} >"$WORK/server.log" 2>&1 &
-    SERVER_PID=$!
+    rm -f "$WORK/db.sqlite"* "$WORK/times"
+    # A subshell that outlives the server and then prints its children's CPU (bash's `times`, second line).
+    (
+        "$binary" serve --listen "tcp:$port:interface=127.0.0.1" --database "sqlite:$WORK/db.sqlite" \
+            --flood-rate 0 --log-level warning ${EXTRA_FLAGS[$label]:-} >"$WORK/server.log" 2>&1
+        times >"$WORK/times"
+    ) &
+    SHELL_PID=$!
     for _ in $(seq 1 200); do
         (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break
         sleep 0.05
     done
-    # shellcheck disable=SC2046
-    output=$("$WORK/loadgen" -p "$port" --server-pid "$SERVER_PID" -q $(arguments "$workload") || true)
-    kill "$SERVER_PID" && wait "$SERVER_PID" 2>/dev/null || true
-    SERVER_PID=
-    printf '%s\t%s\t%s\t%s\n' "$label" "$workload" "$run" "$(grep '^RESULT' <<<"$output" || echo 'RESULT status=no_output')" >>"$OUT"
+    SERVER_PID=$(pgrep -P "$SHELL_PID" | head -1)
+    if [[ $workload == idle ]]; then
+        output="RESULT mode=idle status=completed"
+    else
+        # shellcheck disable=SC2046
+        output=$("$WORK/loadgen" -p "$port" --server-pid "$SERVER_PID" -q $(arguments "$workload") || true)
+        output=$(grep '^RESULT' <<<"$output" || echo 'RESULT status=no_output')
+    fi
+    kill -TERM "$SERVER_PID" 2>/dev/null || true
+    wait "$SHELL_PID" 2>/dev/null || true
+    SERVER_PID= SHELL_PID=
+    total=$(python3 -c 'import re,sys; m=[float(a)*60+float(b) for a,b in re.findall(r"(\d+)m([\d.]+)s", open(sys.argv[1]).read().splitlines()[1])]; print(f"{sum(m):.4f}")' "$WORK/times" 2>/dev/null || echo nan)
+    printf '%s\t%s\t%s\t%s total_cpu=%s\n' "$label" "$workload" "$run" "$output" "$total" >>"$OUT"
 }
 
 for run in $(seq 1 "$RUNS"); do
@@ -89,22 +113,26 @@ def number(fields, key):
         return float(fields[key])
     except (KeyError, ValueError):
         return None
-print(f"{'workload':<16}{'':<5}{'throughput':>14}{'server ns/unit':>16}{'loadgen cores':>15}{'runs ok':>9}")
-for workload in dict.fromkeys(w for _, w, _ in rows):
+def median(values):
+    values = [v for v in values if v is not None]
+    return statistics.median(values) if values else float("nan")
+idle = {label: median(number(f, "total_cpu") for l, w, f in rows if l == label and w == "idle") for label in ("old", "new")}
+print(f"idle run (start and graceful stop, no load), server CPU: old {idle['old']:.3f} s, new {idle['new']:.3f} s")
+print(f"{'workload':<16}{'':<5}{'throughput':>14}{'window ns/unit':>16}{'total ns/unit':>15}{'loadgen cores':>15}{'runs ok':>9}")
+for workload in dict.fromkeys(w for _, w, _ in rows if w != "idle"):
     medians = {}
     for label in ("old", "new"):
         ok = [f for l, w, f in rows if l == label and w == workload and f.get("status") == "completed"]
         rate_key = "deliveries_per_s" if workload.startswith("fanout") else "conn_per_s"
         unit_key = "received" if workload.startswith("fanout") else "ok"
-        rates = [number(f, rate_key) for f in ok]
-        per_unit = [number(f, "server_cpu") * number(f, "elapsed_s") / number(f, unit_key) * 1e9 for f in ok
-                    if number(f, unit_key)]
-        tool = [number(f, "loadgen_cpu") for f in ok]
-        medians[label] = (statistics.median(rates) if rates else float("nan"),
-                          statistics.median(per_unit) if per_unit else float("nan"),
-                          statistics.median(tool) if tool else float("nan"), len(ok))
-        r, u, t, n = medians[label]
-        print(f"{workload:<16}{label:<5}{r:>14,.0f}{u:>16,.1f}{t:>15.2f}{n:>9}")
-    (ro, uo, _, _), (rn, un, _, _) = medians["old"], medians["new"]
-    print(f"{workload:<16}{'new/old':<7}{rn / ro:>12.3f}{un / uo:>16.3f}")
+        units = [number(f, unit_key) for f in ok]
+        window = [number(f, "server_cpu") * number(f, "elapsed_s") / u * 1e9 for f, u in zip(ok, units) if u]
+        total = [(number(f, "total_cpu") - idle[label]) / u * 1e9 for f, u in zip(ok, units)
+                 if u and number(f, "total_cpu") is not None]
+        medians[label] = (median(number(f, rate_key) for f in ok), median(window), median(total),
+                          median(number(f, "loadgen_cpu") for f in ok), len(ok))
+        r, w, t, c, n = medians[label]
+        print(f"{workload:<16}{label:<5}{r:>14,.0f}{w:>16,.1f}{t:>15,.1f}{c:>15.2f}{n:>9}")
+    (ro, wo, to, _, _), (rn, wn, tn, _, _) = medians["old"], medians["new"]
+    print(f"{workload:<16}{'new/old':<7}{rn / ro:>12.3f}{wn / wo:>16.3f}{tn / to:>15.3f}")
 PY
