@@ -147,6 +147,36 @@ final class HistoryRollupsTests: XCTestCase {
         }
     }
 
+    /// A database that already holds connection rows gets `connection_minutes` from them when the migration
+    /// runs: visits by when they began and ended, refusals left out, open rows counted as begun only.
+    func testTheMigrationFillsConnectionMinutesFromExistingRows() throws {
+        try TestDatabases.forEach { database in
+            let dialect = database.url.dialect
+            let connection = try DatabasePool.connector(for: database.url)()
+            let all = Migration.all(for: dialect)
+            _ = try Migrator(dialect: dialect, migrations: all.filter { $0.name != "connection_rollups" }).migrate(connection)
+            let mark = dialect == .sqlite ? "?" : "$"
+            let rows: [(Timestamp, Timestamp?, String?)] = [
+                (at(0, plus: 5), nil, nil),  // still open
+                (at(0, plus: 10), at(0, plus: 50), "quit"),  // same minute
+                (at(0, plus: 20), at(1, plus: 5), "connection closed"),
+                (at(0, plus: 30), at(0, plus: 30), "refused: server full"),  // no visit
+            ]
+            for (connected, disconnected, reason) in rows {
+                try connection.query(
+                    "INSERT INTO connections (peer, connected_at, disconnected_at, close_reason) VALUES ('p', \(mark)1, \(mark)2, \(mark)3)",
+                    [.text(connected.iso8601), disconnected.map { .text($0.iso8601) } ?? .null, reason.map { .text($0) } ?? .null])
+            }
+            let outcome = try Migrator(dialect: dialect, migrations: all).migrate(connection)
+            XCTAssertEqual(outcome.applied.map(\.name), ["connection_rollups"], "[\(dialect)]")
+            XCTAssertEqual(try minutes(on: connection), [
+                MinuteCounts(minute: "2025-11-24T16:00", connects: 3, disconnects: 1),
+                MinuteCounts(minute: "2025-11-24T17:00", connects: 0, disconnects: 1),
+            ], "[\(dialect)]")
+            XCTAssertEqual(try minutes(on: connection), try expectedMinutes(dialect, on: connection), "[\(dialect)]")
+        }
+    }
+
     private func minutes(on connection: any DatabaseConnection) throws -> [MinuteCounts] {
         try connection.query(
             "SELECT minute, connects, disconnects FROM connection_minutes WHERE connects <> 0 OR disconnects <> 0 ORDER BY minute", []
