@@ -60,8 +60,9 @@ public struct HistoryRepository: Sendable {
     /// so nothing is committed into a deleted or replaced file.
     ///
     /// `lastSequence` (the writer's number for the last event; 0: none) is recorded in this server's row
-    /// (`history_progress`) in the same transaction, so a spool replay knows these events are stored, and the
-    /// lines' counts per hour and their authors' last lines go into the rollups (``HistoryRollups``).
+    /// (`history_progress`) in the same transaction, so a spool replay knows these events are stored; what
+    /// the events add to the rollups (lines per hour, last lines, visits per minute: ``HistoryRollups``) goes
+    /// in with them.
     func write(
         _ events: [HistoryEvent], known: [ConnectionKey: Int64], through lastSequence: UInt64 = 0,
         on connection: any DatabaseConnection
