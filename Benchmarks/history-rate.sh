@@ -86,26 +86,13 @@ psql_() { # DB ARGS... — psql against the throwaway cluster, quiet, unaligned,
 # cpu_seconds PID — CPU seconds so far of PID, its live children and (cutime + cstime) the children it has
 # reaped: a PostgreSQL backend that served a psql and has exited counts in its postmaster's.
 cpu_seconds() {
-    python3 - "$@" <<'PY'
+    PYTHONPATH=Benchmarks python3 - "$@" <<'PY'
 import os, sys
-pids = set(sys.argv[1:])
+from proctree import children, thread_ns, threads
 stat = open(f"/proc/{sys.argv[1]}/stat").read()
 reaped = sum(int(x) for x in stat[stat.rfind(")") + 2:].split()[13:15]) / os.sysconf("SC_CLK_TCK")
-for entry in os.listdir("/proc"):
-    if entry.isdigit():
-        try:
-            stat = open(f"/proc/{entry}/stat").read()
-        except OSError:
-            continue
-        if stat[stat.rfind(")") + 2:].split()[1] in sys.argv[1:]:
-            pids.add(entry)
-total = 0
-for pid in pids:
-    try:
-        for tid in os.listdir(f"/proc/{pid}/task"):
-            total += int(open(f"/proc/{pid}/task/{tid}/schedstat").read().split()[0])
-    except OSError:
-        pass
+pids = {pid for arg in sys.argv[1:] for pid in children(arg)}
+total = sum(thread_ns(pid, tid) for pid in pids for tid in threads(pid))
 print(f"{total / 1e9 + reaped:.4f}")
 PY
 }
@@ -115,8 +102,9 @@ PY
 # generator's fields, and stored_s (first line sent → all committed), stored_rows_per_s, and the CPU over that
 # time (server: all threads, its event loop and its pool threads; db: the postmaster and its children).
 flood() {
-    python3 - "$@" <<'PY'
+    PYTHONPATH=Benchmarks python3 - "$@" <<'PY'
 import http.client, os, subprocess, sys, threading, time
+from proctree import children, thread_ns, threads
 loadgen, mport, server, db, lines, clients = sys.argv[1:7]
 args = sys.argv[7:]
 lines, clients = int(lines), int(clients)
@@ -135,24 +123,6 @@ def metric(name):
         except OSError:
             time.sleep(0.05)
     raise SystemExit("RESULT mode=flood ok=0 error=no_metrics")
-
-def threads(pid):
-    try:
-        return os.listdir(f"/proc/{pid}/task")
-    except OSError:
-        return []
-
-def children(pid):
-    out = [pid]
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                stat = open(f"/proc/{entry}/stat").read()
-            except OSError:
-                continue
-            if stat[stat.rfind(")") + 2:].split()[1] == pid:
-                out.append(entry)
-    return out
 
 # PostgreSQL: which backend does what, from pg_stat_activity (FLOOD_PSQL: a psql command line for the server's
 # database): the cluster link's NOTIFY and LISTEN connections (by their last statement), the server's other
@@ -183,10 +153,7 @@ def cpu():  # {role: ns}: the server's loop, pool and other threads; the databas
     if db:
         for pid in children(db):
             for tid in threads(pid):
-                try:
-                    ns = int(open(f"/proc/{pid}/task/{tid}/schedstat").read().split()[0])
-                except OSError:
-                    continue
+                ns = thread_ns(pid, tid)
                 roles["db"] += ns
                 roles[f"pid {pid}"] = roles.get(f"pid {pid}", 0) + ns
     return roles
