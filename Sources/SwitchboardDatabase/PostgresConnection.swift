@@ -192,7 +192,15 @@ public final class PostgresConnection: DatabaseConnection {
             throw error
         }
         guard let result else { return QueryResult(sql: sql, columns: [], rows: []) }
-        return PostgresConnection.rows(of: result, sql: sql)
+        var answer = PostgresConnection.rows(of: result, sql: sql)
+        // The command tag says what the statement was (`UPDATE 1`, `SELECT 5`); only a write reports a count.
+        if let tag = PQcmdStatus(result).map({ String(cString: $0) }),
+            ["INSERT ", "UPDATE ", "DELETE ", "MERGE "].contains(where: { tag.hasPrefix($0) }),
+            let tuples = PQcmdTuples(result)
+        {
+            answer.changedRows = Int(String(cString: tuples)) ?? 0
+        }
+        return answer
     }
 
     /// A successful result's rows, every value as text (NULL as ``DatabaseValue/null``).

@@ -19,11 +19,16 @@ public struct QueryResult: Sendable, Equatable {
     public var columns: [String]
     /// The values, one array per row, in ``columns`` order.
     public var rows: [DatabaseRow]
+    /// For a statement that writes (`INSERT`, `UPDATE`, `DELETE`): how many rows it changed, so a write can
+    /// tell whether its `WHERE` matched without `RETURNING` (which costs SQLite a temporary table per run).
+    /// 0 for a statement that only reads.
+    public var changedRows: Int
 
-    public init(sql: String, columns: [String], rows: [DatabaseRow]) {
+    public init(sql: String, columns: [String], rows: [DatabaseRow], changedRows: Int = 0) {
         self.sql = sql
         self.columns = columns
         self.rows = rows
+        self.changedRows = changedRows
     }
 
     /// Decodes every row with `body`, in order. The first row that does not decode ends it with that error.

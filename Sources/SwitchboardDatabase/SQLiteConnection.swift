@@ -144,7 +144,9 @@ public final class SQLiteConnection: DatabaseConnection {
             }
             rows.append(row)
         }
-        return QueryResult(sql: sql, columns: names, rows: rows)
+        // sqlite3_changes counts the last write on this connection, so a read must not report it.
+        let changed = sqlite3_stmt_readonly(statement) == 0 ? Int(sqlite3_changes64(db)) : 0
+        return QueryResult(sql: sql, columns: names, rows: rows, changedRows: changed)
     }
 
     /// Throws when the file at ``path`` is no longer the file this connection opened: it was deleted,

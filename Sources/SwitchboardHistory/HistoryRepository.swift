@@ -145,7 +145,7 @@ public struct HistoryRepository: Sendable {
             .integer(summary.linesIn), .integer(summary.linesOut),
             .integer(summary.bytesIn), .integer(summary.bytesOut),
         ]
-        if try connection.fetch(sql.closeOpenConnection, binds).rows.isEmpty {
+        if try connection.fetch(sql.closeOpenConnection, binds).changedRows == 0 {
             guard let previous = try connection.fetch(sql.previousClose, [.integer(id)]).firstRow else { return }
             let reason: String? = try previous.decodeIfPresent("close_reason")
             if let closedAt: Timestamp = try previous.decodeIfPresent("disconnected_at"), !Self.isRefusal(reason ?? "") {

@@ -11,7 +11,7 @@ package struct HistorySQL: Sendable {
     var insertRefused: String
     var insertFinishedConnection: String
     var closeConnection: String
-    /// ``closeConnection`` for a row still open (`RETURNING id`: none when it was already closed).
+    /// ``closeConnection`` for a row still open (it changes no row when the row was already closed).
     var closeOpenConnection: String
     /// A row's `disconnected_at` and `close_reason` before it is closed again (locked on PostgreSQL).
     var previousClose: String
@@ -60,7 +60,7 @@ package struct HistorySQL: Sendable {
         closeOpenConnection: """
             UPDATE connections SET nickname = COALESCE(?2, nickname), disconnected_at = ?3, close_reason = ?4,
                 lines_in = ?5, lines_out = ?6, bytes_in = ?7, bytes_out = ?8
-            WHERE id = ?1 AND disconnected_at IS NULL RETURNING id
+            WHERE id = ?1 AND disconnected_at IS NULL
             """,
         previousClose: "SELECT disconnected_at, close_reason FROM connections WHERE id = ?1",
         insertMessage: """
@@ -147,7 +147,7 @@ package struct HistorySQL: Sendable {
         closeOpenConnection: """
             UPDATE connections SET nickname = COALESCE($2, nickname), disconnected_at = $3, close_reason = $4,
                 lines_in = $5, lines_out = $6, bytes_in = $7, bytes_out = $8
-            WHERE id = $1 AND disconnected_at IS NULL RETURNING id
+            WHERE id = $1 AND disconnected_at IS NULL
             """,
         previousClose: """
             SELECT \(iso("disconnected_at")) AS disconnected_at, close_reason FROM connections WHERE id = $1 FOR UPDATE
