@@ -12,6 +12,7 @@
 #   WORKLOADS=crowd SERVERS="relay switchboard" Benchmarks/run.sh   # the 100 000-client rows (see below)
 #   CROWD=50000 Benchmarks/run.sh              # clients in the crowd (default 100000, or what nofile allows)
 #   TOOL_LIMIT=0.9 Benchmarks/run.sh           # tool CPU (cores) from which a run counts as saturated
+#   WORKLOADS=history-rate Benchmarks/run.sh   # only the history-at-line-rate rows (Benchmarks/history-rate.sh)
 #   Benchmarks/run.sh --help                   # this text; any other argument is refused
 #
 # Loopback only. Every run starts its server fresh on a free 127.0.0.1 port and stops it right after;
@@ -71,6 +72,9 @@ ALL_WORKLOADS=(
     # The crowd (relay and Switchboard only: Twisted names every join to everyone, N²/2 lines): welcome
     # all, hold idle, a 50-sender fan-out to all, then a mass leave with a newcomer probing every 50 ms.
     "crowd|crowd --connections $CROWD --senders 50 --messages $CROWD_MESSAGES --sources $CROWD_SOURCES --connect-concurrency 256 --settle 2 --after-leave 6 --timeout 900"
+    # History at line rate (Switchboard only): after the table, Benchmarks/history-rate.sh with the same build
+    # and RUNS: how fast a flood is stored on SQLite and PostgreSQL against the limit measured in its runs.
+    "history-rate|"
 )
 pick_workloads
 check_servers
@@ -100,6 +104,7 @@ log "load generator self-check passed"
 measure() { # SERVER WORKLOAD RUN, with the tool's arguments in `args`
     local server=$1 workload=$2 run=$3 port output status=0
     [[ $server == twisted && $workload == crowd ]] && return 0  # N²/2 join notices: hours at 100 000
+    [[ $workload == history-rate ]] && return 0  # its own script, after the table
     port=$(free_port)
     if ! start_server "$server" "$port"; then
         log "$server: not running, $workload run $run is n/a"
@@ -231,3 +236,14 @@ print(f"median of {runs_wanted} runs, each on a fresh server; spread = widest (m
 print("servers; server CPU/delivery = server CPU seconds (all threads) / deliveries; (k/n) = only k of n")
 print("runs completed; FAIL = none did; n/a = server not available (see Benchmarks/out/results.jsonl)")
 PY
+
+# ---------------------------------------------------------------- history at line rate
+if [[ " $WORKLOADS " == *" history-rate "* && " $SERVERS " == *" switchboard "* ]]; then
+    if [[ -x ${SWITCHBOARD:-} ]]; then
+        echo
+        SWITCHBOARD_BINARY=$SWITCHBOARD RUNS=$RUNS TOOL_LIMIT=$TOOL_LIMIT Benchmarks/history-rate.sh | tee -a "$OUT/table.txt" \
+            || log "history-rate.sh failed (exit ${PIPESTATUS[0]}): its rows are missing; see Benchmarks/out/history/"
+    else
+        log "switchboard did not build: no history-rate rows"
+    fi
+fi
