@@ -171,16 +171,16 @@ measure() { # SERVER WORKLOAD RUN, with the tool's arguments in `args`
 each_run measure
 
 # ---------------------------------------------------------------- table
-python3 - "$RESULTS" "$HOLD" "$RUNS" "$TOOL_LIMIT" "$STATS_ROWS" <<'PY' | tee "$OUT/websocket-table.txt"
-import json, statistics, sys
+PYTHONPATH=Benchmarks python3 - "$RESULTS" "$HOLD" "$RUNS" "$TOOL_LIMIT" "$STATS_ROWS" <<'PY' | tee "$OUT/websocket-table.txt"
+import json, sys
+from mediantable import fanout_metrics, print_table, runs_of
 
 rows = [json.loads(line) for line in open(sys.argv[1]) if line.strip()]
 hold, runs_wanted, tool_limit, stats_rows = sys.argv[2], int(sys.argv[3]), float(sys.argv[4]), int(sys.argv[5])
 servers = ["ws", "node-ws", "telnet"]
 titles = {"ws": "switchboard ws", "node-ws": "node + ws", "telnet": "switchboard telnet"}
 
-def runs(server, workload):
-    return [r["result"] for r in rows if r["server"] == server and r["workload"] == workload and r["result"]]
+runs = runs_of(rows)
 
 def per(key, scale):
     def f(r):
@@ -188,11 +188,7 @@ def per(key, scale):
         return cpu / r[key] * scale if cpu is not None and r.get(key) else None
     return f
 
-METRICS = [
-    ("fan-out 50x200 deliveries/s", "fanout-50x200", lambda r: r.get("deliveries_per_s"), "", "higher"),
-    ("fan-out 50x200 server CPU/delivery", "fanout-50x200", per("deliveries", 1e9), "ns", "lower"),
-    ("fan-out 200x50 deliveries/s", "fanout-200x50", lambda r: r.get("deliveries_per_s"), "", "higher"),
-    ("fan-out 200x50 server CPU/delivery", "fanout-200x50", per("deliveries", 1e9), "ns", "lower"),
+METRICS = fanout_metrics(per("deliveries", 1e9)) + [
     (f"hold {hold} idle: RSS per connection", "hold", lambda r: r.get("rss_per_connection_kib"), "KiB", "lower"),
     (f"hold {hold} idle: seconds until all welcomed", "hold", lambda r: r.get("wall_s"), "s", "lower"),
     (f"/api/stats, {stats_rows:,} rows, 50 concurrent: p99", "stats", lambda r: r.get("req_p99_us", 0) / 1e3, "ms", "lower"),
@@ -201,49 +197,9 @@ METRICS = [
     ("/api/stats first request (reads the history)", "stats", lambda r: r.get("cold_ms"), "ms", "lower"),
 ]
 
-def cell(server, workload, value):
-    results = runs(server, workload)
-    if not results:
-        return None, "-", None
-    good = [r for r in results if r.get("ok") == 1 and value(r) is not None]
-    if not good:
-        return None, "FAIL", None
-    values = [value(r) for r in good]
-    median = statistics.median(values)
-    text = f"{median:,.0f}" if abs(median) >= 100 else f"{median:.2f}"
-    if any(r.get("tool_cores", 0) >= tool_limit for r in good):
-        text += "!"
-    if len(good) < len(results):
-        text += f" ({len(good)}/{len(results)})"
-    spread = (max(values) - min(values)) / median if median and len(values) > 1 else None
-    return median, text, spread
-
-def ratio(a, b):
-    return f"{a / b:.2f}x" if isinstance(a, (int, float)) and isinstance(b, (int, float)) and b else "-"
-
-header = ["metric", "better"] + [titles[s] for s in servers] + ["ws/node", "ws/telnet", "spread"]
-table = [header]
-for label, workload, value, unit, better in METRICS:
-    if not any(runs(s, workload) for s in servers):
-        continue
-    cells = {s: cell(s, workload, value) for s in servers}
-    spreads = [c[2] for c in cells.values() if c[2] is not None]
-    table.append([f"{label} ({unit})" if unit else label, better] + [cells[s][1] for s in servers]
-                 + [ratio(cells["ws"][0], cells["node-ws"][0]), ratio(cells["ws"][0], cells["telnet"][0]),
-                    f"{max(spreads) * 100:.0f}%" if spreads else "-"])
-widths = [max(len(row[i]) for row in table) for i in range(len(header))]
-for n, row in enumerate(table):
-    print("  ".join([row[0].ljust(widths[0]), row[1].ljust(widths[1])] + [c.rjust(w) for c, w in zip(row[2:], widths[2:])]))
-    if n == 0:
-        print("  ".join("-" * w for w in widths))
-print()
-print("load generator CPU, highest over the runs (cores; ! marks a run at or above %.2f):" % tool_limit)
-for workload in dict.fromkeys(m[1] for m in METRICS):
-    parts = [f"{titles[s]} {max(r['tool_cores'] for r in runs(s, workload) if 'tool_cores' in r):.2f}" for s in servers
-             if any(r.get("tool_cores") is not None for r in runs(s, workload))]
-    if parts:
-        print(f"  {workload}: " + ", ".join(parts))
-print()
-print(f"median of {runs_wanted} runs, each on a fresh server; ratios are of the medians (for the CPU, RSS and")
-print("latency rows lower is better, so there a ratio under 1 favours switchboard ws); - = not measured")
+ratios = [("ws/node", "ws", "node-ws"), ("ws/telnet", "ws", "telnet")]
+print_table(runs, servers, titles, METRICS, ratios, tool_limit, [
+    f"median of {runs_wanted} runs, each on a fresh server; ratios are of the medians (for the CPU, RSS and",
+    "latency rows lower is better, so there a ratio under 1 favours switchboard ws); - = not measured",
+])
 PY
