@@ -2,9 +2,8 @@
 #define SWITCHBOARD_CSQLITE_SHIM_H
 #include <sqlite3.h>
 
-// SQLITE_TRANSIENT and SQLITE_STATIC are casts of integers to function pointers,
-// which do not import into Swift; hand them over as functions instead.
-static inline sqlite3_destructor_type switchboard_sqlite_transient(void) { return SQLITE_TRANSIENT; }
+// SQLITE_STATIC is a cast of an integer to a function pointer,
+// which does not import into Swift; hand it over as a function instead.
 static inline sqlite3_destructor_type switchboard_sqlite_static(void) { return SQLITE_STATIC; }
 
 // sqlite3_config is variadic, which Swift cannot call. Turns off SQLite's memory statistics: with them on,

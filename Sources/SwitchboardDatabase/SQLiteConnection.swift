@@ -103,17 +103,32 @@ public final class SQLiteConnection: DatabaseConnection {
         BlockingCallGuard.checkDatabaseCall("sqlite3_step")
         let db = try openHandle(sql)
         let statement = try prepared(sql, db)
+        // Text is bound from one buffer per call, which outlives the statement's use of it (SQLITE_STATIC):
+        // passing each String as a C string copied it into an array, and SQLITE_TRANSIENT made SQLite copy
+        // it again, two allocations per value where a batch of chat lines binds four values a line.
+        let textBytes = binds.reduce(0) { total, value in
+            if case .text(let text) = value { return total + text.utf8.count + 1 }
+            return total
+        }
+        let texts = UnsafeMutableRawBufferPointer.allocate(byteCount: max(textBytes, 1), alignment: 1)
         defer {
             sqlite3_reset(statement)
             sqlite3_clear_bindings(statement)
+            texts.deallocate()  // after the bindings that point into it are cleared
         }
+        var textOffset = 0
         for (offset, value) in binds.enumerated() {
             let index = Int32(offset + 1)
             let rc: Int32
             switch value {
             case .null: rc = sqlite3_bind_null(statement, index)
             case .integer(let integer): rc = sqlite3_bind_int64(statement, index, integer)
-            case .text(let text): rc = sqlite3_bind_text(statement, index, text, -1, switchboard_sqlite_transient())
+            case .text(let text):
+                let start = texts.baseAddress! + textOffset
+                textOffset += SQLiteConnection.copyCString(text, to: start)
+                // -1: up to the first NUL, as binding the String as a C string did.
+                rc = sqlite3_bind_text(
+                    statement, index, start.assumingMemoryBound(to: CChar.self), -1, switchboard_sqlite_static())
             }
             guard rc == SQLITE_OK else { throw error(code: rc, message: String(cString: sqlite3_errmsg(db)), sql: sql) }
         }
@@ -147,6 +162,20 @@ public final class SQLiteConnection: DatabaseConnection {
         // sqlite3_changes counts the last write on this connection, so a read must not report it.
         let changed = sqlite3_stmt_readonly(statement) == 0 ? Int(sqlite3_changes64(db)) : 0
         return QueryResult(sql: sql, columns: names, rows: rows, changedRows: changed)
+    }
+
+    /// Copies `text`'s UTF-8 and a NUL to `destination` (room for `text.utf8.count + 1` bytes); returns the
+    /// bytes written.
+    private static func copyCString(_ text: String, to destination: UnsafeMutableRawPointer) -> Int {
+        let count = text.utf8.count
+        let copied: Void? = text.utf8.withContiguousStorageIfAvailable { bytes in
+            if let base = bytes.baseAddress { destination.copyMemory(from: base, byteCount: count) }
+        }
+        if copied == nil {
+            for (offset, byte) in text.utf8.enumerated() { destination.storeBytes(of: byte, toByteOffset: offset, as: UInt8.self) }
+        }
+        destination.storeBytes(of: 0, toByteOffset: count, as: UInt8.self)
+        return count + 1
     }
 
     /// Throws when the file at ``path`` is no longer the file this connection opened: it was deleted,

@@ -46,12 +46,34 @@ public struct Timestamp: Sendable, Hashable, Comparable, CustomStringConvertible
     }
 
     /// `2026-11-25T15:13:59.123456Z`: the storage and JSON form.
+    /// Every stored chat line's time is formatted on a pool thread, so the common case (a four-digit year)
+    /// writes its digits straight into the string, without the field list ``format(_:)`` takes.
     public var iso8601: String {
         let t = civil
-        return format([
-            (t.year, 4, ascii("-")), (t.month, 2, ascii("-")), (t.day, 2, ascii("T")), (t.hour, 2, ascii(":")),
-            (t.minute, 2, ascii(":")), (t.second, 2, ascii(".")), (t.micros, 6, ascii("Z")),
-        ])
+        guard (0...9999).contains(t.year) else {
+            return format([
+                (t.year, 4, ascii("-")), (t.month, 2, ascii("-")), (t.day, 2, ascii("T")), (t.hour, 2, ascii(":")),
+                (t.minute, 2, ascii(":")), (t.second, 2, ascii(".")), (t.micros, 6, ascii("Z")),
+            ])
+        }
+        return String(unsafeUninitializedCapacity: 27) { out in
+            func put(_ value: Int64, _ width: Int, at start: Int, then separator: UInt8) {
+                var value = value
+                for position in stride(from: start + width - 1, through: start, by: -1) {
+                    out[position] = UInt8(truncatingIfNeeded: 48 + value % 10)
+                    value /= 10
+                }
+                out[start + width] = separator
+            }
+            put(t.year, 4, at: 0, then: UInt8(ascii: "-"))
+            put(t.month, 2, at: 5, then: UInt8(ascii: "-"))
+            put(t.day, 2, at: 8, then: UInt8(ascii: "T"))
+            put(t.hour, 2, at: 11, then: UInt8(ascii: ":"))
+            put(t.minute, 2, at: 14, then: UInt8(ascii: ":"))
+            put(t.second, 2, at: 17, then: UInt8(ascii: "."))
+            put(t.micros, 6, at: 20, then: UInt8(ascii: "Z"))
+            return 27
+        }
     }
 
     /// `2026-11-25 15:13:59`: what chat users see (always UTC).

@@ -76,7 +76,8 @@ public struct HistoryRepository: Sendable {
         // Chat lines in a row go in together (see insertMessages); any other event first writes the lines
         // before it, so rows keep the order events came in.
         var lines: [DatabaseValue] = []
-        lines.reserveCapacity(events.count * Self.messageColumns)
+        let wanted = events.count * Self.messageColumns
+        lines.reserveCapacity(sql.copyMessages == nil ? min(wanted, Self.largestStatementValues) : wanted)
         var rollups = HistoryRollups()
         for event in events {
             if case .message(let key, let nickname, let kind, let body, let time) = event {
@@ -87,6 +88,11 @@ public struct HistoryRepository: Sendable {
                 lines.append(.text(body))
                 lines.append(.text(time.iso8601))
                 rollups.addLine(by: nickname, at: time)
+                // Without COPY, a full statement's rows go as soon as they are gathered: the array is bound
+                // as it is, not copied out of a longer one.
+                if sql.copyMessages == nil, lines.count == Self.largestStatementValues {
+                    try insertMessages(&lines, on: connection)
+                }
                 continue
             }
             try insertMessages(&lines, on: connection)
@@ -195,6 +201,8 @@ public struct HistoryRepository: Sendable {
     /// four statement shapes, each prepared once per connection. (On SQLite a 64-row statement cost less per
     /// row than one row stepped 64 times, in C too.)
     private static let messageStatementSizes = [64, 16, 4, 1]
+    /// The values the largest of them binds.
+    private static let largestStatementValues = messageStatementSizes[0] * messageColumns
 
     /// From this many lines in a row on, PostgreSQL takes them by `COPY` (one statement and one stream instead
     /// of a prepared INSERT and a round trip per 64 rows); fewer go in the prepared INSERTs, which need one
@@ -215,7 +223,11 @@ public struct HistoryRepository: Sendable {
         for (size, statement) in zip(Self.messageStatementSizes, insertMessagesSQL) {
             while remaining >= size {
                 let end = start + size * Self.messageColumns
-                try connection.fetch(statement, Array(values[start..<end]))
+                if start == 0, end == values.count {
+                    try connection.fetch(statement, values)
+                } else {
+                    try connection.fetch(statement, Array(values[start..<end]))
+                }
                 start = end
                 remaining -= size
             }
