@@ -288,8 +288,9 @@ public final class ChatSession: ChannelDuplexHandler, ChatClient {
         case .line(let raw):
             traffic.linesIn += 1
             hub.counters.linesIn += 1
-            lastActivity = hub.eventLoop.now
-            handleLine(raw)
+            let now = hub.eventLoop.now  // one clock read a line, for the idle sweep and flood control
+            lastActivity = now
+            handleLine(raw, now: now)
         case .lineTooLong(let maximum):
             traffic.linesIn += 1
             hub.counters.linesIn += 1
@@ -311,8 +312,8 @@ public final class ChatSession: ChannelDuplexHandler, ChatClient {
     // MARK: - Commands
 
     /// Flood control and sanitising are the session's; what the command means is the hub's.
-    private func handleLine(_ raw: [UInt8]) {
-        guard takeFloodToken(), case .joined(let id) = state else { return }
+    private func handleLine(_ raw: [UInt8], now: NIODeadline) {
+        guard takeFloodToken(now: now), case .joined(let id) = state else { return }
         let line = ChatLine.parse(TextSanitizer.clean(raw))
         // A private message says something too: it is not stored, but one to another server's member crosses
         // to it, so a /msg flood is held back like any other while the cluster's sending is backlogged.
@@ -336,9 +337,9 @@ public final class ChatSession: ChannelDuplexHandler, ChatClient {
         drain()
     }
 
-    private func takeFloodToken() -> Bool {
+    private func takeFloodToken(now: NIODeadline) -> Bool {
         let configured = hub.configuration
-        switch flood.take(rate: configured.floodRate, burst: configured.floodBurst, now: hub.eventLoop.now) {
+        switch flood.take(rate: configured.floodRate, burst: configured.floodBurst, now: now) {
         case .pass: return true
         case .drop(let tell):
             hub.counters.floodDrops += 1

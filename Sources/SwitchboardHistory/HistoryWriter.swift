@@ -150,12 +150,13 @@ public final class HistoryWriter {
 
     /// Records a public line (chat or `/me`).
     public func messageSaid(_ key: ConnectionKey, nickname: String, kind: MessageKind, body: String, at time: Timestamp) {
-        enqueue(.message(key, nickname: nickname, kind: kind, body: body, at: time))
+        enqueue(.message(key, nickname: nickname, kind: kind, body: body, at: time), wallClock: time)
     }
 
-    private func enqueue(_ event: HistoryEvent) {
+    /// `wallClock`: now, if the caller has just read it (a chat line's time: one clock read less a line).
+    private func enqueue(_ event: HistoryEvent, wallClock: Timestamp = .now()) {
         eventLoop.preconditionInEventLoop()
-        perform(machine.enqueue(event, now: HistoryWriter.now(), wallClock: Timestamp.now()))
+        perform(machine.enqueue(event, now: HistoryWriter.now(), wallClock: wallClock))
     }
 
     // MARK: - Flushing and reads
