@@ -144,6 +144,8 @@ extension ChatHub {
     private func remoteSaid(_ id: RemoteMember.ID, _ kind: MessageKind, _ text: String) {
         guard let nickname = roster.remote[id]?.nickname else { return }
         broadcastChat(kind == .say ? ChatText.say(nickname, text) : ChatText.me(nickname, text), body: text, from: nickname, except: nil)
+        // The server it was said on stores it; a newcomer here is replayed it from memory all the same.
+        recentLines.append(StoredMessage(nickname: nickname, kind: kind, body: text, sentAt: Timestamp.now()))
     }
 
     private func remotePrivateMessage(from: RemoteMember.ID, to: ConnectionKey, _ text: String) {
@@ -197,7 +199,9 @@ extension ChatHub: ClusterHost {
             guard roster.nickname(of: id) == nickname, let forced = roster.takeGuestName(id) else { return }
             forcedRename(forced)
         case .contactLost: announce(ChatText.lostContact)
-        case .contactRestored: announce(ChatText.backInContact(connected: connectedCount))
+        case .contactRestored:
+            announce(ChatText.backInContact(connected: connectedCount))
+            recentLines.forget()  // what the others said during the outage is in the database only
         case .fellBehind: announce(ChatText.fellBehind)
         case .sendingBacklogged(let behind): setBehind(.cluster, behind)
         }

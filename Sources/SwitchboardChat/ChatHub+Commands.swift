@@ -99,7 +99,9 @@ extension ChatHub {
         if isMuted(id, nickname) { return swallowMuted(session, id) }
         let line = kind == .say ? ChatText.say(nickname, text) : ChatText.me(nickname, text)
         broadcastChat(line, body: text, from: nickname, except: session)
-        history.messageSaid(id, nickname: nickname, kind: kind, body: text, at: Timestamp.now())
+        let now = Timestamp.now()
+        history.messageSaid(id, nickname: nickname, kind: kind, body: text, at: now)
+        recentLines.append(StoredMessage(nickname: nickname, kind: kind, body: text, sentAt: now))
         cluster?.publish(kind == .say ? .said(member: id.rawValue, text: text) : .acted(member: id.rawValue, text: text))
     }
 }

@@ -49,24 +49,61 @@ extension ChatHub {
     }
 
     /// After the welcome and the MOTD: the last ``ChatConfiguration/historyOnJoin`` public lines, as `/history`
-    /// shows them and ending in `* end of history`; nothing when there are none, when the database does not
-    /// answer, or while it is behind the chat (a flood: newcomers then get no replay rather than add reads).
+    /// shows them and ending in `* end of history`; nothing when there are none.
     ///
-    /// Sent when the read comes back, not as a reply holding its place in the output: nothing the client is
-    /// told meanwhile (a kick, `* server shutting down`) can be held up behind it, and the block is marked by
-    /// its timestamps and its last line. Lines said while the read was on its way may come before it.
+    /// From memory (``RecentLines``): the lines this hub relayed, after those the database held when the first
+    /// replay read them. Until that read is back, a newcomer's replay waits for it and is sent when it
+    /// arrives, not as a reply holding its place in the output: nothing the client is told meanwhile (a kick,
+    /// `* server shutting down`) is held up behind it, and the block is marked by its timestamps and its
+    /// last line. No replay when that read fails, nor while history is behind the chat (a flood: newcomers
+    /// then add no reads).
     func replayHistory(to session: any ChatClient) {
         let count = configuration.historyOnJoin
-        guard count > 0, !isBehind, let id = session.id else { return }
-        let joinedAt = Timestamp.now()
-        history.recentMessages(limit: count).assumeIsolated().whenSuccess { messages in
-            // The read waits for the lines queued before it to be written, and so may see lines said since the
-            // join, which the newcomer has been sent live already.
-            let messages = messages.filter { $0.sentAt < joinedAt }
-            guard !messages.isEmpty, self.sessions[id] === session, !self.moderation.expelled.contains(id) else { return }
-            for message in messages { session.send(ChatText.historyLine(message)) }
-            session.send(ChatText.endOfHistory)
+        guard count > 0, let id = session.id else { return }
+        let seeding: EventLoopFuture<Void>
+        switch recentLines.state {
+        case .seeded:
+            return replay(recentLines.last(count), to: session)
+        case .seeding:
+            guard let read = recentLinesRead else { return }
+            seeding = read
+        case .unseeded:
+            guard !isBehind else { return }
+            seeding = seedRecentLines()
         }
+        let joinedAt = Timestamp.now()
+        seeding.assumeIsolated().whenSuccess {
+            // Lines relayed since the join were sent to the newcomer live.
+            let messages = self.recentLines.last(count).filter { $0.sentAt < joinedAt }
+            guard self.sessions[id] === session, !self.moderation.expelled.contains(id) else { return }
+            self.replay(messages, to: session)
+        }
+    }
+
+    private func replay(_ messages: [StoredMessage], to session: any ChatClient) {
+        guard !messages.isEmpty else { return }
+        for message in messages { session.send(ChatText.historyLine(message)) }
+        session.send(ChatText.endOfHistory)
+    }
+
+    /// Reads the last lines from the database into ``recentLines``; completes when they are there (fails when
+    /// the read did: they stay unseeded).
+    private func seedRecentLines() -> EventLoopFuture<Void> {
+        let startedAt = Timestamp.now()
+        recentLines.beginSeeding(at: startedAt)
+        let seeded = eventLoop.makePromise(of: Void.self)
+        history.recentMessages(limit: RecentLines.capacity).assumeIsolated().whenComplete { result in
+            switch result {
+            case .success(let stored):
+                self.recentLines.seed(stored, startedAt: startedAt)
+                seeded.succeed(())
+            case .failure(let error):
+                self.recentLines.seedFailed(startedAt: startedAt)
+                seeded.fail(error)
+            }
+        }
+        recentLinesRead = seeded.futureResult
+        return seeded.futureResult
     }
 
     /// Whose password guesses `session`'s count with, for the per-address throttle: its IPv4 address, or its

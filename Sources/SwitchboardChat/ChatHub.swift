@@ -77,6 +77,10 @@ public final class ChatHub {
 
     /// Back-pressure from what consumes chat lines (history, the other servers) to the clients saying them.
     let gate: ProducerGate
+    /// The last public lines, for a newcomer's replay without a database read (see ChatHub+Moderation.swift).
+    var recentLines = RecentLines()
+    /// The read that seeds ``recentLines``, while it is on its way.
+    var recentLinesRead: EventLoopFuture<Void>?
     /// Connections told their lines are not being saved (told once each).
     var toldNotSaved: Set<ConnectionKey> = []
 

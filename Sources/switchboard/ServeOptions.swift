@@ -49,7 +49,7 @@ struct ServeOptions: ParsableArguments {
     var noticeRate: Int?
 
     @Option(name: .long, parsing: .unconditional, help: ArgumentHelp(
-        "Public lines replayed to a newcomer after the welcome, from the database; 0 = none. \(ServeOptions.defaultNote("history-on-join"))",
+        "Public lines replayed to a newcomer after the welcome (0 to 200; 0 = none). \(ServeOptions.defaultNote("history-on-join"))",
         valueName: "lines"))
     var historyOnJoin: Int?
 

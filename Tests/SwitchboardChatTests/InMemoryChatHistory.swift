@@ -93,8 +93,14 @@ final class InMemoryChatHistory: ChatHistory {
         messages.append(StoredMessage(nickname: nickname, kind: kind, body: body, sentAt: time))
     }
 
+    /// `recentMessages(limit:)` calls so far, and when set, the error the next ones fail with.
+    private(set) var recentReads = 0
+    var failRecentReads: (any Error)?
+
     func recentMessages(limit: Int) -> EventLoopFuture<[StoredMessage]> {
-        answer(Array(messages.suffix(limit)))
+        recentReads += 1
+        if let failRecentReads { return loop.makeFailedFuture(failRecentReads) }
+        return answer(Array(messages.suffix(limit)))
     }
 
     func lastSeen(nickname: String) -> EventLoopFuture<SeenRecord?> {

@@ -12,12 +12,18 @@ final class DatabaseTroubleEndToEndTests: XCTestCase {
 
     /// While another process holds the database locked (SQLite `BEGIN EXCLUSIVE`, PostgreSQL
     /// `LOCK TABLE … ACCESS EXCLUSIVE`), chat lines still flow, a newcomer is welcomed at once with a visitor
-    /// number from the block reserved in advance, and every event is written once the lock is released.
+    /// number from the block reserved in advance and replayed the last lines, and every event is written once
+    /// the lock is released.
     func testLockedDatabaseNeitherStopsTheChatNorLosesHistory() async throws {
         try await forEachBackend { database, _ in
             let server = try await InProcessServer.start(database: database, for: self) { $0.chat.floodRate = 0 }
             let (alice, _) = try server.join()
+            alice.send("before the lock\r\n/count\r\n")
+            alice.expect("* 1 client connected, 1 visit in total")  // the line was taken
             let (bob, _) = try server.join()
+            // Bob's replay has the line once the server holds the last lines in memory (one read seeds them).
+            let seeded = bob.readLines(until: { $0 == "* end of history" })
+            XCTAssertTrue(seeded.first?.hasSuffix("] <guest1> before the lock") == true, "\(seeded)")
             _ = alice.readLine()  // bob joined
 
             let locker = try directConnection(database)
@@ -30,6 +36,11 @@ final class DatabaseTroubleEndToEndTests: XCTestCase {
             for n in 1...50 { bob.expect("<guest1> locked line \(n)") }
             let (carol, welcome) = try server.join()
             XCTAssertTrue(welcome.contains("(you are visitor #3)"), welcome)
+            // The replay on join comes from memory (seeded when alice joined): the locked database is not asked.
+            let replayed = carol.readLines(until: { $0 == "* end of history" })
+            XCTAssertEqual(replayed.count, 11, "\(replayed)")
+            XCTAssertTrue(replayed.first?.hasSuffix("] <guest1> locked line 41") == true, "\(replayed)")
+            XCTAssertTrue(replayed.dropLast().last?.hasSuffix("] <guest1> locked line 50") == true, "\(replayed)")
             carol.send("/count\r\n")
             carol.expect("* 3 clients connected, 3 visits in total")
             alice.send("/quit\r\n")
@@ -39,7 +50,7 @@ final class DatabaseTroubleEndToEndTests: XCTestCase {
             bob.send("/history 200\r\n")  // waits for the queued events to be written
             let history = bob.readLines(until: { $0 == "* end of history" }, timeout: 30)
             XCTAssertEqual(history.filter { $0.contains("<guest1> locked line") }.count, 50)
-            XCTAssertEqual(try count("messages", locker), 50)
+            XCTAssertEqual(try count("messages", locker), 51)
             XCTAssertEqual(try count("connections", locker), 3)
             let rows = try locker.query("SELECT id, nickname, close_reason FROM connections ORDER BY id", [])
             XCTAssertEqual(rows.map { $0[2].string }, ["quit", nil, nil])
