@@ -4,6 +4,8 @@ import Logging
 /// and the error's message and type when one is attached.
 enum LogFields {
     static func merge(_ base: Logger.Metadata, _ provider: Logger.MetadataProvider?, _ event: LogEvent) -> Logger.Metadata {
+        // The common case (a connection's accept and close): only the event's own fields, nothing to merge.
+        if base.isEmpty, provider == nil, event.error == nil { return event.metadata ?? [:] }
         var metadata = base
         if let provided = provider?.get(), !provided.isEmpty {
             metadata.merge(provided) { _, provided in provided }

@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 
 #if canImport(Glibc)
 import Glibc
@@ -127,13 +128,21 @@ final class LogLineWriter: @unchecked Sendable {
         }
     }
 
-    /// Local time as swift-log's stream handler writes it: `2026-12-07T03:11:16+0000`.
+    /// Local time as swift-log's stream handler writes it: `2026-12-07T03:11:16+0000`. Formatted once a
+    /// second (`localtime_r` and `strftime` were a visible part of the two lines logged per connection).
     static func timestamp() -> String {
-        var now = time(nil)
+        let now = time(nil)
+        if let cached = lastTimestamp.withLock({ $0.second == now ? $0.text : nil }) { return cached }
         var local = tm()
-        localtime_r(&now, &local)
+        var seconds = now
+        localtime_r(&seconds, &local)
         var buffer = [Int8](repeating: 0, count: 64)
         let count = strftime(&buffer, buffer.count, "%Y-%m-%dT%H:%M:%S%z", &local)
-        return String(decoding: buffer[..<count].map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        let text = String(decoding: buffer[..<count].map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        lastTimestamp.withLock { $0 = (now, text) }
+        return text
     }
+
+    /// The last second ``timestamp()`` formatted, and its text (any thread logs).
+    private static let lastTimestamp = Mutex<(second: time_t, text: String)>((-1, ""))
 }
