@@ -22,15 +22,24 @@ struct InboundQueue {
         case dropped(first: Bool)
     }
 
-    private var events = CircularBuffer<LineInput>()
+    /// Made at the first input, not with the session: most connections held open sit idle, and an empty
+    /// `CircularBuffer` already holds room for 16 (288 bytes, about 8 % of an idle connection's memory).
+    /// Let go again when it empties after growing past ``keptCapacity`` (a burst).
+    private var events: CircularBuffer<LineInput>?
     private(set) var bytes = 0
     /// Dropping the rest of the current read (so what is kept stays in the order it was sent).
     private var droppingThisRead = false
     /// The client was told of dropped input since the queue was last empty.
     private var told = false
 
-    var isEmpty: Bool { events.isEmpty }
-    var first: LineInput? { events.first }
+    /// The room kept once input has come: a few lines, grown as needed.
+    static let initialCapacity = 4
+    static let keptCapacity = 16
+
+    var isEmpty: Bool { events?.isEmpty ?? true }
+    /// Lines the queue has room for without growing (0 before the first input and after a burst).
+    var capacity: Int { events?.capacity ?? 0 }
+    var first: LineInput? { events?.first }
 
     /// Queues `input` if it fits (and nothing of this read was dropped before it).
     mutating func append(_ input: LineInput) -> Appended {
@@ -40,7 +49,8 @@ struct InboundQueue {
             defer { told = true }
             return .dropped(first: !told)
         }
-        events.append(input)
+        if events == nil { events = CircularBuffer(initialCapacity: InboundQueue.initialCapacity) }
+        events!.append(input)
         bytes += size
         return .queued
     }
@@ -51,12 +61,16 @@ struct InboundQueue {
     }
 
     mutating func removeFirst() {
-        bytes -= InboundQueue.size(of: events.removeFirst())
-        if events.isEmpty { told = false }
+        guard events != nil, !events!.isEmpty else { return }
+        bytes -= InboundQueue.size(of: events!.removeFirst())
+        if events!.isEmpty {
+            told = false
+            if events!.capacity > InboundQueue.keptCapacity { events = nil }
+        }
     }
 
     mutating func removeAll() {
-        events.removeAll()
+        events = nil
         bytes = 0
         told = false
     }

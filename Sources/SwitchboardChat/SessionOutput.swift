@@ -46,9 +46,6 @@ struct SessionOutput {
     private(set) var pendingBytes = 0
     /// The part of ``pendingBytes`` that is ranges of the tick's shared buffer.
     private var sharedBytes = 0
-    /// A tick's own-bytes array keeps its capacity for the next tick up to this size; a bigger one is let
-    /// go, so a burst does not leave every client holding its peak.
-    static let retainedCapacity = 4096
     /// Shared bytes are sent as slices of the tick's buffer only when they are at least this fraction of
     /// its capacity (else copied): a slice keeps the whole buffer alive while the client is behind, so this
     /// bounds what a slow reader can hold to a few times what it is owed.
@@ -155,7 +152,9 @@ struct SessionOutput {
             takeFrames(sharing: tick, write)
         }
         pieces.removeAll(keepingCapacity: true)
-        own.removeAll(keepingCapacity: own.capacity <= SessionOutput.retainedCapacity)
+        // Own lines (replies, notices, private messages) are the rare case — broadcast lines are ranges of
+        // the tick's buffer — so the array is let go rather than kept by every idle client after its welcome.
+        own.removeAll()
         pendingBytes = 0
         sharedBytes = 0
     }

@@ -22,6 +22,24 @@ final class InboundQueueTests: XCTestCase {
         XCTAssertEqual(queue.bytes, 0)
     }
 
+    /// An idle connection's queue holds no storage; a burst's is let go once it is worked off, a few lines' kept.
+    func testStorageComesWithInputAndABurstsGoesWithIt() {
+        var queue = InboundQueue()
+        XCTAssertEqual(queue.capacity, 0, "nothing held before the first input")
+        XCTAssertEqual(queue.append(line(1)), .queued)
+        queue.removeFirst()
+        XCTAssertEqual(queue.capacity, InboundQueue.initialCapacity, "a few lines' room is kept")
+        for _ in 0..<100 { _ = queue.append(line(1)) }
+        XCTAssertGreaterThanOrEqual(queue.capacity, 100)
+        for _ in 0..<99 { queue.removeFirst() }
+        XCTAssertGreaterThanOrEqual(queue.capacity, 100, "held while input waits")
+        queue.removeFirst()
+        XCTAssertTrue(queue.isEmpty)
+        XCTAssertEqual(queue.capacity, 0, "the burst's room is let go")
+        queue.removeFirst()  // on an empty queue: nothing happens
+        XCTAssertEqual(queue.bytes, 0)
+    }
+
     func testWhatDoesNotFitIsDroppedWithTheRestOfItsReadAndSaidOnce() {
         var queue = InboundQueue()
         let big = InboundQueue.maximumBytes / 2 - 2  // two of them leave room for one empty line
