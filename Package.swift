@@ -103,6 +103,11 @@ let package = Package(
         ),
         // Build tool: embeds Migrations/*/*.sql into SwitchboardDatabase (see Plugins/EmbedMigrations).
         .executableTarget(name: "switchboard-embed-migrations"),
+        // Benchmarks/run.sh's NIO floor: relay.c's protocol on SwiftNIO alone (see its header).
+        .executableTarget(
+            name: "nio-floor",
+            dependencies: [.product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio")],
+            path: "Benchmarks/nio-floor"),
         .plugin(
             name: "EmbedMigrations",
             capability: .buildTool(),

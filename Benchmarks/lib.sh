@@ -53,11 +53,11 @@ each_run() {
     done
 }
 
-# check_servers — every name in SERVERS is relay, twisted or switchboard, or the script stops (exit 2).
+# check_servers — every name in SERVERS is relay, nio, twisted or switchboard, or the script stops (exit 2).
 check_servers() {
     local s
     for s in $SERVERS; do
-        case $s in relay | twisted | switchboard) ;; *) echo "$SCRIPT: unknown server $s (relay twisted switchboard)" >&2; exit 2 ;; esac
+        case $s in relay | nio | twisted | switchboard) ;; *) echo "$SCRIPT: unknown server $s (relay nio twisted switchboard)" >&2; exit 2 ;; esac
     done
 }
 
@@ -192,6 +192,15 @@ build_switchboard() {
     if [[ $help == *--max-sendq* ]]; then SWITCHBOARD_FLAGS+=(--max-sendq 67108864); fi
 }
 
+# build_nio_floor — $NIO_FLOOR: relay.c's protocol on SwiftNIO alone (Benchmarks/nio-floor), release; returns 1 if
+# it does not build. What NIO itself costs here, so a table can tell NIO's share of Switchboard's cost.
+build_nio_floor() {
+    log "building nio-floor (release)"
+    NIO_FLOOR=""
+    swift build -c release --product nio-floor >&2 || return 1
+    NIO_FLOOR=$ROOT/.build/release/nio-floor
+}
+
 # ensure_twisted — Benchmarks/.venv with Twisted from PyPI, made once and reused.
 ensure_twisted() {
     VENV=$ROOT/Benchmarks/.venv
@@ -210,6 +219,10 @@ start_server() {
     case $name in
     relay)
         "$WORK/relay" "$port" 2>>"$OUT/relay.log" &
+        ;;
+    nio)
+        [[ -n ${NIO_FLOOR:-} ]] || return 1
+        "$NIO_FLOOR" "$port" 2>>"$OUT/nio.log" &
         ;;
     twisted)
         rm -f "$WORK"/twisted.sqlite*

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Benchmarks/run.sh — one command: build Switchboard (release), the C relay and the C load generator,
-# run the same workloads against the C relay, the classic Twisted server and Switchboard, each RUNS
-# times on a fresh server, interleaved (run 1 of every server, then run 2, …, so a slow spell of the machine
-# hits all three alike), and print one side-by-side table of medians with ratios.
+# run the same workloads against the C relay, the NIO floor (relay.c's protocol on SwiftNIO alone,
+# Benchmarks/nio-floor: what NIO itself costs), the classic Twisted server and Switchboard, each RUNS times on
+# a fresh server, interleaved (run 1 of every server, then run 2, …, so a slow spell of the machine hits all
+# alike), and print one side-by-side table of medians with ratios.
 #
 #   Benchmarks/run.sh                          # all servers, all workloads, 5 runs each
 #   RUNS=1 Benchmarks/run.sh                   # a quick look
@@ -26,7 +27,7 @@ cd "$(dirname "$0")/.."
 source Benchmarks/lib.sh
 check_arguments "$@"
 
-SERVERS=${SERVERS:-"relay twisted switchboard"}
+SERVERS=${SERVERS:-"relay nio twisted switchboard"}
 RUNS=${RUNS:-5}
 TOOL_LIMIT=${TOOL_LIMIT:-0.9}
 # Twisted's chat announces every join to everyone (~N²/2 notice deliveries: 50 M at 10 000, tens of
@@ -84,6 +85,7 @@ start_work bench results.jsonl
 # ---------------------------------------------------------------- build
 build_c_tools
 if [[ " $SERVERS " == *" switchboard "* ]]; then build_switchboard || log "switchboard does not build: its column will say n/a"; fi
+if [[ " $SERVERS " == *" nio "* ]]; then build_nio_floor || log "nio-floor does not build: its column will say n/a"; fi
 if [[ " $SERVERS " == *" twisted "* ]]; then ensure_twisted; fi
 
 # ---------------------------------------------------------------- the tool checks itself first
@@ -124,7 +126,7 @@ import json, statistics, sys
 
 rows = [json.loads(line) for line in open(sys.argv[1]) if line.strip()]
 hold, runs_wanted, tool_limit, crowd = sys.argv[2], int(sys.argv[3]), float(sys.argv[4]), sys.argv[5]
-servers = ["relay", "twisted", "switchboard"]
+servers = ["relay", "nio", "twisted", "switchboard"]
 
 def runs(server, workload):
     return [r["result"] for r in rows if r["server"] == server and r["workload"] == workload and r["result"]]
@@ -156,6 +158,7 @@ METRICS = [
     ("paced 2000 lines/s latency p99", "paced-2000", lambda r: r.get("lat_p99_us", 0) / 1e3, "ms", "lower"),
     ("paced 2000 lines/s server CPU/delivery", "paced-2000", lambda r: per_delivery("deliveries")(r, 1e9), "ns", "lower"),
     ("churn, 1 in flight: connections/s", "churn-1", lambda r: r.get("connections_per_s"), "", "higher"),
+    ("churn, 1 in flight: server CPU/connection", "churn-1", lambda r: per_delivery("completed")(r, 1e6), "us", "lower"),
     ("churn, 16 in flight: connections/s", "churn-16", lambda r: r.get("connections_per_s"), "", "higher"),
     ("churn, 16 in flight: server CPU/connection", "churn-16", lambda r: per_delivery("completed")(r, 1e6), "us", "lower"),
     ("churn, 16 in flight: cycle p99", "churn-16", lambda r: r.get("cycle_p99_us", 0) / 1e3, "ms", "lower"),
@@ -203,7 +206,8 @@ def ratio(a, b):
         return f"{a / b:.2f}x"
     return "n/a"
 
-header = ["metric", "better", "relay (C)", "twisted", "switchboard", "sb/relay", "sb/twisted", "spread"]
+header = ["metric", "better", "relay (C)", "nio floor", "twisted", "switchboard", "sb/relay", "sb/nio", "sb/twisted",
+          "spread"]
 table = [header]
 used = [m for m in METRICS if any(runs(s, m[1]) for s in servers)]
 for label, workload, value, unit, better in used:
@@ -212,6 +216,7 @@ for label, workload, value, unit, better in used:
     name = f"{label} ({unit})" if unit else label
     table.append([name, better] + [cells[s][1] for s in servers]
                  + [ratio(cells["switchboard"][0], cells["relay"][0]),
+                    ratio(cells["switchboard"][0], cells["nio"][0]),
                     ratio(cells["switchboard"][0], cells["twisted"][0]),
                     f"{max(spreads) * 100:.0f}%" if spreads else "-"])
 
@@ -232,7 +237,7 @@ for workload in dict.fromkeys(m[1] for m in used):
             parts.append(f"{s} {max(r['tool_cores'] for r in rs):.2f}")
     print(f"  {workload}: " + (", ".join(parts) if parts else "n/a"))
 print()
-print(f"median of {runs_wanted} runs, each on a fresh server; spread = widest (max-min)/median of the three")
+print(f"median of {runs_wanted} runs, each on a fresh server; spread = widest (max-min)/median of the")
 print("servers; server CPU/delivery = server CPU seconds (all threads) / deliveries; (k/n) = only k of n")
 print("runs completed; FAIL = none did; n/a = server not available (see Benchmarks/out/results.jsonl)")
 PY
