@@ -25,6 +25,10 @@ extension HistoryWriteStateMachine {
             self.lingerTime = lingerTime
         }
 
+        /// Events queued while a batch was written that make the next one start at once instead of lingering:
+        /// a quarter of a batch (a flood goes back to back; a few connections or lines wait for company).
+        var continueAtOnceEvents: Int { max(1, maximumBatchSize / 4) }
+
         /// Past either high-water mark (half a limit) the producers are held back, while the database is up.
         var highWaterEvents: Int { max(1, maximumQueuedEvents / 2) }
         var highWaterBytes: Int { max(1, maximumQueuedBytes / 2) }
@@ -100,7 +104,7 @@ extension HistoryWriteStateMachine {
         case startBatchAtEndOfTick
         /// Call ``lingerTimerFired(now:)`` at (or after) this instant.
         case lingerUntil(NIODeadline)
-        /// Write these events in one transaction; report with ``batchSucceeded(rowIDs:)`` or
+        /// Write these events in one transaction; report with ``batchSucceeded(rowIDs:now:)`` or
         /// ``batchFailed(_:now:)``.
         case startBatch(Batch)
         /// Call ``retryTimerFired()`` after this long.

@@ -384,7 +384,7 @@ public final class HistoryWriter {
             }
             switch result {
             case .success(let rowIDs):
-                self.perform(self.machine.batchSucceeded(rowIDs: rowIDs))
+                self.perform(self.machine.batchSucceeded(rowIDs: rowIDs, now: HistoryWriter.now()))
             case .failure(let error):
                 let database = error as? DatabaseError
                 let failure: HistoryWriteStateMachine.BatchFailure =

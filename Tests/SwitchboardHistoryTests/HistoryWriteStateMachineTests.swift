@@ -94,7 +94,7 @@ final class HistoryWriteStateMachineTests: XCTestCase {
         _ = machine.enqueue(message(1), now: t0, wallClock: wall)
         XCTAssertEqual(machine.enqueue(opened(2), now: at(1), wallClock: wall), [.startBatchAtEndOfTick], "cuts the linger")
         _ = machine.writeDue()
-        _ = machine.batchSucceeded(rowIDs: [ConnectionKey(2): 7])
+        _ = machine.batchSucceeded(rowIDs: [ConnectionKey(2): 7], now: t0)
         XCTAssertEqual(machine.phase, .idle)
         XCTAssertEqual(machine.enqueue(message(2), now: at(10), wallClock: wall), [.lingerUntil(at(30))])
         XCTAssertEqual(machine.lingerTimerFired(now: at(20)), [], "the first linger's timer")
@@ -102,6 +102,41 @@ final class HistoryWriteStateMachineTests: XCTestCase {
         XCTAssertEqual(machine.lingerTimerFired(now: at(30)), [
             .startBatch(.init(events: [message(2)], knownRowIDs: [ConnectionKey(2): 7], lastSequence: 3))
         ])
+    }
+
+    /// A few events queued while a batch was written linger like any others instead of starting the next
+    /// batch at once (under churn that made a transaction per 4 or 5 connections).
+    func testAFewEventsQueuedDuringABatchLinger() {
+        var machine = machine(batchSize: 12)  // a quarter of a batch: 3 events
+        _ = machine.enqueue(message(1), now: t0, wallClock: wall)
+        _ = machine.lingerTimerFired(now: at(20))
+        XCTAssertEqual(machine.phase, .writing(count: 1))
+        _ = machine.enqueue(message(2), now: at(21), wallClock: wall)
+        _ = machine.enqueue(closed(2), now: at(22), wallClock: wall)
+        XCTAssertEqual(machine.batchSucceeded(rowIDs: [:], now: at(25)), [.lingerUntil(at(45))])
+        XCTAssertEqual(machine.phase, .lingering(until: at(45)))
+        XCTAssertEqual(machine.lingerTimerFired(now: at(45)), [
+            .startBatch(.init(events: [message(2), closed(2)], knownRowIDs: [:], lastSequence: 3))
+        ])
+    }
+
+    /// The next batch follows at once when something waits for what was queued during a batch — a welcome
+    /// waiting for its row id, a flush — or when it is a quarter of a batch or more (a flood).
+    func testQueuedEventsSomeoneWaitsForOrAFloodDoNotLinger() {
+        var machine = machine(batchSize: 12)
+        _ = machine.enqueue(message(1), now: t0, wallClock: wall)
+        _ = machine.lingerTimerFired(now: at(20))
+        XCTAssertEqual(machine.enqueue(opened(2), now: at(21), wallClock: wall), [], "a batch is being written")
+        XCTAssertEqual(machine.batchSucceeded(rowIDs: [:], now: at(25)), [.startBatchAtEndOfTick], "a welcome waits")
+        _ = machine.writeDue()
+        _ = machine.enqueue(message(3), now: at(26), wallClock: wall)
+        XCTAssertEqual(machine.flushRequested(waiter(1)), [])
+        XCTAssertEqual(machine.batchSucceeded(rowIDs: [ConnectionKey(2): 2], now: at(30)), [
+            resolved(2, .number(2)), .startBatchAtEndOfTick,
+        ], "a flush waits")
+        _ = machine.writeDue()
+        for n in 4...6 { _ = machine.enqueue(message(UInt64(n)), now: at(31), wallClock: wall) }
+        XCTAssertEqual(machine.batchSucceeded(rowIDs: [:], now: at(35)), [.wakeFlushWaiters([waiter(1)]), .startBatchAtEndOfTick], "3 of 12: a flood")
     }
 
     /// With a full batch's worth queued, a line does not linger: its batch starts at the end of the tick.
@@ -117,11 +152,11 @@ final class HistoryWriteStateMachineTests: XCTestCase {
         _ = machine.enqueue(opened(1), now: t0, wallClock: wall)
         for n in 1...3 { _ = machine.enqueue(refused(n), now: t0, wallClock: wall) }
         XCTAssertEqual(machine.writeDue(), [.startBatch(.init(events: [opened(1), refused(1)], knownRowIDs: [:], lastSequence: 2))])
-        XCTAssertEqual(machine.batchSucceeded(rowIDs: [ConnectionKey(1): 5]), [
+        XCTAssertEqual(machine.batchSucceeded(rowIDs: [ConnectionKey(1): 5], now: t0), [
             resolved(1, .number(5)), .startBatchAtEndOfTick,
         ])
         XCTAssertEqual(machine.writeDue(), [.startBatch(.init(events: [refused(2), refused(3)], knownRowIDs: [:], lastSequence: 4))])
-        XCTAssertEqual(machine.batchSucceeded(rowIDs: [:]), [])
+        XCTAssertEqual(machine.batchSucceeded(rowIDs: [:], now: t0), [])
         XCTAssertEqual(machine.phase, .idle)
         XCTAssertEqual(machine.committedBatches, 2)
         XCTAssertEqual(machine.writtenEvents, 4)
@@ -133,10 +168,10 @@ final class HistoryWriteStateMachineTests: XCTestCase {
     func testLaterBatchesKnowTheRowIDsTheyReferTo() {
         var machine = machine()
         _ = startBatch(&machine, [opened(1), opened(2)])
-        _ = machine.batchSucceeded(rowIDs: [ConnectionKey(1): 10, ConnectionKey(2): 11])
+        _ = machine.batchSucceeded(rowIDs: [ConnectionKey(1): 10, ConnectionKey(2): 11], now: t0)
         let second = startBatch(&machine, [message(1), closed(2)])
         XCTAssertEqual(second?.knownRowIDs, [ConnectionKey(1): 10, ConnectionKey(2): 11])
-        _ = machine.batchSucceeded(rowIDs: [:])
+        _ = machine.batchSucceeded(rowIDs: [:], now: t0)
         let third = startBatch(&machine, [message(1), message(2)])
         XCTAssertEqual(third?.knownRowIDs, [ConnectionKey(1): 10], "#2 was closed")
     }
@@ -147,7 +182,7 @@ final class HistoryWriteStateMachineTests: XCTestCase {
     func testSuccessResolvesVisitorNumbers() {
         var machine = machine()
         _ = startBatch(&machine, [opened(1), message(1), opened(2)])
-        XCTAssertEqual(machine.batchSucceeded(rowIDs: [ConnectionKey(1): 41, ConnectionKey(2): 42]), [
+        XCTAssertEqual(machine.batchSucceeded(rowIDs: [ConnectionKey(1): 41, ConnectionKey(2): 42], now: t0), [
             .resolveVisitors([.init(key: ConnectionKey(1), outcome: .number(41)), .init(key: ConnectionKey(2), outcome: .number(42))]),
             .wakeFlushWaiters([waiter(999)]),
         ])
@@ -157,7 +192,7 @@ final class HistoryWriteStateMachineTests: XCTestCase {
     func testSuccessWithoutARowIDIsNotRecorded() {
         var machine = machine()
         _ = startBatch(&machine, [opened(1)])
-        XCTAssertEqual(machine.batchSucceeded(rowIDs: [:]).first, resolved(1, .notRecorded))
+        XCTAssertEqual(machine.batchSucceeded(rowIDs: [:], now: t0).first, resolved(1, .notRecorded))
     }
 
     // MARK: - Failures
@@ -184,7 +219,7 @@ final class HistoryWriteStateMachineTests: XCTestCase {
             machine.retryTimerFired(),
             [.startBatch(.init(events: [opened(1), message(1), opened(2)], knownRowIDs: [:], lastSequence: 3))],
             "what was queued meanwhile joins the retry")
-        XCTAssertEqual(machine.batchSucceeded(rowIDs: [ConnectionKey(1): 1, ConnectionKey(2): 2]), [
+        XCTAssertEqual(machine.batchSucceeded(rowIDs: [ConnectionKey(1): 1, ConnectionKey(2): 2], now: t0), [
             .reportRecovered,
             .resolveVisitors([.init(key: ConnectionKey(1), outcome: .number(1)), .init(key: ConnectionKey(2), outcome: .number(2))]),
             .wakeFlushWaiters([waiter(999), waiter(1)]),
@@ -210,7 +245,7 @@ final class HistoryWriteStateMachineTests: XCTestCase {
         XCTAssertEqual(machine.droppedEvents, 2)
         XCTAssertEqual(machine.queuedEvents, 1)
         XCTAssertEqual(machine.writeDue(), [.startBatch(.init(events: [refused(1)], knownRowIDs: [:], lastSequence: 3))])
-        XCTAssertEqual(machine.batchSucceeded(rowIDs: [:]), [.reportRecovered, .wakeFlushWaiters([waiter(999)])])
+        XCTAssertEqual(machine.batchSucceeded(rowIDs: [:], now: t0), [.reportRecovered, .wakeFlushWaiters([waiter(999)])])
     }
 
     /// Transient failures never drop a batch, however many; they count towards the three, though, so a
@@ -240,7 +275,7 @@ final class HistoryWriteStateMachineTests: XCTestCase {
         }
         XCTAssertEqual(reports, [0, 10, 20])
         XCTAssertEqual(machine.droppedEvents, 0)
-        XCTAssertEqual(machine.batchSucceeded(rowIDs: [ConnectionKey(1): 3]).first, .reportRecovered)
+        XCTAssertEqual(machine.batchSucceeded(rowIDs: [ConnectionKey(1): 3], now: t0).first, .reportRecovered)
     }
 
     // MARK: - Overflow
@@ -257,17 +292,17 @@ final class HistoryWriteStateMachineTests: XCTestCase {
         XCTAssertEqual(machine.queuedEvents, 4)
 
         _ = machine.lingerTimerFired(now: at(20))
-        XCTAssertEqual(machine.batchSucceeded(rowIDs: [:]), [
+        XCTAssertEqual(machine.batchSucceeded(rowIDs: [:], now: t0), [
             .reportOverflowEpisode(.init(dropped: 3, from: wall(1), to: wall(3))), .startBatchAtEndOfTick,
         ], "two left: half the limit")
         _ = machine.writeDue()
-        XCTAssertEqual(machine.batchSucceeded(rowIDs: [:]), [.behind(false)], "reported once (and caught up)")
+        XCTAssertEqual(machine.batchSucceeded(rowIDs: [:], now: t0), [.behind(false)], "reported once (and caught up)")
 
         // A new episode is a new report.
         for n in 1...4 { _ = machine.enqueue(refused(n), now: t0, wallClock: wall) }
         XCTAssertEqual(machine.enqueue(refused(5), now: t0, wallClock: wall(7)), [.reportOverflowStarted])
         _ = machine.lingerTimerFired(now: at(20))
-        XCTAssertEqual(machine.batchSucceeded(rowIDs: [:]).first, .reportOverflowEpisode(.init(dropped: 1, from: wall(7), to: wall(7))))
+        XCTAssertEqual(machine.batchSucceeded(rowIDs: [:], now: t0).first, .reportOverflowEpisode(.init(dropped: 1, from: wall(7), to: wall(7))))
     }
 
     /// A queue hovering at its limit does not end the episode at the first free slot.
@@ -275,11 +310,11 @@ final class HistoryWriteStateMachineTests: XCTestCase {
         var machine = machine(queueLimit: 6, batchSize: 1)
         for n in 1...7 { _ = machine.enqueue(refused(n), now: t0, wallClock: wall) }
         _ = machine.writeDue()  // a batch of one does not linger
-        XCTAssertEqual(machine.batchSucceeded(rowIDs: [:]), [.startBatchAtEndOfTick], "5 left: above half")
+        XCTAssertEqual(machine.batchSucceeded(rowIDs: [:], now: t0), [.startBatchAtEndOfTick], "5 left: above half")
         _ = machine.writeDue()
-        XCTAssertEqual(machine.batchSucceeded(rowIDs: [:]), [.startBatchAtEndOfTick], "4 left")
+        XCTAssertEqual(machine.batchSucceeded(rowIDs: [:], now: t0), [.startBatchAtEndOfTick], "4 left")
         _ = machine.writeDue()
-        XCTAssertEqual(machine.batchSucceeded(rowIDs: [:]).first, .reportOverflowEpisode(.init(dropped: 1, from: wall, to: wall)))
+        XCTAssertEqual(machine.batchSucceeded(rowIDs: [:], now: t0).first, .reportOverflowEpisode(.init(dropped: 1, from: wall, to: wall)))
     }
 
     // MARK: - Flushing and shutdown
@@ -294,9 +329,9 @@ final class HistoryWriteStateMachineTests: XCTestCase {
         XCTAssertEqual(machine.writeDue(), [.startBatch(.init(events: [message(1, "a")], knownRowIDs: [:], lastSequence: 1))])
         _ = machine.enqueue(message(1, "b"), now: t0, wallClock: wall)
         XCTAssertEqual(machine.flushRequested(waiter(3)), [])
-        XCTAssertEqual(machine.batchSucceeded(rowIDs: [:]), [.wakeFlushWaiters([waiter(2)]), .startBatchAtEndOfTick])
+        XCTAssertEqual(machine.batchSucceeded(rowIDs: [:], now: t0), [.wakeFlushWaiters([waiter(2)]), .startBatchAtEndOfTick])
         _ = machine.writeDue()
-        XCTAssertEqual(machine.batchSucceeded(rowIDs: [:]), [.wakeFlushWaiters([waiter(3)])])
+        XCTAssertEqual(machine.batchSucceeded(rowIDs: [:], now: t0), [.wakeFlushWaiters([waiter(3)])])
     }
 
     /// Events given up on (dropped batch) count as settled for flush waiters.
@@ -320,11 +355,11 @@ final class HistoryWriteStateMachineTests: XCTestCase {
         XCTAssertEqual(machine.drainRequested(waiter(1)), [.startBatchAtEndOfTick])
         XCTAssertTrue(machine.isDraining)
         _ = machine.writeDue()
-        XCTAssertEqual(machine.batchSucceeded(rowIDs: [:]), [.wakeFlushWaiters([waiter(1)])])
+        XCTAssertEqual(machine.batchSucceeded(rowIDs: [:], now: t0), [.wakeFlushWaiters([waiter(1)])])
         XCTAssertEqual(machine.enqueue(closed(1), now: t0, wallClock: wall), [.startBatchAtEndOfTick], "no linger")
         XCTAssertEqual(machine.drainRequested(waiter(2)), [])
         _ = machine.writeDue()
-        XCTAssertEqual(machine.batchSucceeded(rowIDs: [:]), [.wakeFlushWaiters([waiter(2)])])
+        XCTAssertEqual(machine.batchSucceeded(rowIDs: [:], now: t0), [.wakeFlushWaiters([waiter(2)])])
         XCTAssertEqual(machine.drainRequested(waiter(3)), [.wakeFlushWaiters([waiter(3)])], "nothing left")
     }
 
@@ -336,7 +371,7 @@ final class HistoryWriteStateMachineTests: XCTestCase {
         XCTAssertEqual(machine.drainRequested(waiter(1)), [], "the retry timer is already set")
         XCTAssertEqual(machine.phase, .waitingToRetry)
         _ = machine.retryTimerFired()
-        XCTAssertEqual(machine.batchSucceeded(rowIDs: [ConnectionKey(1): 1]).last, .wakeFlushWaiters([waiter(999), waiter(1)]))
+        XCTAssertEqual(machine.batchSucceeded(rowIDs: [ConnectionKey(1): 1], now: t0).last, .wakeFlushWaiters([waiter(999), waiter(1)]))
     }
 
     // MARK: - Back-pressure
@@ -349,9 +384,9 @@ final class HistoryWriteStateMachineTests: XCTestCase {
         XCTAssertEqual(machine.enqueue(message(4), now: t0, wallClock: wall), [.behind(true)], "4 of 8: half")
         XCTAssertEqual(machine.enqueue(message(5), now: t0, wallClock: wall), [], "said once")
         _ = machine.lingerTimerFired(now: at(20))
-        XCTAssertEqual(machine.batchSucceeded(rowIDs: [:]), [.startBatchAtEndOfTick], "3 left: above a quarter")
+        XCTAssertEqual(machine.batchSucceeded(rowIDs: [:], now: t0), [.startBatchAtEndOfTick], "3 left: above a quarter")
         _ = machine.writeDue()
-        XCTAssertEqual(machine.batchSucceeded(rowIDs: [:]), [.startBatchAtEndOfTick, .behind(false)], "1 left")
+        XCTAssertEqual(machine.batchSucceeded(rowIDs: [:], now: t0), [.startBatchAtEndOfTick, .behind(false)], "1 left")
     }
 
     /// The queue's bytes count too: one long line can be half the byte limit on its own.
@@ -361,7 +396,7 @@ final class HistoryWriteStateMachineTests: XCTestCase {
         XCTAssertEqual(machine.enqueue(message(1, String(repeating: "x", count: 1_500)), now: t0, wallClock: wall), [.behind(true)])
         XCTAssertGreaterThanOrEqual(machine.queuedBytes, 2_000)
         _ = machine.lingerTimerFired(now: at(20))
-        XCTAssertEqual(machine.batchSucceeded(rowIDs: [:]), [.behind(false)])
+        XCTAssertEqual(machine.batchSucceeded(rowIDs: [:], now: t0), [.behind(false)])
         XCTAssertEqual(machine.queuedBytes, 0)
     }
 
@@ -376,7 +411,7 @@ final class HistoryWriteStateMachineTests: XCTestCase {
         XCTAssertEqual(machine.enqueue(message(5), now: t0, wallClock: wall), [], "not behind during the outage")
         XCTAssertEqual(machine.enqueue(message(6), now: t0, wallClock: wall), [])
         _ = machine.retryTimerFired()
-        XCTAssertEqual(machine.batchSucceeded(rowIDs: [:]), [.reportRecovered, .startBatchAtEndOfTick, .behind(true)], "4 left")
+        XCTAssertEqual(machine.batchSucceeded(rowIDs: [:], now: t0), [.reportRecovered, .startBatchAtEndOfTick, .behind(true)], "4 left")
     }
 
     // MARK: - The spool
@@ -394,7 +429,7 @@ final class HistoryWriteStateMachineTests: XCTestCase {
         var machine = Machine(configuration: configuration)
         _ = machine.enqueue(opened(1), now: t0, wallClock: wall)
         _ = machine.writeDue()
-        _ = machine.batchSucceeded(rowIDs: [ConnectionKey(1): 10])
+        _ = machine.batchSucceeded(rowIDs: [ConnectionKey(1): 10], now: t0)
         _ = machine.enqueue(message(1, "a"), now: t0, wallClock: wall)
         _ = machine.enqueue(message(1, "b"), now: t0, wallClock: wall)
         _ = machine.lingerTimerFired(now: at(20))
@@ -407,22 +442,22 @@ final class HistoryWriteStateMachineTests: XCTestCase {
         XCTAssertEqual(machine.flushRequested(waiter(1)), [])
 
         _ = machine.retryTimerFired()  // a, b
-        XCTAssertEqual(machine.batchSucceeded(rowIDs: [:]), [.reportRecovered, .startBatchAtEndOfTick, .behind(true)],
+        XCTAssertEqual(machine.batchSucceeded(rowIDs: [:], now: t0), [.reportRecovered, .startBatchAtEndOfTick, .behind(true)],
                        "room again, but the spool is not read back yet: the producers wait for it")
         XCTAssertEqual(machine.enqueue(message(1, "f"), now: t0, wallClock: wall), [.spool([spooled(8, message(1, "f"), row: 10)])],
                        "still spilling: the spool holds earlier events")
         XCTAssertEqual(machine.writeDue(), [.startBatch(.init(events: [message(1, "c"), message(1, "d")], knownRowIDs: [ConnectionKey(1): 10], lastSequence: 5))])
-        XCTAssertEqual(machine.batchSucceeded(rowIDs: [:]), [.readSpool(maximumEvents: 1, maximumBytes: 16 << 20)])
+        XCTAssertEqual(machine.batchSucceeded(rowIDs: [:], now: t0), [.readSpool(maximumEvents: 1, maximumBytes: 16 << 20)])
         XCTAssertEqual(machine.spoolRead([spooled(6, message(1, "e"), row: 10)]),
                        [.startBatchAtEndOfTick, .readSpool(maximumEvents: 1, maximumBytes: 16 << 20)],
                        "a quarter full: the next read goes out while this one is written")
         XCTAssertEqual(machine.writeDue(), [.startBatch(.init(events: [message(1, "e")], knownRowIDs: [ConnectionKey(1): 10], lastSequence: 6))])
         XCTAssertEqual(machine.spoolRead([spooled(7, refused(1)), spooled(8, message(1, "f"), row: 10)]), [.removeSpool])
         XCTAssertFalse(machine.isSpilling)
-        XCTAssertEqual(machine.batchSucceeded(rowIDs: [:]), [.startBatchAtEndOfTick], "2 left: still behind")
+        XCTAssertEqual(machine.batchSucceeded(rowIDs: [:], now: t0), [.startBatchAtEndOfTick], "2 left: still behind")
         XCTAssertEqual(machine.enqueue(message(1, "g"), now: t0, wallClock: wall), [], "back in memory, joining the batch due")
         XCTAssertEqual(machine.writeDue(), [.startBatch(.init(events: [refused(1), message(1, "f")], knownRowIDs: [ConnectionKey(1): 10], lastSequence: 8))])
-        XCTAssertEqual(machine.batchSucceeded(rowIDs: [:]), [.wakeFlushWaiters([waiter(1)]), .startBatchAtEndOfTick, .behind(false)],
+        XCTAssertEqual(machine.batchSucceeded(rowIDs: [:], now: t0), [.wakeFlushWaiters([waiter(1)]), .startBatchAtEndOfTick, .behind(false)],
                        "the flush asked for while spilling waited for the spooled events")
     }
 
@@ -454,7 +489,7 @@ final class HistoryWriteStateMachineTests: XCTestCase {
         var machine = machine(batchSize: 1)
         _ = machine.enqueue(opened(1), now: t0, wallClock: wall)
         _ = machine.writeDue()
-        _ = machine.batchSucceeded(rowIDs: [ConnectionKey(1): 10])
+        _ = machine.batchSucceeded(rowIDs: [ConnectionKey(1): 10], now: t0)
         _ = machine.enqueue(message(1), now: t0, wallClock: wall)
         _ = machine.enqueue(opened(2), now: t0, wallClock: wall)
         _ = machine.enqueue(closed(1), now: t0, wallClock: wall)
@@ -474,7 +509,7 @@ final class HistoryWriteStateMachineTests: XCTestCase {
         XCTAssertEqual(machine.writeDue(), [])
         XCTAssertEqual(machine.retryTimerFired(), [])
         XCTAssertEqual(machine.lingerTimerFired(now: at(100)), [])
-        XCTAssertEqual(machine.batchSucceeded(rowIDs: [:]), [])
+        XCTAssertEqual(machine.batchSucceeded(rowIDs: [:], now: t0), [])
         XCTAssertEqual(machine.batchFailed(.transient, now: t0), [])
         XCTAssertEqual(machine.phase, .idle)
         _ = machine.enqueue(opened(1), now: t0, wallClock: wall)
