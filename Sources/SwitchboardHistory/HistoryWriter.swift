@@ -32,8 +32,10 @@ import SwitchboardDatabase
 ///   ``SQLiteConnection/verifyFileIdentity()``) is never written to: events stay queued (up to the limit),
 ///   an error naming the path is logged every ``fileGoneLogInterval``, and writing resumes if the same
 ///   file comes back at the path.
-/// - Chat lines and leaves linger up to ``lingerTime`` (20 ms) before a batch starts; connects start one at
-///   once (a welcome waits for the row id). A SIGKILL can lose at most that much of the latest chat.
+/// - Chat lines and leaves linger up to ``lingerTime`` (20 ms) before a batch starts, and so do those queued
+///   while a batch is written (unless they are a quarter of a batch: a flood); connects without a reserved
+///   visitor number start one at once (a welcome waits for the row id). A SIGKILL can lose at most a linger
+///   and a batch's write of the latest chat.
 /// - Reads (``recentMessages(limit:)``, ``lastSeen(nickname:)``) first wait for the events queued before
 ///   them, so `/history` shows the line someone just said.
 ///
