@@ -50,7 +50,7 @@ struct InboundQueue {
             return .dropped(first: !told)
         }
         if events == nil { events = CircularBuffer(initialCapacity: InboundQueue.initialCapacity) }
-        events!.append(input)
+        events?.append(input)
         bytes += size
         return .queued
     }
@@ -61,12 +61,11 @@ struct InboundQueue {
     }
 
     mutating func removeFirst() {
-        guard events != nil, !events!.isEmpty else { return }
-        bytes -= InboundQueue.size(of: events!.removeFirst())
-        if events!.isEmpty {
-            told = false
-            if events!.capacity > InboundQueue.keptCapacity { events = nil }
-        }
+        guard let removed = events?.popFirst() else { return }
+        bytes -= InboundQueue.size(of: removed)
+        guard let events, events.isEmpty else { return }
+        told = false
+        if events.capacity > InboundQueue.keptCapacity { self.events = nil }
     }
 
     mutating func removeAll() {
